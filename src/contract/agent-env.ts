@@ -1,0 +1,31 @@
+/**
+ * The agent pod's environment contract (docker/agent-entrypoint.sh reads these). Secrets are never
+ * passed as values here: only paths of files mounted from Secrets, and provider keys via secretKeyRef.
+ */
+export const AGENT_ENV = {
+  REPO_URL: 'SDLC_REPO_URL',
+  BASE_BRANCH: 'SDLC_BASE_BRANCH',
+  TASK_BRANCH: 'SDLC_TASK_BRANCH',
+  TASK_ID: 'SDLC_TASK_ID',
+  /** The task's full text (title + details) from tasks.md. */
+  TASK_TEXT: 'SDLC_TASK_TEXT',
+  /** Feature directory inside the repo, e.g. specs/001-login. */
+  FEATURE_DIR: 'SDLC_FEATURE_DIR',
+  /** OpenCode model id, provider/model (e.g. anthropic/claude-sonnet-4-5). */
+  MODEL: 'SDLC_MODEL',
+  TIME_LIMIT_SECONDS: 'SDLC_TIME_LIMIT_SECONDS',
+  RUN_ID: 'SDLC_RUN_ID',
+  ATTEMPT: 'SDLC_ATTEMPT',
+  GIT_AUTHOR_NAME: 'SDLC_GIT_AUTHOR_NAME',
+  GIT_AUTHOR_EMAIL: 'SDLC_GIT_AUTHOR_EMAIL',
+  /** Path of a file holding an HTTPS token (read by a git credential helper; never in URL or argv). */
+  GIT_TOKEN_FILE: 'SDLC_GIT_TOKEN_FILE',
+  /** Username for HTTPS token auth (default x-access-token). */
+  GIT_USERNAME: 'SDLC_GIT_USERNAME',
+  GIT_SSH_KEY_FILE: 'SDLC_GIT_SSH_KEY_FILE',
+  GIT_KNOWN_HOSTS_FILE: 'SDLC_GIT_KNOWN_HOSTS_FILE',
+  /** "true" to push partial work to the task branch when the agent failed. */
+  PUSH_PARTIAL: 'SDLC_PUSH_PARTIAL',
+  /** Working directory for the clone (default /workspace). */
+  WORKDIR: 'SDLC_WORKDIR',
+} as const;
