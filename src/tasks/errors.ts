@@ -1,0 +1,22 @@
+/**
+ * A tasks.md the runner cannot use. The message always names the file, the line(s) when known, and
+ * what to change; the CLI prints it as is and exits non-zero.
+ */
+export class TasksFileError extends Error {
+  readonly file: string;
+  /** First offending line (1-based), when the problem has a place in the file. */
+  readonly line?: number;
+  /** How to fix it, in one or two sentences. */
+  readonly hint: string;
+
+  constructor(args: { file: string; problem: string; hint: string; line?: number; lines?: number[] }) {
+    const lines = args.lines ?? (args.line !== undefined ? [args.line] : []);
+    const where = lines.length === 0 ? args.file : `${args.file}:${lines[0]}`;
+    const alsoAt = lines.length > 1 ? ` (lines ${lines.join(', ')})` : '';
+    super(`${where}: ${args.problem}${alsoAt}. Fix: ${args.hint}`);
+    this.name = 'TasksFileError';
+    this.file = args.file;
+    if (lines[0] !== undefined) this.line = lines[0];
+    this.hint = args.hint;
+  }
+}

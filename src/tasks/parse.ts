@@ -1,0 +1,276 @@
+import { planDispatch } from './dispatch';
+import { TasksFileError } from './errors';
+import {
+  blankFrontMatter,
+  displayText,
+  flattenInline,
+  parseMarkdown,
+  searchText,
+  splitLines,
+  type InlineText,
+  type Token,
+} from './markdown';
+import { isDone, parseTaskHead, phaseHeadingMode, TASK_ID_GLOBAL, type TaskHead, type TaskSource } from './task-head';
+import type { ParseOptions, PlanWarning, Task, TaskMode, TaskPlan, TaskStatus } from './types';
+
+/**
+ * Parses a spec-kit tasks.md into a plan. Pure and deterministic (it runs inside Temporal's workflow
+ * sandbox): no I/O, no clock, no randomness — only markdown-it and string work.
+ *
+ * Structure comes from markdown-it's token stream, so fenced code, HTML comments, tables and block
+ * quotes never yield tasks; regexes only read the text of one inline token at a time.
+ *
+ * @throws TasksFileError when the file has no task at all, two dispatched tasks share an ID, or the
+ *   dispatched tasks' `depends on` form a cycle.
+ */
+export function parseTasksMarkdown(text: string, opts: ParseOptions): TaskPlan {
+  const lines = blankFrontMatter(splitLines(text.replace(/^\uFEFF/, '')));
+  const tokens = parseMarkdown(lines);
+  const candidates = findCandidates(tokens, lines.length);
+  if (candidates.length === 0) throw noTasksError(opts.file, tokens);
+
+  const kept = dropCrossReferences(candidates);
+  const warnings: PlanWarning[] = [];
+  const tasks = kept.map((candidate) => buildTask(candidate, kept, tokens, lines, warnings));
+  return planDispatch({ file: opts.file, feature: opts.feature, tasks, warnings, branchPattern: opts.branchPattern });
+}
+
+/** A list item or heading that begins with a task ID, with the token/line range it spans. */
+interface Candidate {
+  head: TaskHead;
+  source: TaskSource;
+  /** Index of the list_item_open / heading_open token. */
+  startToken: number;
+  /** Exclusive end: the list_item_close, or the next heading that ends a heading task. */
+  endToken: number;
+  /** 0-based first line; exclusive end line. */
+  startLine: number;
+  endLine: number;
+  phase: string | null;
+  phaseMode: TaskMode | null;
+}
+
+function findCandidates(tokens: Token[], lineCount: number): Candidate[] {
+  const candidates: Candidate[] = [];
+  let phase: string | null = null;
+  let phaseMode: TaskMode | null = null;
+  let quoteDepth = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token.type === 'blockquote_open') quoteDepth++;
+    else if (token.type === 'blockquote_close') quoteDepth--;
+    // Only top-level headings structure the file; a heading inside a quote or list item is content.
+    else if (token.type === 'heading_open' && token.level === 0) {
+      const inline = flattenInline(tokens[i + 1]?.children ?? null);
+      const level = headingLevel(token);
+      const head = parseTaskHead(inline, 'heading');
+      if (head) {
+        const endToken = headingSectionEnd(tokens, i, level);
+        const endLine = endToken < tokens.length ? tokens[endToken]!.map![0] : lineCount;
+        candidates.push({ head, source: 'heading', startToken: i, endToken, startLine: token.map![0], endLine, phase, phaseMode });
+      } else if (level === 2) {
+        phase = headingText(inline);
+        phaseMode = phaseHeadingMode(phase);
+      }
+    } else if (token.type === 'list_item_open' && quoteDepth === 0) {
+      // A task's ID must open the item's first paragraph; an item that starts with a fence or a
+      // nested list is not a task.
+      if (tokens[i + 1]?.type !== 'paragraph_open') continue;
+      const head = parseTaskHead(flattenInline(tokens[i + 2]?.children ?? null), 'item');
+      if (!head) continue;
+      const endToken = matchingClose(tokens, i);
+      candidates.push({ head, source: 'item', startToken: i, endToken, startLine: token.map![0], endLine: token.map![1], phase, phaseMode });
+    }
+  }
+  return candidates;
+}
+
+/**
+ * Spec-kit files end with notes such as `- T008 blocks T009, T015` or `- T003 and T004 can run in
+ * parallel`: bare list items that begin with an ID but only mention a task defined elsewhere. A bare
+ * item (no checkbox, status emoji or bold/struck ID) whose ID is defined by a deliberate task line
+ * (checkbox, emoji, decorated ID, or heading) is such a mention, not a second task. A file written
+ * only in bare items (`- T001 Create …`) keeps them all as tasks.
+ */
+function dropCrossReferences(candidates: Candidate[]): Candidate[] {
+  const deliberate = (c: Candidate) => c.source === 'heading' || c.head.checkbox !== null || c.head.emoji !== null || c.head.decorated;
+  const definedIds = new Set(candidates.filter(deliberate).map((c) => c.head.id));
+  return candidates.filter((c) => deliberate(c) || !definedIds.has(c.head.id));
+}
+
+function buildTask(candidate: Candidate, all: Candidate[], tokens: Token[], lines: string[], warnings: PlanWarning[]): Task {
+  const { head } = candidate;
+  const line = candidate.startLine + 1;
+  const nested = all.filter((other) => other !== candidate && other.startToken > candidate.startToken && other.startToken < candidate.endToken);
+  const ownInline = inlineTokensOf(candidate, nested, tokens);
+  const text = ownInline.map((inline) => searchText(inline.marked, inline.codes)).join('\n');
+
+  const [firstMode, ...otherModes] = head.modes;
+  if (otherModes.some((mode) => mode !== firstMode)) {
+    warnings.push({ line, message: `${head.id} is marked both [ASYNC] and [SYNC]; using the first, [${firstMode!.toUpperCase()}]` });
+  }
+  return {
+    id: head.id,
+    line,
+    phase: candidate.phase,
+    status: statusOf(head),
+    mode: firstMode ?? candidate.phaseMode,
+    parallel: head.parallel,
+    story: head.story,
+    labels: head.labels,
+    title: head.title,
+    details: sourceOf(lines, candidate.startLine, candidate.endLine),
+    dependsOn: dependenciesIn(text, head.id),
+    files: filesIn(ownInline),
+    branch: null,
+  };
+}
+
+function statusOf(head: TaskHead): TaskStatus {
+  if (head.struck) return 'skipped';
+  return isDone(head) ? 'done' : 'open';
+}
+
+/** The inline content of a task's own range, minus tasks nested in it (they speak for themselves). */
+function inlineTokensOf(candidate: Candidate, nested: Candidate[], tokens: Token[]): InlineText[] {
+  const result: InlineText[] = [];
+  for (let i = candidate.startToken; i < candidate.endToken; i++) {
+    const inner = nested.find((n) => n.startToken === i);
+    if (inner) {
+      i = inner.endToken - (inner.source === 'heading' ? 1 : 0);
+      continue;
+    }
+    const token = tokens[i]!;
+    if (token.type === 'inline') result.push(flattenInline(token.children));
+  }
+  return result;
+}
+
+const DEPENDS_ON = new RegExp(
+  String.raw`\bdepends?\s+on\b[\s:*]*(ID(?:\s*(?:,|;|/|&|\+|\band\b)\s*ID)*)`.replace(/ID/g, String.raw`T-?\d+[a-z]?(?:\.\d+)*`),
+  'giu',
+);
+
+/** `depends on T012, T013` / `**Depends on**: T001 and T002`, anywhere in the task's own text. */
+function dependenciesIn(text: string, selfId: string): string[] {
+  const ids: string[] = [];
+  for (const match of text.matchAll(DEPENDS_ON)) {
+    for (const id of match[1]!.match(TASK_ID_GLOBAL) ?? []) {
+      if (id !== selfId && !ids.includes(id)) ids.push(id);
+    }
+  }
+  return ids;
+}
+
+/** Backticked text that looks like a path: no spaces, and a `/` or a file extension. */
+const PATH_LIKE = /^(?![a-z][a-z0-9+.-]*:\/\/)[\w.@~/+-]*(?:\/[\w.@+-]|\.[a-z][a-z0-9]{0,7}$)[\w.@~/+-]*$/;
+
+function filesIn(inlines: InlineText[]): string[] {
+  const files: string[] = [];
+  for (const inline of inlines) {
+    for (const code of inline.codes) {
+      // `shared_infra.py:297-298` names the file; the line range is not part of the path.
+      const candidate = code.trim().replace(/:\d+(?:-\d+)?$/, '');
+      if (PATH_LIKE.test(candidate) && !/^\.+$/.test(candidate) && !files.includes(candidate)) files.push(candidate);
+    }
+  }
+  return files;
+}
+
+/** The item's markdown as written, dedented to its first line, without trailing blank lines. */
+function sourceOf(lines: string[], start: number, end: number): string {
+  const slice = lines.slice(start, end);
+  while (slice.length > 0 && slice[slice.length - 1]!.trim() === '') slice.pop();
+  const indent = /^[ \t]*/.exec(slice[0] ?? '')![0].length;
+  return slice.map((line) => line.slice(Math.min(indent, /^[ \t]*/.exec(line)![0].length))).join('\n');
+}
+
+function headingLevel(token: Token): number {
+  return Number(token.tag.slice(1));
+}
+
+function headingText(inline: InlineText): string {
+  return displayText(inline.marked, inline.codes).replace(/\s+/g, ' ').trim();
+}
+
+function headingSectionEnd(tokens: Token[], start: number, level: number): number {
+  for (let i = start + 1; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token.type === 'heading_open' && token.level === 0 && headingLevel(token) <= level) return i;
+  }
+  return tokens.length;
+}
+
+function matchingClose(tokens: Token[], open: number): number {
+  const level = tokens[open]!.level;
+  for (let i = open + 1; i < tokens.length; i++) {
+    if (tokens[i]!.type === 'list_item_close' && tokens[i]!.level === level) return i;
+  }
+  return tokens.length;
+}
+
+/**
+ * No task at all: say where the file does mention IDs (table rows, plain lines) or has checkboxes
+ * without IDs, since those are the usual reasons.
+ */
+function noTasksError(file: string, tokens: Token[]): TasksFileError {
+  const tableRows: number[] = [];
+  const plainLines: number[] = [];
+  const idLessItems: number[] = [];
+  let rowLine: number | null = null;
+  let quoteDepth = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    const next = tokens[i + 1];
+    if (token.type === 'blockquote_open') quoteDepth++;
+    else if (token.type === 'blockquote_close') quoteDepth--;
+    else if (token.type === 'tr_open') rowLine = token.map ? token.map[0] + 1 : null;
+    else if (token.type === 'td_open' && next?.type === 'inline' && rowLine !== null) {
+      if (beginsWithTaskId(flattenInline(next.children)) && !tableRows.includes(rowLine)) tableRows.push(rowLine);
+    } else if (token.type === 'paragraph_open' && quoteDepth === 0 && next?.type === 'inline') {
+      if (tokens[i - 1]?.type === 'list_item_open') {
+        if (/^\s*(?:\p{Extended_Pictographic}\uFE0F?\s*)?\[[ xX]\]/u.test(next.content)) idLessItems.push(token.map![0] + 1);
+        continue;
+      }
+      const inline = flattenInline(next.children);
+      inline.marked.split('\n').forEach((line, offset) => {
+        if (beginsWithTaskId({ marked: line, codes: inline.codes })) plainLines.push(token.map![0] + offset + 1);
+      });
+    }
+  }
+  const example = '"- [ ] T001 [ASYNC] Create the parser in src/parser.ts"';
+  if (tableRows.length > 0) {
+    return new TasksFileError({
+      file,
+      problem: 'no task found: task IDs appear only in table rows, and table rows are not tasks',
+      hint: `write each task as a list item that starts with its ID, e.g. ${example}`,
+      lines: tableRows.slice(0, 5),
+    });
+  }
+  if (plainLines.length > 0) {
+    return new TasksFileError({
+      file,
+      problem: 'no task found: lines start with task IDs but are plain text, not list items or headings',
+      hint: `put "- [ ] " in front of each task line, e.g. ${example}`,
+      lines: plainLines.slice(0, 5),
+    });
+  }
+  if (idLessItems.length > 0) {
+    return new TasksFileError({
+      file,
+      problem: 'no task found: the checklist items have no task IDs',
+      hint: `start each item with an ID (T001, T002, …), e.g. ${example}`,
+      lines: idLessItems.slice(0, 5),
+    });
+  }
+  return new TasksFileError({
+    file,
+    line: 1,
+    problem: 'no task found: no list item or heading begins with a task ID such as T001',
+    hint: `add tasks as list items that start with an ID, e.g. ${example} (spec-kit's /tasks command writes them)`,
+  });
+}
+
+function beginsWithTaskId(inline: InlineText): boolean {
+  return parseTaskHead(inline, 'item') !== null;
+}

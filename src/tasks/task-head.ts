@@ -1,0 +1,186 @@
+import { displayText, SENTINEL, stripStyleSentinels, type InlineText } from './markdown';
+import type { TaskMode } from './types';
+
+/**
+ * Task ID grammar: `T`, optional `-`, digits, optional lowercase letter, optional `.N` parts
+ * (`T001`, `T-001`, `T001a`, `T001.1`). The lookahead rejects `TXXX`, `TR01` and `T001ab`.
+ */
+export const TASK_ID_SOURCE = String.raw`T-?\d+[a-z]?(?:\.\d+)*(?![\p{L}\p{N}_])`;
+const TASK_ID_AT_START = new RegExp(`^${TASK_ID_SOURCE}`, 'u');
+export const TASK_ID_GLOBAL = new RegExp(TASK_ID_SOURCE, 'gu');
+
+const CHECKBOX = /^\[([ xX])\]/;
+const STATUS_EMOJI = /^\p{Extended_Pictographic}\uFE0F?/u;
+/** Emoji that mean "done" when they precede the ID; others (🔄, ⏳ …) are allowed but say nothing. */
+const DONE_EMOJI = new Set(['✅', '✔', '☑', '🗹']);
+
+const LEADING_MARKER = /^\s*\[([^[\]\n]+)\]/;
+const TRAILING_MARKER = /\s*\[([^[\]\n]+)\]\s*$/;
+const TITLE_SEPARATOR = /^\s*(?:[:：|—–-]+\s*)?/;
+const KNOWN_MARKER = /\[\s*(P|ASYNC|SYNC|US\d+|USX)\s*\]/gi;
+const HEADING_DONE = /\s*\[[xX]\]\s*$/;
+const HEADING_MODE = /\s*\(\s*(ASYNC|SYNC)\s*\)\s*$/i;
+
+export type TaskSource = 'item' | 'heading';
+
+/** What the first paragraph (or heading) of a task says about it. */
+export interface TaskHead {
+  id: string;
+  checkbox: 'open' | 'done' | null;
+  /** A status emoji such as ✅ before the ID. */
+  emoji: string | null;
+  /** The ID is struck through, or the title starts struck through (`**T-007**: ~~Add …~~ — REMOVED`). */
+  struck: boolean;
+  /** The ID was bold/italic/struck: a deliberate task line, not a prose mention. */
+  decorated: boolean;
+  /** A heading task ending in `[X]`. */
+  headingDone: boolean;
+  /** All mode markers in order of appearance ([ASYNC]/[SYNC], or a heading's trailing `(ASYNC)`). */
+  modes: TaskMode[];
+  parallel: boolean;
+  story: string | null;
+  labels: string[];
+  title: string;
+}
+
+/**
+ * Reads a task head from a list item's first paragraph or a heading; null when the text does not
+ * begin (after checkbox, status emoji, bold/strike) with a task ID.
+ */
+export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead | null {
+  const text = inline.marked;
+  let pos = 0;
+  let checkbox: TaskHead['checkbox'] = null;
+  let emoji: string | null = null;
+  let struckBeforeId = false;
+  let decorated = false;
+  for (;;) {
+    const rest = text.slice(pos);
+    const space = /^\s+/.exec(rest);
+    if (space) {
+      pos += space[0].length;
+      continue;
+    }
+    const ch = rest[0];
+    const underscores = /^_+(?=T)/.exec(rest);
+    if (underscores) {
+      decorated = true;
+      pos += underscores[0].length;
+      continue;
+    }
+    if (ch === SENTINEL.STRIKE_OPEN || ch === SENTINEL.EMPHASIS_OPEN) {
+      if (ch === SENTINEL.STRIKE_OPEN) struckBeforeId = true;
+      decorated = true;
+      pos += 1;
+      continue;
+    }
+    const box: RegExpExecArray | null = checkbox === null ? CHECKBOX.exec(rest) : null;
+    if (box) {
+      checkbox = box[1] === ' ' ? 'open' : 'done';
+      pos += box[0].length;
+      continue;
+    }
+    const pictograph: RegExpExecArray | null = emoji === null ? STATUS_EMOJI.exec(rest) : null;
+    if (pictograph) {
+      emoji = pictograph[0].replace('\uFE0F', '');
+      pos += pictograph[0].length;
+      continue;
+    }
+    break;
+  }
+  const idMatch = TASK_ID_AT_START.exec(text.slice(pos));
+  if (!idMatch) return null;
+  const id = idMatch[0];
+
+  // Past the ID, emphasis no longer matters; strikethrough does only at the title's start.
+  let rest = text.slice(pos + id.length).replace(/[\uE004\uE005]/g, '');
+  if (text[pos - 1] === '_') rest = rest.replace(/^_+/, '');
+  const leading: string[] = [];
+  for (;;) {
+    const stripped = rest.replace(/^[\s\uE003]*/, '');
+    const marker = LEADING_MARKER.exec(stripped);
+    if (!marker || isInsideCode(marker[1]!)) break;
+    leading.push(marker[1]!);
+    rest = stripped.slice(marker[0].length);
+  }
+  rest = rest.replace(/^[\s\uE003]*/, '').replace(TITLE_SEPARATOR, '');
+  const titleStruck = rest.startsWith(SENTINEL.STRIKE_OPEN);
+  rest = stripStyleSentinels(rest);
+
+  let headingDone = false;
+  const trailingModes: TaskMode[] = [];
+  const trailing: string[] = [];
+  if (source === 'heading') {
+    for (let changed = true; changed; ) {
+      changed = false;
+      const done = HEADING_DONE.exec(rest);
+      if (done) {
+        headingDone = true;
+        rest = rest.slice(0, done.index);
+        changed = true;
+      }
+      const mode = HEADING_MODE.exec(rest);
+      if (mode) {
+        trailingModes.unshift(mode[1]!.toLowerCase() as TaskMode);
+        rest = rest.slice(0, mode.index);
+        changed = true;
+      }
+    }
+  }
+  for (let marker = TRAILING_MARKER.exec(rest); marker; marker = TRAILING_MARKER.exec(rest)) {
+    if (isInsideCode(marker[1]!)) break;
+    trailing.unshift(marker[1]!);
+    rest = rest.slice(0, marker.index);
+  }
+
+  // Known markers may also sit inside the title (`T014 Implement [P] …`); other bracketed text there
+  // is prose (`Initialize [language] project`) and stays.
+  const inner: string[] = [];
+  rest = rest.replace(KNOWN_MARKER, (_, name: string) => {
+    inner.push(name);
+    return ' ';
+  });
+
+  const head: TaskHead = {
+    id,
+    checkbox,
+    emoji,
+    struck: struckBeforeId || titleStruck,
+    decorated,
+    headingDone,
+    modes: [],
+    parallel: false,
+    story: null,
+    labels: [],
+    title: displayText(rest, inline.codes).replace(/\s+/g, ' ').trim(),
+  };
+  for (const marker of [...leading, ...inner, ...trailing]) applyMarker(head, marker.trim());
+  head.modes.push(...trailingModes);
+  return head;
+}
+
+export function isDone(head: TaskHead): boolean {
+  return head.checkbox === 'done' || head.headingDone || (head.emoji !== null && DONE_EMOJI.has(head.emoji));
+}
+
+function applyMarker(head: TaskHead, marker: string): void {
+  const upper = marker.toUpperCase();
+  if (marker === 'P' || marker === 'p') head.parallel = true;
+  else if (upper === 'ASYNC' || upper === 'SYNC') head.modes.push(upper === 'ASYNC' ? 'async' : 'sync');
+  else if (/^US(\d+|X)$/i.test(marker)) head.story ??= upper;
+  else if (marker.length > 0) head.labels.push(marker);
+}
+
+/** A marker candidate that contains a code placeholder is code, not a marker. */
+function isInsideCode(markerText: string): boolean {
+  return markerText.includes(SENTINEL.CODE_OPEN);
+}
+
+/**
+ * A phase heading's mode: `(ASYNC)`, `[SYNC]`, `(SYNC — Human Review Required)`. A bare mention
+ * (`SYNC/ASYNC Summary`) is not a mode.
+ */
+export function phaseHeadingMode(headingText: string): TaskMode | null {
+  const match = /[[(]\s*(ASYNC|SYNC)\s*(?:[)\]]|[—–:,;-][^)\]]*[)\]])/i.exec(headingText);
+  return match ? (match[1]!.toLowerCase() as TaskMode) : null;
+}

@@ -1,0 +1,58 @@
+/** One task of a spec-kit tasks.md, as `sdlc-runner plan --json` prints it and the workflows consume it. */
+export interface Task {
+  /** As written, e.g. `T001`, `T-001`, `T001a`, `T001.1`. */
+  id: string;
+  /** 1-based line of the list item or heading that starts the task. */
+  line: number;
+  /** Text of the nearest preceding non-task level-2 heading, or null before the first one. */
+  phase: string | null;
+  status: TaskStatus;
+  /** From `[ASYNC]`/`[SYNC]` (or a heading task's trailing `(ASYNC)`), else from the phase heading; null = unmarked. */
+  mode: TaskMode | null;
+  /** `[P]` was present. */
+  parallel: boolean;
+  /** `[US1]`, `[USX]` … or null. */
+  story: string | null;
+  /** Every other bracketed marker, e.g. `GREEN`, `FR-007, FR-013`, `Optional`. */
+  labels: string[];
+  /** The task's first paragraph without checkbox, status emoji, ID and markers. */
+  title: string;
+  /** The whole item as written (markdown source: wrapped lines, nested sub-bullets), dedented. */
+  details: string;
+  /** IDs named by `depends on …` anywhere in the item, in order of appearance. */
+  dependsOn: string[];
+  /** Backticked paths in the item (a hint for the agent, not a contract). */
+  files: string[];
+  /** Git branch the agent pushes to; set only for dispatched tasks. */
+  branch: string | null;
+}
+
+export type TaskStatus = 'open' | 'done' | 'skipped';
+export type TaskMode = 'async' | 'sync';
+
+export interface PlanWarning {
+  line: number;
+  message: string;
+}
+
+export interface TaskPlan {
+  /** The path the plan was parsed from, as given. */
+  file: string;
+  /** Name of the folder holding tasks.md (e.g. `001-login`). */
+  feature: string;
+  /** Every task in file order. */
+  tasks: Task[];
+  /** IDs of the tasks to run as agent pods: open `async` tasks, file order, then dependencies first. */
+  dispatch: string[];
+  warnings: PlanWarning[];
+}
+
+export interface ParseOptions {
+  file: string;
+  feature: string;
+  /** Placeholders `{feature}`, `{taskId}`, `{taskIdLower}`; default {@link DEFAULT_BRANCH_PATTERN}. */
+  branchPattern?: string;
+}
+
+/** What the agentic-sdlc spec-kit fork passes to its runner. */
+export const DEFAULT_BRANCH_PATTERN = 'specs/{feature}/{taskId}-async';
