@@ -1,0 +1,262 @@
+/**
+ * The real KubernetesGateway, on @kubernetes/client-node, bound to one namespace.
+ * - pods are built from the operator's pod template (pod-manifest.ts) and created idempotently;
+ * - getPod/waitForPod are served by ONE shared list+watch per gateway (pod-informer.ts), so a
+ *   worker following hundreds of tasks keeps one watch connection;
+ * - followLogs streams the agent container's timestamped log (log-stream.ts);
+ * - every API error becomes a KubernetesError that says whether to retry and what to fix (errors.ts).
+ */
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  KubernetesError,
+  LABELS,
+  MANAGED_BY,
+  type AgentPodRequest,
+  type CreatePodResult,
+  type FollowLogsOptions,
+  type KubernetesGateway,
+  type LogLine,
+  type PodStatus,
+} from './gateway';
+import { httpStatusOf, toKubernetesError, type ApiCallContext } from './errors';
+import { buildPodManifest, parsePodTemplate, type PodTemplate } from './pod-manifest';
+import { PodInformer, silentLogger, type GatewayLogger, type PodInformerStats } from './pod-informer';
+import { toPodStatus } from './pod-status';
+import { followPodLogs } from './log-stream';
+
+/** Label that, besides run/task/attempt, must match for a 409 to be an adoption (when the request carries it). */
+export const RUN_UID_LABEL = 'sdlc-runner.dev/run-uid';
+const IDENTITY_LABELS = [LABELS.run, LABELS.task, LABELS.attempt] as const;
+
+export interface ClientGatewayOptions {
+  namespace: string;
+  /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, ~/.kube/config, or the in-cluster service account). */
+  kubeConfig?: KubeConfig;
+  /** The pod template YAML (docs/pod-template.md). Required for createPod; read-only users (logs) may omit it. */
+  podTemplate?: string;
+  log?: GatewayLogger;
+  /** How long getPod waits for the shared watch's first list before asking the API directly. */
+  syncWaitMs?: number;
+  /** While a waited-for pod is unknown to the watch cache (e.g. adopted without our labels), poll it this often. */
+  uncachedPollMs?: number;
+}
+
+export interface ClientGateway extends KubernetesGateway {
+  /** Stops the shared watch. */
+  close(): Promise<void>;
+  /** Counters of the shared watch (lists, watch requests, open watches), for tests and diagnostics. */
+  watchStats(): PodInformerStats;
+  /** The agent container's log up to now (no follow). */
+  readLogs(name: string, opts?: FollowLogsOptions): AsyncIterable<LogLine>;
+}
+
+export function selectorString(selector: Record<string, string>): string {
+  return Object.entries(selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+export function createClientGateway(options: ClientGatewayOptions): ClientGateway {
+  let kc = options.kubeConfig;
+  if (!kc) {
+    kc = new KubeConfig();
+    kc.loadFromDefault();
+  }
+  const template: PodTemplate | undefined = options.podTemplate === undefined ? undefined : parsePodTemplate(options.podTemplate);
+  return new ClientGatewayImpl(options.namespace, kc, template, options);
+}
+
+class ClientGatewayImpl implements ClientGateway {
+  private readonly core: CoreV1Api;
+  private readonly informer: PodInformer;
+  private readonly log: GatewayLogger;
+  private readonly syncWaitMs: number;
+  private readonly uncachedPollMs: number;
+
+  constructor(
+    readonly namespace: string,
+    private readonly kc: KubeConfig,
+    private readonly template: PodTemplate | undefined,
+    options: ClientGatewayOptions,
+  ) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.log = options.log ?? silentLogger;
+    this.syncWaitMs = options.syncWaitMs ?? 5_000;
+    this.uncachedPollMs = options.uncachedPollMs ?? 5_000;
+    this.informer = new PodInformer({
+      kubeConfig: kc,
+      namespace,
+      labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
+      log: this.log,
+    });
+  }
+
+  private ctx(verb: ApiCallContext['verb'], name?: string, resource = 'pods'): ApiCallContext {
+    return { verb, resource, namespace: this.namespace, name };
+  }
+
+  async createPod(req: AgentPodRequest): Promise<CreatePodResult> {
+    if (!this.template) {
+      throw new KubernetesError('This gateway was created without a pod template, so it cannot create pods (pass podTemplate).', false);
+    }
+    let body: V1Pod;
+    try {
+      body = buildPodManifest(this.template, req, this.namespace);
+    } catch (err) {
+      throw new KubernetesError(`Cannot build pod "${req.name}": ${(err as Error).message}`, false);
+    }
+    try {
+      await this.core.createNamespacedPod({ namespace: this.namespace, body });
+      return { name: req.name, created: true };
+    } catch (err) {
+      if (httpStatusOf(err) !== 409) throw toKubernetesError(err, this.ctx('create', req.name));
+    }
+    return this.adopt(req);
+  }
+
+  /** The name is taken: it is ours to adopt only if it is the same run/task/attempt. */
+  private async adopt(req: AgentPodRequest): Promise<CreatePodResult> {
+    let existing: V1Pod;
+    try {
+      existing = await this.core.readNamespacedPod({ name: req.name, namespace: this.namespace });
+    } catch (err) {
+      if (httpStatusOf(err) === 404) {
+        throw new KubernetesError(`Pod "${req.name}" existed at create time (409) but was gone when read back; retry the create.`, true, 409);
+      }
+      throw toKubernetesError(err, this.ctx('get', req.name));
+    }
+    const have = existing.metadata?.labels ?? {};
+    const keys: string[] = [...IDENTITY_LABELS];
+    if (req.labels[RUN_UID_LABEL] !== undefined || have[RUN_UID_LABEL] !== undefined) keys.push(RUN_UID_LABEL);
+    const mismatched = keys.filter((k) => have[k] !== req.labels[k]);
+    if (mismatched.length > 0) {
+      const show = (labels: Record<string, string | undefined>) => keys.map((k) => `${k}=${labels[k] ?? '<unset>'}`).join(', ');
+      throw new KubernetesError(
+        `Pod "${req.name}" already exists in namespace "${this.namespace}" but belongs to another task attempt ` +
+          `(${show(have)}; this request: ${show(req.labels)}). Delete that pod (kubectl -n ${this.namespace} delete pod ${req.name}) ` +
+          `or use a different run id; the runner will not take over a pod it did not create for this attempt.`,
+        false,
+        409,
+      );
+    }
+    if (existing.metadata?.deletionTimestamp) {
+      throw new KubernetesError(`Pod "${req.name}" of this attempt is being deleted; retry once it is gone.`, true, 409);
+    }
+    this.log.info('adopting existing agent pod', { pod: req.name, namespace: this.namespace });
+    return { name: req.name, created: false };
+  }
+
+  private async ensureInformer(): Promise<void> {
+    this.informer.start();
+    if (!this.informer.synced) await this.informer.waitForSync(this.syncWaitMs);
+  }
+
+  /** Reads the pod from the API (not the cache); undefined on 404. */
+  private async readPod(name: string): Promise<PodStatus | undefined> {
+    try {
+      return toPodStatus(await this.core.readNamespacedPod({ name, namespace: this.namespace }));
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return undefined;
+      throw toKubernetesError(err, this.ctx('get', name));
+    }
+  }
+
+  async getPod(name: string): Promise<PodStatus | undefined> {
+    await this.ensureInformer();
+    const cached = this.informer.synced ? this.informer.get(name) : undefined;
+    if (cached) return toPodStatus(cached);
+    // Not (yet) in the cache: just created, gone, or the watch is still syncing. Ask the API.
+    return this.readPod(name);
+  }
+
+  async waitForPod(
+    name: string,
+    until: (pod: PodStatus | undefined) => boolean,
+    opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<PodStatus | undefined> {
+    await this.ensureInformer();
+    return new Promise<PodStatus | undefined>((resolve, reject) => {
+      let latest: PodStatus | undefined;
+      let settled = false;
+      let sawEvent = false;
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (state: PodStatus | undefined) => {
+        if (settled) return;
+        settled = true;
+        unsubscribe();
+        timers.forEach(clearTimeout);
+        clearInterval(poll);
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve(state);
+      };
+      const consider = (state: PodStatus | undefined) => {
+        latest = state;
+        if (until(state)) finish(state);
+      };
+      const onAbort = () => finish(latest);
+      // Subscribe before the first read, so no change can slip between the two.
+      const unsubscribe = this.informer.onPod(name, (pod) => {
+        sawEvent = true;
+        consider(pod ? toPodStatus(pod) : undefined);
+      });
+      // A pod the shared watch does not see (no managed-by label) would otherwise never change.
+      const poll = setInterval(() => {
+        if (settled || this.informer.get(name)) return;
+        this.readPod(name).then((s) => !settled && !this.informer.get(name) && consider(s), () => undefined);
+      }, this.uncachedPollMs);
+      if (opts.timeoutMs !== undefined) timers.push(setTimeout(() => finish(latest), Math.max(0, opts.timeoutMs)));
+      if (opts.signal?.aborted) return finish(undefined);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.getPod(name).then(
+        (state) => {
+          if (!settled && !sawEvent) consider(state);
+        },
+        (err: unknown) => {
+          if (settled) return;
+          settled = true;
+          unsubscribe();
+          timers.forEach(clearTimeout);
+          clearInterval(poll);
+          opts.signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  followLogs(name: string, opts: FollowLogsOptions = {}): AsyncIterable<LogLine> {
+    return followPodLogs(this.kc, this.namespace, name, opts);
+  }
+
+  /** Non-follow read of the log (everything up to now), for `sdlc-runner logs` without --follow. */
+  readLogs(name: string, opts: FollowLogsOptions = {}): AsyncIterable<LogLine> {
+    return followPodLogs(this.kc, this.namespace, name, { ...opts, follow: false });
+  }
+
+  async deletePod(name: string, opts: { gracePeriodSeconds?: number } = {}): Promise<void> {
+    try {
+      await this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: opts.gracePeriodSeconds });
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return;
+      throw toKubernetesError(err, this.ctx('delete', name));
+    }
+  }
+
+  async listPods(labelSelector: Record<string, string>): Promise<PodStatus[]> {
+    const selector = selectorString({ ...labelSelector, [LABELS.managedBy]: MANAGED_BY });
+    try {
+      const list = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector });
+      return list.items.map(toPodStatus).sort((a, b) => a.name.localeCompare(b.name));
+    } catch (err) {
+      throw toKubernetesError(err, this.ctx('list'));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.informer.stop();
+  }
+
+  watchStats(): PodInformerStats {
+    return { ...this.informer.stats };
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Follows the agent container's log through the API server:
+ *   GET /api/v1/namespaces/{ns}/pods/{name}/log?container=agent&follow=true&timestamps=true&sinceTime=…
+ * Each line arrives as `<RFC3339Nano> <text>`. The iterable ends whenever the stream ends (container
+ * ended, or the connection was cut); resuming without repeats is the caller's job (see log-cursor.ts),
+ * because `sinceTime` only has second precision on its way to the kubelet.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubernetesError, type FollowLogsOptions, type LogLine } from './gateway';
+import { openApiStream, readLines } from './api-stream';
+import { AGENT_CONTAINER } from './pod-manifest';
+import { isLogTimestamp } from './timestamps';
+
+export function parseLogLine(raw: string): LogLine | undefined {
+  const space = raw.indexOf(' ');
+  const ts = space < 0 ? raw : raw.slice(0, space);
+  if (!isLogTimestamp(ts)) return undefined;
+  return { ts, text: space < 0 ? '' : raw.slice(space + 1) };
+}
+
+/** The kubelet has no log for a container that has not started yet; the API says so with a 400. */
+function isNotStartedYet(err: KubernetesError): boolean {
+  return err.statusCode === 400 && /waiting to start|ContainerCreating|PodInitializing/i.test(err.message);
+}
+
+export async function* followPodLogs(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  opts: FollowLogsOptions & { follow?: boolean } = {},
+): AsyncGenerator<LogLine> {
+  const ctx = { verb: 'get', resource: 'pods/log', namespace, name } as const;
+  let stream;
+  try {
+    stream = await openApiStream(
+      kc,
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/log`,
+      {
+        container: AGENT_CONTAINER,
+        follow: String(opts.follow ?? true),
+        timestamps: 'true',
+        sinceTime: opts.sinceTime,
+      },
+      ctx,
+      opts.signal,
+    );
+  } catch (err) {
+    if (opts.signal?.aborted) return;
+    if (err instanceof KubernetesError && err.statusCode === 404 && !/namespace/i.test(err.message)) {
+      return; // the pod is gone: nothing (more) to read; the caller's pod check tells it so
+    }
+    if (err instanceof KubernetesError && isNotStartedYet(err)) {
+      throw new KubernetesError(`The agent container of pod "${name}" has not started yet, so it has no log to follow: ${err.message}`, true, err.statusCode);
+    }
+    throw err;
+  }
+  // A line the runtime did not stamp (never expected with timestamps=true) keeps the previous
+  // stamp, so the line order stays deterministic for the caller's resume logic.
+  let lastTs = opts.sinceTime ?? '';
+  for await (const raw of readLines(stream)) {
+    const line = parseLogLine(raw) ?? { ts: lastTs, text: raw };
+    if (!line.ts) continue;
+    lastTs = line.ts;
+    yield line;
+  }
+}
