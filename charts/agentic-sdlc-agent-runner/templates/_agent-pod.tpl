@@ -128,7 +128,7 @@ spec:
       secret:
         secretName: {{ $agentSecret }}
         # Owner and group (fsGroup) may read; nobody writes.
-        defaultMode: 0440
+        defaultMode: 288  # 0440: decimal, because YAML 1.1 and 1.2 read a leading-zero octal differently
         items:
           {{- if eq .Values.agents.git.auth "ssh" }}
           - key: ssh-privatekey
