@@ -1,0 +1,103 @@
+/**
+ * Child processes of the test control plane. Each runs in its own process group (so a kill reaches
+ * anything it forks), logs to a file in the cluster's data dir, and is SIGKILLed if this Node
+ * process exits without stopping it — a crashed test run must not leave servers behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+
+const live = new Set<ManagedProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const p of live) p.killNow();
+  });
+}
+
+export interface ManagedProcessOptions {
+  name: string;
+  command: string;
+  args: string[];
+  logFile: string;
+  log?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export class ManagedProcess {
+  private child: ChildProcess;
+  private logStream: WriteStream;
+  private exitPromise: Promise<number | null>;
+  private recent = '';
+  exited = false;
+
+  constructor(private readonly opts: ManagedProcessOptions) {
+    installExitHook();
+    this.logStream = createWriteStream(opts.logFile, { flags: 'a' });
+    this.child = spawn(opts.command, opts.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: opts.env ?? process.env,
+    });
+    const onData = (d: Buffer) => {
+      this.logStream.write(d);
+      this.recent = (this.recent + d.toString()).slice(-6000);
+      opts.log?.(`[${opts.name}] ${d.toString().trimEnd()}`);
+    };
+    this.child.stdout!.on('data', onData);
+    this.child.stderr!.on('data', onData);
+    this.exitPromise = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exited = true;
+        live.delete(this);
+        this.logStream.write(`\n[${opts.name} exited code=${code} signal=${signal}]\n`);
+        resolve(code);
+      });
+      this.child.once('error', (err) => {
+        this.exited = true;
+        live.delete(this);
+        this.recent += `\nspawn error: ${err.message}`;
+        resolve(null);
+      });
+    });
+    live.add(this);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The last few KB of output, for error messages. */
+  get recentOutput(): string {
+    return this.recent;
+  }
+
+  killNow(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.exited || !this.child.pid) return;
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      // The group is already gone.
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs; resolves once the process has exited. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (!this.exited) {
+      this.killNow('SIGTERM');
+      const timer = setTimeout(() => this.killNow('SIGKILL'), graceMs);
+      await this.exitPromise;
+      clearTimeout(timer);
+    }
+    await new Promise<void>((resolve) => this.logStream.end(resolve));
+  }
+
+  /** kill -9, as a crash would. */
+  async crash(): Promise<void> {
+    this.killNow('SIGKILL');
+    await this.exitPromise;
+    await new Promise<void>((resolve) => this.logStream.end(resolve));
+  }
+}

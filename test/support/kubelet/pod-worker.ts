@@ -1,0 +1,431 @@
+/**
+ * One pod's life on the test kubelet: containers as local processes (each in its own process
+ * group, in a working directory per pod), CRI log files, status patches through the phases,
+ * activeDeadlineSeconds, graceful deletion and the pod-level faults (OOM kill, eviction, image
+ * pull failure). restartPolicy is treated as Never and initContainers are not supported: the
+ * runner's agent pods use neither.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { CriLogWriter } from './cri-log';
+import { apiEnvSources, ContainerConfigError, expandVars, resolveContainerEnv } from './env';
+import { podMatches, type Fault } from './faults';
+import { buildPodStatus, podPhase, type ContainerSnapshot, type ContainerState } from './pod-status';
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface PodWorkerDeps {
+  /** Client with the node's own credentials. */
+  api: CoreV1Api;
+  podsDir: string;
+  logsDir: string;
+  /** image → argv of its entrypoint on this host (replaces the container's `command`; `args` are appended). */
+  imageCommands: Record<string, string[]>;
+  /** Environment every container gets under its own (PATH of this host, KUBERNETES_SERVICE_HOST/PORT). */
+  baseEnv: Record<string, string>;
+  armedFaults(): readonly Fault[];
+  nodeReady(): boolean;
+  log(s: string): void;
+  /** The pod is gone from the API (final delete done or seen deleted): drop the worker. */
+  onGone(worker: PodWorker): void;
+}
+
+interface ContainerRun {
+  spec: V1Container;
+  snapshot: ContainerSnapshot;
+  writer?: CriLogWriter;
+  proc?: ChildProcess;
+  /** Why the kubelet killed it, when that should show as the terminated reason (OOMKilled). */
+  killReason?: string;
+  killTimer?: NodeJS.Timeout;
+  closed?: Promise<void>;
+}
+
+let containerSeq = 0;
+
+export class PodWorker {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly podDir: string;
+  private pod: V1Pod;
+  private readonly containers: ContainerRun[];
+  private readonly startTime = new Date();
+  private failure?: { reason: string; message: string };
+  private deadlineTimer?: NodeJS.Timeout;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly appliedFaults = new Set<Fault>();
+  private started = false;
+  private terminating = false;
+  private gone = false;
+  private syncing = false;
+  private dirty = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly deps: PodWorkerDeps,
+    pod: V1Pod,
+  ) {
+    this.pod = pod;
+    this.namespace = pod.metadata!.namespace!;
+    this.name = pod.metadata!.name!;
+    this.uid = pod.metadata!.uid!;
+    this.podDir = path.join(deps.podsDir, this.uid);
+    this.containers = (pod.spec?.containers ?? []).map((spec) => ({
+      spec,
+      snapshot: { name: spec.name, image: spec.image ?? '', state: { kind: 'waiting', reason: 'ContainerCreating' } },
+    }));
+  }
+
+  get key(): string {
+    return `${this.namespace}/${this.name}`;
+  }
+
+  get currentPod(): V1Pod {
+    return this.pod;
+  }
+
+  logWriter(container: string): CriLogWriter | undefined {
+    return this.containers.find((c) => c.spec.name === container)?.writer;
+  }
+
+  start(): void {
+    void this.run().catch((err: Error) => this.deps.log(`pod ${this.key}: ${err.stack ?? err.message}`));
+  }
+
+  /** A newer version of the pod from the watch. */
+  update(pod: V1Pod): void {
+    this.pod = pod;
+    if (pod.metadata?.deletionTimestamp && !this.terminating) this.beginGracefulDeletion();
+  }
+
+  /** The pod was removed from the API (force delete, or our own final delete): kill what is left. */
+  removed(): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.clearTimers();
+    for (const c of this.containers) this.signal(c, 'SIGKILL');
+    void Promise.all(this.containers.map((c) => c.closed)).then(() => {
+      rmSync(this.podDir, { recursive: true, force: true });
+      rmSync(this.logDir(), { recursive: true, force: true });
+    });
+    this.deps.onGone(this);
+  }
+
+  /** Kubelet shutdown: processes die, the pod stays in the API as it is (as when a node dies). */
+  async shutdown(): Promise<void> {
+    this.gone = true;
+    this.clearTimers();
+    for (const c of this.containers) this.signal(c, 'SIGKILL');
+    await Promise.all(this.containers.map((c) => c.closed));
+  }
+
+  /** Applies an armed pod fault once, if it targets this pod. */
+  applyFault(fault: Fault): void {
+    if (this.gone || this.appliedFaults.has(fault)) return;
+    if (fault.kind !== 'oomKill' && fault.kind !== 'evict') return;
+    if (!podMatches(fault.target, this.pod)) return;
+    this.appliedFaults.add(fault);
+    if (this.started) this.scheduleFault(fault);
+  }
+
+  private scheduleFault(fault: Fault): void {
+    if (fault.kind !== 'oomKill' && fault.kind !== 'evict') return;
+    this.later(fault.afterMs ?? 0, () => {
+      if (fault.kind === 'oomKill') {
+        const target = this.containers.find((c) => (fault.container ? c.spec.name === fault.container : c.snapshot.state.kind === 'running'));
+        if (target?.snapshot.state.kind === 'running') {
+          this.deps.log(`pod ${this.key}: OOM-killing container ${target.spec.name}`);
+          target.killReason = 'OOMKilled';
+          this.signal(target, 'SIGKILL');
+        }
+      } else {
+        this.deps.log(`pod ${this.key}: evicting`);
+        this.fail('Evicted', fault.message ?? 'The node was low on resource: memory. ', 0);
+      }
+    });
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.gone) fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+  }
+
+  private logDir(): string {
+    return path.join(this.deps.logsDir, `${this.namespace}_${this.name}_${this.uid}`);
+  }
+
+  private stopping(): boolean {
+    return this.gone || this.terminating || this.failure !== undefined;
+  }
+
+  private setWaiting(reason: string, message?: string): void {
+    for (const c of this.containers) if (c.snapshot.state.kind === 'waiting') c.snapshot.state = { kind: 'waiting', reason, message };
+    this.requestSync();
+  }
+
+  private async run(): Promise<void> {
+    mkdirSync(this.podDir, { recursive: true });
+    this.requestSync(); // Pending / ContainerCreating, startTime
+
+    const deadline = this.pod.spec?.activeDeadlineSeconds;
+    if (deadline !== undefined && deadline !== null) {
+      this.deadlineTimer = setTimeout(
+        () => this.fail('DeadlineExceeded', 'Pod was active on the node longer than the specified deadline', this.gracePeriod()),
+        Math.max(0, this.startTime.getTime() + deadline * 1000 - Date.now()),
+      );
+    }
+
+    for (const f of this.deps.armedFaults()) this.applyFault(f);
+
+    // "Image pull": fails for as long as a matching fault is armed, like a registry that says no.
+    let pullAttempts = 0;
+    while (!this.stopping()) {
+      const fault = this.deps.armedFaults().find((f) => f.kind === 'imagePullFailure' && podMatches(f.target, this.pod));
+      if (!fault || fault.kind !== 'imagePullFailure') break;
+      const image = this.containers[0]?.snapshot.image ?? '';
+      if (pullAttempts++ % 2 === 0) {
+        this.setWaiting('ErrImagePull', fault.message ?? `failed to pull and unpack image "${image}": not found`);
+      } else {
+        this.setWaiting('ImagePullBackOff', `Back-off pulling image "${image}"`);
+      }
+      await sleep(1000);
+    }
+    while (!this.stopping() && !this.deps.nodeReady()) await sleep(250);
+
+    const envs = await this.resolveEnvs();
+    if (!envs || this.stopping()) return;
+
+    this.started = true;
+    for (let i = 0; i < this.containers.length; i++) this.startContainer(this.containers[i]!, envs[i]!);
+    this.requestSync();
+    for (const f of this.appliedFaults) this.scheduleFault(f);
+  }
+
+  /** Env for every container; retries while referenced objects are missing or not yet readable. */
+  private async resolveEnvs(): Promise<Record<string, string>[] | undefined> {
+    let forbidden = 0;
+    while (!this.stopping()) {
+      const sources = apiEnvSources(this.deps.api, this.namespace);
+      try {
+        const out: Record<string, string>[] = [];
+        for (const c of this.containers) out.push(await resolveContainerEnv(this.pod, c.spec, sources));
+        return out;
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (err instanceof ContainerConfigError) {
+          this.setWaiting('CreateContainerConfigError', err.message);
+          await sleep(1000);
+        } else if (code === 403 && ++forbidden < 40) {
+          // The Node authorizer learns pod → secret edges from its own informer; give it a moment.
+          await sleep(250);
+        } else {
+          this.deps.log(`pod ${this.key}: resolving env: ${(err as Error).message}`);
+          if (code === 403) this.setWaiting('CreateContainerConfigError', (err as Error).message);
+          await sleep(1000);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private argv(c: V1Container, env: Record<string, string>): string[] {
+    const mapped = this.deps.imageCommands[c.image ?? ''];
+    const args = (c.args ?? []).map((a) => expandVars(a, env));
+    if (mapped) return [...mapped, ...args];
+    return [...(c.command ?? []).map((a) => expandVars(a, env)), ...args];
+  }
+
+  private startContainer(c: ContainerRun, podEnv: Record<string, string>): void {
+    const id = `${this.uid.slice(0, 8)}-${c.spec.name}-${++containerSeq}`;
+    c.snapshot.containerId = id;
+    const logDir = path.join(this.logDir(), c.spec.name);
+    mkdirSync(logDir, { recursive: true });
+    const writer = new CriLogWriter(path.join(logDir, '0.log'));
+    c.writer = writer;
+    const argv = this.argv(c.spec, podEnv);
+    const startedAt = new Date();
+    if (argv.length === 0) {
+      writer.end();
+      c.snapshot.state = { kind: 'terminated', exitCode: 128, reason: 'StartError', message: `no command for image ${c.spec.image} (set command, or map the image in imageCommands)`, finishedAt: new Date() };
+      c.closed = Promise.resolve();
+      this.onContainerEnded();
+      return;
+    }
+    const env = { ...this.deps.baseEnv, HOSTNAME: this.name, HOME: this.podDir, ...podEnv };
+    const proc = spawn(argv[0]!, argv.slice(1), { cwd: this.podDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    c.proc = proc;
+    c.snapshot.state = { kind: 'running', startedAt };
+    proc.stdout!.on('data', (d: Buffer) => writer.write('stdout', d));
+    proc.stderr!.on('data', (d: Buffer) => writer.write('stderr', d));
+    let spawnError: Error | undefined;
+    proc.once('error', (err) => (spawnError = err));
+    c.closed = new Promise<void>((resolve) => {
+      proc.once('exit', () => {
+        // The container's other processes die with it, as in a PID namespace.
+        this.signal(c, 'SIGKILL');
+      });
+      proc.once('close', (code, signal) => {
+        if (c.killTimer) clearTimeout(c.killTimer);
+        writer.end();
+        const finishedAt = new Date();
+        if (spawnError) {
+          c.snapshot.state = { kind: 'terminated', exitCode: 128, reason: 'StartError', message: spawnError.message, startedAt, finishedAt };
+        } else {
+          const exitCode = c.killReason === 'OOMKilled' ? 137 : (code ?? 128 + (signal ? (osConstants.signals[signal] ?? 9) : 9));
+          const reason = c.killReason ?? (exitCode === 0 ? 'Completed' : 'Error');
+          c.snapshot.state = { kind: 'terminated', exitCode, reason, startedAt, finishedAt };
+        }
+        c.proc = undefined;
+        resolve();
+        this.onContainerEnded();
+      });
+    });
+  }
+
+  private signal(c: ContainerRun, sig: NodeJS.Signals): void {
+    const pid = c.proc?.pid;
+    if (!pid) return;
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+
+  /** SIGTERM now, SIGKILL after graceSeconds (0: SIGKILL at once). */
+  private kill(c: ContainerRun, graceSeconds: number): void {
+    if (!c.proc) return;
+    if (graceSeconds <= 0) return this.signal(c, 'SIGKILL');
+    this.signal(c, 'SIGTERM');
+    if (!c.killTimer) c.killTimer = setTimeout(() => this.signal(c, 'SIGKILL'), graceSeconds * 1000);
+  }
+
+  private gracePeriod(): number {
+    return this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+  }
+
+  private onContainerEnded(): void {
+    const allDone = this.containers.every((c) => c.snapshot.state.kind === 'terminated');
+    if (allDone && this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.requestSync();
+    if (allDone && this.terminating) void this.finishDeletion();
+  }
+
+  /** Containers that never ran end as Kubernetes reports them when a pod is killed before start. */
+  private markUnstartedTerminated(): void {
+    for (const c of this.containers) {
+      if (c.snapshot.state.kind === 'waiting') {
+        c.snapshot.state = { kind: 'terminated', exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', finishedAt: new Date() };
+        c.closed ??= Promise.resolve();
+      }
+    }
+  }
+
+  /** Pod-level failure (DeadlineExceeded, Evicted): kill everything, phase Failed with the reason. */
+  private fail(reason: string, message: string, graceSeconds: number): void {
+    if (this.failure || this.gone || this.isTerminal()) return;
+    this.failure = { reason, message };
+    this.markUnstartedTerminated();
+    for (const c of this.containers) this.kill(c, graceSeconds);
+    this.onContainerEnded();
+  }
+
+  private isTerminal(): boolean {
+    return this.containers.every((c) => c.snapshot.state.kind === 'terminated') && this.started;
+  }
+
+  private beginGracefulDeletion(): void {
+    this.terminating = true;
+    const grace = this.pod.metadata?.deletionGracePeriodSeconds ?? this.gracePeriod();
+    this.markUnstartedTerminated();
+    for (const c of this.containers) this.kill(c, grace);
+    this.onContainerEnded();
+  }
+
+  /** All containers are dead: report the final status, then confirm the deletion (grace 0, same UID). */
+  private async finishDeletion(): Promise<void> {
+    await this.syncIdle();
+    for (let attempt = 0; !this.gone; attempt++) {
+      try {
+        await this.deps.api.deleteNamespacedPod({
+          name: this.name,
+          namespace: this.namespace,
+          gracePeriodSeconds: 0,
+          body: { gracePeriodSeconds: 0, preconditions: { uid: this.uid } },
+        });
+        return; // the watch's DELETED event calls removed()
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (code === 404 || code === 409) return this.removed();
+        await sleep(Math.min(2000, 200 * (attempt + 1)));
+      }
+    }
+  }
+
+  // --- status reporting: coalesced, always the latest state, retried until the apiserver takes it ---
+
+  private requestSync(): void {
+    this.dirty = true;
+    if (!this.syncing) void this.syncLoop();
+  }
+
+  private syncIdle(): Promise<void> {
+    if (!this.syncing && !this.dirty) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async syncLoop(): Promise<void> {
+    this.syncing = true;
+    let failures = 0;
+    while (this.dirty && !this.gone) {
+      this.dirty = false;
+      const snapshot = { startTime: this.startTime, containers: this.containers.map((c) => c.snapshot), failure: this.failure };
+      const status = buildPodStatus(snapshot);
+      try {
+        await this.deps.api.patchNamespacedPodStatus(
+          // metadata.uid makes the patch conditional: never write onto a recreated pod of the same name.
+          { name: this.name, namespace: this.namespace, body: { metadata: { uid: this.uid }, status } },
+          mergePatch,
+        );
+        failures = 0;
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (code === 404 || code === 409) {
+          this.removed();
+          break;
+        }
+        failures++;
+        if (failures === 1 || failures % 10 === 0) this.deps.log(`pod ${this.key}: status update failed (${code ?? ''} ${(err as Error).message}); retrying`);
+        this.dirty = true;
+        await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)));
+      }
+    }
+    this.syncing = false;
+    if (!this.dirty || this.gone) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      waiters.forEach((w) => w());
+    }
+  }
+
+  /** For the kubelet's bookkeeping and tests. */
+  phase(): string {
+    return podPhase({ startTime: this.startTime, containers: this.containers.map((c) => c.snapshot), failure: this.failure });
+  }
+}
+
+export type { ContainerState };
