@@ -72,7 +72,7 @@ function findCandidates(tokens: Token[], lineCount: number): Candidate[] {
         phase = headingText(inline);
         phaseMode = phaseHeadingMode(phase);
       }
-    } else if (token.type === 'list_item_open' && quoteDepth === 0) {
+    } else if (token.type === 'list_item_open' && quoteDepth === 0 && isBulletItem(token)) {
       // A task's ID must open the item's first paragraph; an item that starts with a fence or a
       // nested list is not a task.
       if (tokens[i + 1]?.type !== 'paragraph_open') continue;
@@ -86,16 +86,25 @@ function findCandidates(tokens: Token[], lineCount: number): Candidate[] {
 }
 
 /**
- * Spec-kit files end with notes such as `- T008 blocks T009, T015` or `- T003 and T004 can run in
- * parallel`: bare list items that begin with an ID but only mention a task defined elsewhere. A bare
- * item (no checkbox, status emoji or bold/struck ID) whose ID is defined by a deliberate task line
- * (checkbox, emoji, decorated ID, or heading) is such a mention, not a second task. A file written
- * only in bare items (`- T001 Create …`) keeps them all as tasks.
+ * Spec-kit files end with notes such as `- T008 blocks T009, T015`, `- **T016-T018** (Views) block
+ * T019` or `- T003 and T004 can run in parallel`: list items that begin with an ID but only mention
+ * a task defined elsewhere. A list item without checkbox or status emoji is such a mention when its
+ * ID was already seen, or when the ID is bare (not bold/struck) and a checkbox, emoji or heading
+ * task defines it anywhere in the file. Files written only as `- **T-001**: …` or `- T001 …` items
+ * keep them all as tasks.
  */
 function dropCrossReferences(candidates: Candidate[]): Candidate[] {
-  const deliberate = (c: Candidate) => c.source === 'heading' || c.head.checkbox !== null || c.head.emoji !== null || c.head.decorated;
-  const definedIds = new Set(candidates.filter(deliberate).map((c) => c.head.id));
-  return candidates.filter((c) => deliberate(c) || !definedIds.has(c.head.id));
+  const definite = (c: Candidate) => c.source === 'heading' || c.head.checkbox !== null || c.head.emoji !== null;
+  const definedIds = new Set(candidates.filter(definite).map((c) => c.head.id));
+  const seen = new Set<string>();
+  const kept: Candidate[] = [];
+  for (const candidate of candidates) {
+    const id = candidate.head.id;
+    const mention = !definite(candidate) && (seen.has(id) || (!candidate.head.decorated && definedIds.has(id)));
+    seen.add(id);
+    if (!mention) kept.push(candidate);
+  }
+  return kept;
 }
 
 function buildTask(candidate: Candidate, all: Candidate[], tokens: Token[], lines: string[], warnings: PlanWarning[]): Task {
@@ -185,6 +194,11 @@ function sourceOf(lines: string[], start: number, end: number): string {
   return slice.map((line) => line.slice(Math.min(indent, /^[ \t]*/.exec(line)![0].length))).join('\n');
 }
 
+/** Tasks are bullet items (`-`, `*`, `+`); numbered lists are prose (`1. **T009** still lacks …`). */
+function isBulletItem(token: Token): boolean {
+  return token.markup === '-' || token.markup === '*' || token.markup === '+';
+}
+
 function headingLevel(token: Token): number {
   return Number(token.tag.slice(1));
 }
@@ -239,20 +253,20 @@ function noTasksError(file: string, tokens: Token[]): TasksFileError {
     }
   }
   const example = '"- [ ] T001 [ASYNC] Create the parser in src/parser.ts"';
-  if (tableRows.length > 0) {
-    return new TasksFileError({
-      file,
-      problem: 'no task found: task IDs appear only in table rows, and table rows are not tasks',
-      hint: `write each task as a list item that starts with its ID, e.g. ${example}`,
-      lines: tableRows.slice(0, 5),
-    });
-  }
   if (plainLines.length > 0) {
     return new TasksFileError({
       file,
       problem: 'no task found: lines start with task IDs but are plain text, not list items or headings',
       hint: `put "- [ ] " in front of each task line, e.g. ${example}`,
       lines: plainLines.slice(0, 5),
+    });
+  }
+  if (tableRows.length > 0) {
+    return new TasksFileError({
+      file,
+      problem: 'no task found: task IDs appear only in table rows, and table rows are not tasks',
+      hint: `write each task as a list item that starts with its ID, e.g. ${example}`,
+      lines: tableRows.slice(0, 5),
     });
   }
   if (idLessItems.length > 0) {

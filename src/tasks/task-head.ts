@@ -9,6 +9,7 @@ export const TASK_ID_SOURCE = String.raw`T-?\d+[a-z]?(?:\.\d+)*(?![\p{L}\p{N}_])
 const TASK_ID_AT_START = new RegExp(`^${TASK_ID_SOURCE}`, 'u');
 export const TASK_ID_GLOBAL = new RegExp(TASK_ID_SOURCE, 'gu');
 
+const ID_RANGE_AFTER = /^[\uE003\uE005]*\s*[-–—]\s*[\uE002\uE004]*T-?\d/u;
 const CHECKBOX = /^\[([ xX])\]/;
 const STATUS_EMOJI = /^\p{Extended_Pictographic}\uFE0F?/u;
 /** Emoji that mean "done" when they precede the ID; others (🔄, ⏳ …) are allowed but say nothing. */
@@ -90,6 +91,8 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
   }
   const idMatch = TASK_ID_AT_START.exec(text.slice(pos));
   if (!idMatch) return null;
+  // `T008-T010 (Models) block …` names a range of tasks; it is not one.
+  if (ID_RANGE_AFTER.test(text.slice(pos + idMatch[0].length))) return null;
   const id = idMatch[0];
 
   // Past the ID, emphasis no longer matters; strikethrough does only at the title's start.
