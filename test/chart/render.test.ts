@@ -1,0 +1,467 @@
+/**
+ * Renders the chart (every ci/ scenario) and the three releases with the real helm binary, parses the
+ * output with `yaml`, and asserts what an operator relies on: hardened pods, least-privilege RBAC, no
+ * secret in a ConfigMap, valid names, the ExternalSecret keys the pods consume, and the worker wiring.
+ * The agent pod template is also fed to the worker's own parser and manifest builder.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { repoRoot } from '../../src/tools';
+import { AGENT_ENV } from '../../src/contract/agent-env';
+import { LABELS, MANAGED_BY } from '../../src/k8s/gateway';
+import { buildPodManifest, parsePodTemplate } from '../../src/k8s/pod-manifest';
+import { podName } from '../../src/k8s/names';
+import {
+  CHART_DIR,
+  ENVIRONMENTS,
+  buildReleaseCopies,
+  find,
+  podTemplateOf,
+  releaseName,
+  releaseNamespace,
+  render,
+  renderRelease,
+  type K8sObject,
+  type ReleaseCopies,
+} from './helm';
+
+type AnyObj = Record<string, any>;
+const ci = (name: string) => path.join(CHART_DIR, 'ci', `${name}-values.yaml`);
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const SECRET_NAME = /(TOKEN|PASSWORD|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL)/i;
+
+interface Rendered {
+  label: string;
+  objs: K8sObject[];
+  releaseNs: string;
+}
+
+let copies: ReleaseCopies;
+const rendered: Rendered[] = [];
+
+beforeAll(async () => {
+  copies = await buildReleaseCopies();
+  for (const name of CI_SCENARIOS) {
+    rendered.push({ label: `ci/${name}`, objs: await render({ valuesFiles: [ci(name)], namespace: 'sdlc' }), releaseNs: 'sdlc' });
+  }
+  for (const env of ENVIRONMENTS) {
+    rendered.push({ label: `release ${env}`, objs: await renderRelease(copies, env), releaseNs: releaseNamespace(env) });
+  }
+});
+afterAll(() => copies?.cleanup());
+
+const get = (label: string): Rendered => {
+  const r = rendered.find((x) => x.label === label);
+  if (!r) throw new Error(`no rendering ${label}`);
+  return r;
+};
+const CI_SCENARIOS = ['default', 'separate-namespace', 'ssh-temporal-cloud', 'existing-secrets'];
+/** Known at collection time (it.each), rendered in beforeAll. */
+const labels = (): string[] => [...CI_SCENARIOS.map((n) => `ci/${n}`), ...ENVIRONMENTS.map((e) => `release ${e}`)];
+
+function podSpecs(objs: K8sObject[]): { where: string; spec: AnyObj }[] {
+  const out = objs
+    .filter((o) => o.kind === 'Deployment')
+    .map((d) => ({ where: `Deployment/${d.metadata.name}`, spec: (d as AnyObj).spec.template.spec }));
+  out.push({ where: 'agent pod template', spec: podTemplateOf(objs).pod.spec });
+  return out;
+}
+
+describe('security contexts', () => {
+  it.each(labels())('%s: every pod runs non-root with seccomp, no privilege escalation, no capabilities, read-only root', (label) => {
+    for (const { where, spec } of podSpecs(get(label).objs)) {
+      expect({ where, sc: spec.securityContext }).toMatchObject({
+        where,
+        sc: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      });
+      expect(spec.securityContext.runAsUser).toBeGreaterThan(0);
+      expect(spec.hostNetwork ?? false).toBe(false);
+      expect(spec.hostPID ?? false).toBe(false);
+      for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) {
+        expect({ where, container: c.name, sc: c.securityContext }).toEqual({
+          where,
+          container: c.name,
+          sc: expect.objectContaining({
+            runAsNonRoot: true,
+            privileged: false,
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+            seccompProfile: { type: 'RuntimeDefault' },
+          }),
+        });
+        expect(c.resources?.requests?.cpu).toBeDefined();
+        expect(c.resources?.requests?.memory).toBeDefined();
+        expect(c.resources?.limits?.memory).toBeDefined();
+      }
+    }
+  });
+
+  it.each(labels())('%s: the agent pod runs once, without an API token, with a deadline and writable emptyDirs only', (label) => {
+    const { pod } = podTemplateOf(get(label).objs);
+    expect(pod).toMatchObject({ apiVersion: 'v1', kind: 'Pod' });
+    expect(pod.spec.restartPolicy).toBe('Never');
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(pod.spec.activeDeadlineSeconds).toBeGreaterThan(0);
+    expect(pod.spec.containers.map((c: AnyObj) => c.name)).toEqual(['agent']);
+    const [agent] = pod.spec.containers;
+    expect(agent.resources.limits.cpu).toBeDefined();
+    const mounts = Object.fromEntries(agent.volumeMounts.map((m: AnyObj) => [m.mountPath, m]));
+    const volumes = Object.fromEntries(pod.spec.volumes.map((v: AnyObj) => [v.name, v]));
+    for (const dir of ['/workspace', '/home/agent', '/tmp']) {
+      expect(volumes[mounts[dir].name].emptyDir.sizeLimit).toBeDefined();
+    }
+    const git = mounts['/var/run/secrets/sdlc-git'];
+    expect(git.readOnly).toBe(true);
+    // 0440 for owner and fsGroup; read with the same YAML 1.2 parser the worker uses.
+    expect(volumes[git.name].secret.defaultMode).toBe(0o440);
+    for (const m of agent.volumeMounts) {
+      if (m.readOnly) continue;
+      expect(volumes[m.name].emptyDir).toBeDefined();
+    }
+  });
+});
+
+describe('agent pod template contract (the worker parses it)', () => {
+  it.each(labels())('%s: the worker builds a valid task pod from the template', (label) => {
+    const { objs } = get(label);
+    const { text, pod } = podTemplateOf(objs);
+    const template = parsePodTemplate(text, `${label} pod template`);
+    const name = podName('run-1', 'T012', 1);
+    const built = buildPodManifest(
+      template,
+      {
+        name,
+        labels: { [LABELS.run]: 'run-1', [LABELS.task]: 'T012', [LABELS.attempt]: '1' },
+        annotations: {},
+        env: { [AGENT_ENV.TASK_ID]: 'T012', [AGENT_ENV.REPO_URL]: 'https://git.example.com/o/r.git' },
+        activeDeadlineSeconds: 900,
+      },
+      pod.metadata.namespace,
+    ) as AnyObj;
+    expect(built.metadata.name).toBe(name);
+    expect(built.spec.activeDeadlineSeconds).toBe(900);
+    const env = Object.fromEntries(built.spec.containers[0].env.map((e: AnyObj) => [e.name, e]));
+    expect(env[AGENT_ENV.TASK_ID].value).toBe('T012');
+    // Git credentials: files mounted from the agent Secret, pointed at by env (never the secret itself).
+    const auth = env[AGENT_ENV.GIT_TOKEN_FILE]
+      ? { [AGENT_ENV.GIT_TOKEN_FILE]: '/var/run/secrets/sdlc-git/token' }
+      : {
+          [AGENT_ENV.GIT_SSH_KEY_FILE]: '/var/run/secrets/sdlc-git/ssh-privatekey',
+          [AGENT_ENV.GIT_KNOWN_HOSTS_FILE]: '/var/run/secrets/sdlc-git/known_hosts',
+        };
+    for (const [k, v] of Object.entries(auth)) expect(env[k].value).toBe(v);
+    const gitVolume = built.spec.volumes.find((v: AnyObj) => v.name === 'git-credentials');
+    const files = gitVolume.secret.items.map((i: AnyObj) => `/var/run/secrets/sdlc-git/${i.path}`).sort();
+    expect(files).toEqual(Object.values(auth).sort());
+
+    // The NetworkPolicy for agents (when rendered) selects the pods the worker builds.
+    const np = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name.endsWith('-agent')) as AnyObj | undefined;
+    if (np) {
+      expect(np.metadata.namespace).toBe(pod.metadata.namespace);
+      for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels)) expect(built.metadata.labels[k]).toBe(v);
+      expect(built.metadata.labels[LABELS.managedBy]).toBe(MANAGED_BY);
+    }
+  });
+});
+
+describe('RBAC', () => {
+  it.each(labels())('%s: the worker may only run pods and read their logs, in the agent namespace', (label) => {
+    const { objs, releaseNs } = get(label);
+    expect(objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    const roles = objs.filter((o) => o.kind === 'Role') as AnyObj[];
+    expect(roles).toHaveLength(1);
+    const [role] = roles;
+    const agentNs = podTemplateOf(objs).pod.metadata.namespace;
+    expect(role.metadata.namespace).toBe(agentNs);
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+    ]);
+    const binding = find(objs, 'RoleBinding') as AnyObj;
+    expect(binding.metadata.namespace).toBe(agentNs);
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    const deployment = find(objs, 'Deployment') as AnyObj;
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: deployment.spec.template.spec.serviceAccountName, namespace: releaseNs },
+    ]);
+  });
+
+  it.each(labels())('%s: the agents\' ServiceAccount (when created) mounts no token and is bound to nothing', (label) => {
+    const { objs } = get(label);
+    const { pod } = podTemplateOf(objs);
+    const sa = objs.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === pod.spec.serviceAccountName) as AnyObj | undefined;
+    if (sa) expect(sa.automountServiceAccountToken).toBe(false);
+    const subjects = objs.filter((o) => o.kind === 'RoleBinding').flatMap((b) => (b as AnyObj).subjects);
+    expect(subjects.map((s: AnyObj) => s.name)).not.toContain(pod.spec.serviceAccountName);
+  });
+});
+
+describe('secrets stay out of ConfigMaps and plain env', () => {
+  it.each(labels())('%s: no Secret objects, no credential in any ConfigMap, secret-like env only via secretKeyRef', (label) => {
+    const { objs } = get(label);
+    expect(objs.filter((o) => o.kind === 'Secret')).toEqual([]);
+    for (const cm of objs.filter((o) => o.kind === 'ConfigMap') as AnyObj[]) {
+      for (const [k, v] of Object.entries<string>(cm.data ?? {})) {
+        // Credentials reach the worker as mounted files: a secret-looking key may only hold a path.
+        if (SECRET_NAME.test(k) || /TLS_(CERT|KEY|CA)/.test(k)) {
+          expect({ k, v }).toEqual({ k: expect.stringMatching(/_FILE$/), v: expect.stringMatching(/^\/var\/run\/secrets\/[a-z-]+\/[a-z.-]+$/) });
+        }
+        expect(v).not.toMatch(/-----BEGIN|ghp_|github_pat_|sk-ant-|sk-[A-Za-z0-9]{20}|AKIA[0-9A-Z]{16}|xox[bp]-/);
+      }
+    }
+    const { pod } = podTemplateOf(objs);
+    const deployment = find(objs, 'Deployment') as AnyObj;
+    const envs = [...pod.spec.containers[0].env, ...deployment.spec.template.spec.containers[0].env];
+    for (const e of envs) {
+      if (SECRET_NAME.test(e.name) && !e.name.endsWith('_FILE')) {
+        expect({ name: e.name, value: e.value, secretKeyRef: e.valueFrom?.secretKeyRef?.key }).toEqual({
+          name: e.name,
+          value: undefined,
+          secretKeyRef: expect.any(String),
+        });
+      }
+    }
+  });
+});
+
+describe('names', () => {
+  const longRelease = 'a-very-long-release-name-for-the-agent-runner-chart-x'; // 53: Helm's maximum
+  it('stay valid DNS labels of at most 63 characters with a 53-character release name', async () => {
+    expect(longRelease).toHaveLength(53);
+    for (const valuesFiles of [[ci('default')], [ci('separate-namespace')], [ci('ssh-temporal-cloud')]]) {
+      const objs = await render({ release: longRelease, valuesFiles });
+      const seen = new Set<string>();
+      for (const o of objs) {
+        expect({ kind: o.kind, name: o.metadata.name, ok: DNS1123_LABEL.test(o.metadata.name) && o.metadata.name.length <= 63 }).toEqual({
+          kind: o.kind,
+          name: o.metadata.name,
+          ok: true,
+        });
+        const key = `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+        expect(seen.has(key)).toBe(false);
+        seen.add(key);
+        for (const v of Object.values(o.metadata.labels ?? {})) expect(v.length).toBeLessThanOrEqual(63);
+      }
+      // Suffixes survive truncation, so objects stay distinguishable.
+      expect(find(objs, 'ConfigMap', '-pod-template').metadata.name).toMatch(/-pod-template$/);
+      expect(find(objs, 'ConfigMap', '-config').metadata.name).toMatch(/-config$/);
+      const { pod } = podTemplateOf(objs);
+      expect(pod.metadata.labels['app.kubernetes.io/instance'].length).toBeLessThanOrEqual(63);
+    }
+  });
+});
+
+describe('ExternalSecrets (external-secrets.io/v1)', () => {
+  const keysOf = (es: AnyObj) => es.spec.data.map((d: AnyObj) => d.secretKey);
+  it('default: the agent Secret holds the git token and the LLM key; the worker Secret its read token', () => {
+    const { objs } = get('ci/default');
+    const es = objs.filter((o) => o.kind === 'ExternalSecret') as AnyObj[];
+    expect(es.map((e) => e.apiVersion)).toEqual(['external-secrets.io/v1', 'external-secrets.io/v1']);
+    const agent = find(objs, 'ExternalSecret', '-agent') as AnyObj;
+    const worker = find(objs, 'ExternalSecret', '-worker') as AnyObj;
+    expect(keysOf(agent)).toEqual(['token', 'anthropic-api-key']);
+    expect(keysOf(worker)).toEqual(['git-read-token']);
+    for (const e of [agent, worker]) {
+      expect(e.spec.refreshInterval).toBe('1h');
+      expect(e.spec.secretStoreRef).toEqual({ kind: 'ClusterSecretStore', name: 'agentic-sdlc-runner' });
+      expect(e.spec.target.name).toBe(e.metadata.name);
+    }
+    expect(agent.spec.data[0].remoteRef).toEqual({ key: 'agentic-sdlc-runner/git', property: 'token' });
+  });
+
+  it('ssh + Temporal Cloud: SSH key files, two LLM keys, the OpenCode password, API key and mTLS files', () => {
+    const { objs } = get('ci/ssh-temporal-cloud');
+    const agent = find(objs, 'ExternalSecret', '-agent') as AnyObj;
+    const worker = find(objs, 'ExternalSecret', '-worker') as AnyObj;
+    expect(keysOf(agent)).toEqual(['ssh-privatekey', 'known_hosts', 'anthropic-api-key', 'openai-api-key', 'opencode-server-password']);
+    expect(keysOf(worker)).toEqual(['git-read-token', 'temporal-api-key', 'tls.crt', 'tls.key', 'ca.crt']);
+    expect(agent.spec.secretStoreRef).toEqual({ kind: 'SecretStore', name: 'vault' });
+    expect(agent.spec.refreshInterval).toBe('15m');
+  });
+
+  it.each(labels())('%s: every Secret key the pods read is one an ExternalSecret provides (or none are rendered)', (label) => {
+    const { objs } = get(label);
+    const es = objs.filter((o) => o.kind === 'ExternalSecret') as AnyObj[];
+    const provided = new Map<string, Set<string>>(es.map((e) => [`${e.metadata.namespace}/${e.spec.target.name}`, new Set(keysOf(e))]));
+    const { pod } = podTemplateOf(objs);
+    const deployment = find(objs, 'Deployment') as AnyObj;
+    const needs: [string, string][] = [];
+    for (const e of pod.spec.containers[0].env) {
+      const ref = e.valueFrom?.secretKeyRef;
+      if (ref) needs.push([`${pod.metadata.namespace}/${ref.name}`, ref.key]);
+    }
+    for (const v of pod.spec.volumes) {
+      for (const item of v.secret?.items ?? []) needs.push([`${pod.metadata.namespace}/${v.secret.secretName}`, item.key]);
+    }
+    const cm = find(objs, 'ConfigMap', '-config') as AnyObj;
+    const secretVolume = deployment.spec.template.spec.volumes.find((v: AnyObj) => v.secret);
+    const secretMount = deployment.spec.template.spec.containers[0].volumeMounts.find((m: AnyObj) => m.name === secretVolume.name);
+    for (const [k, v] of Object.entries<string>(cm.data)) {
+      if (!k.endsWith('_FILE') || !v.startsWith(`${secretMount.mountPath}/`)) continue;
+      needs.push([`${deployment.metadata.namespace}/${secretVolume.secret.secretName}`, v.slice(secretMount.mountPath.length + 1)]);
+    }
+    expect(needs.length).toBeGreaterThan(2);
+    if (es.length === 0) return; // Secrets managed out of band (existing-secrets scenario).
+    for (const [secret, key] of needs) {
+      expect({ secret, key, provided: provided.get(secret)?.has(key) ?? false }).toEqual({ secret, key, provided: true });
+    }
+  });
+
+  it('existing secrets: no ExternalSecret, the pods use the given Secret names', () => {
+    const { objs } = get('ci/existing-secrets');
+    expect(objs.filter((o) => o.kind === 'ExternalSecret')).toEqual([]);
+    const { pod } = podTemplateOf(objs);
+    expect(pod.spec.volumes.find((v: AnyObj) => v.name === 'git-credentials').secret.secretName).toBe('sdlc-agent-credentials');
+    const deployment = find(objs, 'Deployment') as AnyObj;
+    expect(deployment.spec.template.spec.volumes.find((v: AnyObj) => v.secret).secret.secretName).toBe('sdlc-worker-credentials');
+    expect(deployment.spec.template.spec.serviceAccountName).toBe('sdlc-worker');
+    expect(pod.spec.serviceAccountName).toBe('sdlc-agent');
+    expect(objs.filter((o) => o.kind === 'ServiceAccount')).toEqual([]);
+  });
+});
+
+describe('worker Deployment and its config', () => {
+  const CONTRACT_ENV = [
+    'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'TEMPORAL_TLS', 'SDLC_K8S_NAMESPACE', 'SDLC_POD_TEMPLATE_FILE',
+    'SDLC_HEALTH_PORT', 'SDLC_METRICS_PORT', 'SDLC_SHUTDOWN_GRACE_SECONDS', 'SDLC_MAX_CONCURRENT_ACTIVITIES', 'SDLC_GIT_TOKEN_FILE',
+    'SDLC_DEFAULT_TASK_TIMEOUT_MINUTES', 'SDLC_DEFAULT_PENDING_TIMEOUT_MINUTES', 'SDLC_DEFAULT_MAX_PARALLEL',
+  ];
+
+  it.each(labels())('%s: runs the built worker with probes, ports, config and a grace period longer than its drain', (label) => {
+    const { objs, releaseNs } = get(label);
+    const d = find(objs, 'Deployment', '-worker') as AnyObj;
+    const cm = find(objs, 'ConfigMap', '-config') as AnyObj;
+    const podTemplateCm = find(objs, 'ConfigMap', '-pod-template') as AnyObj;
+    const spec = d.spec.template.spec;
+    const [c] = spec.containers;
+    expect(c.command).toEqual(['node', 'dist/worker/main.js']);
+    expect(c.workingDir).toBe('/app');
+    expect(c.envFrom).toEqual([{ configMapRef: { name: cm.metadata.name } }]);
+    for (const k of CONTRACT_ENV) expect(Object.keys(cm.data)).toContain(k);
+    expect(cm.data.TEMPORAL_TASK_QUEUE).toBe('agentic-sdlc');
+    expect(cm.data.SDLC_K8S_NAMESPACE).toBe(podTemplateOf(objs).pod.metadata.namespace);
+    const ports = Object.fromEntries(c.ports.map((p: AnyObj) => [p.name, p.containerPort]));
+    expect(ports).toEqual({ health: Number(cm.data.SDLC_HEALTH_PORT), metrics: Number(cm.data.SDLC_METRICS_PORT) });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(Number(cm.data.SDLC_SHUTDOWN_GRACE_SECONDS));
+    expect(spec.automountServiceAccountToken).toBe(true);
+    // SDLC_POD_TEMPLATE_FILE is the mounted pod-template ConfigMap key.
+    const configVolume = spec.volumes.find((v: AnyObj) => v.configMap?.name === podTemplateCm.metadata.name);
+    const configMount = c.volumeMounts.find((m: AnyObj) => m.name === configVolume.name);
+    expect(`${configMount.mountPath}/pod-template.yaml`).toBe(cm.data.SDLC_POD_TEMPLATE_FILE);
+    expect(d.metadata.namespace).toBe(releaseNs);
+    expect(Object.keys(d.spec.template.metadata.annotations)).toEqual(expect.arrayContaining(['checksum/config', 'checksum/pod-template']));
+    // The metrics Service (when rendered) targets the metrics port of these pods.
+    const svc = objs.find((o) => o.kind === 'Service') as AnyObj | undefined;
+    if (svc) {
+      expect(svc.spec.ports).toEqual([{ name: 'metrics', port: ports.metrics, targetPort: 'metrics', protocol: 'TCP' }]);
+      for (const [k, v] of Object.entries(svc.spec.selector)) expect(d.spec.template.metadata.labels[k]).toBe(v);
+    }
+  });
+
+  it('TLS, mTLS and API key for Temporal Cloud become file paths in the config', () => {
+    const cm = find(get('ci/ssh-temporal-cloud').objs, 'ConfigMap', '-config') as AnyObj;
+    expect(cm.data).toMatchObject({
+      TEMPORAL_ADDRESS: 'my-ns.a1b2c.tmprl.cloud:7233',
+      TEMPORAL_TLS: 'true',
+      TEMPORAL_TLS_SERVER_NAME: 'my-ns.a1b2c.tmprl.cloud',
+      TEMPORAL_TLS_CERT_FILE: '/var/run/secrets/sdlc-runner/tls.crt',
+      TEMPORAL_TLS_KEY_FILE: '/var/run/secrets/sdlc-runner/tls.key',
+      TEMPORAL_TLS_CA_FILE: '/var/run/secrets/sdlc-runner/ca.crt',
+      TEMPORAL_API_KEY_FILE: '/var/run/secrets/sdlc-runner/temporal-api-key',
+    });
+    const d = find(get('ci/ssh-temporal-cloud').objs, 'Deployment') as AnyObj;
+    expect(d.spec.template.spec.containers[0].image).toBe(
+      'ghcr.io/agentic-sdlc-runner/worker@sha256:0000000000000000000000000000000000000000000000000000000000000001',
+    );
+  });
+
+  it('a ServiceMonitor scrapes the metrics Service when enabled', () => {
+    const { objs } = get('ci/separate-namespace');
+    const sm = find(objs, 'ServiceMonitor') as AnyObj;
+    const svc = find(objs, 'Service') as AnyObj;
+    expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(sm.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
+    expect(sm.metadata.labels.release).toBe('kube-prometheus-stack');
+  });
+});
+
+describe('network policies and the agent namespace', () => {
+  it('default: agents get no ingress and egress only to DNS (53), git (443, 22) and LLM APIs (443); the worker also reaches Temporal', () => {
+    const { objs } = get('ci/default');
+    const agent = find(objs, 'NetworkPolicy', '-agent') as AnyObj;
+    expect(agent.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(agent.spec.ingress).toEqual([]);
+    const agentPorts = new Set(agent.spec.egress.flatMap((r: AnyObj) => r.ports.map((p: AnyObj) => p.port)));
+    expect([...agentPorts].sort()).toEqual([22, 443, 53]);
+    for (const rule of agent.spec.egress) expect(rule.to.length).toBeGreaterThan(0);
+    const worker = find(objs, 'NetworkPolicy', '-worker') as AnyObj;
+    const workerPorts = new Set(worker.spec.egress.flatMap((r: AnyObj) => r.ports.map((p: AnyObj) => p.port)));
+    expect([...workerPorts].sort((a: any, b: any) => a - b)).toEqual([22, 53, 443, 6443, 7233]);
+    expect(worker.spec.ingress).toEqual([
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 9464, protocol: 'TCP' }] },
+    ]);
+  });
+
+  it('separate agent namespace: created with Pod Security "restricted", holds the Role, quota and LimitRange', () => {
+    const { objs } = get('ci/separate-namespace');
+    const ns = find(objs, 'Namespace') as AnyObj;
+    expect(ns.metadata.name).toBe('sdlc-agents');
+    expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    for (const kind of ['Role', 'RoleBinding', 'ResourceQuota', 'LimitRange', 'ExternalSecret', 'NetworkPolicy']) {
+      const inAgentNs = objs.filter((o) => o.kind === kind && o.metadata.namespace === 'sdlc-agents');
+      expect({ kind, count: inAgentNs.length }).toEqual({ kind, count: 1 });
+    }
+    expect(podTemplateOf(objs).pod.metadata.namespace).toBe('sdlc-agents');
+    expect((find(objs, 'ConfigMap', '-config') as AnyObj).data.SDLC_K8S_NAMESPACE).toBe('sdlc-agents');
+  });
+
+  it('no NetworkPolicy when disabled', () => {
+    expect(get('ci/existing-secrets').objs.filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
+  });
+});
+
+describe('releases', () => {
+  it('dev, stg and prod install into their namespaces with separate agent namespaces and grow in size', () => {
+    const maxParallel: number[] = [];
+    const quotaPods: number[] = [];
+    for (const env of ENVIRONMENTS) {
+      const { objs } = get(`release ${env}`);
+      const cm = find(objs, 'ConfigMap', '-config') as AnyObj;
+      expect(cm.metadata.namespace).toBe(releaseNamespace(env));
+      expect(cm.data.SDLC_K8S_NAMESPACE).toBe(`agent-runner-${env}-agents`);
+      expect(cm.data.TEMPORAL_NAMESPACE).toBe(`agentic-sdlc-${env}`);
+      expect(find(objs, 'Namespace').metadata.name).toBe(`agent-runner-${env}-agents`);
+      expect(find(objs, 'Deployment').metadata.name).toBe(`${releaseName(env)}-worker`);
+      maxParallel.push(Number(cm.data.SDLC_DEFAULT_MAX_PARALLEL));
+      quotaPods.push(Number((find(objs, 'ResourceQuota') as AnyObj).spec.hard.pods));
+      const es = find(objs, 'ExternalSecret', '-agent') as AnyObj;
+      expect(es.spec.secretStoreRef.name).toBe(`agentic-sdlc-runner-${env}`);
+      expect(es.spec.data.every((d: AnyObj) => d.remoteRef.key.startsWith(`agentic-sdlc-runner/${env}/`))).toBe(true);
+    }
+    expect(maxParallel).toEqual([...maxParallel].sort((a, b) => a - b));
+    expect(maxParallel[0]).toBeLessThan(maxParallel[2]!);
+    expect(quotaPods[0]).toBeLessThan(quotaPods[2]!);
+  });
+
+  it.each(ENVIRONMENTS)('%s: argocd.yaml is an Application for this release path, CreateNamespace=true, automated only below prod', (env) => {
+    const app = YAML.parse(readFileSync(path.join(repoRoot, 'releases', releaseName(env), 'argocd.yaml'), 'utf8')) as AnyObj;
+    expect(app.apiVersion).toBe('argoproj.io/v1alpha1');
+    expect(app.kind).toBe('Application');
+    expect(app.spec.source.path).toBe(`releases/${releaseName(env)}`);
+    expect(app.spec.source.helm).toEqual({ releaseName: releaseName(env), valueFiles: ['values.yaml'] });
+    expect(app.spec.destination.namespace).toBe(releaseNamespace(env));
+    expect(app.spec.syncPolicy.syncOptions).toContain('CreateNamespace=true');
+    if (env === 'dev') expect(app.spec.syncPolicy.automated).toEqual({ prune: true, selfHeal: true });
+    if (env === 'prod') expect(app.spec.syncPolicy.automated).toBeUndefined();
+    const chart = YAML.parse(readFileSync(path.join(repoRoot, 'releases', releaseName(env), 'Chart.yaml'), 'utf8')) as AnyObj;
+    expect(chart.dependencies).toEqual([
+      { name: 'agentic-sdlc-agent-runner', version: '0.1.0', repository: 'file://../../charts/agentic-sdlc-agent-runner' },
+    ]);
+  });
+});
