@@ -1,0 +1,309 @@
+import path from 'node:path';
+import { loadTasksFile } from '../../src/tasks/load';
+import { TasksFileError } from '../../src/tasks/errors';
+import { allFixtures, FIXTURE_DIR, fixtureText, ids, parseFixture, reopened, task, withStatus } from './fixture-support';
+
+/**
+ * Real tasks.md files from public repositories (see INDEX.tsv for each file's quirks). The
+ * assertions are facts read off each file by hand.
+ */
+
+/** These four hold no task in the issue's grammar; they must fail with a message, never crash. */
+const NO_TASK_FIXTURES = new Map([
+  ['07_edendadon_PitchTwin-fuse.md', { line: 5, problem: 'the checklist items have no task IDs' }],
+  ['14_cqian89_bioimage-mcp.md', { line: 15, problem: 'the checklist items have no task IDs' }],
+  ['24_lalgarve_api-key.md', { line: 5, problem: 'table rows are not tasks' }],
+  ['33_Priivacy-ai_spec-kitty.md', { line: 42, problem: 'plain text, not list items or headings' }],
+]);
+
+describe('every real fixture', () => {
+  const fixtures = allFixtures();
+
+  it('finds all 35 numbered files and the 14 [SYNC]/[ASYNC] extras', () => {
+    expect(fixtures.filter((f) => !f.startsWith('extra-async/'))).toHaveLength(35);
+    expect(fixtures.filter((f) => f.startsWith('extra-async/'))).toHaveLength(14);
+  });
+
+  it.each(fixtures)('%s parses into a plan, or (4 task-less files) a TasksFileError naming file, line and fix', async (name) => {
+    const file = path.join(FIXTURE_DIR, name);
+    const expectedError = NO_TASK_FIXTURES.get(name);
+    if (expectedError) {
+      const error = await loadTasksFile(file).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(TasksFileError);
+      expect((error as TasksFileError).line).toBe(expectedError.line);
+      expect((error as Error).message).toContain(`${file}:${expectedError.line}`);
+      expect((error as Error).message).toContain(expectedError.problem);
+      expect((error as Error).message).toContain('Fix: ');
+      return;
+    }
+    const { plan } = await loadTasksFile(file);
+    expect(plan.feature).toBe(path.basename(path.dirname(file)));
+    expect(plan.tasks.length).toBeGreaterThan(0);
+    for (const t of plan.tasks) {
+      expect(t.id).toMatch(/^T-?\d+[a-z]?(\.\d+)*$/);
+      expect(t.line).toBeGreaterThan(0);
+      expect(t.details.length).toBeGreaterThan(0);
+      expect(t.branch !== null).toBe(plan.dispatch.includes(t.id));
+    }
+    // Dispatched = open async tasks, each once.
+    const expected = plan.tasks.filter((t) => t.status === 'open' && t.mode === 'async').map((t) => t.id);
+    expect([...plan.dispatch].sort()).toEqual([...expected].sort());
+  });
+});
+
+describe('02 tikalk preset template: `T005 [P] [SYNC] [US1]` marker order', () => {
+  const plan = parseFixture('02_');
+  it('has T001–T028 open and ignores the TXXX placeholder lines', () => {
+    expect(ids(plan.tasks)).toEqual(Array.from({ length: 28 }, (_, i) => `T${String(i + 1).padStart(3, '0')}`));
+    expect(withStatus(plan, 'open')).toHaveLength(28);
+  });
+  it('reads markers in any order', () => {
+    expect(task(plan, 'T005')).toMatchObject({ mode: 'sync', parallel: true, story: null, phase: 'Phase 2: Foundational (Blocking Prerequisites)' });
+    expect(task(plan, 'T010')).toMatchObject({ mode: 'async', parallel: true, story: 'US1', labels: [] });
+    expect(task(plan, 'T014')).toMatchObject({ mode: 'sync', dependsOn: ['T012', 'T013'] });
+  });
+  it('dispatches the open [ASYNC] tasks in file order with the default branch pattern', () => {
+    expect(plan.dispatch).toEqual(['T001', 'T002', 'T003', 'T006', 'T007', 'T008', 'T009', 'T010', 'T011', 'T012', 'T013', 'T016', 'T017', 'T018', 'T019', 'T020', 'T024', 'T025', 'T026']);
+    expect(task(plan, 'T001').branch).toBe('specs/demo-feature/T001-async');
+    expect(task(plan, 'T004').branch).toBeNull();
+    expect(plan.warnings).toEqual([]);
+  });
+});
+
+describe('03 fork spec: bold hyphen IDs without checkbox, struck tasks', () => {
+  const plan = parseFixture('03_');
+  it('reads `- **T-001**:` items and the later `- [x] T026` style', () => {
+    expect(plan.tasks).toHaveLength(24);
+    expect(ids(plan.tasks).slice(0, 3)).toEqual(['T-001', 'T-002', 'T-003']);
+    expect(ids(plan.tasks).slice(-3)).toEqual(['T026', 'T027', 'T028']);
+  });
+  it('marks struck-through (REMOVED / N/A / DEFERRED) tasks skipped and [x] tasks done', () => {
+    expect(withStatus(plan, 'skipped')).toEqual(['T-007', 'T-008', 'T-009', 'T-010', 'T-012', 'T-015', 'T-016', 'T026']);
+    expect(withStatus(plan, 'done')).toEqual(['T027', 'T028']);
+    expect(withStatus(plan, 'open')).toHaveLength(14);
+  });
+  it('keeps nested sub-bullets in details and backticked paths in files, and dispatches nothing (no markers)', () => {
+    const t1 = task(plan, 'T-001');
+    expect(t1.title).toBe('Restructure `templates/commands/taskstoissues.md` into a provider-dispatched format with `[PROVIDER_DISPATCH]` header and per-provider sections');
+    expect(t1.details).toContain('  - Comment-delimit each provider section');
+    expect(t1.labels).toEqual([]);
+    expect(t1.files).toEqual(['templates/commands/taskstoissues.md']);
+    expect(task(plan, 'T-013').files).toEqual(['shared_infra.py', 'taskstoissues.md', 'templates/commands/']);
+    expect(plan.tasks.every((t) => t.mode === null)).toBe(true);
+    expect(plan.dispatch).toEqual([]);
+  });
+});
+
+describe('04 historical tikalk template: `T003 [ASYNC] [P]`, TR01 risk IDs', () => {
+  const plan = parseFixture('04_');
+  it('has T001–T023 only (TR01/TR02 are not task IDs; "- T008 blocks T009" notes are not tasks)', () => {
+    expect(plan.tasks).toHaveLength(23);
+    expect(ids(plan.tasks)).not.toContain('TR01');
+    expect(plan.tasks.filter((t) => t.id === 'T008')).toHaveLength(1);
+    expect(plan.warnings).toEqual([]);
+  });
+  it('reads the mode before [P] and decimal phases', () => {
+    expect(task(plan, 'T003')).toMatchObject({ mode: 'async', parallel: true, phase: 'Phase 3.1: Setup' });
+    expect(task(plan, 'T004').phase).toBe('Phase 3.2: Tests First (TDD) ⚠️ MUST COMPLETE BEFORE 3.3');
+  });
+  it('dispatches the nine open [ASYNC] tasks', () => {
+    expect(plan.dispatch).toEqual(['T003', 'T008', 'T009', 'T010', 'T015', 'T017', 'T019', 'T021', 'T022']);
+  });
+});
+
+describe('06 phase headings carrying a mode: `(SYNC — Human Review Required)`', () => {
+  const plan = parseFixture('06_');
+  it('has 37 done tasks with the phase named by the level-2 heading', () => {
+    expect(withStatus(plan, 'done')).toHaveLength(37);
+    expect(task(plan, 'T008')).toMatchObject({ mode: 'sync', phase: 'Phase 3: Core Engine (SYNC — Human Review Required)' });
+    expect(task(plan, 'T012')).toMatchObject({ mode: 'async', phase: 'Phase 4: Node Types (ASYNC — Well-Specified Interfaces)' });
+    expect(task(plan, 'T001').title).toBe('Create orchestrator/ directory structure with __init__.py');
+    expect(plan.dispatch).toEqual([]);
+  });
+  it('dispatches all 31 [ASYNC] tasks once reopened, never the 6 [SYNC] ones', () => {
+    const again = parseFixture('06_', reopened(fixtureText('06_')));
+    expect(again.dispatch).toHaveLength(31);
+    for (const id of ['T004', 'T006', 'T008', 'T009', 'T010', 'T011']) expect(again.dispatch).not.toContain(id);
+  });
+});
+
+describe('08 heading tasks `## T001 — Title (ASYNC)` with **Depends on** lines', () => {
+  const plan = parseFixture('08_');
+  it('reads five heading tasks, mode from the trailing parentheses', () => {
+    expect(plan.tasks.map((t) => [t.id, t.line, t.mode])).toEqual([
+      ['T001', 8, 'async'],
+      ['T002', 30, 'async'],
+      ['T003', 68, 'async'],
+      ['T004', 94, 'async'],
+      ['T005', 122, 'sync'],
+    ]);
+    expect(task(plan, 'T001').title).toBe('Add ServiceInfo / ServiceList to types.go');
+    expect(plan.tasks.every((t) => t.phase === null && t.status === 'open')).toBe(true);
+  });
+  it('takes dependsOn from the metadata lines and the section as details', () => {
+    expect(task(plan, 'T002').dependsOn).toEqual(['T001']);
+    expect(task(plan, 'T005').dependsOn).toEqual(['T001', 'T002', 'T003', 'T004']);
+    expect(task(plan, 'T001').details).toContain('### Acceptance Criteria');
+    expect(task(plan, 'T001').details).not.toContain('## T002');
+    expect(task(plan, 'T001').files).toEqual(['cmd/decommission/types.go']);
+  });
+  it('dispatches T001–T004 in dependency order', () => {
+    expect(plan.dispatch).toEqual(['T001', 'T002', 'T003', 'T004']);
+  });
+});
+
+describe('09 standard [SYNC]/[ASYNC] file, uppercase [X]', () => {
+  const plan = parseFixture('09_');
+  it('has 15 done and one open [SYNC] task, so nothing to dispatch', () => {
+    expect(plan.tasks).toHaveLength(16);
+    expect(withStatus(plan, 'open')).toEqual(['T015']);
+    expect(task(plan, 'T015').mode).toBe('sync');
+    expect(task(plan, 'T006')).toMatchObject({ status: 'done', mode: 'async', parallel: true, story: 'US1' });
+    expect(task(plan, 'T016').mode).toBeNull();
+    expect(plan.dispatch).toEqual([]);
+  });
+});
+
+describe('13 TDD markers in the marker slot, letter-suffix IDs, trailing requirement tags', () => {
+  const plan = parseFixture('13_');
+  it('has 53 done tasks in file order, T001a before T001', () => {
+    expect(plan.tasks).toHaveLength(53);
+    expect(withStatus(plan, 'done')).toHaveLength(53);
+    expect(ids(plan.tasks).slice(0, 2)).toEqual(['T001a', 'T001']);
+  });
+  it('files [RED]/[GREEN]/[VALIDATE] and [FR-…] tags as labels and still finds [P]/[USn]', () => {
+    expect(task(plan, 'T005c')).toMatchObject({ parallel: true, labels: ['GREEN', 'FR-006'] });
+    expect(task(plan, 'T009')).toMatchObject({ parallel: true, story: 'US1', labels: ['GREEN', 'FR-004'] });
+    expect(task(plan, 'T005a').labels).toEqual(['RED', 'FR-007, FR-013']);
+    expect(task(plan, 'T021').labels).toEqual(['VALIDATE', 'SC-005']);
+    expect(task(plan, 'T001').title).toBe('Define `DynamicSource` schema and add to `ToolManifest` in `src/bioimage_mcp/registry/manifest_schema.py`');
+  });
+});
+
+describe('16 Chinese file with an audit table of task references', () => {
+  const plan = parseFixture('16_');
+  it('has 11 open tasks; table rows and numbered notes naming T001/T009 are not tasks', () => {
+    expect(ids(plan.tasks)).toEqual(['T001', 'T002', 'T003', 'T004', 'T005', 'T006', 'T007', 'T008', 'T009', 'T010', 'T011']);
+    expect(withStatus(plan, 'open')).toHaveLength(11);
+    expect(plan.warnings).toEqual([]);
+    expect(task(plan, 'T001')).toMatchObject({ parallel: true, story: 'US1', files: ['types/usageMap.ts'] });
+  });
+});
+
+describe('18 truncated duplicate IDs (T00, T01 ×10)', () => {
+  const plan = parseFixture('18_');
+  it('keeps all 19 done tasks and warns about each repeated T01', () => {
+    expect(plan.tasks).toHaveLength(19);
+    expect(plan.tasks.filter((t) => t.id === 'T01')).toHaveLength(10);
+    expect(plan.warnings.map((w) => w.line)).toEqual([82, 101, 103, 117, 119, 127, 128, 129, 130]);
+    expect(plan.warnings[0]!.message).toContain('T01 is used again (first at line 80)');
+  });
+  it('keeps multi-line tasks with nested bullets as details', () => {
+    expect(task(plan, 'T007').details).toContain('4. On any other exception');
+    expect(task(plan, 'T007').files[0]).toBe('src/webhook/runner.py');
+  });
+  it('rejects the file once reopened: two dispatched tasks would share T01', () => {
+    expect(() => parseFixture('18_', reopened(fixtureText('18_')))).toThrow(TasksFileError);
+    expect(() => parseFixture('18_', reopened(fixtureText('18_')))).toThrow(/18_\.md:80: two open \[ASYNC\] tasks have the same ID T01.*lines 80, 101, 103, 117, 119, 127, 128, 129, 130.*Fix: give each task its own ID/);
+  });
+});
+
+describe('20 bold IDs `- [ ] **T001** [US0]`, [USX], bold non-ID gate checkboxes', () => {
+  const plan = parseFixture('20_');
+  it('has 45 open tasks and skips the Constitution gate boxes', () => {
+    expect(plan.tasks).toHaveLength(45);
+    expect(withStatus(plan, 'open')).toHaveLength(45);
+    expect(task(plan, 'T001').story).toBe('US0');
+    expect(task(plan, 'T039')).toMatchObject({ story: 'USX', parallel: true });
+    expect(task(plan, 'T006').details).toContain('包含 Summary 表格结构');
+    expect(plan.dispatch).toEqual([]);
+  });
+});
+
+describe('22 bold IDs with sub-bullets, IDs reused across phases', () => {
+  const plan = parseFixture('22_');
+  it('counts 32 done / 35 open and warns about T016 and T017', () => {
+    expect(plan.tasks).toHaveLength(67);
+    expect(withStatus(plan, 'done')).toHaveLength(32);
+    expect(withStatus(plan, 'open')).toHaveLength(35);
+    expect(plan.warnings.map((w) => [w.line, w.message.slice(0, 40)])).toEqual([
+      [192, 'T016 is used again (first at line 169); '],
+      [200, 'T017 is used again (first at line 175); '],
+    ]);
+    expect(task(plan, 'T001').details).toContain('Mirror test structure in `ChillTests/AddVideo/`');
+  });
+});
+
+describe('23 heading tasks `### T001: Title [X]`, `#### T021 [P]: Title`', () => {
+  const plan = parseFixture('23_');
+  it('has 27 heading tasks; [X] at the end means done', () => {
+    expect(plan.tasks).toHaveLength(27);
+    expect(withStatus(plan, 'done')).toEqual(['T001', 'T002']);
+    expect(task(plan, 'T001').title).toBe('Verify existing test infrastructure');
+  });
+  it('reads [P] before the colon, phases from level-2 headings, fenced code as details', () => {
+    expect(task(plan, 'T021')).toMatchObject({ parallel: true, title: 'Add accessibility labels and hints to all views', phase: 'Phase 3.4: Integration & Polish' });
+    expect(task(plan, 'T003').phase).toBe('Phase 3.2: Tests First (TDD) ⚠️ MUST COMPLETE BEFORE 3.3');
+    expect(task(plan, 'T003').details).toContain('func testInitialStateIsChoice()');
+    expect(task(plan, 'T007').details).not.toContain('### Model Layer');
+  });
+  it('treats "- **T008-T010** (Models) block …" notes as references, not tasks', () => {
+    expect(plan.tasks.filter((t) => t.id === 'T008')).toHaveLength(1);
+    expect(plan.warnings).toEqual([]);
+  });
+});
+
+describe('29 heading parents `### T001 [P] Title` with `- [x] **T001.1**` subtasks', () => {
+  const plan = parseFixture('29_');
+  it('has 37 open heading tasks and 67 done dotted subtasks', () => {
+    expect(plan.tasks).toHaveLength(104);
+    expect(plan.tasks.filter((t) => !t.id.includes('.') && t.status === 'open')).toHaveLength(37);
+    expect(plan.tasks.filter((t) => t.id.includes('.') && t.status === 'done')).toHaveLength(67);
+  });
+  it('gives subtasks their own line and phase, and keeps the parent files to its own text', () => {
+    expect(task(plan, 'T001.1')).toMatchObject({ line: 28, status: 'done', phase: '🎯 Phase 0: Preparación (1-2 días)', title: 'Verify pytest-homeassistant-custom-component installed' });
+    expect(task(plan, 'T001')).toMatchObject({ line: 27, parallel: true, files: ['pyproject.toml', 'tests/conftest.py'] });
+    expect(task(plan, 'T001').details).toContain('- [x] **T001.3** Prepare fixtures');
+  });
+});
+
+describe('30 `* [x]` bullets and escaped markers `\\[US1]`', () => {
+  const plan = parseFixture('30_');
+  it('has 10 done and 3 open tasks and resolves escapes', () => {
+    expect(plan.tasks).toHaveLength(13);
+    expect(withStatus(plan, 'open')).toEqual(['T003', 'T009', 'T013']);
+    expect(task(plan, 'T002').story).toBe('US1');
+    expect(task(plan, 'T006').story).toBe('US2');
+    expect(task(plan, 'T005').phase).toBe('tPhase 2: US1 – Címkézett minta a fixture-ből');
+    expect(task(plan, 'T012').story).toBeNull();
+  });
+});
+
+describe('34 tasks wrapped over several lines with `(depends on T001 — …)`', () => {
+  const plan = parseFixture('34_');
+  it('joins the wrapped lines into the title and reads the inline dependency', () => {
+    expect(withStatus(plan, 'done')).toEqual(['T001', 'T002', 'T003']);
+    expect(task(plan, 'T001').title).toBe(
+      'Add the GitHub Actions CI status badge image (per `research.md` Decision: `https://github.com/sshahar1/wheelie/actions/workflows/ci.yml/badge.svg?branch=main`) directly under the title in `README.md`',
+    );
+    expect(task(plan, 'T001').files).toEqual(['research.md', 'README.md']);
+    expect(task(plan, 'T002').dependsOn).toEqual(['T001']);
+  });
+  it('dispatches all three once reopened', () => {
+    const again = parseFixture('34_', reopened(fixtureText('34_')));
+    expect(again.dispatch).toEqual(['T001', 'T002', 'T003']);
+    expect(again.tasks.map((t) => t.branch)).toEqual(['specs/demo-feature/T001-async', 'specs/demo-feature/T002-async', 'specs/demo-feature/T003-async']);
+  });
+});
+
+describe('extra-async: agent-eval-framework, 30 open tasks', () => {
+  const plan = parseFixture('edendadon+PitchTwin-fuse__specs_004');
+  it('dispatches the 20 open [ASYNC] tasks and holds back the 10 [SYNC] ones', () => {
+    expect(withStatus(plan, 'open')).toHaveLength(30);
+    expect(plan.dispatch).toEqual(['T001', 'T002', 'T004', 'T005', 'T006', 'T008', 'T009', 'T011', 'T013', 'T018', 'T019', 'T020', 'T021', 'T022', 'T023', 'T024', 'T025', 'T027', 'T028', 'T029']);
+    expect(task(plan, 'T007')).toMatchObject({ mode: 'sync', parallel: true, story: 'US1' });
+  });
+});
