@@ -1,0 +1,295 @@
+import { parseTasksMarkdown } from '../../src/tasks/parse';
+import type { TaskPlan } from '../../src/tasks/types';
+
+/** One small file per rule of issue 2 §2; each asserts what `sdlc-runner plan --json` would show. */
+const parse = (text: string, branchPattern?: string): TaskPlan =>
+  parseTasksMarkdown(text, { file: 'specs/001-demo/tasks.md', feature: '001-demo', ...(branchPattern ? { branchPattern } : {}) });
+const md = (...lines: string[]) => lines.join('\n') + '\n';
+const only = (plan: TaskPlan) => {
+  expect(plan.tasks).toHaveLength(1);
+  return plan.tasks[0]!;
+};
+
+describe('task IDs', () => {
+  it.each(['T001', 'T-001', 'T001a', 'T001.1', 'T1', 'T012.3.4'])('%s is a task ID', (id) => {
+    expect(only(parse(md(`- [ ] ${id} Do it`))).id).toBe(id);
+  });
+
+  it.each(['TXXX', 'TR01', 'T001ab', 'Task1', 'T', 't001'])('%s is not a task ID', (id) => {
+    const plan = parse(md(`- [ ] ${id} Not a task`, '- [ ] T900 Real task'));
+    expect(plan.tasks.map((t) => t.id)).toEqual(['T900']);
+  });
+});
+
+describe('what is a task', () => {
+  it('is a -, * or + list item beginning with an ID, with or without checkbox', () => {
+    const plan = parse(md('- [ ] T001 dash', '', '* [x] T002 star', '', '+ T003 plus, no box'));
+    expect(plan.tasks.map((t) => [t.id, t.line, t.status])).toEqual([
+      ['T001', 1, 'open'],
+      ['T002', 3, 'done'],
+      ['T003', 5, 'open'],
+    ]);
+  });
+
+  it('is a heading beginning with an ID, at any level', () => {
+    const plan = parse(md('# Tasks', '', '### T001 Build it', 'Body text.', '', '#### T002: Test it'));
+    expect(plan.tasks.map((t) => [t.id, t.line, t.title])).toEqual([
+      ['T001', 3, 'Build it'],
+      ['T002', 6, 'Test it'],
+    ]);
+  });
+
+  it('is not a numbered list item, a paragraph, a table row, fenced code, an HTML comment or a block quote', () => {
+    const plan = parse(
+      md(
+        '1. T101 numbered',
+        '',
+        'T102 plain paragraph',
+        '',
+        '| ID | Task |',
+        '|----|------|',
+        '| T103 | table row |',
+        '',
+        '```',
+        '- [ ] T104 in a fence',
+        '```',
+        '',
+        '    - [ ] T105 indented code',
+        '',
+        '<!--',
+        '- [ ] T106 commented out',
+        '-->',
+        '',
+        '> - [ ] T107 quoted',
+        '> ### T108 quoted heading',
+        '',
+        '- [ ] T001 the only task',
+      ),
+    );
+    expect(plan.tasks.map((t) => t.id)).toEqual(['T001']);
+  });
+
+  it('does not count "- T003 and T004 can run in parallel" notes about tasks defined elsewhere', () => {
+    const plan = parse(md('- [ ] T003 [ASYNC] A', '- [ ] T004 [ASYNC] B', '', '## Notes', '', '- T003 and T004 can run in parallel', '- **T003-T004** block nothing'));
+    expect(plan.tasks.map((t) => t.line)).toEqual([1, 2]);
+    expect(plan.warnings).toEqual([]);
+  });
+});
+
+describe('status', () => {
+  it.each([
+    ['- [ ] T001 x', 'open'],
+    ['- [x] T001 x', 'done'],
+    ['- [X] T001 x', 'done'],
+    ['- ✅ T001 x', 'done'],
+    ['- ✅ [x] T001 x', 'done'],
+    ['- [ ] ✅ T001 x', 'done'],
+    ['- ⏳ T001 x', 'open'],
+    ['- [ ] ~~T001~~ dropped', 'skipped'],
+    ['- ~~T001 whole line struck~~', 'skipped'],
+    ['- [x] ~~T001~~ struck and ticked', 'skipped'],
+    ['- **T-001**: ~~Add a flag~~ — REMOVED', 'skipped'],
+    ['### T001 Heading task [X]', 'done'],
+    ['### T001 Heading task [x]', 'done'],
+    ['### T001 Heading task', 'open'],
+  ])('%s → %s', (line, status) => {
+    expect(only(parse(md(line))).status).toBe(status);
+  });
+});
+
+describe('markers', () => {
+  it('reads [P], [ASYNC]/[SYNC], [USn] and labels in any order', () => {
+    const t = only(parse(md('- [ ] T001 [US2] [Optional] [ASYNC] [P] Build the `src/a.ts` module')));
+    expect(t).toMatchObject({ parallel: true, mode: 'async', story: 'US2', labels: ['Optional'], title: 'Build the `src/a.ts` module' });
+  });
+
+  it('resolves markdown escapes and emphasis: \\[ASYNC\\] and **T004 [ASYNC]** count', () => {
+    expect(only(parse(md('- [ ] T001 \\[ASYNC\\] \\[US1] escaped'))).mode).toBe('async');
+    expect(only(parse(md('- [ ] T001 \\[ASYNC\\] \\[US1] escaped'))).story).toBe('US1');
+    expect(only(parse(md('- [ ] **T004 [ASYNC]** bold'))).mode).toBe('async');
+    expect(only(parse(md('- [ ] **T004** [SYNC] [USX] bold id'))).mode).toBe('sync');
+    expect(only(parse(md('- [ ] **T004** [SYNC] [USX] bold id'))).story).toBe('USX');
+  });
+
+  it('ignores brackets inside code spans and keeps mid-sentence placeholders in the title', () => {
+    const t = only(parse(md('- [ ] T001 Initialize [language] project with `[ASYNC]` in docs')));
+    expect(t).toMatchObject({ mode: null, labels: [], title: 'Initialize [language] project with `[ASYNC]` in docs' });
+  });
+
+  it('takes trailing bracketed tags as labels', () => {
+    expect(only(parse(md('- [x] T005c [GREEN] [P] Implement parsing [FR-006]'))).labels).toEqual(['GREEN', 'FR-006']);
+  });
+
+  it('reads (ASYNC)/(SYNC) at the end of a heading task', () => {
+    expect(only(parse(md('## T001 — Add types (ASYNC)'))).mode).toBe('async');
+    expect(only(parse(md('### T002: Review (SYNC) [X]')))).toMatchObject({ mode: 'sync', status: 'done', title: 'Review' });
+  });
+
+  it('warns when a task is marked both [ASYNC] and [SYNC] and keeps the first', () => {
+    const plan = parse(md('- [ ] T001 [SYNC] [ASYNC] confused'));
+    expect(only(plan).mode).toBe('sync');
+    expect(plan.warnings).toEqual([{ line: 1, message: 'T001 is marked both [ASYNC] and [SYNC]; using the first, [SYNC]' }]);
+  });
+});
+
+describe('phases', () => {
+  it('is the nearest preceding non-task level-2 heading', () => {
+    const plan = parse(
+      md('- [ ] T000 before any phase', '## Phase 1: Setup', '### Subsection', '- [ ] T001 a', '## T002 — heading task', '- [ ] T003 b', '# Appendix', '- [ ] T004 c', '## Phase 2: Build', '- [ ] T005 d'),
+    );
+    expect(plan.tasks.map((t) => [t.id, t.phase])).toEqual([
+      ['T000', null],
+      ['T001', 'Phase 1: Setup'],
+      ['T002', 'Phase 1: Setup'],
+      ['T003', 'Phase 1: Setup'],
+      ['T004', 'Phase 1: Setup'],
+      ['T005', 'Phase 2: Build'],
+    ]);
+  });
+
+  it('gives a phase heading mode to tasks without their own', () => {
+    const plan = parse(
+      md(
+        '## Phase 1: Setup (SYNC — Human Review Required)',
+        '- [ ] T001 unmarked',
+        '## Phase 2: Indexers (ASYNC)',
+        '- [ ] T002 unmarked',
+        '- [ ] T003 [SYNC] own marker wins',
+        '## Phase 3: Wiring [ASYNC]',
+        '- [ ] T004 unmarked',
+        '## SYNC/ASYNC Summary',
+        '- [ ] T005 unmarked, no phase mode',
+      ),
+    );
+    expect(plan.tasks.map((t) => [t.id, t.mode])).toEqual([
+      ['T001', 'sync'],
+      ['T002', 'async'],
+      ['T003', 'sync'],
+      ['T004', 'async'],
+      ['T005', null],
+    ]);
+    expect(plan.dispatch).toEqual(['T002', 'T004']);
+  });
+
+  it('ignores YAML front matter (it is not a level-2 heading)', () => {
+    const plan = parse(md('---', 'description: "template"', '---', '', '- [ ] T001 x'));
+    expect(only(plan)).toMatchObject({ phase: null, line: 5 });
+  });
+});
+
+describe('details, nested items, dependencies and files', () => {
+  const plan = parse(
+    md(
+      '## Phase 1',
+      '',
+      '- [ ] T001 [ASYNC] Build the indexer in `src/index/build.ts`',
+      '  wrapped continuation line',
+      '  - [ ] an ID-less sub-checkbox',
+      '  - depends on T002, T003 and T004',
+      '  - see `https://example.com/x.ts` and run `npm run build`',
+      '  - [x] T001.1 [ASYNC] nested task with `src/index/part.ts`, depends on T009',
+      '- [ ] T002 [SYNC] other',
+    ),
+  );
+
+  it('keeps the whole item as details: wrapped lines and nested bullets, dedented', () => {
+    const t1 = plan.tasks[0]!;
+    expect(t1.title).toBe('Build the indexer in `src/index/build.ts` wrapped continuation line');
+    expect(t1.details).toBe(
+      [
+        '- [ ] T001 [ASYNC] Build the indexer in `src/index/build.ts`',
+        '  wrapped continuation line',
+        '  - [ ] an ID-less sub-checkbox',
+        '  - depends on T002, T003 and T004',
+        '  - see `https://example.com/x.ts` and run `npm run build`',
+        '  - [x] T001.1 [ASYNC] nested task with `src/index/part.ts`, depends on T009',
+      ].join('\n'),
+    );
+  });
+
+  it('makes nested items with IDs tasks of their own, ID-less checkboxes not', () => {
+    expect(plan.tasks.map((t) => [t.id, t.line, t.status])).toEqual([
+      ['T001', 3, 'open'],
+      ['T001.1', 8, 'done'],
+      ['T002', 9, 'open'],
+    ]);
+    expect(plan.tasks[1]!.details).toBe('- [x] T001.1 [ASYNC] nested task with `src/index/part.ts`, depends on T009');
+  });
+
+  it('reads "depends on" anywhere in the task\'s own text, not in nested tasks', () => {
+    expect(plan.tasks[0]!.dependsOn).toEqual(['T002', 'T003', 'T004']);
+    expect(plan.tasks[1]!.dependsOn).toEqual(['T009']);
+  });
+
+  it('collects backticked paths (not URLs or commands) as files', () => {
+    expect(plan.tasks[0]!.files).toEqual(['src/index/build.ts']);
+    expect(plan.tasks[1]!.files).toEqual(['src/index/part.ts']);
+  });
+
+  it('warns about dependencies on IDs that are not in the file', () => {
+    expect(plan.warnings).toEqual([
+      { line: 3, message: 'T001 depends on T003, which is not a task in this file' },
+      { line: 3, message: 'T001 depends on T004, which is not a task in this file' },
+      { line: 8, message: 'T001.1 depends on T009, which is not a task in this file' },
+    ]);
+  });
+
+  it('reads "**Depends on**: T001, T002" metadata lines and ignores self references', () => {
+    const t = parse(md('### T003 Wire it (ASYNC)', '**Depends on**: T001, T003 & T002', '', '- [x] T001 a', '- [x] T002 b')).tasks[0]!;
+    expect(t.dependsOn).toEqual(['T001', 'T002']);
+  });
+});
+
+describe('dispatch', () => {
+  it('is the open [ASYNC] tasks in file order; done, skipped, [SYNC] and unmarked tasks stay out', () => {
+    const plan = parse(
+      md('- [ ] T001 [ASYNC] a', '- [x] T002 [ASYNC] done', '- [ ] ~~T003~~ [ASYNC] skipped', '- [ ] T004 [SYNC] sync', '- [ ] T005 unmarked', '- [ ] T006 [ASYNC] b'),
+    );
+    expect(plan.dispatch).toEqual(['T001', 'T006']);
+    expect(plan.tasks.map((t) => t.branch)).toEqual(['specs/001-demo/T001-async', null, null, null, null, 'specs/001-demo/T006-async']);
+  });
+
+  it('moves a task after the dispatched tasks it depends on, otherwise keeps file order', () => {
+    const plan = parse(md('- [ ] T001 [ASYNC] a (depends on T003)', '- [ ] T002 [ASYNC] b', '- [ ] T003 [ASYNC] c (depends on T004)', '- [ ] T004 [ASYNC] d'));
+    expect(plan.dispatch).toEqual(['T002', 'T004', 'T003', 'T001']);
+  });
+
+  it('does not let dependencies on non-dispatched tasks block or reorder (they stay in dependsOn)', () => {
+    const plan = parse(md('- [ ] T001 [ASYNC] a, depends on T002 and T003', '- [ ] T002 [SYNC] human', '- [x] T003 [ASYNC] done', '- [ ] T004 [ASYNC] d'));
+    expect(plan.dispatch).toEqual(['T001', 'T004']);
+    expect(plan.tasks[0]!.dependsOn).toEqual(['T002', 'T003']);
+  });
+
+  it('follows branchPattern placeholders {feature}, {taskId}, {taskIdLower}', () => {
+    const plan = parse(md('- [ ] T001a [ASYNC] x'), 'agents/{feature}/{taskIdLower}-{taskId}');
+    expect(plan.tasks[0]!.branch).toBe('agents/001-demo/t001a-T001a');
+  });
+
+  it('warns (does not fail) when a non-dispatched ID repeats', () => {
+    const plan = parse(md('- [x] T001 [ASYNC] first', '- [ ] T001 [ASYNC] second', '- [ ] T002 [SYNC] a', '- [ ] T002 [SYNC] b'));
+    expect(plan.dispatch).toEqual(['T001']);
+    expect(plan.warnings).toEqual([
+      { line: 2, message: 'T001 is used again (first at line 1); IDs should be unique; "depends on T001" means the dispatched one at line 2' },
+      { line: 4, message: 'T002 is used again (first at line 3); IDs should be unique' },
+    ]);
+  });
+});
+
+describe('input handling', () => {
+  it('counts lines the same with CRLF endings and a BOM', () => {
+    const plan = parse('\uFEFF# Tasks\r\n\r\n## Phase 1\r\n- [ ] T001 [ASYNC] a\r\n- [ ] T002 [ASYNC] b\r\n');
+    expect(plan.tasks.map((t) => [t.id, t.line, t.phase])).toEqual([
+      ['T001', 4, 'Phase 1'],
+      ['T002', 5, 'Phase 1'],
+    ]);
+  });
+
+  it('is deterministic: the same text gives the same plan, and the input plan is not shared', () => {
+    const text = md('## P (ASYNC)', '- [ ] T001 a (depends on T002)', '- [ ] T002 b', '- [x] T002 again');
+    const a = parse(text);
+    const b = parse(text);
+    expect(a).toEqual(b);
+    expect(a.tasks[0]).not.toBe(b.tasks[0]);
+    expect(JSON.parse(JSON.stringify(a))).toEqual(a);
+  });
+});
