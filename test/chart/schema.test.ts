@@ -1,0 +1,60 @@
+/**
+ * Bad values are rejected before anything reaches a cluster, with a message that names the value and
+ * the rule: values.schema.json for shapes and ranges, template checks for rules across values.
+ */
+import { buildReleaseCopies, helm, templateArgs, type ReleaseCopies } from './helm';
+
+const reject = async (set: string[]) => {
+  const r = await helm(templateArgs({ set }));
+  expect(r.code).not.toBe(0);
+  return r.stderr;
+};
+
+describe('values.schema.json rejects bad values with a readable message', () => {
+  it.each([
+    [['worker.replicas=-1'], "at '/worker/replicas': minimum: got -1, want 0"],
+    [['temporal.address=temporal-frontend'], "at '/temporal/address': 'temporal-frontend' does not match pattern"],
+    [['agents.git.auth=password'], "at '/agents/git/auth': value must be one of 'token', 'ssh'"],
+    [['worker.replica=2'], "at '/worker': additional properties 'replica' not allowed"],
+    [['agents.runAsUser=0'], "at '/agents/runAsUser': minimum: got 0, want 1"],
+    [['image.digest=sha256:abc'], "at '/image/digest': 'sha256:abc' does not match pattern"],
+    [['secrets.externalSecret.secretStoreRef.kind=Vault'], "at '/secrets/externalSecret/secretStoreRef/kind': value must be one of 'SecretStore', 'ClusterSecretStore'"],
+    [['networkPolicy.git[0].ports[0].port=70000'], "at '/networkPolicy/git/0/ports/0/port': maximum: got 70,000, want 65,535"],
+    [['agents.resources.requests.memory=lots'], "at '/agents/resources/requests/memory'"],
+    [['runDefaults.maxParallel=0'], "at '/runDefaults/maxParallel': minimum: got 0, want 1"],
+    [['temporal.taskQueue='], "at '/temporal/taskQueue': minLength: got 0, want 1"],
+  ])('--set %s', async (set, message) => {
+    const stderr = await reject(set);
+    expect(stderr).toContain("values don't meet the specifications of the schema");
+    expect(stderr).toContain(message);
+  });
+
+  it('applies to the chart inside a release too (a typo in a release values file fails its render)', async () => {
+    const copies: ReleaseCopies = await buildReleaseCopies();
+    try {
+      const r = await helm(['template', 'x', copies.dirs.dev, '--set', 'agentic-sdlc-agent-runner.worker.replicass=2']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("at '/worker': additional properties 'replicass' not allowed");
+    } finally {
+      copies.cleanup();
+    }
+  });
+});
+
+describe('template checks reject unsafe combinations with a message that says why', () => {
+  it.each([
+    [['worker.shutdownGraceSeconds=30', 'worker.terminationGracePeriodSeconds=30'],
+      'worker.terminationGracePeriodSeconds (30) must be larger than worker.shutdownGraceSeconds (30)'],
+    [['worker.extraEnv[0].name=GITHUB_TOKEN', 'worker.extraEnv[0].value=ghp_x'],
+      'worker.extraEnv: GITHUB_TOKEN looks like a secret; pass it with valueFrom.secretKeyRef instead of a plain value'],
+    [['agents.extraEnv[0].name=OPENAI_API_KEY', 'agents.extraEnv[0].value=sk-x'],
+      'agents.extraEnv: OPENAI_API_KEY looks like a secret'],
+    [['temporal.apiKey.enabled=true'], 'temporal.apiKey.enabled requires temporal.tls.enabled'],
+    [['metrics.serviceMonitor.enabled=true', 'metrics.service.enabled=false'], 'metrics.serviceMonitor.enabled needs metrics.service.enabled'],
+  ])('--set %s', async (set, message) => {
+    const stderr = await reject(set);
+    expect(stderr).toContain(message);
+    // The secret value itself is never echoed back.
+    expect(stderr).not.toMatch(/ghp_x|sk-x/);
+  });
+});
