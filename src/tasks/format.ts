@@ -57,5 +57,5 @@ function width(text: string): number {
 
 function truncate(text: string, max: number): string {
   const chars = Array.from(text);
-  return chars.length <= max ? text : chars.slice(0, max - 1).join('') + '…';
+  return chars.length <= max ? text : chars.slice(0, max - 1).join('').trimEnd() + '…';
 }
