@@ -306,11 +306,18 @@ export class PodWorker {
     }
   }
 
-  /** SIGTERM now, SIGKILL after graceSeconds (0: SIGKILL at once). */
+  /**
+   * SIGTERM to the container's main process now (as a runtime signals PID 1 only; forwarding is the
+   * entrypoint's job), SIGKILL to all its processes after graceSeconds (0: at once).
+   */
   private kill(c: ContainerRun, graceSeconds: number): void {
     if (!c.proc) return;
     if (graceSeconds <= 0) return this.signal(c, 'SIGKILL');
-    this.signal(c, 'SIGTERM');
+    try {
+      c.proc.kill('SIGTERM');
+    } catch {
+      // already gone
+    }
     if (!c.killTimer) c.killTimer = setTimeout(() => this.signal(c, 'SIGKILL'), graceSeconds * 1000);
   }
 
