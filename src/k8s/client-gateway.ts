@@ -23,6 +23,7 @@ import { buildPodManifest, parsePodTemplate, type PodTemplate } from './pod-mani
 import { PodInformer, silentLogger, type GatewayLogger, type PodInformerStats } from './pod-informer';
 import { toPodStatus } from './pod-status';
 import { followPodLogs } from './log-stream';
+import { GrantMemory } from './grant-memory';
 
 /** Label that, besides run/task/attempt, must match for a 409 to be an adoption (when the request carries it). */
 export const RUN_UID_LABEL = 'sdlc-runner.dev/run-uid';
@@ -72,6 +73,7 @@ class ClientGatewayImpl implements ClientGateway {
   private readonly log: GatewayLogger;
   private readonly syncWaitMs: number;
   private readonly uncachedPollMs: number;
+  private readonly grants = new GrantMemory();
 
   constructor(
     readonly namespace: string,
@@ -106,7 +108,7 @@ class ClientGatewayImpl implements ClientGateway {
       throw new KubernetesError(`Cannot build pod "${req.name}": ${(err as Error).message}`, false);
     }
     try {
-      await this.core.createNamespacedPod({ namespace: this.namespace, body });
+      await this.grants.call(this.ctx('create', req.name), () => this.core.createNamespacedPod({ namespace: this.namespace, body }));
       return { name: req.name, created: true };
     } catch (err) {
       if (httpStatusOf(err) !== 409) throw toKubernetesError(err, this.ctx('create', req.name));
@@ -118,7 +120,7 @@ class ClientGatewayImpl implements ClientGateway {
   private async adopt(req: AgentPodRequest): Promise<CreatePodResult> {
     let existing: V1Pod;
     try {
-      existing = await this.core.readNamespacedPod({ name: req.name, namespace: this.namespace });
+      existing = await this.grants.call(this.ctx('get', req.name), () => this.core.readNamespacedPod({ name: req.name, namespace: this.namespace }));
     } catch (err) {
       if (httpStatusOf(err) === 404) {
         throw new KubernetesError(`Pod "${req.name}" existed at create time (409) but was gone when read back; retry the create.`, true, 409);
@@ -154,7 +156,7 @@ class ClientGatewayImpl implements ClientGateway {
   /** Reads the pod from the API (not the cache); undefined on 404. */
   private async readPod(name: string): Promise<PodStatus | undefined> {
     try {
-      return toPodStatus(await this.core.readNamespacedPod({ name, namespace: this.namespace }));
+      return toPodStatus(await this.grants.call(this.ctx('get', name), () => this.core.readNamespacedPod({ name, namespace: this.namespace })));
     } catch (err) {
       if (httpStatusOf(err) === 404) return undefined;
       throw toKubernetesError(err, this.ctx('get', name));
@@ -225,17 +227,19 @@ class ClientGatewayImpl implements ClientGateway {
   }
 
   followLogs(name: string, opts: FollowLogsOptions = {}): AsyncIterable<LogLine> {
-    return followPodLogs(this.kc, this.namespace, name, opts);
+    return followPodLogs(this.kc, this.namespace, name, { ...opts, grants: this.grants });
   }
 
   /** Non-follow read of the log (everything up to now), for `sdlc-runner logs` without --follow. */
   readLogs(name: string, opts: FollowLogsOptions = {}): AsyncIterable<LogLine> {
-    return followPodLogs(this.kc, this.namespace, name, { ...opts, follow: false });
+    return followPodLogs(this.kc, this.namespace, name, { ...opts, follow: false, grants: this.grants });
   }
 
   async deletePod(name: string, opts: { gracePeriodSeconds?: number } = {}): Promise<void> {
     try {
-      await this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: opts.gracePeriodSeconds });
+      await this.grants.call(this.ctx('delete', name), () =>
+        this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: opts.gracePeriodSeconds }),
+      );
     } catch (err) {
       if (httpStatusOf(err) === 404) return;
       throw toKubernetesError(err, this.ctx('delete', name));
@@ -245,7 +249,7 @@ class ClientGatewayImpl implements ClientGateway {
   async listPods(labelSelector: Record<string, string>): Promise<PodStatus[]> {
     const selector = selectorString({ ...labelSelector, [LABELS.managedBy]: MANAGED_BY });
     try {
-      const list = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector });
+      const list = await this.grants.call(this.ctx('list'), () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
       return list.items.map(toPodStatus).sort((a, b) => a.name.localeCompare(b.name));
     } catch (err) {
       throw toKubernetesError(err, this.ctx('list'));

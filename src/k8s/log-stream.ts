@@ -10,6 +10,7 @@ import { KubernetesError, type FollowLogsOptions, type LogLine } from './gateway
 import { openApiStream, readLines } from './api-stream';
 import { AGENT_CONTAINER } from './pod-manifest';
 import { isLogTimestamp } from './timestamps';
+import { GrantMemory } from './grant-memory';
 
 export function parseLogLine(raw: string): LogLine | undefined {
   const space = raw.indexOf(' ');
@@ -27,12 +28,13 @@ export async function* followPodLogs(
   kc: KubeConfig,
   namespace: string,
   name: string,
-  opts: FollowLogsOptions & { follow?: boolean } = {},
+  opts: FollowLogsOptions & { follow?: boolean; grants?: GrantMemory } = {},
 ): AsyncGenerator<LogLine> {
   const ctx = { verb: 'get', resource: 'pods/log', namespace, name } as const;
+  const grants = opts.grants ?? new GrantMemory();
   let stream;
   try {
-    stream = await openApiStream(
+    stream = await grants.call(ctx, () => openApiStream(
       kc,
       `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/log`,
       {
@@ -43,7 +45,7 @@ export async function* followPodLogs(
       },
       ctx,
       opts.signal,
-    );
+    ), opts.signal);
   } catch (err) {
     if (opts.signal?.aborted) return;
     if (err instanceof KubernetesError && err.statusCode === 404 && !/namespace/i.test(err.message)) {

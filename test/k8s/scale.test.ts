@@ -1,0 +1,64 @@
+/**
+ * Scale smoke: 100 agent pods whose command exits at once, all observed as Succeeded by one gateway
+ * through ONE pod watch. The gateway talks to the apiserver through a counting proxy, so the count
+ * is of real watch requests on the wire, not of the gateway's own bookkeeping.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import type { ClientGateway } from '../../src/k8s/client-gateway';
+import { LABELS, type PodStatus } from '../../src/k8s/gateway';
+import { agentRequest, newRunId, startTestEnv, type TestEnv } from './support/env';
+import { startCountingProxy, type CountingProxy } from './support/counting-proxy';
+
+const PODS = 100;
+let env: TestEnv;
+let proxy: CountingProxy;
+let gw: ClientGateway;
+
+beforeAll(async () => {
+  env = await startTestEnv('scale');
+  proxy = await startCountingProxy(env.cluster.server, env.cluster.caPem);
+  const kc = new KubeConfig();
+  // http to the loopback proxy (client-node wants skipTLSVerify for http); the proxy speaks TLS upstream.
+  kc.loadFromOptions({
+    clusters: [{ name: 'proxy', server: proxy.url, skipTLSVerify: true }],
+    users: [{ name: 'runner', token: env.access.token }],
+    contexts: [{ name: 'proxy', cluster: 'proxy', user: 'runner', namespace: env.namespace }],
+    currentContext: 'proxy',
+  });
+  gw = env.gateway({ kubeConfig: kc });
+}, 240_000);
+
+afterAll(async () => {
+  await env?.stop();
+  await proxy?.close();
+});
+
+it(`${PODS} pods that exit at once all end Succeeded, observed through exactly one watch`, async () => {
+  const runId = newRunId('scale');
+  const requests = Array.from({ length: PODS }, (_, i) => agentRequest(runId, `T${String(i + 1).padStart(3, '0')}`, 'echo done'));
+  const t0 = Date.now();
+  // Like 100 task workflows: each creates its pod, then waits on it.
+  const outcomes = await Promise.all(
+    requests.map(async (req) => {
+      await gw.createPod(req);
+      return gw.waitForPod(req.name, (p) => p?.phase === 'Succeeded' || p?.phase === 'Failed', { timeoutMs: 170_000 });
+    }),
+  );
+  const elapsed = Date.now() - t0;
+  expect(outcomes.map((p: PodStatus | undefined) => p?.phase)).toEqual(requests.map(() => 'Succeeded'));
+  expect(outcomes.every((p) => p?.exitCode === 0)).toBe(true);
+
+  const watches = proxy.watchRequests();
+  expect(watches).toHaveLength(1);
+  expect(watches[0]!.path).toBe(`/api/v1/namespaces/${env.namespace}/pods`);
+  expect(proxy.openWatches()).toBe(1);
+  expect(gw.watchStats()).toMatchObject({ watches: 1, openWatches: 1, lists: 1 });
+
+  const listed = await gw.listPods({ [LABELS.run]: runId });
+  expect(listed).toHaveLength(PODS);
+  // eslint-disable-next-line no-console
+  console.log(
+    `[timing] ${PODS} pods created and observed Succeeded in ${elapsed} ms; proxy saw ${proxy.requests.length} requests, ` +
+      `${watches.length} watch; kubelet watch requests ${env.kubelet.watchRequests()}`,
+  );
+}, 180_000);
