@@ -1,7 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildPodManifest, parsePodTemplate, PodTemplateError, DEFAULT_RESOURCES } from '../../src/k8s/pod-manifest';
 import { LABELS, MANAGED_BY, type AgentPodRequest } from '../../src/k8s/gateway';
+import { toolPath } from '../../src/tools';
+import YAML from 'yaml';
 
 const MINIMAL = `
 apiVersion: v1
@@ -116,5 +119,20 @@ spec:
     const t = parsePodTemplate(MINIMAL);
     expect(() => buildPodManifest(t, { ...request, name: 'Bad_Name' }, 'a')).toThrow(/DNS-1123/);
     expect(() => buildPodManifest(t, { ...request, activeDeadlineSeconds: 0 }, 'a')).toThrow(/activeDeadlineSeconds/);
+  });
+});
+
+describe('the Helm chart renders a template in this format (one source of truth)', () => {
+  it('helm template → ConfigMap pod-template.yaml → parses and builds an agent pod', () => {
+    const chart = path.join(__dirname, '../../charts/agentic-sdlc-agent-runner');
+    const rendered = execFileSync(toolPath('helm'), ['template', 'ci', chart, '--show-only', 'templates/pod-template.yaml'], { encoding: 'utf8' });
+    const configMap = YAML.parse(rendered) as { data: Record<string, string> };
+    const text = configMap.data['pod-template.yaml'];
+    expect(text).toBeDefined();
+    const pod = buildPodManifest(parsePodTemplate(text!, 'chart pod template'), request, 'agents') as any;
+    expect(pod.metadata.name).toBe(request.name);
+    expect(pod.metadata.namespace).toBe('agents');
+    expect(pod.spec.containers).toHaveLength(1);
+    expect(pod.spec.containers[0].env).toEqual(expect.arrayContaining([{ name: 'SDLC_TASK_ID', value: 'T012' }]));
   });
 });
