@@ -52,13 +52,14 @@ function rejectDuplicateDispatchedIds(file: string, dispatched: Task[]): void {
 
 function warnAboutRepeatedIds(tasks: Task[], dispatched: Task[], warnings: PlanWarning[]): void {
   const firstLine = new Map<string, number>();
+  const dispatchedById = new Map(dispatched.map((task) => [task.id, task]));
   for (const task of tasks) {
     const first = firstLine.get(task.id);
     if (first === undefined) {
       firstLine.set(task.id, task.line);
       continue;
     }
-    const running = dispatched.find((t) => t.id === task.id);
+    const running = dispatchedById.get(task.id);
     warnings.push({
       line: task.line,
       message:
@@ -79,19 +80,73 @@ function warnAboutUnknownDependencies(tasks: Task[], warnings: PlanWarning[]): v
 
 /**
  * Kahn's algorithm that always takes the earliest ready task in file order, so the dispatch list
- * stays in file order except where a dependency forces a later task forward.
+ * stays in file order except where a dependency forces a later task forward. A min-heap of file
+ * positions keeps it O(n log n) for the largest files the loader accepts.
  */
 function dependencyOrder(file: string, dispatched: Task[]): Task[] {
+  const position = new Map(dispatched.map((task, index) => [task, index]));
   const byId = new Map(dispatched.map((task) => [task.id, task]));
-  const blockers = new Map(dispatched.map((task) => [task, new Set(task.dependsOn.filter((dep) => byId.has(dep)).map((dep) => byId.get(dep)!))]));
+  const blockers = new Map<Task, Set<Task>>();
+  const dependents = new Map<Task, Task[]>(dispatched.map((task) => [task, []]));
+  for (const task of dispatched) {
+    const deps = new Set(task.dependsOn.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : [])));
+    blockers.set(task, deps);
+    for (const dep of deps) dependents.get(dep)!.push(task);
+  }
+  const waitingOn = new Map(dispatched.map((task) => [task, blockers.get(task)!.size]));
+  const ready = new MinHeap<Task>((a, b) => position.get(a)! - position.get(b)!);
+  for (const task of dispatched) if (waitingOn.get(task) === 0) ready.push(task);
+
   const order: Task[] = [];
-  const remaining = [...dispatched];
-  while (remaining.length > 0) {
-    const index = remaining.findIndex((task) => [...blockers.get(task)!].every((dep) => order.includes(dep)));
-    if (index < 0) throw cycleError(file, remaining, blockers);
-    order.push(remaining.splice(index, 1)[0]!);
+  for (let next = ready.pop(); next !== undefined; next = ready.pop()) {
+    order.push(next);
+    for (const dependent of dependents.get(next)!) {
+      const left = waitingOn.get(dependent)! - 1;
+      waitingOn.set(dependent, left);
+      if (left === 0) ready.push(dependent);
+    }
+  }
+  if (order.length < dispatched.length) {
+    const placed = new Set(order);
+    throw cycleError(file, dispatched.filter((task) => !placed.has(task)), blockers);
   }
   return order;
+}
+
+class MinHeap<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly compare: (a: T, b: T) => number) {}
+
+  push(item: T): void {
+    const items = this.items;
+    items.push(item);
+    for (let i = items.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (this.compare(items[i]!, items[parent]!) >= 0) break;
+      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): T | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last !== undefined) {
+      items[0] = last;
+      for (let i = 0; ; ) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < items.length && this.compare(items[left]!, items[smallest]!) < 0) smallest = left;
+        if (right < items.length && this.compare(items[right]!, items[smallest]!) < 0) smallest = right;
+        if (smallest === i) break;
+        [items[i], items[smallest]] = [items[smallest]!, items[i]!];
+        i = smallest;
+      }
+    }
+    return top;
+  }
 }
 
 function cycleError(file: string, stuck: Task[], blockers: Map<Task, Set<Task>>): TasksFileError {

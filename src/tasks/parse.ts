@@ -31,7 +31,7 @@ export function parseTasksMarkdown(text: string, opts: ParseOptions): TaskPlan {
 
   const kept = dropCrossReferences(candidates);
   const warnings: PlanWarning[] = [];
-  const tasks = kept.map((candidate) => buildTask(candidate, kept, tokens, lines, warnings));
+  const tasks = kept.map((candidate, index) => buildTask(candidate, nestedIn(kept, index), tokens, lines, warnings));
   return planDispatch({ file: opts.file, feature: opts.feature, tasks, warnings, branchPattern: opts.branchPattern });
 }
 
@@ -107,10 +107,17 @@ function dropCrossReferences(candidates: Candidate[]): Candidate[] {
   return kept;
 }
 
-function buildTask(candidate: Candidate, all: Candidate[], tokens: Token[], lines: string[], warnings: PlanWarning[]): Task {
+/** Candidates are in token order, so the ones inside candidate `index` directly follow it. */
+function nestedIn(candidates: Candidate[], index: number): Candidate[] {
+  const outer = candidates[index]!;
+  const nested: Candidate[] = [];
+  for (let i = index + 1; i < candidates.length && candidates[i]!.startToken < outer.endToken; i++) nested.push(candidates[i]!);
+  return nested;
+}
+
+function buildTask(candidate: Candidate, nested: Candidate[], tokens: Token[], lines: string[], warnings: PlanWarning[]): Task {
   const { head } = candidate;
   const line = candidate.startLine + 1;
-  const nested = all.filter((other) => other !== candidate && other.startToken > candidate.startToken && other.startToken < candidate.endToken);
   const ownInline = inlineTokensOf(candidate, nested, tokens);
   const text = ownInline.map((inline) => searchText(inline.marked, inline.codes)).join('\n');
 
@@ -128,7 +135,7 @@ function buildTask(candidate: Candidate, all: Candidate[], tokens: Token[], line
     story: head.story,
     labels: head.labels,
     title: head.title,
-    details: sourceOf(lines, candidate.startLine, candidate.endLine),
+    details: sourceOf(lines, candidate.startLine, candidate.endLine, candidate.source),
     dependsOn: dependenciesIn(text, head.id),
     files: filesIn(ownInline),
     branch: null,
@@ -143,8 +150,9 @@ function statusOf(head: TaskHead): TaskStatus {
 /** The inline content of a task's own range, minus tasks nested in it (they speak for themselves). */
 function inlineTokensOf(candidate: Candidate, nested: Candidate[], tokens: Token[]): InlineText[] {
   const result: InlineText[] = [];
+  const nestedAt = new Map(nested.map((n) => [n.startToken, n]));
   for (let i = candidate.startToken; i < candidate.endToken; i++) {
-    const inner = nested.find((n) => n.startToken === i);
+    const inner = nestedAt.get(i);
     if (inner) {
       i = inner.endToken - (inner.source === 'heading' ? 1 : 0);
       continue;
@@ -186,10 +194,14 @@ function filesIn(inlines: InlineText[]): string[] {
   return files;
 }
 
-/** The item's markdown as written, dedented to its first line, without trailing blank lines. */
-function sourceOf(lines: string[], start: number, end: number): string {
+/**
+ * The item's markdown as written, dedented to its first line, without trailing blank lines (and,
+ * for a heading task, without the `---` rule that usually separates it from the next section).
+ */
+function sourceOf(lines: string[], start: number, end: number, source: TaskSource): string {
   const slice = lines.slice(start, end);
-  while (slice.length > 0 && slice[slice.length - 1]!.trim() === '') slice.pop();
+  const trailing = source === 'heading' ? /^\s*(?:(?:[-*_]\s*){3,})?$/ : /^\s*$/;
+  while (slice.length > 1 && trailing.test(slice[slice.length - 1]!)) slice.pop();
   const indent = /^[ \t]*/.exec(slice[0] ?? '')![0].length;
   return slice.map((line) => line.slice(Math.min(indent, /^[ \t]*/.exec(line)![0].length))).join('\n');
 }

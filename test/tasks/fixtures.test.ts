@@ -148,6 +148,7 @@ describe('08 heading tasks `## T001 — Title (ASYNC)` with **Depends on** lines
     expect(task(plan, 'T005').dependsOn).toEqual(['T001', 'T002', 'T003', 'T004']);
     expect(task(plan, 'T001').details).toContain('### Acceptance Criteria');
     expect(task(plan, 'T001').details).not.toContain('## T002');
+    expect(task(plan, 'T001').details.endsWith('4. Existing tests and code still compile (no regressions)')).toBe(true);
     expect(task(plan, 'T001').files).toEqual(['cmd/decommission/types.go']);
   });
   it('dispatches T001–T004 in dependency order', () => {

@@ -293,3 +293,24 @@ describe('input handling', () => {
     expect(JSON.parse(JSON.stringify(a))).toEqual(a);
   });
 });
+
+describe('scale', () => {
+  it('parses a 4 MB file of 40,000 tasks whose dependencies reverse the file order in seconds', () => {
+    const lines = ['## Phase 1 (ASYNC)'];
+    const count = 40_000;
+    for (let i = 1; i <= count; i++) {
+      lines.push(`- [ ] T${i} [P] Build part ${i} in \`src/part-${i}.ts\`${i < count ? ` (depends on T${i + 1})` : ''} with a few more words of text`);
+    }
+    const text = lines.join('\n');
+    expect(text.length).toBeGreaterThan(4_000_000);
+    const started = Date.now();
+    const plan = parse(text);
+    const elapsed = Date.now() - started;
+    expect(plan.dispatch).toHaveLength(count);
+    expect(plan.dispatch[0]).toBe(`T${count}`);
+    expect(plan.dispatch[count - 1]).toBe('T1');
+    // eslint-disable-next-line no-console
+    console.log(`[tasks] ${count} tasks, ${(text.length / 1e6).toFixed(1)} MB parsed in ${elapsed} ms`);
+    expect(elapsed).toBeLessThan(20_000);
+  });
+});
