@@ -138,7 +138,7 @@ describe('agent pod template contract (the worker parses it)', () => {
         env: { [AGENT_ENV.TASK_ID]: 'T012', [AGENT_ENV.REPO_URL]: 'https://git.example.com/o/r.git' },
         activeDeadlineSeconds: 900,
       },
-      pod.metadata.namespace,
+      pod.metadata.namespace!,
     ) as AnyObj;
     expect(built.metadata.name).toBe(name);
     expect(built.spec.activeDeadlineSeconds).toBe(900);
@@ -172,7 +172,7 @@ describe('RBAC', () => {
     expect(objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
     const roles = objs.filter((o) => o.kind === 'Role') as AnyObj[];
     expect(roles).toHaveLength(1);
-    const [role] = roles;
+    const role = roles[0]!;
     const agentNs = podTemplateOf(objs).pod.metadata.namespace;
     expect(role.metadata.namespace).toBe(agentNs);
     expect(role.rules).toEqual([
@@ -248,7 +248,7 @@ describe('names', () => {
       expect(find(objs, 'ConfigMap', '-pod-template').metadata.name).toMatch(/-pod-template$/);
       expect(find(objs, 'ConfigMap', '-config').metadata.name).toMatch(/-config$/);
       const { pod } = podTemplateOf(objs);
-      expect(pod.metadata.labels['app.kubernetes.io/instance'].length).toBeLessThanOrEqual(63);
+      expect(pod.metadata.labels?.['app.kubernetes.io/instance']?.length).toBeLessThanOrEqual(63);
     }
   });
 });

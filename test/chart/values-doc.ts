@@ -22,7 +22,10 @@ export interface ValuesDocs {
 function describe(comment: string | undefined): string | undefined {
   if (!comment) return undefined;
   const lines = comment.split('\n');
-  const start = lines.findLastIndex((l) => /^\s*--\s/.test(l));
+  let start = -1;
+  lines.forEach((l, i) => {
+    if (/^\s*--\s/.test(l)) start = i;
+  });
   if (start < 0) return undefined;
   return lines
     .slice(start)

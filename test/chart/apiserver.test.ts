@@ -1,0 +1,333 @@
+/**
+ * The chart against a real kube-apiserver (test/support/cluster) with the real CRDs from
+ * ../shared/crds (External Secrets, Argo CD Application, ServiceMonitor) applied server-side:
+ * every rendered manifest of the three releases passes server-side dry-run, the dev release installs
+ * with `helm install`, the worker's ServiceAccount can do its job and nothing more, and
+ * scripts/spawn-pod.sh + scripts/tail-logs.sh run an agent pod on the test kubelet.
+ */
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot, toolPath } from '../../src/tools';
+import { createNamespace, startCluster, type Cluster } from '../support/cluster';
+import { startKubelet, type TestKubelet } from '../support/kubelet';
+import {
+  ENVIRONMENTS,
+  buildReleaseCopies,
+  helm,
+  parseManifests,
+  releaseName,
+  releaseNamespace,
+  run,
+  templateArgs,
+  type ReleaseCopies,
+} from './helm';
+
+const CRD_DIR = path.join(repoRoot, '..', 'shared', 'crds');
+const DEV = 'dev' as const;
+const DEV_NS = releaseNamespace(DEV);
+const DEV_AGENTS = `${DEV_NS}-agents`;
+const DEV_RELEASE = releaseName(DEV);
+const WORKER_SA = `system:serviceaccount:${DEV_NS}:${DEV_RELEASE}-worker`;
+const AGENT_IMAGE = 'ghcr.io/agentic-sdlc-runner/agent:main';
+/** What the fake LLM key is; the agent must receive it, and no log may show it. */
+const LLM_KEY = 'sk-ant-test-0123456789abcdef';
+
+let cluster: Cluster;
+let kubelet: TestKubelet;
+let copies: ReleaseCopies;
+let scratch: string;
+const timings: Record<string, number> = {};
+
+const kubectl = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) =>
+  run(toolPath('kubectl'), args, { input: opts.input, env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath, ...opts.env } });
+const scriptEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  KUBECONFIG: cluster.kubeconfigPath,
+  NAMESPACE: '',
+  RELEASE_NAME: '',
+  ENVIRONMENT: '',
+  SSH_SECRET_NAME: '',
+});
+
+/**
+ * Stands in for the agent image on the test kubelet: checks the contract env the template and
+ * spawn-pod.sh provide, prints progress and the result line, and exits like the real entrypoint.
+ */
+const FAKE_AGENT = `#!/usr/bin/env bash
+set -euo pipefail
+echo "agent: task $SDLC_TASK_ID on branch $SDLC_TASK_BRANCH from $SDLC_REPO_URL (\${SDLC_FEATURE_DIR:-no feature dir})"
+echo "agent: git token file $SDLC_GIT_TOKEN_FILE, user $SDLC_GIT_USERNAME, workdir $SDLC_WORKDIR, home $HOME"
+if [ "\${ANTHROPIC_API_KEY:-}" = "${LLM_KEY}" ]; then echo "agent: LLM key present"; else echo "agent: LLM key missing"; exit 30; fi
+for i in 1 2 3; do echo "agent: step $i"; sleep 0.2; done
+if [ "$SDLC_TASK_TEXT" = "fail" ]; then echo "agent: giving up"; exit 10; fi
+echo '::sdlc-result::{"v":1,"status":"succeeded","taskId":"'"$SDLC_TASK_ID"'","branch":"'"$SDLC_TASK_BRANCH"'","commits":1}'
+`;
+
+beforeAll(async () => {
+  let t = Date.now();
+  cluster = await startCluster();
+  timings.clusterStartMs = Date.now() - t;
+  scratch = mkdtempSync(path.join(os.tmpdir(), 'sdlc-chart-apiserver-'));
+  const agent = path.join(scratch, 'fake-agent.sh');
+  writeFileSync(agent, FAKE_AGENT);
+  chmodSync(agent, 0o755);
+  kubelet = await startKubelet({ ...cluster.kubeletOptions(), imageCommands: { [AGENT_IMAGE]: ['bash', agent] } });
+  copies = await buildReleaseCopies();
+
+  t = Date.now();
+  for (const file of readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml')).sort()) {
+    // Three of these CRDs are too large for client-side apply's last-applied annotation.
+    const r = await kubectl(['apply', '--server-side', '--field-manager=sdlc-test', '-f', path.join(CRD_DIR, file)]);
+    if (r.code !== 0) throw new Error(`applying CRD ${file} failed:\n${r.stderr}`);
+  }
+  const established = await kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
+  if (established.code !== 0) throw new Error(`CRDs not established:\n${established.stderr}`);
+  timings.crdApplyMs = Date.now() - t;
+}, 240_000);
+
+afterAll(async () => {
+  await kubelet?.stop();
+  await cluster?.stop();
+  copies?.cleanup();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  // eslint-disable-next-line no-console
+  console.log(`[chart apiserver.test] timings: ${JSON.stringify(timings)}`);
+});
+
+describe('real CRDs', () => {
+  it('serve ExternalSecret only as external-secrets.io/v1, plus Application and ServiceMonitor', async () => {
+    const r = await kubectl(['api-resources', '--no-headers', '-o', 'name']);
+    expect(r.code).toBe(0);
+    for (const name of ['externalsecrets.external-secrets.io', 'applications.argoproj.io', 'servicemonitors.monitoring.coreos.com']) {
+      expect(r.stdout.split('\n')).toContain(name);
+    }
+    const versions = await kubectl(['get', 'crd', 'externalsecrets.external-secrets.io', '-o', 'jsonpath={range .spec.versions[?(@.served==true)]}{.name}{" "}{end}']);
+    expect(versions.stdout.trim()).toBe('v1');
+  });
+});
+
+describe('helm install of the dev release', () => {
+  it('installs into agent-runner-dev and creates the agent namespace and every object', async () => {
+    const t = Date.now();
+    const r = await helm(['install', DEV_RELEASE, copies.dirs[DEV], '--namespace', DEV_NS, '--create-namespace', '--kubeconfig', cluster.kubeconfigPath]);
+    timings.helmInstallMs = Date.now() - t;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('STATUS: deployed');
+    const status = await helm(['status', DEV_RELEASE, '--namespace', DEV_NS, '--kubeconfig', cluster.kubeconfigPath, '-o', 'json']);
+    expect(JSON.parse(status.stdout).info.status).toBe('deployed');
+
+    const ns = await kubectl(['get', 'namespace', DEV_AGENTS, '-o', 'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}']);
+    expect(ns.stdout).toBe('restricted');
+    const inRelease = await kubectl(['get', 'deployment,configmap,serviceaccount,externalsecret,networkpolicy,service', '-n', DEV_NS, '-o', 'name']);
+    expect(inRelease.stdout.split('\n')).toEqual(
+      expect.arrayContaining([
+        `deployment.apps/${DEV_RELEASE}-worker`,
+        `configmap/${DEV_RELEASE}-config`,
+        `configmap/${DEV_RELEASE}-pod-template`,
+        `serviceaccount/${DEV_RELEASE}-worker`,
+        `externalsecret.external-secrets.io/${DEV_RELEASE}-worker`,
+        `networkpolicy.networking.k8s.io/${DEV_RELEASE}-worker`,
+        `service/${DEV_RELEASE}-metrics`,
+      ]),
+    );
+    const inAgents = await kubectl(['get', 'role,rolebinding,serviceaccount,externalsecret,networkpolicy,resourcequota', '-n', DEV_AGENTS, '-o', 'name']);
+    expect(inAgents.stdout.split('\n')).toEqual(
+      expect.arrayContaining([
+        `role.rbac.authorization.k8s.io/${DEV_RELEASE}-agent-pods`,
+        `rolebinding.rbac.authorization.k8s.io/${DEV_RELEASE}-agent-pods`,
+        `serviceaccount/${DEV_RELEASE}-agent`,
+        `externalsecret.external-secrets.io/${DEV_RELEASE}-agent`,
+        `networkpolicy.networking.k8s.io/${DEV_RELEASE}-agent`,
+        `resourcequota/${DEV_RELEASE}-agents`,
+      ]),
+    );
+  });
+});
+
+describe('server-side dry-run', () => {
+  it.each(ENVIRONMENTS)('every rendered manifest of the %s release and its Argo CD Application is accepted', async (env) => {
+    // The release's namespaces exist in a real cluster by the time objects land in them (Argo CD's
+    // CreateNamespace=true and the chart's Namespace object); create them for the dry-run.
+    for (const ns of [releaseNamespace(env), `${releaseNamespace(env)}-agents`, 'argocd']) await createNamespace(cluster, ns);
+    const rendered = await helm(templateArgs({ chartDir: copies.dirs[env], release: releaseName(env), namespace: releaseNamespace(env) }));
+    expect(rendered.code).toBe(0);
+    const objs = parseManifests(rendered.stdout);
+    const t = Date.now();
+    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: rendered.stdout });
+    timings[`dryRun_${env}_ms`] = Date.now() - t;
+    expect(r.stderr.replace(/^Warning: resource .* is missing the kubectl.kubernetes.io\/last-applied-configuration.*\n/gm, '')).toBe('');
+    expect(r.code).toBe(0);
+    const accepted = r.stdout.split('\n').filter((l) => l.endsWith('(server dry run)'));
+    expect(accepted).toHaveLength(objs.length);
+    for (const kind of ['ExternalSecret', 'Deployment', 'Role', 'NetworkPolicy', 'ResourceQuota']) {
+      expect(objs.some((o) => o.kind === kind)).toBe(true);
+    }
+    if (env !== 'dev') expect(objs.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
+
+    const app = await kubectl(['apply', '--dry-run=server', '-f', path.join(repoRoot, 'releases', releaseName(env), 'argocd.yaml')]);
+    expect(app.stderr).toBe('');
+    expect(app.stdout.trim()).toBe(`application.argoproj.io/${releaseName(env)} created (server dry run)`);
+  });
+
+  it('really validates against the CRD schemas: an ExternalSecret the CRD does not allow is refused', async () => {
+    const bad = (apiVersion: string, refreshInterval: unknown) =>
+      JSON.stringify({
+        apiVersion,
+        kind: 'ExternalSecret',
+        metadata: { name: 'bad', namespace: DEV_NS },
+        spec: { refreshInterval, secretStoreRef: { kind: 'ClusterSecretStore', name: 's' }, data: [{ secretKey: 'k' }] },
+      });
+    const old = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: bad('external-secrets.io/v1beta1', '1h') });
+    expect(old.code).not.toBe(0);
+    expect(old.stderr).toMatch(/no matches for kind "ExternalSecret" in version "external-secrets.io\/v1beta1"/);
+    const invalid = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: bad('external-secrets.io/v1', '1h') });
+    expect(invalid.code).not.toBe(0);
+    expect(invalid.stderr).toContain('spec.data[0].remoteRef: Required value');
+  });
+});
+
+describe('least privilege of the worker ServiceAccount', () => {
+  const canI = async (args: string[]) => {
+    const r = await kubectl(['auth', 'can-i', `--as=${WORKER_SA}`, ...args]);
+    return r.stdout.trim();
+  };
+
+  it.each([
+    [['create', 'pods', '-n', DEV_AGENTS]],
+    [['get', 'pods', '-n', DEV_AGENTS]],
+    [['list', 'pods', '-n', DEV_AGENTS]],
+    [['watch', 'pods', '-n', DEV_AGENTS]],
+    [['delete', 'pods', '-n', DEV_AGENTS]],
+    [['get', 'pods', '--subresource=log', '-n', DEV_AGENTS]],
+  ])('may %j', async (args) => {
+    expect(await canI(args)).toBe('yes');
+  });
+
+  it.each([
+    [['get', 'secrets', '-n', DEV_AGENTS]],
+    [['list', 'secrets', '-n', DEV_NS]],
+    [['create', 'pods', '--subresource=exec', '-n', DEV_AGENTS]],
+    [['create', 'pods', '--subresource=attach', '-n', DEV_AGENTS]],
+    [['create', 'pods', '--subresource=portforward', '-n', DEV_AGENTS]],
+    [['update', 'pods', '-n', DEV_AGENTS]],
+    [['patch', 'pods', '-n', DEV_AGENTS]],
+    [['create', 'pods', '-n', DEV_NS]],
+    [['create', 'pods', '-n', 'default']],
+    [['list', 'pods', '--all-namespaces']],
+    [['list', 'namespaces']],
+    [['list', 'nodes']],
+    [['create', 'clusterroles']],
+    [['create', 'rolebindings', '-n', DEV_AGENTS]],
+    [['get', 'configmaps', '-n', DEV_AGENTS]],
+    [['create', 'serviceaccounts', '--subresource=token', '-n', DEV_AGENTS]],
+    [['get', 'pods', '--subresource=log', '-n', DEV_NS]],
+  ])('may not %j', async (args) => {
+    expect(await canI(args)).toBe('no');
+  });
+
+  it('the agent ServiceAccount may do nothing', async () => {
+    const agentSa = `system:serviceaccount:${DEV_AGENTS}:${DEV_RELEASE}-agent`;
+    const r = await kubectl(['auth', 'can-i', '--list', `--as=${agentSa}`, '-n', DEV_AGENTS]);
+    expect(r.code).toBe(0);
+    // Rows: resource, non-resource URLs, resource names, verbs. Only what every authenticated identity
+    // gets (self reviews; discovery URLs) may appear: nothing in the namespace.
+    const resources = r.stdout
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter((x): x is string => !!x && !x.startsWith('['));
+    expect(resources.sort()).toEqual([
+      'selfsubjectaccessreviews.authorization.k8s.io',
+      'selfsubjectreviews.authentication.k8s.io',
+      'selfsubjectrulesreviews.authorization.k8s.io',
+    ]);
+  });
+});
+
+describe('spawn-pod.sh and tail-logs.sh against the installed dev release', () => {
+  beforeAll(async () => {
+    // What External Secrets Operator would sync from the store.
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${DEV_RELEASE}-agent`, namespace: DEV_AGENTS },
+      stringData: { token: 'git-token-value', 'anthropic-api-key': LLM_KEY },
+    };
+    const created = await kubectl(['create', '-f', '-'], { input: JSON.stringify(secret) });
+    expect(created.stderr).toBe('');
+    // No kube-controller-manager here: publish the quota's status as its quota controller would,
+    // so quota admission can account the agent pods.
+    const quota = `${DEV_RELEASE}-agents`;
+    const hard = await kubectl(['get', 'resourcequota', quota, '-n', DEV_AGENTS, '-o', 'jsonpath={.spec.hard}']);
+    const used = Object.fromEntries(Object.keys(JSON.parse(hard.stdout)).map((k) => [k, '0']));
+    const status = await kubectl(['patch', 'resourcequota', quota, '-n', DEV_AGENTS, '--subresource=status', '--type', 'merge', '-p', JSON.stringify({ status: { hard: JSON.parse(hard.stdout), used } })]);
+    expect(status.stderr).toBe('');
+  });
+
+  it('spawn-pod.sh creates a pod from the installed pod template; the kubelet runs it; tail-logs.sh streams it by task id', async () => {
+    let t = Date.now();
+    const spawned = await run('bash', ['scripts/spawn-pod.sh', '--environment', DEV, 'T001', 'specs/001-demo/T001', 'https://git.example.com/org/app.git', 'specs/001-demo'], {
+      env: scriptEnv(),
+    });
+    timings.spawnPodMs = Date.now() - t;
+    expect(spawned.stderr).not.toContain('rendering the pod template from the chart');
+    expect(spawned.code).toBe(0);
+    const podName = spawned.stdout.trim();
+    expect(podName).toMatch(/^sdlc-manual-t001-[a-z0-9]{5}$/);
+    expect(spawned.stderr).toContain(`pod/${podName} created in namespace ${DEV_AGENTS}`);
+    expect(spawned.stderr).toContain(`tail-logs.sh --agent-namespace ${DEV_AGENTS} ${podName}`);
+
+    t = Date.now();
+    const tail = await run('bash', ['scripts/tail-logs.sh', '--environment', DEV, 'T001'], { env: scriptEnv() });
+    timings.tailLogsMs = Date.now() - t;
+    expect(tail.stdout.split('\n').filter(Boolean)).toEqual([
+      'agent: task T001 on branch specs/001-demo/T001 from https://git.example.com/org/app.git (specs/001-demo)',
+      'agent: git token file /var/run/secrets/sdlc-git/token, user x-access-token, workdir /workspace, home /home/agent',
+      'agent: LLM key present',
+      'agent: step 1',
+      'agent: step 2',
+      'agent: step 3',
+      '::sdlc-result::{"v":1,"status":"succeeded","taskId":"T001","branch":"specs/001-demo/T001","commits":1}',
+    ]);
+    expect(tail.stderr).toContain(`pod ${podName}: Succeeded, agent success`);
+    expect(tail.code).toBe(0);
+    expect(tail.stdout + tail.stderr + spawned.stdout + spawned.stderr).not.toContain(LLM_KEY);
+
+    const pod = JSON.parse((await kubectl(['get', 'pod', podName, '-n', DEV_AGENTS, '-o', 'json'])).stdout);
+    expect(pod.spec.nodeName).toBe(kubelet.nodeName);
+    expect(pod.spec.serviceAccountName).toBe(`${DEV_RELEASE}-agent`);
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(pod.spec.volumes.some((v: { projected?: unknown }) => v.projected)).toBe(false);
+    expect(pod.metadata.labels).toMatchObject({ 'app.kubernetes.io/component': 'agent', 'sdlc-runner.dev/task': 'T001' });
+  });
+
+  it('tail-logs.sh follows a pod by name and exits with the agent\'s failure code', async () => {
+    const spawned = await run('bash', ['scripts/spawn-pod.sh', '--environment', DEV, '--task-text', 'fail', '--task-id', 'T002', '--branch', 'b2', '--repo', 'https://git.example.com/org/app.git'], {
+      env: scriptEnv(),
+    });
+    expect(spawned.code).toBe(0);
+    const podName = spawned.stdout.trim();
+    const tail = await run('bash', ['scripts/tail-logs.sh', '--agent-namespace', DEV_AGENTS, podName], { env: scriptEnv() });
+    expect(tail.stdout).toContain('agent: giving up');
+    expect(tail.stderr).toContain(`pod ${podName}: Failed, agent agent failure`);
+    expect(tail.code).toBe(10);
+  });
+
+  it('Pod Security "restricted" on the agent namespace refuses a pod that drops the template\'s hardening', async () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'privileged', namespace: DEV_AGENTS },
+      // Root allowed, privilege escalation allowed, default capabilities, no seccomp profile.
+      spec: { containers: [{ name: 'agent', image: AGENT_IMAGE }] },
+    };
+    const r = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(pod) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('violates PodSecurity "restricted:latest"');
+    for (const rule of ['allowPrivilegeEscalation != false', 'unrestricted capabilities', 'runAsNonRoot != true', 'seccompProfile']) {
+      expect(r.stderr).toContain(rule);
+    }
+  });
+});
