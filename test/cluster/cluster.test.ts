@@ -10,7 +10,7 @@ import { bashPod, coreApi, kubectl, readPod } from './helpers';
 let cluster: Cluster;
 
 beforeAll(async () => {
-  cluster = await startCluster();
+  cluster = await startCluster({ audit: true });
   // eslint-disable-next-line no-console
   console.log(`[cluster.test] control plane ready in ${cluster.startupMs} ms at ${cluster.server}`);
 }, 180_000);
@@ -86,6 +86,19 @@ test('least-privilege kubeconfig: pods and pods/log in its namespace, nothing el
   const secrets = await kubectl(access.kubeconfigPath, ['get', 'secrets']);
   expect(secrets.code).not.toBe(0);
   expect(secrets.stderr).toMatch(/forbidden/i);
+});
+
+test('the audit log lets a test count watch requests per user', async () => {
+  const access = await createLeastPrivilegeAccess(cluster, { namespace: 'audited' });
+  for (let i = 0; i < 2; i++) {
+    await kubectl(access.kubeconfigPath, ['get', 'pods', '--watch', '--request-timeout=1s']);
+  }
+  const watches = cluster
+    .auditEvents()
+    .filter((e) => e.stage === 'ResponseStarted' && e.verb === 'watch' && e.objectRef?.resource === 'pods')
+    .filter((e) => e.user.username === 'system:serviceaccount:audited:sdlc-runner');
+  expect(watches).toHaveLength(2);
+  expect(watches[0]?.objectRef?.namespace).toBe('audited');
 });
 
 test('restartApiserver: kill -9 and back on the same port, state kept in etcd', async () => {

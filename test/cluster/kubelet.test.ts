@@ -194,6 +194,9 @@ test('kubectl logs options: --tail, --timestamps, --since-time, --limit-bytes', 
   expect((await k('logs', 'many', '--since-time=2999-01-01T00:00:00Z')).stdout).toBe('');
   expect((await k('logs', 'many', '--since-time=2000-01-01T00:00:00Z')).stdout.split('\n')).toHaveLength(21);
   expect((await k('logs', 'many', '--limit-bytes=7')).stdout).toBe('n1\nn2\nn');
+  const previous = await k('logs', 'many', '--previous');
+  expect(previous.code).not.toBe(0);
+  expect(previous.stderr).toMatch(/previous terminated container "main" in pod "many" not found/);
 });
 
 test('fault: image pull failure keeps the pod Pending with ErrImagePull / ImagePullBackOff until cleared', async () => {
@@ -301,4 +304,18 @@ test('secrets never reach argv: env values are only in the environment', async (
   expect(readFileSync(out, 'utf8')).not.toContain('do-not-leak');
   expect((await k('logs', 'argv')).stdout).toBe('len=11\n');
   writeFileSync(out, '');
+});
+
+test('a restarted kubelet does not run a pod twice: containers lost with the old one end ContainerStatusUnknown', async () => {
+  const marker = path.join(scratch, 'runs');
+  await create(bashPod('lost', `echo run >> ${marker}; sleep 30`));
+  await waitForPod(api, NS, 'lost', phaseIs('Running'));
+  await kubelet.stop(); // the node dies: its processes with it
+  kubelet = await startKubelet({ ...cluster.kubeletOptions(), log: (s) => kubeletLog.push(s) });
+  const pod = await waitForPod(api, NS, 'lost', phaseIs('Failed', 'Succeeded'));
+  expect(pod?.status?.phase).toBe('Failed');
+  expect(terminated(pod)).toMatchObject({ exitCode: 137, reason: 'ContainerStatusUnknown' });
+  expect(readFileSync(marker, 'utf8')).toBe('run\n');
+  await create(bashPod('after-kubelet-restart', 'echo ok'));
+  await waitForPod(api, NS, 'after-kubelet-restart', phaseIs('Succeeded'));
 });

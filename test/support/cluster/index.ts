@@ -10,7 +10,7 @@
  *   ... KUBECONFIG=cluster.kubeconfigPath ...
  *   await kubelet.stop(); await cluster.stop();
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 import os from 'node:os';
@@ -39,6 +39,22 @@ export interface StartClusterOptions {
   nodeNames?: string[];
   /** How long to wait for /readyz. Default 120 s (a loaded 2-core CI machine is slow). */
   startTimeoutMs?: number;
+  /**
+   * Write an audit log (level Metadata: who did what to which resource) so tests can count API
+   * requests per user, e.g. pod watches opened by the runner. Off by default (it costs disk writes).
+   */
+  audit?: boolean;
+}
+
+/** The fields of an audit.k8s.io/v1 Event that tests use. */
+export interface AuditEvent {
+  stage: 'ResponseStarted' | 'ResponseComplete' | 'Panic';
+  verb: string;
+  requestURI: string;
+  user: { username: string; groups?: string[] };
+  userAgent?: string;
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
 }
 
 /** Everything startKubelet needs for one node; spread it into startKubelet's options. */
@@ -66,6 +82,8 @@ export interface Cluster {
   /** Writes a kubeconfig for a bearer token (e.g. from the TokenRequest API) and returns its path. */
   kubeconfigFor(user: { token: string; name?: string; namespace?: string }): string;
   kubeletOptions(nodeName?: string): KubeletClusterOptions;
+  /** Audit events so far (requires startCluster({ audit: true })). A watch shows up as one ResponseStarted event. */
+  auditEvents(): AuditEvent[];
   /** kill -9 the apiserver and start it again on the same port (etcd keeps running); resolves when ready. */
   restartApiserver(): Promise<void>;
   stop(): Promise<void>;
@@ -203,6 +221,11 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     '--profiling=false',
     '--v=0',
   ];
+  const auditLog = path.join(paths.logs, 'audit.log');
+  if (opts.audit) {
+    const policy = file('audit-policy.yaml', 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n');
+    apiserverArgs.push(`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, '--audit-log-maxbackup=0', '--audit-log-maxsize=0');
+  }
   let apiserver: ManagedProcess | undefined;
   const startApiserver = () =>
     new ManagedProcess({ name: 'kube-apiserver', command: apiserverBin, args: apiserverArgs, logFile: path.join(paths.logs, 'kube-apiserver.log'), log: opts.log });
@@ -247,6 +270,14 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       dataDir,
       startupMs: Date.now() - started,
       kubeconfigFor,
+      auditEvents() {
+        if (!opts.audit) throw new Error('auditEvents() needs startCluster({ audit: true })');
+        if (!existsSync(auditLog)) return [];
+        return readFileSync(auditLog, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim())
+          .map((l) => JSON.parse(l) as AuditEvent);
+      },
       kubeletOptions(nodeName = nodeNames[0]!) {
         const t = nodeTokens.get(nodeName);
         const tls = nodeTls.get(nodeName);

@@ -86,6 +86,11 @@ export async function startLogServer(tls: LogServerTls, source: LogSource): Prom
       res.writeHead(400, { 'content-type': 'text/plain' }).end(query + '\n');
       return;
     }
+    if (url.searchParams.get('previous') === 'true') {
+      // Containers here never restart, so there is no previous instance (the kubelet's own answer).
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(`previous terminated container "${container}" in pod "${pod}" not found\n`);
+      return;
+    }
     const writer = source.find(namespace, pod, container);
     if (!writer) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`container ${container} of pod ${namespace}/${pod} not found\n`);

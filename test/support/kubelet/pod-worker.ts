@@ -54,7 +54,7 @@ export class PodWorker {
   readonly podDir: string;
   private pod: V1Pod;
   private readonly containers: ContainerRun[];
-  private readonly startTime = new Date();
+  private readonly startTime: Date;
   private failure?: { reason: string; message: string };
   private deadlineTimer?: NodeJS.Timeout;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -75,6 +75,8 @@ export class PodWorker {
     this.name = pod.metadata!.name!;
     this.uid = pod.metadata!.uid!;
     this.podDir = path.join(deps.podsDir, this.uid);
+    // Keep the API's startTime (activeDeadlineSeconds counts from it) when a pod is picked up again.
+    this.startTime = pod.status?.startTime ? new Date(pod.status.startTime) : new Date();
     this.containers = (pod.spec?.containers ?? []).map((spec) => ({
       spec,
       snapshot: { name: spec.name, image: spec.image ?? '', state: { kind: 'waiting', reason: 'ContainerCreating' } },
@@ -94,6 +96,7 @@ export class PodWorker {
   }
 
   start(): void {
+    if (this.wasStartedElsewhere()) return this.reportLost();
     void this.run().catch((err: Error) => this.deps.log(`pod ${this.key}: ${err.stack ?? err.message}`));
   }
 
@@ -148,6 +151,33 @@ export class PodWorker {
         this.fail('Evicted', fault.message ?? 'The node was low on resource: memory. ', 0);
       }
     });
+  }
+
+  /** The API says containers already ran: a previous kubelet process started this pod. */
+  private wasStartedElsewhere(): boolean {
+    return (this.pod.status?.containerStatuses ?? []).some((cs) => cs.state?.running || cs.state?.terminated);
+  }
+
+  /**
+   * Its processes died with the previous kubelet. restartPolicy Never: the pod fails the way
+   * Kubernetes reports containers that vanished (ContainerStatusUnknown, 137) — never run twice.
+   */
+  private reportLost(): void {
+    this.deps.log(`pod ${this.key}: started by an earlier kubelet; its containers are gone`);
+    this.started = true;
+    const previous = new Map((this.pod.status?.containerStatuses ?? []).map((cs) => [cs.name, cs.state]));
+    for (const c of this.containers) {
+      const before = previous.get(c.spec.name);
+      if (before?.terminated) {
+        const t = before.terminated;
+        c.snapshot.state = { kind: 'terminated', exitCode: t.exitCode, reason: t.reason ?? 'Error', message: t.message, startedAt: t.startedAt, finishedAt: t.finishedAt ?? new Date() };
+      } else {
+        c.snapshot.state = { kind: 'terminated', exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: before?.running?.startedAt, finishedAt: new Date() };
+      }
+      c.closed = Promise.resolve();
+    }
+    this.onContainerEnded();
+    if (this.pod.metadata?.deletionTimestamp) this.update(this.pod);
   }
 
   private later(ms: number, fn: () => void): void {
