@@ -23,6 +23,11 @@ export function blankFrontMatter(lines: string[]): string[] {
   if (lines[0]?.trim() !== '---') return lines;
   const close = lines.findIndex((line, i) => i > 0 && /^(---|\.\.\.)\s*$/.test(line));
   if (close < 0) return lines;
+  // A file may also open with a `---` rule and use more rules as separators: only a block that
+  // reads as YAML (first entry `key: value`, no markdown heading) is front matter.
+  const inner = lines.slice(1, close).filter((line) => line.trim() !== '');
+  const yamlLike = inner.length > 0 && /^[A-Za-z_][\w-]*\s*:/.test(inner[0]!) && !inner.some((line) => /^#{1,6}\s/.test(line));
+  if (!yamlLike) return lines;
   return lines.map((line, i) => (i <= close ? '' : line));
 }
 

@@ -175,6 +175,14 @@ describe('phases', () => {
     const plan = parse(md('---', 'description: "template"', '---', '', '- [ ] T001 x'));
     expect(only(plan)).toMatchObject({ phase: null, line: 5 });
   });
+
+  it('keeps a file that merely opens with a `---` rule', () => {
+    const plan = parse(md('---', '', '## Phase 1', '', '- [ ] T001 x', '', '---', '', '## Phase 2', '- [ ] T002 y'));
+    expect(plan.tasks.map((t) => [t.id, t.phase])).toEqual([
+      ['T001', 'Phase 1'],
+      ['T002', 'Phase 2'],
+    ]);
+  });
 });
 
 describe('details, nested items, dependencies and files', () => {
