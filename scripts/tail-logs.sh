@@ -130,32 +130,59 @@ while :; do
 done
 
 log_args=(logs "${ns_args[@]}" "$pod" -c "$CONTAINER")
-$timestamps && log_args+=(--timestamps)
+
+# Timestamps as fixed-width strings (9 fraction digits), so plain string comparison orders them.
+# Usage: normalize_ts VAR TIMESTAMP (sets VAR; no subshell per log line).
+normalize_ts() {
+  local ts=${2%Z} frac=""
+  if [[ $ts == *.* ]]; then frac=${ts#*.}; ts=${ts%%.*}; fi
+  frac="${frac}000000000"
+  printf -v "$1" '%s.%sZ' "$ts" "${frac:0:9}"
+}
+
+# Follows the log from `since` (empty: from the start), printing only lines newer than the last one
+# printed, so a reconnect neither loses nor repeats lines (the apiserver's sinceTime has whole
+# seconds, so the resumed stream starts a little early). Sets last_ts.
+shopt -s lastpipe
+last_ts="" last_raw_ts=""
+stream_logs() {
+  local args=("${log_args[@]}" --timestamps)
+  $follow && args+=(--follow)
+  [[ -n $1 ]] && args+=("--since-time=$1")
+  local line ts norm
+  kubectl "${args[@]}" | while IFS= read -r line || [[ -n $line ]]; do
+    ts=${line%% *}
+    normalize_ts norm "$ts"
+    if [[ -n $last_ts && ! $norm > $last_ts ]]; then continue; fi
+    last_ts=$norm last_raw_ts=$ts
+    if $timestamps; then printf '%s\n' "$line"; else printf '%s\n' "${line#* }"; fi
+  done || true
+}
+
+container_ended() {
+  [[ $(phase) != Running || -n $(field "{.status.containerStatuses[?(@.name==\"$CONTAINER\")].state.terminated.exitCode}") ]]
+}
+
 if ! $follow; then
-  kubectl "${log_args[@]}"
+  stream_logs ""
   [[ $(phase) == Running ]] && exit 0
 else
-  since=""
-  for ((attempt = 0; ; attempt++)); do
-    if [[ -n $since ]]; then
-      kubectl "${log_args[@]}" --follow --since-time="$since" || true
-    else
-      kubectl "${log_args[@]}" --follow || true
-    fi
-    # The kubelet reports the container's end a moment after its log closes: give it a few seconds.
-    ended=false
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-      if [[ $(phase) != Running || -n $(field "{.status.containerStatuses[?(@.name==\"$CONTAINER\")].state.terminated.exitCode}") ]]; then
-        ended=true; break
-      fi
-      sleep 1
-    done
-    $ended && break
-    ((attempt < 20)) || die "the log stream of $pod keeps breaking; giving up (the pod is still running)"
-    since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-    note "(log stream of $pod ended while it still runs; reconnecting)"
+  stream_logs ""
+  # A stream can end because the container ended or because the connection was cut. Until the pod
+  # reports the end, resume from the last line printed. A follow stream blocks while the container
+  # is quiet, so this only spins when the apiserver keeps refusing: give up after 30 such rounds.
+  fruitless=0
+  until container_ended; do
+    ((fruitless < 30)) || die "the log stream of $pod keeps failing; giving up (the pod is still running)"
+    note "(log stream of $pod ended while it still runs; resuming)"
     sleep 1
+    before=$last_ts started=$SECONDS
+    stream_logs "$last_raw_ts"
+    if [[ $last_ts == "$before" && $((SECONDS - started)) -lt 2 ]]; then fruitless=$((fruitless + 1)); else fruitless=0; fi
   done
+  # The container has ended; a cut stream may have missed its last lines. Read what is left.
+  follow=false
+  stream_logs "$last_raw_ts"
 fi
 
 # How it ended: the container's exit code is the agent's verdict (src/contract/agent-exit-codes.ts).

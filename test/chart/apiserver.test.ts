@@ -38,6 +38,7 @@ let kubelet: TestKubelet;
 let copies: ReleaseCopies;
 let scratch: string;
 const timings: Record<string, number> = {};
+let devInstall: Awaited<ReturnType<typeof helm>>;
 
 const kubectl = (args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) =>
   run(toolPath('kubectl'), args, { input: opts.input, env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath, ...opts.env } });
@@ -61,6 +62,7 @@ echo "agent: git token file $SDLC_GIT_TOKEN_FILE, user $SDLC_GIT_USERNAME, workd
 if [ "\${ANTHROPIC_API_KEY:-}" = "${LLM_KEY}" ]; then echo "agent: LLM key present"; else echo "agent: LLM key missing"; exit 30; fi
 for i in 1 2 3; do echo "agent: step $i"; sleep 0.2; done
 if [ "$SDLC_TASK_TEXT" = "fail" ]; then echo "agent: giving up"; exit 10; fi
+if [ "$SDLC_TASK_TEXT" = "long" ]; then for i in $(seq 1 40); do echo "agent: long $i"; sleep 0.05; done; fi
 echo '::sdlc-result::{"v":1,"status":"succeeded","taskId":"'"$SDLC_TASK_ID"'","branch":"'"$SDLC_TASK_BRANCH"'","commits":1}'
 `;
 
@@ -84,6 +86,11 @@ beforeAll(async () => {
   const established = await kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
   if (established.code !== 0) throw new Error(`CRDs not established:\n${established.stderr}`);
   timings.crdApplyMs = Date.now() - t;
+
+  // Installed here rather than in its test so every test (and -t filters) sees the release.
+  t = Date.now();
+  devInstall = await helm(['install', DEV_RELEASE, copies.dirs[DEV], '--namespace', DEV_NS, '--create-namespace', '--kubeconfig', cluster.kubeconfigPath]);
+  timings.helmInstallMs = Date.now() - t;
 }, 240_000);
 
 afterAll(async () => {
@@ -109,9 +116,7 @@ describe('real CRDs', () => {
 
 describe('helm install of the dev release', () => {
   it('installs into agent-runner-dev and creates the agent namespace and every object', async () => {
-    const t = Date.now();
-    const r = await helm(['install', DEV_RELEASE, copies.dirs[DEV], '--namespace', DEV_NS, '--create-namespace', '--kubeconfig', cluster.kubeconfigPath]);
-    timings.helmInstallMs = Date.now() - t;
+    const r = devInstall;
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('STATUS: deployed');
@@ -313,6 +318,25 @@ describe('spawn-pod.sh and tail-logs.sh against the installed dev release', () =
     expect(tail.stdout).toContain('agent: giving up');
     expect(tail.stderr).toContain(`pod ${podName}: Failed, agent agent failure`);
     expect(tail.code).toBe(10);
+  });
+
+  it('tail-logs.sh rides out cut log streams: reconnects without losing or repeating a line', async () => {
+    // Two cuts: after 5 lines of the first stream and after 5 of the resumed one.
+    await kubelet.injectFault({ kind: 'cutLogStream', target: { namespace: DEV_AGENTS, labels: { 'sdlc-runner.dev/task': 'T003' } }, afterLines: 5, times: 2 });
+    try {
+      const spawned = await run('bash', ['scripts/spawn-pod.sh', '--environment', DEV, '--task-text', 'long', 'T003', 'b3', 'https://git.example.com/org/app.git'], {
+        env: scriptEnv(),
+      });
+      expect(spawned.code).toBe(0);
+      const tail = await run('bash', ['scripts/tail-logs.sh', '--environment', DEV, 'T003'], { env: scriptEnv() });
+      const longLines = tail.stdout.split('\n').filter((l) => l.startsWith('agent: long '));
+      expect(longLines).toEqual(Array.from({ length: 40 }, (_, i) => `agent: long ${i + 1}`));
+      expect(tail.stdout.split('\n').filter((l) => l.startsWith('::sdlc-result::'))).toHaveLength(1);
+      expect(tail.stderr).toContain('resuming');
+      expect(tail.code).toBe(0);
+    } finally {
+      await kubelet.clearFaults();
+    }
   });
 
   it('Pod Security "restricted" on the agent namespace refuses a pod that drops the template\'s hardening', async () => {
