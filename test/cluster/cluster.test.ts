@@ -3,7 +3,10 @@
  * harness, used with the real kubectl. Fails (does not skip) when a binary is missing.
  */
 import https from 'node:https';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../../src/tools';
 import { createLeastPrivilegeAccess, startCluster, type Cluster } from '../support/cluster';
 import { bashPod, coreApi, kubectl, readPod } from './helpers';
 
@@ -127,3 +130,52 @@ function getTextFrom(server: string): Promise<number> {
     https.get(`${server}/readyz`, { rejectUnauthorized: false }, (res) => resolve(res.statusCode ?? 0)).on('error', reject);
   });
 }
+
+describe('npm run cluster:up (dist/scripts/cluster-up.js)', () => {
+  const script = path.join(repoRoot, 'dist', 'scripts', 'cluster-up.js');
+
+  function launch(): { child: ChildProcess; ready: Promise<{ kubeconfig: string; server: string }> } {
+    if (!existsSync(script)) throw new Error(`${script} is missing: run 'npm run build' first (scripts/test.sh does)`);
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const ready = new Promise<{ kubeconfig: string; server: string }>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const kubeconfig = /^export KUBECONFIG=(.+)$/m.exec(out)?.[1];
+        const server = /kube-apiserver (https:\/\/127\.0\.0\.1:\d+) ready/.exec(out)?.[1];
+        if (kubeconfig && server) resolve({ kubeconfig, server });
+      });
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('exit', (code) => reject(new Error(`cluster-up exited (${code}) before ready:\n${out}`)));
+    });
+    return { child, ready };
+  }
+
+  test('prints KUBECONFIG for a cluster with a Ready test node; Ctrl-C stops it and cleans up', async () => {
+    const { child, ready } = launch();
+    const { kubeconfig } = await ready;
+    const nodes = await kubectl(kubeconfig, ['get', 'nodes', '-o', 'jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}']);
+    expect(nodes.stdout).toBe('True');
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(existsSync(kubeconfig)).toBe(false); // its temp data dir is gone
+  }, 180_000);
+
+  test('a SIGKILLed cluster:up leaves no servers behind', async () => {
+    const { child, ready } = launch();
+    const { kubeconfig, server } = await ready;
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 10_000;
+    let answering = true;
+    while (answering && Date.now() < deadline) {
+      answering = await getTextFrom(server).then(
+        () => true,
+        () => false,
+      );
+      if (answering) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(answering).toBe(false);
+    rmSync(path.dirname(path.dirname(kubeconfig)), { recursive: true, force: true }); // SIGKILL leaves the temp dir
+  }, 180_000);
+});

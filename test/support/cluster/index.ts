@@ -172,7 +172,9 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     nodeTls.set(n, { certFile: file(`kubelet-${n}.crt`, c.certPem), keyFile: file(`kubelet-${n}.key`, c.keyPem) });
   }
 
-  const [etcdClientPort, etcdPeerPort, apiserverPort] = [await freePort(), await freePort(), await freePort()];
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await freePort());
+  const [etcdClientPort, etcdPeerPort, apiserverPort] = [...ports] as [number, number, number];
   const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
   const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
   const etcd = new ManagedProcess({

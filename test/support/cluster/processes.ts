@@ -1,7 +1,8 @@
 /**
  * Child processes of the test control plane. Each runs in its own process group (so a kill reaches
- * anything it forks), logs to a file in the cluster's data dir, and is SIGKILLed if this Node
- * process exits without stopping it — a crashed test run must not leave servers behind.
+ * anything it forks) and logs to a file in the cluster's data dir. A crashed test run must not leave
+ * servers behind: an exit hook covers normal exits, and a tiny reaper (`sh` reading a pipe from this
+ * process) SIGKILLs the group when this process dies any other way, SIGKILL included.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -31,6 +32,7 @@ export class ManagedProcess {
   private logStream: WriteStream;
   private exitPromise: Promise<number | null>;
   private recent = '';
+  private reaper?: ChildProcess;
   exited = false;
 
   constructor(private readonly opts: ManagedProcessOptions) {
@@ -51,6 +53,7 @@ export class ManagedProcess {
     this.exitPromise = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.exited = true;
+        this.reaper?.kill('SIGKILL');
         live.delete(this);
         this.logStream.write(`\n[${opts.name} exited code=${code} signal=${signal}]\n`);
         resolve(code);
@@ -63,6 +66,7 @@ export class ManagedProcess {
       });
     });
     live.add(this);
+    if (this.child.pid) this.reaper = startReaper(this.child.pid);
   }
 
   get pid(): number | undefined {
@@ -100,4 +104,16 @@ export class ManagedProcess {
     await this.exitPromise;
     await new Promise<void>((resolve) => this.logStream.end(resolve));
   }
+}
+
+/**
+ * `read` returns when the pipe from this process closes — on our exit, however it happens — and the
+ * group is killed. Detached, so group kills aimed at the server do not take the reaper with them.
+ */
+function startReaper(pgid: number): ChildProcess {
+  const reaper = spawn('sh', ['-c', `read _ignored; kill -9 -${pgid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  reaper.on('error', () => undefined);
+  reaper.unref();
+  (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return reaper;
 }

@@ -105,6 +105,9 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
   let stopped = false;
 
   const workerFor = (ns: string, name: string) => workers.get(`${ns}/${name}`);
+  // Container processes run in their own process groups; do not leave them behind if this process exits.
+  const killAllOnExit = () => workers.forEach((w) => w.killNow());
+  process.on('exit', killAllOnExit);
 
   const logServer: LogServer = await startLogServer(opts.tls, {
     find: (ns, pod, container) => workerFor(ns, pod)?.logWriter(container),
@@ -272,6 +275,7 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.off('exit', killAllOnExit);
       clearInterval(heartbeat);
       podLoop.stop();
       bindLoop?.stop();

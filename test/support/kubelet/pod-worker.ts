@@ -121,10 +121,15 @@ export class PodWorker {
 
   /** Kubelet shutdown: processes die, the pod stays in the API as it is (as when a node dies). */
   async shutdown(): Promise<void> {
+    this.killNow();
+    await Promise.all(this.containers.map((c) => c.closed));
+  }
+
+  /** Synchronous SIGKILL of every container (for process exit hooks). */
+  killNow(): void {
     this.gone = true;
     this.clearTimers();
     for (const c of this.containers) this.signal(c, 'SIGKILL');
-    await Promise.all(this.containers.map((c) => c.closed));
   }
 
   /** Applies an armed pod fault once, if it targets this pod. */
