@@ -52,6 +52,8 @@ export class PodInformer {
   private running = false;
   private stopped = false;
   private stream: ApiStream | undefined;
+  /** Aborts a watch request still waiting for its response headers when the informer stops. */
+  private readonly stopController = new AbortController();
   private sleepTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private loop: Promise<void> | undefined;
   private syncedFlag = false;
@@ -119,6 +121,7 @@ export class PodInformer {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopController.abort();
     this.stream?.close();
     if (this.sleepTimer) {
       clearTimeout(this.sleepTimer.timer);
@@ -233,6 +236,7 @@ export class PodInformer {
         timeoutSeconds: String(timeoutSeconds),
       },
       { verb: 'watch', resource: 'pods', namespace: this.opts.namespace },
+      this.stopController.signal,
     ).catch((err: unknown) => {
       if (err instanceof KubernetesError && err.statusCode === 410) throw new GoneError();
       throw err;

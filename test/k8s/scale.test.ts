@@ -62,3 +62,43 @@ it(`${PODS} pods that exit at once all end Succeeded, observed through exactly o
       `${watches.length} watch; kubelet watch requests ${env.kubelet.watchRequests()}`,
   );
 }, 180_000);
+
+it('watch dropped, watches refused, then 410 Expired → the informer relists and reports a pod deleted meanwhile', async () => {
+  const runId = newRunId('gone');
+  const keep = agentRequest(runId, 'T900', 'sleep 60');
+  const doomed = agentRequest(runId, 'T901', 'sleep 60');
+  await Promise.all([gw.createPod(keep), gw.createPod(doomed)]);
+  await Promise.all([keep, doomed].map((r) => gw.waitForPod(r.name, (p) => p?.phase === 'Running', { timeoutMs: 30_000 })));
+  const before = gw.watchStats();
+
+  proxy.blockWatches(true);
+  proxy.cutWatches();
+  // While the runner cannot watch, someone deletes a pod (the informer misses the DELETED event).
+  const admin = env.gateway({ kubeConfig: adminKubeConfig() });
+  await admin.deletePod(doomed.name, { gracePeriodSeconds: 0 });
+  await admin.waitForPod(doomed.name, (p) => !p, { timeoutMs: 30_000 });
+  // Still in the runner's cache: it has not heard of the deletion.
+  expect((await gw.getPod(doomed.name))?.phase).toBe('Running');
+
+  // The apiserver comes back, but our resourceVersion has been compacted away.
+  proxy.expireNextWatch();
+  proxy.blockWatches(false);
+  const gone = await gw.waitForPod(doomed.name, (p) => !p, { timeoutMs: 30_000 });
+  expect(gone).toBeUndefined();
+  // The relist reported the deletion; the fresh watch opens right after it.
+  for (let i = 0; i < 100 && gw.watchStats().openWatches === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  const after = gw.watchStats();
+  expect(after.relistsAfterGone).toBe(before.relistsAfterGone + 1);
+  expect(after.lists).toBe(before.lists + 1);
+  expect(after.openWatches).toBe(1);
+  expect(proxy.openWatches()).toBe(1);
+  // The pod that survived is still tracked, through the new watch.
+  await gw.deletePod(keep.name, { gracePeriodSeconds: 0 });
+  expect(await gw.waitForPod(keep.name, (p) => !p, { timeoutMs: 30_000 })).toBeUndefined();
+}, 120_000);
+
+function adminKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.cluster.kubeconfigPath);
+  return kc;
+}

@@ -20,6 +20,15 @@ export interface CountingProxy {
   watchRequests(): ProxiedRequest[];
   /** Watch connections open right now. */
   openWatches(): number;
+  /** Drops every open watch connection mid-stream. */
+  cutWatches(): void;
+  /** While true, new watch requests get 503 (an apiserver that is not serving watches). */
+  blockWatches(blocked: boolean): void;
+  /**
+   * The next watch request gets what the apiserver sends when the requested resourceVersion has
+   * been compacted away: 200, then one ERROR event with a 410 Expired Status, then the end.
+   */
+  expireNextWatch(): void;
   close(): Promise<void>;
 }
 
@@ -27,11 +36,26 @@ export async function startCountingProxy(upstream: string, caPem: string): Promi
   const target = new URL(upstream);
   const requests: ProxiedRequest[] = [];
   let open = 0;
+  let blocked = false;
+  let expireNext = false;
+  const openWatchResponses = new Set<http.ServerResponse>();
   const agent = new https.Agent({ ca: caPem, keepAlive: true });
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     requests.push({ method: req.method ?? 'GET', path: url.pathname, watch });
+    if (watch && blocked) {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'watches are unavailable (test fault)', reason: 'ServiceUnavailable', code: 503 }));
+      return;
+    }
+    if (watch && expireNext) {
+      expireNext = false;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'too old resource version: 1 (999999)', reason: 'Expired', code: 410 };
+      res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
+      return;
+    }
     const headers = { ...req.headers, host: target.host };
     const upstreamReq = https.request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
@@ -45,10 +69,14 @@ export async function startCountingProxy(upstream: string, caPem: string): Promi
               open--;
             }
           };
+          openWatchResponses.add(res);
+          res.once('close', () => openWatchResponses.delete(res));
           res.once('close', done);
           upstreamRes.once('close', done);
         }
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        // A watch answers its headers at once and may then be silent for a minute: pass them on now.
+        res.flushHeaders();
         upstreamRes.pipe(res);
         upstreamRes.once('error', () => res.destroy());
       },
@@ -66,6 +94,15 @@ export async function startCountingProxy(upstream: string, caPem: string): Promi
     requests,
     watchRequests: () => requests.filter((r) => r.watch),
     openWatches: () => open,
+    cutWatches() {
+      for (const res of openWatchResponses) res.destroy();
+    },
+    blockWatches(b: boolean) {
+      blocked = b;
+    },
+    expireNextWatch() {
+      expireNext = true;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
