@@ -1,5 +1,5 @@
 /**
- * `npm run cluster:up`: a local control plane (etcd + kube-apiserver) with the test kubelet, for
+ * `npm run cluster:up` (scripts/cluster-up.sh compiles and runs this): a local control plane (etcd + kube-apiserver) with the test kubelet, for
  * manual use and the demo. Prints the KUBECONFIG to use and stays up until Ctrl-C.
  *
  * Options (env): CLUSTER_DATA_DIR keeps state in that directory (default: a temp dir, removed on exit);
@@ -8,8 +8,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createLeastPrivilegeAccess, startCluster } from '../test/support/cluster';
-import { startKubelet } from '../test/support/kubelet';
+import { createLeastPrivilegeAccess, startCluster } from './index';
+import { startKubelet } from '../kubelet';
 
 async function main(): Promise<void> {
   const verbose = process.env.CLUSTER_VERBOSE === '1';
