@@ -227,12 +227,34 @@ class ClientGatewayImpl implements ClientGateway {
   }
 
   followLogs(name: string, opts: FollowLogsOptions = {}): AsyncIterable<LogLine> {
-    return followPodLogs(this.kc, this.namespace, name, { ...opts, grants: this.grants });
+    return this.logs(name, { ...opts, follow: true });
   }
 
   /** Non-follow read of the log (everything up to now), for `sdlc-runner logs` without --follow. */
   readLogs(name: string, opts: FollowLogsOptions = {}): AsyncIterable<LogLine> {
-    return followPodLogs(this.kc, this.namespace, name, { ...opts, follow: false, grants: this.grants });
+    return this.logs(name, { ...opts, follow: false });
+  }
+
+  /**
+   * The log endpoint answers 400 (real kubelet: "container … is waiting to start") or 404 (no log
+   * yet / no pod) when there is nothing to stream. What that means depends on the pod: still
+   * Pending → retryable "not started yet"; ended or gone → nothing more to read, the stream ends
+   * (a pod whose deadline passed during an image pull has no log at all).
+   */
+  private async *logs(name: string, opts: FollowLogsOptions & { follow: boolean }): AsyncGenerator<LogLine> {
+    try {
+      yield* followPodLogs(this.kc, this.namespace, name, { ...opts, grants: this.grants });
+    } catch (err) {
+      if (!(err instanceof KubernetesError) || (err.statusCode !== 400 && err.statusCode !== 404)) throw err;
+      const pod = await this.readPod(name);
+      if (!pod || pod.phase === 'Succeeded' || pod.phase === 'Failed') return;
+      const why = pod.waitingReason ? ` (${pod.waitingReason}${pod.waitingMessage ? `: ${pod.waitingMessage}` : ''})` : '';
+      throw new KubernetesError(
+        `The agent container of pod "${name}" has not started yet${why}, so there is no log to follow yet; retry once it runs. API said: ${err.message}`,
+        true,
+        err.statusCode,
+      );
+    }
   }
 
   async deletePod(name: string, opts: { gracePeriodSeconds?: number } = {}): Promise<void> {

@@ -6,7 +6,7 @@
  * because `sinceTime` only has second precision on its way to the kubelet.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { KubernetesError, type FollowLogsOptions, type LogLine } from './gateway';
+import type { FollowLogsOptions, LogLine } from './gateway';
 import { openApiStream, readLines } from './api-stream';
 import { AGENT_CONTAINER } from './pod-manifest';
 import { isLogTimestamp } from './timestamps';
@@ -17,11 +17,6 @@ export function parseLogLine(raw: string): LogLine | undefined {
   const ts = space < 0 ? raw : raw.slice(0, space);
   if (!isLogTimestamp(ts)) return undefined;
   return { ts, text: space < 0 ? '' : raw.slice(space + 1) };
-}
-
-/** The kubelet has no log for a container that has not started yet; the API says so with a 400. */
-function isNotStartedYet(err: KubernetesError): boolean {
-  return err.statusCode === 400 && /waiting to start|ContainerCreating|PodInitializing/i.test(err.message);
 }
 
 export async function* followPodLogs(
@@ -48,13 +43,7 @@ export async function* followPodLogs(
     ), opts.signal);
   } catch (err) {
     if (opts.signal?.aborted) return;
-    if (err instanceof KubernetesError && err.statusCode === 404 && !/namespace/i.test(err.message)) {
-      return; // the pod is gone: nothing (more) to read; the caller's pod check tells it so
-    }
-    if (err instanceof KubernetesError && isNotStartedYet(err)) {
-      throw new KubernetesError(`The agent container of pod "${name}" has not started yet, so it has no log to follow: ${err.message}`, true, err.statusCode);
-    }
-    throw err;
+    throw err; // 400/404 ("not started yet", "no such pod") are interpreted by the gateway, which can look at the pod
   }
   // A line the runtime did not stamp (never expected with timestamps=true) keeps the previous
   // stamp, so the line order stays deterministic for the caller's resume logic.

@@ -105,6 +105,25 @@ describe('agent pod lifecycle through the real apiserver', () => {
     expect(await gw.getPod(req.name)).toBeUndefined();
   });
 
+  it('a pod that ended without its container ever starting has an empty log, not an endless retry', async () => {
+    const runId = newRunId();
+    await env.kubelet.injectFault({ kind: 'imagePullFailure', target: { namespace: env.namespace, labels: { [LABELS.run]: runId } } });
+    const req = agentRequest(runId, 'T008', 'echo never', { activeDeadlineSeconds: 2 });
+    await gw.createPod(req);
+    // While it may still start, following is a retryable "not started yet".
+    await gw.waitForPod(req.name, (p) => p?.waitingReason === 'ErrImagePull' || p?.waitingReason === 'ImagePullBackOff', { timeoutMs: 30_000 });
+    const early = await (async () => {
+      for await (const _ of gw.followLogs(req.name)) return 'line';
+      return 'ended';
+    })().catch((e: unknown) => e);
+    expect(early).toMatchObject({ retryable: true, message: expect.stringMatching(/has not started yet/) });
+    const done = await gw.waitForPod(req.name, ended, { timeoutMs: 60_000 });
+    expect(done).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded' });
+    const lines: string[] = [];
+    for await (const l of gw.followLogs(req.name)) lines.push(l.text);
+    expect(lines).toEqual([]);
+  });
+
   it('activeDeadlineSeconds → Failed with reason DeadlineExceeded', async () => {
     const req = agentRequest(newRunId(), 'T004', 'echo started; sleep 120', { activeDeadlineSeconds: 2 });
     await gw.createPod(req);
