@@ -235,7 +235,8 @@ test('fault: eviction → Failed, reason Evicted; the pod object stays', async (
 });
 
 test('fault: a log stream cut mid-way; the next request (sinceTime) resumes', async () => {
-  await create(bashPod('cut', 'for i in $(seq 1 12); do echo "c$i"; sleep 0.15; done'));
+  // Slow enough that the cut visibly happens while the container still runs, even on a loaded machine.
+  await create(bashPod('cut', 'for i in $(seq 1 12); do echo "c$i"; sleep 0.4; done'));
   await waitForPod(api, NS, 'cut', phaseIs('Running'));
   await kubelet.injectFault({ kind: 'cutLogStream', target: { name: 'cut' }, afterLines: 4 });
   const first = kubectlStream(cluster.kubeconfigPath, ['-n', NS, 'logs', '-f', '--timestamps', 'cut']);
