@@ -148,9 +148,15 @@ class ClientGatewayImpl implements ClientGateway {
     return { name: req.name, created: false };
   }
 
+  private firstSync: Promise<boolean> | undefined;
+
+  /** Starts the shared watch; only the first caller waits (bounded) for its first list. */
   private async ensureInformer(): Promise<void> {
     this.informer.start();
-    if (!this.informer.synced) await this.informer.waitForSync(this.syncWaitMs);
+    // If the watch cannot sync (apiserver down, list/watch forbidden), later calls go straight to
+    // GETs instead of each waiting out syncWaitMs again.
+    this.firstSync ??= this.informer.waitForSync(this.syncWaitMs);
+    await this.firstSync;
   }
 
   /** Reads the pod from the API (not the cache); undefined on 404. */
