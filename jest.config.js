@@ -15,4 +15,6 @@ module.exports = {
   testTimeout: 180_000,
   maxWorkers: 2,
   reporters: ['default'],
+  // The Temporal native runtime (a Rust thread behind N-API) can outlive the last connection by a moment.
+  forceExit: true,
 };

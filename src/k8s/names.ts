@@ -24,9 +24,14 @@ export function shortHash(input: string): string {
   return h.toString(36).padStart(7, '0').slice(-7);
 }
 
-export function podName(runId: string, taskId: string, attempt: number): string {
+/**
+ * `infraRetry` > 0 names the replacement pod after an infrastructure failure (eviction, OOM kill) of
+ * the same attempt.
+ */
+export function podName(runId: string, taskId: string, attempt: number, infraRetry = 0): string {
   const task = dnsSlug(taskId) || 'task';
-  const suffix = `${task}-a${attempt}-${shortHash(`${runId}\u0000${taskId}\u0000${attempt}`)}`;
+  const tag = infraRetry > 0 ? `a${attempt}r${infraRetry}` : `a${attempt}`;
+  const suffix = `${task}-${tag}-${shortHash(`${runId}\u0000${taskId}\u0000${attempt}\u0000${infraRetry}`)}`;
   const room = MAX_NAME - 'sdlc-'.length - suffix.length - 1;
   const run = dnsSlug(runId).slice(0, Math.max(0, room)).replace(/-$/, '');
   return (run ? `sdlc-${run}-${suffix}` : `sdlc-${suffix}`).slice(0, MAX_NAME).replace(/-$/, '');

@@ -1,0 +1,154 @@
+/**
+ * All side effects of the runner. Created by a factory that takes its dependencies, so the worker
+ * injects the real Kubernetes and git gateways and tests inject in-memory ones.
+ */
+import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
+import { KubernetesError, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
+import type { GitGateway } from '../src/git/gateway';
+import { parseResultLine } from '../src/contract/result-line';
+import { LogCursor } from './log-cursor';
+import type { CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
+
+export interface ActivityDeps {
+  kubernetes: KubernetesGateway;
+  git: GitGateway;
+  /** How often the follow activity re-checks a pod while waiting (ms). */
+  pollIntervalMs?: number;
+}
+
+/** Turns gateway errors into Temporal failures: retryable ones are retried by the activity retry policy. */
+function toFailure(err: unknown): never {
+  if (err instanceof KubernetesError && !err.retryable) {
+    throw ApplicationFailure.nonRetryable(err.message, 'KubernetesError', { statusCode: err.statusCode });
+  }
+  throw err;
+}
+
+function isTerminal(pod: PodStatus | undefined): boolean {
+  return !pod || pod.phase === 'Succeeded' || pod.phase === 'Failed';
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const { kubernetes: k8s, git } = deps;
+  const pollMs = deps.pollIntervalMs ?? 2000;
+
+  return {
+    /** Idempotent: an existing pod of the same run/task/attempt is adopted, not duplicated. */
+    async createAgentPod(input: CreateAgentPodInput): Promise<{ podName: string; created: boolean }> {
+      try {
+        const res = await k8s.createPod(input);
+        Context.current().log.info('agent pod ' + (res.created ? 'created' : 'adopted'), { pod: res.name });
+        return { podName: res.name, created: res.created };
+      } catch (err) {
+        return toFailure(err);
+      }
+    },
+
+    /**
+     * Follows an agent pod to its end: waits while Pending (up to the pending timeout), streams its
+     * log lines (reconnecting after any stream end), and returns how it ended with the result line.
+     * Heartbeats its cursor; a retry (e.g. after a worker crash) resumes from the last heartbeat.
+     */
+    async followAgentPod(input: FollowAgentPodInput): Promise<FollowOutcome> {
+      const ctx = Context.current();
+      const resumed = ctx.info.heartbeatDetails as FollowProgress | undefined;
+      const cursor = resumed ? new LogCursor({ ...resumed, lastLines: [...resumed.lastLines] }) : LogCursor.fresh();
+      const p = cursor.progress;
+      if (resumed) ctx.log.info('resuming follow from heartbeat', { pod: input.podName, linesSeen: p.linesSeen, lastTs: p.lastTs });
+      const signal = ctx.cancellationSignal;
+      const heartbeat = () => ctx.heartbeat(p);
+      heartbeat();
+      const pendingLimitMs = input.pendingTimeoutSeconds * 1000;
+
+      try {
+        for (;;) {
+          if (signal.aborted) throw new CancelledFailure('follow cancelled');
+          let pod = await k8s.getPod(input.podName);
+          if (!pod) return { kind: 'gone', lastLines: p.lastLines };
+
+          if (pod.phase === 'Pending' && !pod.deleting) {
+            p.pendingSince ??= new Date().toISOString();
+            const pendingMs = Date.now() - Date.parse(p.pendingSince);
+            if (pendingMs >= pendingLimitMs) {
+              return { kind: 'pending_timeout', waitingReason: pod.waitingReason, waitingMessage: pod.waitingMessage, pendingSeconds: Math.round(pendingMs / 1000) };
+            }
+            heartbeat();
+            await k8s.waitForPod(input.podName, (x) => !x || x.phase !== 'Pending', { signal, timeoutMs: Math.min(pollMs, pendingLimitMs - pendingMs) });
+            continue;
+          }
+
+          // Running or already finished: stream logs from the cursor.
+          cursor.beginStream();
+          let sinceHeartbeat = 0;
+          for await (const line of k8s.followLogs(input.podName, { sinceTime: p.lastTs, signal })) {
+            if (!cursor.accept(line)) continue;
+            if (parseResultLine(line.text)) p.resultLine = line.text;
+            if (++sinceHeartbeat >= 20) {
+              heartbeat();
+              sinceHeartbeat = 0;
+            }
+          }
+          heartbeat();
+          if (signal.aborted) throw new CancelledFailure('follow cancelled');
+
+          // The stream ended: either the container ended, or the connection was cut (reconnect).
+          pod = await k8s.waitForPod(input.podName, isTerminal, { signal, timeoutMs: pollMs });
+          if (!pod) return { kind: 'gone', lastLines: p.lastLines };
+          if (isTerminal(pod)) {
+            const parsed = p.resultLine ? parseResultLine(p.resultLine) : undefined;
+            return {
+              kind: 'exited',
+              exitCode: pod.exitCode ?? (pod.phase === 'Succeeded' ? 0 : -1),
+              reason: pod.terminatedReason,
+              podReason: pod.reason,
+              result: parsed?.ok ? parsed.result : undefined,
+              resultError: parsed && !parsed.ok ? parsed.error : undefined,
+              lastLines: p.lastLines,
+              startedAt: pod.startedAt,
+              finishedAt: pod.finishedAt,
+            };
+          }
+          if (pod.deleting) {
+            // Being deleted under us (e.g. cancel elsewhere): wait for it to go.
+            await k8s.waitForPod(input.podName, (x) => !x, { signal, timeoutMs: pollMs });
+          }
+        }
+      } catch (err) {
+        if (signal.aborted && !(err instanceof CancelledFailure)) throw new CancelledFailure('follow cancelled');
+        return toFailure(err);
+      }
+    },
+
+    /** The remote branch must point at the commit the agent reported: the result line is checked, not trusted. */
+    async verifyBranch(input: VerifyBranchInput): Promise<VerifyBranchResult> {
+      const head = await git.branchHead(input.repoUrl, input.branch);
+      if (!head) return { ok: false, reason: `branch ${input.branch} does not exist on the remote` };
+      if (head !== input.expectedSha) {
+        return { ok: false, head, reason: `remote ${input.branch} is at ${head.slice(0, 12)}, but the agent reported ${input.expectedSha.slice(0, 12)}` };
+      }
+      return { ok: true, head };
+    },
+
+    async deleteAgentPod(input: { podName: string; gracePeriodSeconds?: number }): Promise<void> {
+      try {
+        await k8s.deletePod(input.podName, { gracePeriodSeconds: input.gracePeriodSeconds ?? 30 });
+      } catch (err) {
+        return toFailure(err);
+      }
+    },
+
+    /** Deletes every pod of a run except `keep` (failed pods kept for inspection). Returns what it deleted. */
+    async sweepRunPods(input: { runUid: string; keep: string[] }): Promise<string[]> {
+      try {
+        const pods = await k8s.listPods({ 'sdlc-runner.dev/run-uid': input.runUid });
+        const doomed = pods.filter((pod) => !input.keep.includes(pod.name) && !pod.deleting).map((pod) => pod.name);
+        for (const name of doomed) await k8s.deletePod(name, { gracePeriodSeconds: 0 });
+        return doomed;
+      } catch (err) {
+        return toFailure(err);
+      }
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,48 @@
+import type { AgentResult } from '../src/contract/result-line';
+import type { AgentPodRequest } from '../src/k8s/gateway';
+
+export interface CreateAgentPodInput extends AgentPodRequest {}
+
+/** How following a pod ended. The workflow turns it into a task status. */
+export type FollowOutcome =
+  | {
+      kind: 'exited';
+      exitCode: number;
+      /** Container terminated reason (Completed, Error, OOMKilled) or pod reason (DeadlineExceeded, Evicted). */
+      reason?: string;
+      podReason?: string;
+      /** The parsed `::sdlc-result::` line, when the agent printed a valid one. */
+      result?: AgentResult;
+      resultError?: string;
+      lastLines: string[];
+      startedAt?: string;
+      finishedAt?: string;
+    }
+  | { kind: 'pending_timeout'; waitingReason?: string; waitingMessage?: string; pendingSeconds: number }
+  | { kind: 'gone'; lastLines: string[] };
+
+export interface FollowAgentPodInput {
+  podName: string;
+  taskId: string;
+  pendingTimeoutSeconds: number;
+}
+
+/** What the follow activity heartbeats, so a retry on another worker resumes where it stopped. */
+export interface FollowProgress {
+  /** Timestamp of the last log line processed, and how many lines carried exactly that timestamp. */
+  lastTs?: string;
+  seenAtLastTs: number;
+  linesSeen: number;
+  /** Raw result line, once seen (kept so a crash after it never loses the result). */
+  resultLine?: string;
+  lastLines: string[];
+  /** When this activity first saw the pod Pending (ISO); the pending timeout counts from here. */
+  pendingSince?: string;
+}
+
+export interface VerifyBranchInput {
+  repoUrl: string;
+  branch: string;
+  expectedSha: string;
+}
+export type VerifyBranchResult = { ok: true; head: string } | { ok: false; head?: string; reason: string };

@@ -1,0 +1,262 @@
+/**
+ * An in-memory model of the Kubernetes side for workflow tests: pods go Pending → Running → log lines
+ * → exit (or fail in the ways real pods fail), deletion is graceful, and every create/delete is
+ * recorded so tests can assert what the cluster saw (e.g. never more than N pods alive at once).
+ * The real gateway (src/k8s/client-gateway.ts) is tested against a real kube-apiserver; this double
+ * exists so the workflow logic can be tested fast and exhaustively against a real Temporal server.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { AgentPodRequest, CreatePodResult, FollowLogsOptions, KubernetesGateway, LogLine, PodStatus } from '../../src/k8s/gateway';
+import { KubernetesError } from '../../src/k8s/gateway';
+import { compareLogTimestamps } from '../../src/k8s/timestamps';
+import type { GitGateway } from '../../src/git/gateway';
+import { formatResultLine } from '../../src/contract/result-line';
+import { AGENT_ENV } from '../../src/contract/agent-env';
+
+/** How a pod behaves; chosen per pod by the test's `behaviour` function. */
+export interface PodScript {
+  /** Time spent Pending before the container starts. */
+  pendingMs?: number;
+  /** Never start: stay Pending with this waiting reason (image pull errors, unschedulable). */
+  stuckPending?: { reason: string; message?: string };
+  /** Log lines the agent prints (the result line is appended automatically unless `result` is 'none'). */
+  lines?: string[];
+  lineIntervalMs?: number;
+  /** Run time after the last line before exiting. */
+  runMs?: number;
+  /** What the agent reports: a pushed commit ('success'), an agent failure, or nothing. */
+  result?: 'success' | 'failure' | 'none' | 'lie';
+  exitCode?: number;
+  /** Never exit by itself (until deleted or the deadline). */
+  hang?: boolean;
+  /** Die OOM-killed / be evicted instead of finishing. */
+  oomKill?: boolean;
+  evict?: boolean;
+  tokens?: { input: number; output: number };
+  cost?: number;
+}
+
+interface MemPod {
+  req: AgentPodRequest;
+  status: PodStatus;
+  logs: LogLine[];
+  timers: NodeJS.Timeout[];
+  createdAt: number;
+}
+
+export interface GatewayRecord {
+  at: number;
+  event: 'created' | 'adopted' | 'deleted' | 'exited';
+  pod: string;
+  alive: number;
+}
+
+let tsSeq = 0;
+function nowTs(): string {
+  const ms = Date.now();
+  const iso = new Date(ms).toISOString(); // ...T12:34:56.789Z
+  tsSeq = (tsSeq + 1) % 1_000_000;
+  return `${iso.slice(0, 23)}${String(tsSeq).padStart(6, '0')}Z`;
+}
+
+export class MemoryGit implements GitGateway {
+  readonly heads = new Map<string, string>();
+  async branchHead(repoUrl: string, branch: string): Promise<string | undefined> {
+    return this.heads.get(`${repoUrl}#${branch}`);
+  }
+  push(repoUrl: string, branch: string, sha: string): void {
+    this.heads.set(`${repoUrl}#${branch}`, sha);
+  }
+}
+
+export class MemoryKubernetesGateway implements KubernetesGateway {
+  readonly namespace = 'agents';
+  readonly pods = new Map<string, MemPod>();
+  readonly records: GatewayRecord[] = [];
+  readonly createCalls: string[] = [];
+  maxAlive = 0;
+  private readonly events = new EventEmitter();
+
+  constructor(
+    private readonly behaviour: (req: AgentPodRequest) => PodScript,
+    private readonly git: MemoryGit,
+  ) {
+    this.events.setMaxListeners(0);
+  }
+
+  /** Pods whose containers may still run (Pending or Running): terminated pods awaiting deletion use no compute. */
+  get alive(): number {
+    return [...this.pods.values()].filter((p) => p.status.phase === 'Pending' || p.status.phase === 'Running').length;
+  }
+
+  /** Every pod name ever created (not adopted). */
+  get created(): string[] {
+    return this.records.filter((r) => r.event === 'created').map((r) => r.pod);
+  }
+
+  private record(event: GatewayRecord['event'], pod: string) {
+    this.maxAlive = Math.max(this.maxAlive, this.alive);
+    this.records.push({ at: Date.now(), event, pod, alive: this.alive });
+  }
+
+  private changed(pod: MemPod) {
+    this.events.emit('change', pod.status.name);
+  }
+
+  private log(pod: MemPod, text: string) {
+    pod.logs.push({ ts: nowTs(), text });
+    this.changed(pod);
+  }
+
+  private terminate(pod: MemPod, exitCode: number, reason: string, podReason?: string) {
+    if (pod.status.phase === 'Succeeded' || pod.status.phase === 'Failed') return;
+    pod.timers.forEach(clearTimeout);
+    pod.status = { ...pod.status, phase: exitCode === 0 ? 'Succeeded' : 'Failed', exitCode, terminatedReason: reason, reason: podReason, finishedAt: new Date().toISOString(), waitingReason: undefined };
+    this.record('exited', pod.status.name);
+    this.changed(pod);
+  }
+
+  async createPod(req: AgentPodRequest): Promise<CreatePodResult> {
+    this.createCalls.push(req.name);
+    const existing = this.pods.get(req.name);
+    if (existing) {
+      const same = ['sdlc-runner.dev/run-uid', 'sdlc-runner.dev/task', 'sdlc-runner.dev/attempt'].every((k) => existing.req.labels[k] === req.labels[k]);
+      if (!same) throw new KubernetesError(`pod ${req.name} exists and belongs to another run/task/attempt`, false, 409);
+      this.record('adopted', req.name);
+      return { name: req.name, created: false };
+    }
+    const script = this.behaviour(req);
+    const pod: MemPod = {
+      req,
+      status: { name: req.name, phase: 'Pending', labels: { ...req.labels }, deleting: false, waitingReason: 'ContainerCreating' },
+      logs: [],
+      timers: [],
+      createdAt: Date.now(),
+    };
+    this.pods.set(req.name, pod);
+    this.record('created', req.name);
+    this.run(pod, script);
+    return { name: req.name, created: true };
+  }
+
+  private run(pod: MemPod, script: PodScript) {
+    const at = (ms: number, fn: () => void) => pod.timers.push(setTimeout(fn, ms).unref());
+    if (script.stuckPending) {
+      at(50, () => {
+        pod.status = { ...pod.status, waitingReason: script.stuckPending!.reason, waitingMessage: script.stuckPending!.message };
+        this.changed(pod);
+      });
+      return;
+    }
+    // The pod's own activeDeadlineSeconds, as the kubelet enforces it.
+    at(pod.req.activeDeadlineSeconds * 1000, () => this.terminate(pod, 137, 'Error', 'DeadlineExceeded'));
+    at(script.pendingMs ?? 20, () => {
+      pod.status = { ...pod.status, phase: 'Running', waitingReason: undefined, startedAt: new Date().toISOString() };
+      this.changed(pod);
+      const lines = script.lines ?? ['cloning repository', 'running opencode', 'committing'];
+      const interval = script.lineIntervalMs ?? 10;
+      lines.forEach((l, i) => at(interval * (i + 1), () => this.log(pod, l)));
+      const end = interval * (lines.length + 1) + (script.runMs ?? 0);
+      if (script.oomKill) return at(end, () => this.terminate(pod, 137, 'OOMKilled'));
+      if (script.evict) return at(end, () => this.terminate(pod, 137, 'Error', 'Evicted'));
+      if (script.hang) return;
+      at(end, () => {
+        const env = pod.req.env;
+        const repo = env[AGENT_ENV.REPO_URL]!;
+        const branch = env[AGENT_ENV.TASK_BRANCH]!;
+        const taskId = env[AGENT_ENV.TASK_ID]!;
+        const sha = createHash('sha1').update(pod.req.name).digest('hex');
+        const result = script.result ?? 'success';
+        if (result === 'success' || result === 'lie') {
+          if (result === 'success') this.git.push(repo, branch, sha);
+          this.log(pod, formatResultLine({ v: 1, status: 'succeeded', taskId, branch, sha, commits: 1, tokens: { input: script.tokens?.input ?? 1000, output: script.tokens?.output ?? 200, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, cost: script.cost ?? 0.01 }));
+          this.terminate(pod, script.exitCode ?? 0, 'Completed');
+        } else if (result === 'failure') {
+          this.log(pod, formatResultLine({ v: 1, status: 'failed', taskId, branch, commits: 0, reason: 'the agent made no change' }));
+          this.terminate(pod, script.exitCode ?? 10, 'Error');
+        } else {
+          this.terminate(pod, script.exitCode ?? 1, 'Error');
+        }
+      });
+    });
+  }
+
+  async getPod(name: string): Promise<PodStatus | undefined> {
+    const pod = this.pods.get(name);
+    return pod ? { ...pod.status } : undefined;
+  }
+
+  async waitForPod(name: string, until: (p: PodStatus | undefined) => boolean, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<PodStatus | undefined> {
+    const current = () => this.pods.get(name)?.status;
+    if (until(current())) return current() && { ...current()! };
+    return new Promise((resolve) => {
+      const done = () => {
+        this.events.off('change', onChange);
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', done);
+        const s = current();
+        resolve(s && { ...s });
+      };
+      const onChange = (n: string) => n === name && until(current()) && done();
+      const timer = setTimeout(done, opts.timeoutMs ?? 30_000).unref();
+      this.events.on('change', onChange);
+      opts.signal?.addEventListener('abort', done);
+    });
+  }
+
+  /** Test hook: the next `n` log streams of this pod are cut after `afterLines` lines. */
+  readonly cuts = new Map<string, { afterLines: number; times: number }>();
+
+  async *followLogs(name: string, opts: FollowLogsOptions = {}): AsyncIterable<LogLine> {
+    const pod = this.pods.get(name);
+    if (!pod) return;
+    const cut = this.cuts.get(name);
+    let budget = cut && cut.times > 0 ? cut.afterLines : Infinity;
+    if (cut && cut.times > 0) cut.times--;
+    // sinceTime has second precision in the real API: replay from the start of that second.
+    const since = opts.sinceTime ? `${opts.sinceTime.slice(0, 19)}Z` : undefined;
+    let i = since ? pod.logs.findIndex((l) => compareLogTimestamps(l.ts, since) >= 0) : 0;
+    if (i < 0) i = pod.logs.length;
+    for (;;) {
+      while (i < pod.logs.length) {
+        if (budget-- <= 0) return;
+        yield pod.logs[i++]!;
+      }
+      const s = pod.status;
+      if (s.phase === 'Succeeded' || s.phase === 'Failed' || !this.pods.has(name) || opts.signal?.aborted) return;
+      await new Promise<void>((resolve) => {
+        const onChange = (n: string) => n === name && (this.events.off('change', onChange), opts.signal?.removeEventListener('abort', onAbort), resolve());
+        const onAbort = () => (this.events.off('change', onChange), resolve());
+        this.events.on('change', onChange);
+        opts.signal?.addEventListener('abort', onAbort);
+      });
+    }
+  }
+
+  async deletePod(name: string, opts: { gracePeriodSeconds?: number } = {}): Promise<void> {
+    const pod = this.pods.get(name);
+    if (!pod || pod.status.deleting) return;
+    pod.status = { ...pod.status, deleting: true };
+    this.changed(pod);
+    const graceMs = Math.min(200, (opts.gracePeriodSeconds ?? 30) * 10);
+    setTimeout(() => {
+      if (pod.status.phase === 'Running' || pod.status.phase === 'Pending') this.terminate(pod, 143, 'Error');
+      pod.timers.forEach(clearTimeout);
+      this.pods.delete(name);
+      this.record('deleted', name);
+      this.events.emit('change', name);
+    }, graceMs);
+  }
+
+  async listPods(selector: Record<string, string>): Promise<PodStatus[]> {
+    return [...this.pods.values()].filter((p) => Object.entries(selector).every(([k, v]) => p.req.labels[k] === v)).map((p) => ({ ...p.status }));
+  }
+
+  /** Waits until no pod exists (all deletions completed). */
+  async waitAllGone(timeoutMs = 10_000): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (this.pods.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return this.pods.size === 0;
+  }
+}

@@ -1,0 +1,38 @@
+import { harness, tasksMarkdown, type Harness } from './harness';
+import { startWorker, eventually } from '../support/temporal';
+
+describe('implementFeature durability', () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  test('a worker shut down mid-follow and a new one started: the task completes with no second pod and no lost result', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) => `progress line ${i + 1}`);
+    h = await harness(() => ({ lines, lineIntervalMs: 100 }));
+    const handle = await h.start(tasksMarkdown(1));
+    await eventually(() => [...h.k8s.pods.values()].some((p) => p.logs.length >= 5), 'agent mid-run');
+    await h.worker.stop();
+    const seenWhenDown = [...h.k8s.pods.values()][0]!.logs.length;
+    expect(seenWhenDown).toBeLessThan(40);
+    // A new worker on the same task queue (the cluster — here the in-memory gateway — outlives the worker).
+    h.worker = await startWorker({ kubernetes: h.k8s, git: h.git }, { taskQueue: h.worker.taskQueue });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('succeeded');
+    expect(summary.tasks[0]!.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(h.k8s.created).toHaveLength(1);
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  });
+
+  test('continue-as-new between waves keeps every task state', async () => {
+    h = await harness(() => ({ runMs: 100 }));
+    const handle = await h.start(tasksMarkdown(6), { maxParallel: 2, maxHistoryEvents: 40 });
+    const summary = await h.result(handle);
+    expect(summary.counts.succeeded).toBe(6);
+    expect(summary.tasks.every((t) => t.attempt === 1 && t.commit)).toBe(true);
+    const desc = await handle.describe();
+    // The handle follows the chain: the final run is not the first one.
+    const first = await h.env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).describe();
+    expect(first.status.name).toBe('CONTINUED_AS_NEW');
+    expect(desc.runId).not.toBe(handle.firstExecutionRunId);
+    expect(h.k8s.created).toHaveLength(6);
+  });
+});

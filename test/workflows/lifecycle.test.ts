@@ -1,0 +1,101 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { harness, tasksMarkdown, type Harness } from './harness';
+import { cancelTasksUpdate, finishUpdate, retryTasksUpdate } from '../../workflows/definitions';
+import { eventually, updateRejection } from '../support/temporal';
+
+describe('implementFeature task lifecycle', () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  test('task deadline: a hanging agent is timed out and its pod deleted', async () => {
+    h = await harness(() => ({ hang: true }));
+    const handle = await h.start(tasksMarkdown(1), { taskTimeoutSeconds: 2, decisionTimeoutSeconds: 1 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('timed_out');
+    expect(summary.tasks[0]!.reason).toMatch(/deadline/);
+    expect(await h.k8s.waitAllGone()).toBe(true);
+    expect(h.k8s.records.some((r) => r.event === 'deleted')).toBe(true);
+  });
+
+  test('pending timeout: a pod stuck in ImagePullBackOff times out with the reason, and is deleted', async () => {
+    h = await harness(() => ({ stuckPending: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "agent:missing"' } }));
+    const handle = await h.start(tasksMarkdown(1), { pendingTimeoutSeconds: 2, decisionTimeoutSeconds: 1 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('timed_out');
+    expect(summary.tasks[0]!.reason).toContain('pod did not start within 2s (ImagePullBackOff: Back-off pulling image "agent:missing")');
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  });
+
+  test('cancel one task: it ends cancelled and its pod is deleted; the others carry on', async () => {
+    h = await harness((req) => (req.labels['sdlc-runner.dev/task'] === 'T002' ? { hang: true } : { runMs: 1000 }));
+    const handle = await h.start(tasksMarkdown(3), { maxParallel: 3, decisionTimeoutSeconds: 1 });
+    await eventually(async () => (await h.state(handle)).tasks.find((t) => t.id === 'T002')?.status === 'running' && h.k8s.alive === 3, 'T002 running');
+    expect(await updateRejection(handle.executeUpdate(cancelTasksUpdate, { args: [{ taskIds: ['T404'] }] }))).toMatch(/unknown task\(s\) T404; dispatched tasks are T001, T002, T003/);
+    expect(await handle.executeUpdate(cancelTasksUpdate, { args: [{ taskIds: ['T002'] }] })).toEqual(['T002']);
+    const summary = await h.result(handle);
+    const byId = Object.fromEntries(summary.tasks.map((t) => [t.id, t.status]));
+    expect(byId).toEqual({ T001: 'succeeded', T002: 'cancelled', T003: 'succeeded' });
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  });
+
+  test('cancel the run: every pod is deleted and the run ends cancelled', async () => {
+    h = await harness(() => ({ hang: true }));
+    const handle = await h.start(tasksMarkdown(4), { maxParallel: 2 });
+    await eventually(() => h.k8s.alive === 2, 'two pods running');
+    await handle.cancel();
+    const err = await h.result(handle).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(String((err as WorkflowFailedError).cause?.message)).toContain('run cancelled');
+    const state = await h.state(handle);
+    expect(state.status).toBe('cancelled');
+    expect(state.tasks.map((t) => t.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
+    expect(await h.k8s.waitAllGone()).toBe(true);
+    expect(h.k8s.created).toHaveLength(2);
+  });
+
+  test('retry a failed task: attempt 2 on the same branch with a new pod, then the run succeeds', async () => {
+    h = await harness((req) => ({ result: req.labels['sdlc-runner.dev/attempt'] === '1' && req.labels['sdlc-runner.dev/task'] === 'T002' ? 'failure' : 'success' }));
+    const handle = await h.start(tasksMarkdown(2), { decisionTimeoutSeconds: 600 });
+    await eventually(async () => (await h.state(handle)).status === 'awaiting_decision', 'run awaiting a decision');
+    const before = (await h.state(handle)).tasks.find((t) => t.id === 'T002')!;
+    expect(before.status).toBe('failed');
+    expect(await updateRejection(handle.executeUpdate(retryTasksUpdate, { args: [{ taskIds: ['T001'] }] }))).toMatch(/only failed, timed-out, cancelled or blocked tasks can be retried: T001 is succeeded/);
+    expect(await handle.executeUpdate(retryTasksUpdate, { args: [{}] })).toEqual(['T002']);
+    const summary = await h.result(handle);
+    const t2 = summary.tasks.find((t) => t.id === 'T002')!;
+    expect(summary.status).toBe('succeeded');
+    expect(t2.attempt).toBe(2);
+    expect(t2.branch).toBe(before.branch);
+    expect(t2.podName).not.toBe(before.podName);
+    expect(h.k8s.created.filter((n) => n.includes('-t002-'))).toEqual([before.podName, t2.podName]);
+  });
+
+  test('a run with failures lingers for a decision; finish ends it with a summary', async () => {
+    h = await harness(() => ({ result: 'failure' }));
+    const handle = await h.start(tasksMarkdown(1), { decisionTimeoutSeconds: 600 });
+    await eventually(async () => (await h.state(handle)).status === 'awaiting_decision', 'awaiting decision');
+    expect(await handle.executeUpdate(finishUpdate)).toBe('awaiting_decision');
+    const summary = await h.result(handle);
+    expect(summary.status).toBe('failed');
+    expect(summary.counts.failed).toBe(1);
+    expect(summary.tasks[0]!.lastLines?.at(-1)).toContain('::sdlc-result::');
+  });
+
+  test('an agent that claims a push the remote does not have fails branch verification', async () => {
+    h = await harness(() => ({ result: 'lie' }));
+    const handle = await h.start(tasksMarkdown(1), { decisionTimeoutSeconds: 1 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('failed');
+    expect(summary.tasks[0]!.reason).toMatch(/^branch verification failed: branch specs\/.+\/T001-async does not exist on the remote/);
+  });
+
+  test('eviction is an infrastructure failure: a new pod is created for the same attempt', async () => {
+    h = await harness((req) => ({ evict: !req.name.includes('a1r') }));
+    const handle = await h.start(tasksMarkdown(1), { retry: { infraRetries: 1, agentRetries: 0 } });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('succeeded');
+    expect(summary.tasks[0]!.attempt).toBe(1);
+    expect(h.k8s.created).toHaveLength(2);
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  });
+});

@@ -1,0 +1,24 @@
+/**
+ * Queries and updates of the implementFeature workflow: one definition shared by the workflow, the
+ * CLI and the tests.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { RunState } from './types';
+
+export const getRunStateQuery = defineQuery<RunState>('getRunState');
+
+export interface RetryTasksRequest {
+  /** Task IDs; default: every failed, timed-out, cancelled or blocked task. */
+  taskIds?: string[];
+}
+export interface CancelTasksRequest {
+  /** Task IDs; default: every pending or running task. */
+  taskIds?: string[];
+}
+/** Both return the task IDs they acted on. */
+export const retryTasksUpdate = defineUpdate<string[], [RetryTasksRequest]>('retryTasks');
+export const cancelTasksUpdate = defineUpdate<string[], [CancelTasksRequest]>('cancelTasks');
+/** Returns the previous value. */
+export const setMaxParallelUpdate = defineUpdate<number, [number]>('setMaxParallel');
+/** Ends a run that waits for a decision; returns the run's final status. */
+export const finishUpdate = defineUpdate<string, []>('finish');

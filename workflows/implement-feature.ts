@@ -1,0 +1,379 @@
+/**
+ * implementFeature: the durable run of one feature. Parses tasks.md (pure, deterministic), then starts
+ * one runAgentTask child per dispatched ([ASYNC], open) task, at most `maxParallel` at once, honouring
+ * `dependsOn`. When every task is terminal and some did not succeed, waits for `retryTasks` or
+ * `finish` (or the decision timeout). Continues-as-new between waves when history grows.
+ */
+import {
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  ParentClosePolicy,
+  ChildWorkflowCancellationType,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+  ApplicationFailure,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { parseTasksMarkdown } from '../src/tasks/parse';
+import { podName } from '../src/k8s/names';
+import { SA_BRANCH, SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS, SA_TASK_ID, SA_TASK_STATUS } from '../src/temporal/search-attributes';
+import { cancelTasksUpdate, finishUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate, type CancelTasksRequest, type RetryTasksRequest } from './definitions';
+import { runAgentTask, describeTask } from './run-agent-task';
+import {
+  DEFAULT_RUN_OPTIONS,
+  RETRYABLE_TASK_STATUSES,
+  TERMINAL_TASK_STATUSES,
+  type AgentTaskOutcome,
+  type ImplementFeatureInput,
+  type RunOptions,
+  type RunState,
+  type RunSummary,
+  type TaskState,
+  type TaskStatus,
+} from './types';
+
+const { sweepRunPods } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+});
+
+export const MAX_PARALLEL_LIMIT = 100;
+
+function resolveOptions(partial: Partial<RunOptions> | undefined): RunOptions {
+  return { ...DEFAULT_RUN_OPTIONS, ...partial, retry: { ...DEFAULT_RUN_OPTIONS.retry, ...partial?.retry } };
+}
+
+function isTerminal(t: TaskState): boolean {
+  return TERMINAL_TASK_STATUSES.includes(t.status);
+}
+
+function initialState(input: ImplementFeatureInput): { state: RunState; texts: Record<string, string> } {
+  const options = resolveOptions(input.options);
+  let plan: ReturnType<typeof parseTasksMarkdown>;
+  try {
+    plan = parseTasksMarkdown(input.tasksMarkdown, { file: input.tasksFile, feature: input.feature.name, branchPattern: options.branchPattern });
+  } catch (err) {
+    // Bad input is final: fail the run with the parser's message instead of retrying the workflow task forever.
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidTasksFile');
+  }
+  const byId = new Map(plan.tasks.map((t) => [t.id, t]));
+  const texts: Record<string, string> = {};
+  const tasks: TaskState[] = plan.dispatch.map((id) => {
+    const t = byId.get(id)!;
+    texts[id] = t.details ? `${t.title}\n${t.details}` : t.title;
+    return {
+      id,
+      title: t.title,
+      phase: t.phase,
+      line: t.line,
+      branch: t.branch ?? '',
+      dependsOn: t.dependsOn.filter((d) => plan.dispatch.includes(d)),
+      status: 'pending',
+      attempt: 0,
+      autoRetries: 0,
+    };
+  });
+  const state: RunState = {
+    workflowId: workflowInfo().workflowId,
+    feature: input.feature,
+    repository: input.repository,
+    tasksFile: input.tasksFile,
+    status: 'running',
+    options,
+    tasks,
+    warnings: plan.warnings,
+    startedAt: new Date().toISOString(),
+    generation: 0,
+    finishRequested: false,
+  };
+  return { state, texts };
+}
+
+function counts(state: RunState): Record<TaskStatus, number> {
+  const c: Record<TaskStatus, number> = { pending: 0, running: 0, succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, blocked: 0 };
+  for (const t of state.tasks) c[t.status]++;
+  return c;
+}
+
+function summaryText(state: RunState): string {
+  const c = counts(state);
+  const parts = (Object.keys(c) as TaskStatus[]).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
+  return `${state.feature.name}: ${state.status} — ${parts.join(', ') || 'no tasks'}`;
+}
+
+export async function implementFeature(input: ImplementFeatureInput): Promise<RunSummary> {
+  const info = workflowInfo();
+  let state: RunState;
+  let texts: Record<string, string>;
+  if (input.carried) {
+    state = { ...input.carried, generation: input.carried.generation + 1 };
+    // Task texts are re-derived from tasks.md rather than carried (keeps the carried state small).
+    texts = initialState({ ...input, carried: undefined }).texts;
+  } else {
+    ({ state, texts } = initialState(input));
+  }
+  const runUid = info.firstExecutionRunId;
+  const scopes = new Map<string, CancellationScope>();
+  let dirty = true;
+  let retryRequested = false;
+
+  const publish = () => {
+    upsertSearchAttributes([
+      { key: SA_FEATURE, value: state.feature.name },
+      { key: SA_REPOSITORY, value: state.repository.url },
+      { key: SA_RUN_STATUS, value: state.status },
+    ] as never);
+    const text = summaryText(state);
+    upsertMemo({ summary: text, feature: state.feature.name, repository: state.repository.url, tasksFile: state.tasksFile });
+    setCurrentDetails(text + '\n' + state.tasks.map((t) => `${t.id} ${t.status}${t.attempt > 1 ? ` (attempt ${t.attempt})` : ''}${t.reason ? ` — ${t.reason}` : ''}`).join('\n'));
+  };
+
+  const task = (id: string) => state.tasks.find((t) => t.id === id);
+  const unknownIds = (ids: string[]) => ids.filter((id) => !task(id));
+
+  setHandler(getRunStateQuery, () => state);
+
+  setHandler(
+    retryTasksUpdate,
+    (req: RetryTasksRequest) => {
+      const ids = req.taskIds?.length ? req.taskIds : state.tasks.filter((t) => RETRYABLE_TASK_STATUSES.includes(t.status)).map((t) => t.id);
+      for (const id of ids) {
+        const t = task(id)!;
+        t.status = 'pending';
+        t.reason = undefined;
+        t.lastLines = undefined;
+        t.autoRetries = 0;
+      }
+      // Blocked dependants of retried tasks get another chance too.
+      for (const t of state.tasks) if (t.status === 'blocked' && t.dependsOn.some((d) => ids.includes(d))) { t.status = 'pending'; t.reason = undefined; }
+      retryRequested = true;
+      state.status = 'running';
+      dirty = true;
+      return ids;
+    },
+    {
+      validator: (req: RetryTasksRequest) => {
+        if (state.status === 'succeeded' || state.finishRequested) throw new Error('the run has finished; start a new run instead');
+        const unknown = unknownIds(req.taskIds ?? []);
+        if (unknown.length) throw new Error(`unknown task(s) ${unknown.join(', ')}; dispatched tasks are ${state.tasks.map((t) => t.id).join(', ')}`);
+        const notRetryable = (req.taskIds ?? []).filter((id) => !RETRYABLE_TASK_STATUSES.includes(task(id)!.status));
+        if (notRetryable.length) throw new Error(`only failed, timed-out, cancelled or blocked tasks can be retried: ${notRetryable.map((id) => `${id} is ${task(id)!.status}`).join(', ')}`);
+        if (!req.taskIds?.length && !state.tasks.some((t) => RETRYABLE_TASK_STATUSES.includes(t.status))) throw new Error('no failed, timed-out, cancelled or blocked task to retry');
+      },
+    },
+  );
+
+  setHandler(
+    cancelTasksUpdate,
+    (req: CancelTasksRequest) => {
+      const ids = req.taskIds?.length ? req.taskIds : state.tasks.filter((t) => !isTerminal(t)).map((t) => t.id);
+      for (const id of ids) {
+        const t = task(id)!;
+        if (t.status === 'pending') {
+          t.status = 'cancelled';
+          t.reason = 'cancelled before it started';
+        } else scopes.get(id)?.cancel();
+      }
+      dirty = true;
+      return ids;
+    },
+    {
+      validator: (req: CancelTasksRequest) => {
+        const unknown = unknownIds(req.taskIds ?? []);
+        if (unknown.length) throw new Error(`unknown task(s) ${unknown.join(', ')}; dispatched tasks are ${state.tasks.map((t) => t.id).join(', ')}`);
+        const done = (req.taskIds ?? []).filter((id) => isTerminal(task(id)!));
+        if (done.length) throw new Error(`already finished: ${done.map((id) => `${id} is ${task(id)!.status}`).join(', ')}`);
+        if (!req.taskIds?.length && state.tasks.every(isTerminal)) throw new Error('no pending or running task to cancel');
+      },
+    },
+  );
+
+  setHandler(
+    setMaxParallelUpdate,
+    (value: number) => {
+      const previous = state.options.maxParallel;
+      state.options.maxParallel = value;
+      dirty = true;
+      return previous;
+    },
+    {
+      validator: (value: number) => {
+        if (!Number.isInteger(value) || value < 1 || value > MAX_PARALLEL_LIMIT) throw new Error(`maxParallel must be an integer from 1 to ${MAX_PARALLEL_LIMIT}, got ${value}`);
+      },
+    },
+  );
+
+  setHandler(
+    finishUpdate,
+    () => {
+      state.finishRequested = true;
+      dirty = true;
+      return state.status;
+    },
+    {
+      validator: () => {
+        const running = state.tasks.filter((t) => !isTerminal(t));
+        if (running.length) throw new Error(`tasks still pending or running: ${running.map((t) => t.id).join(', ')}; cancel them first (cancelTasks) or wait`);
+      },
+    },
+  );
+
+  const startTask = (t: TaskState) => {
+    t.attempt += 1;
+    t.status = 'running';
+    t.startedAt = new Date().toISOString();
+    t.endedAt = undefined;
+    t.reason = undefined;
+    t.commit = undefined;
+    t.childWorkflowId = `${info.workflowId}/${t.id}/${t.attempt}`;
+    t.podName = podName(runUid, t.id, t.attempt);
+    const scope = new CancellationScope();
+    scopes.set(t.id, scope);
+    const attempt = t.attempt;
+    scope
+      .run(async () => {
+        const child = await startChild(runAgentTask, {
+          workflowId: t.childWorkflowId!,
+          args: [
+            {
+              runWorkflowId: info.workflowId,
+              runUid,
+              taskId: t.id,
+              title: t.title,
+              taskText: texts[t.id] ?? t.title,
+              attempt,
+              branch: t.branch,
+              repository: state.repository,
+              feature: state.feature,
+              options: state.options,
+            },
+          ],
+          cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+          staticSummary: describeTask({ taskId: t.id, title: t.title, attempt }),
+          typedSearchAttributes: [
+            { key: SA_FEATURE, value: state.feature.name },
+            { key: SA_REPOSITORY, value: state.repository.url },
+            { key: SA_TASK_ID, value: t.id },
+            { key: SA_BRANCH, value: t.branch },
+            { key: SA_TASK_STATUS, value: 'running' },
+          ] as never,
+          memo: { summary: describeTask({ taskId: t.id, title: t.title, attempt }) },
+        });
+        return child.result();
+      })
+      .then(
+        (out: AgentTaskOutcome) => record(t, attempt, out),
+        (err: unknown) =>
+          record(t, attempt, {
+            taskId: t.id,
+            attempt,
+            status: isCancellation(err) ? 'cancelled' : 'failed',
+            infrastructure: !isCancellation(err),
+            podName: '',
+            reason: isCancellation(err) ? 'cancelled by request' : `task workflow failed: ${(err as Error).message}${(err as { cause?: Error }).cause ? `: ${(err as { cause?: Error }).cause!.message}` : ''}`,
+            startedAt: t.startedAt!,
+            endedAt: new Date().toISOString(),
+          }),
+      );
+  };
+
+  const record = (t: TaskState, attempt: number, out: AgentTaskOutcome) => {
+    if (t.attempt !== attempt) return; // a stale attempt (already superseded)
+    scopes.delete(t.id);
+    t.status = out.status;
+    t.podName = out.podName || t.podName;
+    t.endedAt = out.endedAt;
+    t.commit = out.commit;
+    t.reason = out.reason;
+    t.tokens = out.tokens;
+    t.cost = out.cost;
+    t.lastLines = out.lastLines;
+    // OnFailure-style automatic retry of the agent's own failure, when configured.
+    if ((out.status === 'failed' || out.status === 'timed_out') && !out.infrastructure && t.autoRetries < state.options.retry.agentRetries) {
+      t.autoRetries++;
+      t.status = 'pending';
+      t.reason = `retrying automatically after: ${out.reason ?? out.status}`;
+    }
+    dirty = true;
+  };
+
+  /** Decides what can start now; marks tasks blocked when a dependency ended without success. */
+  const schedule = () => {
+    for (const t of state.tasks) {
+      if (t.status !== 'pending') continue;
+      const deps = t.dependsOn.map((d) => task(d)!);
+      const failedDep = deps.find((d) => isTerminal(d) && d.status !== 'succeeded');
+      if (failedDep) {
+        t.status = 'blocked';
+        t.reason = `dependency ${failedDep.id} ${failedDep.status.replace('_', ' ')}`;
+        continue;
+      }
+    }
+    let running = state.tasks.filter((t) => t.status === 'running').length;
+    for (const t of state.tasks) {
+      if (running >= state.options.maxParallel) break;
+      if (t.status !== 'pending') continue;
+      if (!t.dependsOn.every((d) => task(d)!.status === 'succeeded')) continue;
+      startTask(t);
+      running++;
+    }
+  };
+
+  const historyTooLong = () => workflowInfo().historyLength >= state.options.maxHistoryEvents || workflowInfo().continueAsNewSuggested;
+
+  try {
+    publish();
+    for (;;) {
+      if (historyTooLong()) {
+        // Drain: start nothing new; once no child is running, continue as new with the state.
+        await condition(() => state.tasks.every((t) => t.status !== 'running'));
+        await condition(() => true); // let pending handlers finish
+        if (!state.tasks.every(isTerminal) || !state.finishRequested) {
+          await continueAsNew<typeof implementFeature>({ ...input, carried: state });
+        }
+      }
+      if (dirty) {
+        dirty = false;
+        schedule();
+        publish();
+      }
+      if (state.tasks.every(isTerminal)) {
+        const allOk = state.tasks.every((t) => t.status === 'succeeded');
+        if (allOk || state.finishRequested) break;
+        state.status = 'awaiting_decision';
+        publish();
+        retryRequested = false;
+        const decided = await condition(() => retryRequested || state.finishRequested, state.options.decisionTimeoutSeconds * 1000);
+        if (!decided) break;
+        if (state.finishRequested && !retryRequested) break;
+        continue;
+      }
+      await condition(() => dirty || historyTooLong());
+    }
+    state.status = state.tasks.every((t) => t.status === 'succeeded') ? 'succeeded' : 'failed';
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    state.status = 'cancelled';
+    // Children are cancelled with the run's root scope and clean up their own pods; wait for them to report.
+    await CancellationScope.nonCancellable(() => condition(() => state.tasks.every((t) => t.status !== 'running'), 5 * 60 * 1000));
+    for (const t of state.tasks) if (t.status === 'pending') { t.status = 'cancelled'; t.reason = 'run cancelled'; }
+  } finally {
+    state.endedAt = new Date().toISOString();
+  }
+  await CancellationScope.nonCancellable(async () => {
+    publish();
+    // Belt and braces: no pod of this run may outlive it, except failed ones kept for inspection (reaped later).
+    const keep = state.options.keepFailedPodsSeconds > 0 ? state.tasks.filter((t) => t.status !== 'succeeded' && t.podName).map((t) => t.podName!) : [];
+    await sweepRunPods({ runUid, keep });
+  });
+  if (state.status === 'cancelled') throw new ApplicationFailure('run cancelled', 'RunCancelled', true, [{ workflowId: state.workflowId, counts: counts(state) }]);
+  return { workflowId: state.workflowId, status: state.status, counts: counts(state), tasks: state.tasks };
+}

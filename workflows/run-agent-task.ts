@@ -1,0 +1,208 @@
+/**
+ * runAgentTask: one task, one attempt. Create the agent pod → follow it to the end → verify the
+ * remote branch really moved to the commit the agent reported → clean up per policy. Cleanup runs on
+ * every exit path (success, failure, timeout, cancel) in a non-cancellable scope.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  ParentClosePolicy,
+  proxyActivities,
+  setCurrentDetails,
+  sleep,
+  startChild,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { FollowOutcome } from '../activities/types';
+import { podName as makePodName, labelValue } from '../src/k8s/names';
+import { AGENT_EXIT, describeAgentExit } from '../src/contract/agent-exit-codes';
+import { AGENT_ENV } from '../src/contract/agent-env';
+import { ANNOTATIONS, LABELS, MANAGED_BY } from '../src/k8s/gateway';
+import type { AgentTaskInput, AgentTaskOutcome } from './types';
+import { reapPod } from './reap-pod';
+import { SA_TASK_STATUS } from '../src/temporal/search-attributes';
+
+/** Kubernetes API calls: infrastructure errors (5xx, 429, network) retry with backoff, bounded. */
+const k8sApi = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+});
+const gitApi = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
+
+/** Seconds of slack between the pod's own activeDeadlineSeconds and the workflow's deadline timer. */
+const DEADLINE_SLACK_SECONDS = 30;
+
+function followActivity(input: AgentTaskInput) {
+  const o = input.options;
+  return proxyActivities<Activities>({
+    // Long-running: bounded by the task deadline plus the pending allowance; liveness by heartbeat.
+    startToCloseTimeout: `${o.taskTimeoutSeconds + o.pendingTimeoutSeconds + DEADLINE_SLACK_SECONDS * 2} seconds`,
+    heartbeatTimeout: `${o.heartbeatTimeoutSeconds} seconds`,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
+  }).followAgentPod;
+}
+
+export function describeTask(input: Pick<AgentTaskInput, 'taskId' | 'title' | 'attempt'>): string {
+  const title = input.title.length > 80 ? input.title.slice(0, 77) + '…' : input.title;
+  return `${input.taskId} — ${title} (attempt ${input.attempt})`;
+}
+
+/** An infrastructure failure: the pod died for reasons that are not the agent's. */
+function infraFailure(out: FollowOutcome): string | undefined {
+  if (out.kind !== 'exited') return undefined;
+  if (out.reason === 'OOMKilled') return 'the agent container was OOM-killed (exit 137): raise its memory limit';
+  if (out.podReason === 'Evicted') return 'the pod was evicted from its node';
+  if (out.podReason === 'NodeLost' || out.podReason === 'UnexpectedAdmissionError') return `the pod failed: ${out.podReason}`;
+  return undefined;
+}
+
+export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutcome> {
+  const startedAt = new Date().toISOString();
+  const follow = followActivity(input);
+  const o = input.options;
+  const base = { taskId: input.taskId, attempt: input.attempt, startedAt };
+  let podName = makePodName(input.runUid, input.taskId, input.attempt);
+  const failedPods: string[] = [];
+  const livePods = new Set<string>();
+  let outcome: AgentTaskOutcome | undefined;
+
+  const finish = (o2: Omit<AgentTaskOutcome, 'taskId' | 'attempt' | 'startedAt' | 'endedAt' | 'podName'>): AgentTaskOutcome => {
+    outcome = { ...base, podName, endedAt: new Date().toISOString(), ...o2 };
+    return outcome;
+  };
+
+  setCurrentDetails(describeTask(input));
+  upsertMemo({ summary: describeTask(input), taskId: input.taskId, branch: input.branch });
+
+  try {
+    for (let infraTry = 0; ; infraTry++) {
+      podName = makePodName(input.runUid, input.taskId, input.attempt, infraTry);
+      const labels = {
+        [LABELS.managedBy]: MANAGED_BY,
+        [LABELS.run]: labelValue(input.runWorkflowId),
+        'sdlc-runner.dev/run-uid': labelValue(input.runUid),
+        [LABELS.task]: labelValue(input.taskId),
+        [LABELS.attempt]: String(input.attempt),
+      };
+      const env: Record<string, string> = {
+        [AGENT_ENV.REPO_URL]: input.repository.url,
+        [AGENT_ENV.BASE_BRANCH]: input.repository.baseBranch,
+        [AGENT_ENV.TASK_BRANCH]: input.branch,
+        [AGENT_ENV.TASK_ID]: input.taskId,
+        [AGENT_ENV.TASK_TEXT]: input.taskText,
+        [AGENT_ENV.FEATURE_DIR]: input.feature.dir,
+        [AGENT_ENV.TIME_LIMIT_SECONDS]: String(o.taskTimeoutSeconds),
+        [AGENT_ENV.RUN_ID]: input.runWorkflowId,
+        [AGENT_ENV.ATTEMPT]: String(input.attempt),
+      };
+      if (o.model) env[AGENT_ENV.MODEL] = o.model;
+      livePods.add(podName);
+      await k8sApi.createAgentPod({
+        name: podName,
+        labels,
+        annotations: {
+          [ANNOTATIONS.workflowId]: workflowInfo().workflowId,
+          [ANNOTATIONS.runId]: input.runUid,
+          [ANNOTATIONS.taskTitle]: describeTask(input).slice(0, 200),
+        },
+        env,
+        activeDeadlineSeconds: o.taskTimeoutSeconds,
+      });
+      setCurrentDetails(`${describeTask(input)}: pod ${podName}`);
+
+      // The workflow's own deadline backs up the pod's activeDeadlineSeconds (which a broken kubelet might not enforce).
+      const deadlineMs = (o.taskTimeoutSeconds + o.pendingTimeoutSeconds + DEADLINE_SLACK_SECONDS) * 1000;
+      const followScope = new CancellationScope();
+      const followed = followScope.run(() => follow({ podName, taskId: input.taskId, pendingTimeoutSeconds: o.pendingTimeoutSeconds }));
+      const timerScope = new CancellationScope();
+      const deadline = timerScope.run(() => sleep(deadlineMs).then(() => 'deadline' as const));
+      const winner = await Promise.race([followed.then((f) => ({ f })), deadline.then(() => undefined)]);
+      if (!winner) {
+        followScope.cancel();
+        await followed.catch(() => undefined);
+        failedPods.push(podName);
+        return finish({ status: 'timed_out', infrastructure: false, reason: `task deadline of ${o.taskTimeoutSeconds}s passed` });
+      }
+      timerScope.cancel();
+      const out = winner.f;
+
+      if (out.kind === 'pending_timeout') {
+        failedPods.push(podName);
+        const why = out.waitingReason ? `${out.waitingReason}${out.waitingMessage ? `: ${out.waitingMessage}` : ''}` : 'not scheduled or not started';
+        return finish({ status: 'timed_out', infrastructure: true, reason: `pod did not start within ${o.pendingTimeoutSeconds}s (${why})` });
+      }
+      if (out.kind === 'gone') {
+        livePods.delete(podName);
+        return finish({ status: 'failed', infrastructure: true, reason: 'the agent pod was deleted before it finished', lastLines: out.lastLines });
+      }
+      const infra = infraFailure(out);
+      if (infra) {
+        failedPods.push(podName);
+        if (infraTry < o.retry.infraRetries) {
+          setCurrentDetails(`${describeTask(input)}: ${infra}; new pod (infrastructure retry ${infraTry + 1}/${o.retry.infraRetries})`);
+          await sleep(Math.min(60_000, 2000 * 2 ** infraTry));
+          continue;
+        }
+        return finish({ status: 'failed', infrastructure: true, reason: `${infra} (infrastructure retries exhausted)`, lastLines: out.lastLines });
+      }
+      if (out.podReason === 'DeadlineExceeded' || out.exitCode === AGENT_EXIT.TIMEOUT || out.result?.status === 'timed_out') {
+        failedPods.push(podName);
+        return finish({ status: 'timed_out', infrastructure: false, reason: out.result?.reason ?? `task deadline of ${o.taskTimeoutSeconds}s passed (${out.podReason ?? describeAgentExit(out.exitCode)})`, lastLines: out.lastLines, tokens: out.result?.tokens, cost: out.result?.cost });
+      }
+      const r = out.result;
+      if (out.exitCode !== 0 || !r || r.status !== 'succeeded' || !r.sha) {
+        failedPods.push(podName);
+        const reason = r?.reason
+          ?? (out.resultError ? `agent exited ${out.exitCode}; ${out.resultError}` : undefined)
+          ?? (!r ? `agent exited ${out.exitCode} (${describeAgentExit(out.exitCode)}) without a result line` : `agent reported ${r.status}`);
+        return finish({ status: 'failed', infrastructure: false, reason, lastLines: out.lastLines, tokens: r?.tokens, cost: r?.cost });
+      }
+      const verified = await gitApi.verifyBranch({ repoUrl: input.repository.url, branch: input.branch, expectedSha: r.sha });
+      if (!verified.ok) {
+        failedPods.push(podName);
+        return finish({ status: 'failed', infrastructure: false, reason: `branch verification failed: ${verified.reason}`, lastLines: out.lastLines, tokens: r.tokens, cost: r.cost });
+      }
+      return finish({ status: 'succeeded', infrastructure: false, commit: verified.head, tokens: r.tokens, cost: r.cost });
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      outcome = finish({ status: 'cancelled', infrastructure: false, reason: 'cancelled by request' });
+      // A cancelled task reports its outcome instead of failing: the parent records it either way.
+      return outcome;
+    }
+    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
+      failedPods.push(podName);
+      return finish({ status: 'failed', infrastructure: true, reason: err.cause.message });
+    }
+    throw err;
+  } finally {
+    await CancellationScope.nonCancellable(async () => {
+      const status = outcome?.status ?? 'failed';
+      upsertSearchAttributes([{ key: SA_TASK_STATUS, value: status }] as never);
+      upsertMemo({ summary: `${describeTask(input)}: ${status}${outcome?.reason ? ` — ${outcome.reason}` : ''}` });
+      setCurrentDetails(`${describeTask(input)}: ${status}`);
+      const keepFailed = o.keepFailedPodsSeconds > 0 && status !== 'succeeded' && status !== 'cancelled';
+      for (const name of livePods) {
+        if (keepFailed && failedPods.includes(name)) {
+          // Kept for inspection, deleted later by a reaper that outlives this workflow.
+          await startChild(reapPod, {
+            workflowId: `${workflowInfo().workflowId}/reap/${name}`,
+            args: [{ podName: name, afterSeconds: o.keepFailedPodsSeconds }],
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+            staticSummary: `delete kept pod ${name} after ${o.keepFailedPodsSeconds}s`,
+          }).catch(() => k8sApi.deleteAgentPod({ podName: name, gracePeriodSeconds: 0 }));
+        } else {
+          await k8sApi.deleteAgentPod({ podName: name, gracePeriodSeconds: status === 'succeeded' ? 30 : 5 });
+        }
+      }
+    });
+  }
+}

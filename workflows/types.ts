@@ -1,0 +1,155 @@
+/**
+ * Types shared by the workflows, the activities, the CLI and the tests. Plain data only: everything
+ * here crosses Temporal's payload converter (JSON) and lands in workflow history, so no secrets.
+ */
+import type { TokenUsage } from '../src/contract/result-line';
+
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'blocked';
+export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'blocked'];
+/** Statuses `retryTasks` accepts (and retries by default). */
+export const RETRYABLE_TASK_STATUSES: readonly TaskStatus[] = ['failed', 'timed_out', 'cancelled', 'blocked'];
+
+export type RunStatus = 'running' | 'awaiting_decision' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface Repository {
+  /** Clone URL the agent pods use (https or ssh). Never carries credentials. */
+  url: string;
+  baseBranch: string;
+}
+
+export interface Feature {
+  /** Name of the folder holding tasks.md, e.g. 001-user-auth. */
+  name: string;
+  /** Folder in the repository, e.g. specs/001-user-auth. */
+  dir: string;
+}
+
+export interface RetryPolicy {
+  /** Infrastructure failures (eviction, OOM kill, node lost): new pods for the same attempt, at most this many. Like Argo's OnError. */
+  infraRetries: number;
+  /** The agent's own failure: new attempts started automatically, at most this many (default 0). Like Argo's OnFailure. */
+  agentRetries: number;
+}
+
+export interface RunOptions {
+  maxParallel: number;
+  branchPattern: string;
+  /** Task deadline, also the pod's activeDeadlineSeconds. */
+  taskTimeoutSeconds: number;
+  /** How long a pod may stay Pending (image pull errors, unschedulable) before the task times out. */
+  pendingTimeoutSeconds: number;
+  /** How long a finished run with unsuccessful tasks waits for `retryTasks` or `finish`. */
+  decisionTimeoutSeconds: number;
+  /** Failed pods are kept this long for inspection, then deleted. 0 = delete at once. */
+  keepFailedPodsSeconds: number;
+  retry: RetryPolicy;
+  /** OpenCode model for the agents (provider/model); undefined = the pod template's default. */
+  model?: string;
+  /** A follow activity that has not heartbeated for this long is retried (e.g. on another worker after a crash). */
+  heartbeatTimeoutSeconds: number;
+  /** Continue-as-new when history passes this many events (and between waves); Temporal's own suggestion also counts. */
+  maxHistoryEvents: number;
+}
+
+export const DEFAULT_RUN_OPTIONS: RunOptions = {
+  maxParallel: 4,
+  branchPattern: 'specs/{feature}/{taskId}-async',
+  taskTimeoutSeconds: 60 * 60,
+  pendingTimeoutSeconds: 10 * 60,
+  decisionTimeoutSeconds: 24 * 60 * 60,
+  keepFailedPodsSeconds: 60 * 60,
+  retry: { infraRetries: 2, agentRetries: 0 },
+  heartbeatTimeoutSeconds: 60,
+  maxHistoryEvents: 10_000,
+};
+
+export interface ImplementFeatureInput {
+  repository: Repository;
+  feature: Feature;
+  /** Path of tasks.md as the user named it (for messages only). */
+  tasksFile: string;
+  /** The tasks.md text; parsed inside the workflow (the parser is pure and deterministic). */
+  tasksMarkdown: string;
+  options?: Partial<RunOptions>;
+  /** Set only by continue-as-new: the state carried over. */
+  carried?: RunState;
+}
+
+export interface TaskState {
+  id: string;
+  title: string;
+  phase: string | null;
+  line: number;
+  branch: string;
+  dependsOn: string[];
+  status: TaskStatus;
+  attempt: number;
+  /** Agent-failure attempts started automatically (bounded by retry.agentRetries). */
+  autoRetries: number;
+  podName?: string;
+  childWorkflowId?: string;
+  startedAt?: string;
+  endedAt?: string;
+  /** The commit the agent pushed and the workflow verified on the remote branch. */
+  commit?: string;
+  reason?: string;
+  tokens?: TokenUsage;
+  cost?: number;
+  /** Last agent log lines when the task did not succeed (redacted by the agent). */
+  lastLines?: string[];
+}
+
+export interface RunState {
+  workflowId: string;
+  feature: Feature;
+  repository: Repository;
+  tasksFile: string;
+  status: RunStatus;
+  options: RunOptions;
+  tasks: TaskState[];
+  warnings: { line: number; message: string }[];
+  startedAt: string;
+  endedAt?: string;
+  /** Number of continue-as-new generations so far. */
+  generation: number;
+  finishRequested: boolean;
+}
+
+export interface RunSummary {
+  workflowId: string;
+  status: RunStatus;
+  counts: Record<TaskStatus, number>;
+  tasks: TaskState[];
+}
+
+/** Input of the per-task child workflow. */
+export interface AgentTaskInput {
+  /** Parent workflow ID and its first run ID (stable across continue-as-new): the pod's identity. */
+  runWorkflowId: string;
+  runUid: string;
+  taskId: string;
+  title: string;
+  /** Full task text (title + details) for the agent prompt. */
+  taskText: string;
+  attempt: number;
+  branch: string;
+  repository: Repository;
+  feature: Feature;
+  options: RunOptions;
+}
+
+export interface AgentTaskOutcome {
+  taskId: string;
+  attempt: number;
+  status: Extract<TaskStatus, 'succeeded' | 'failed' | 'timed_out' | 'cancelled'>;
+  podName: string;
+  /** True when the failure was infrastructure's (retries exhausted), not the agent's. */
+  infrastructure: boolean;
+  commit?: string;
+  reason?: string;
+  tokens?: TokenUsage;
+  cost?: number;
+  startedAt: string;
+  endedAt: string;
+  lastLines?: string[];
+}
