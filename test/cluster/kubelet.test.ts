@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CoreV1Api, V1Node, V1Pod } from '@kubernetes/client-node';
-import { createNamespace, startCluster, type Cluster } from '../support/cluster';
+import { createLeastPrivilegeAccess, createNamespace, startCluster, type Cluster } from '../support/cluster';
 import { startKubelet, type TestKubelet } from '../support/kubelet';
 import { bashPod, coreApi, kubectl, kubectlStream, phaseIs, readPod, waitForPod } from './helpers';
 
@@ -129,6 +129,20 @@ test('env from secretKeyRef, configMapKeyRef and fieldRef; $(VAR) expansion; pre
   expect(cwd).toContain(kubelet.rootDir);
   const agent = await k('logs', 'envpod', '-c', 'agent');
   expect(agent.stdout).toBe('agent says hi\nargs: --task T001\n');
+});
+
+test('the runner\'s least-privilege ServiceAccount can create a pod and follow its log, and nothing more', async () => {
+  const access = await createLeastPrivilegeAccess(cluster, { namespace: 'lp-runner' });
+  const lpApi = coreApi(access.kubeconfigPath);
+  await lpApi.createNamespacedPod({ namespace: 'lp-runner', body: bashPod('lp', 'echo one; sleep 0.5; echo two') });
+  await waitForPod(lpApi, 'lp-runner', 'lp', phaseIs('Running', 'Succeeded'));
+  const follow = kubectlStream(access.kubeconfigPath, ['logs', '-f', 'lp']);
+  expect((await follow.done).code).toBe(0);
+  expect(follow.lines).toEqual(['one', 'two']);
+  const exec = await kubectl(access.kubeconfigPath, ['get', 'configmaps']);
+  expect(exec.stderr).toMatch(/forbidden/i);
+  await lpApi.deleteNamespacedPod({ namespace: 'lp-runner', name: 'lp' });
+  await waitForPod(lpApi, 'lp-runner', 'lp', (p) => p === undefined);
 });
 
 test('non-zero exit → Failed with the exit code; stderr is in the log', async () => {
