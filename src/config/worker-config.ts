@@ -1,0 +1,68 @@
+/**
+ * Worker configuration from the environment (the Helm chart's ConfigMap + mounted secret files),
+ * validated at start with one clear message per bad value.
+ */
+import { z } from 'zod';
+
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+export const WorkerConfigSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port, e.g. temporal-frontend.temporal:7233').default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('agentic-sdlc'),
+  TEMPORAL_TLS: bool.default(false),
+  TEMPORAL_TLS_CERT_FILE: z.string().optional(),
+  TEMPORAL_TLS_KEY_FILE: z.string().optional(),
+  TEMPORAL_TLS_CA_FILE: z.string().optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
+  /** Path of a file holding a Temporal Cloud API key (never the key itself). */
+  TEMPORAL_API_KEY_FILE: z.string().optional(),
+  SDLC_K8S_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes namespace name (DNS-1123 label)').max(63),
+  SDLC_POD_TEMPLATE_FILE: z.string().min(1, 'must be the path of the agent pod template (the chart mounts it)'),
+  SDLC_HEALTH_PORT: port.default(8080),
+  SDLC_METRICS_PORT: port.default(9464),
+  SDLC_SHUTDOWN_GRACE_SECONDS: positiveInt.default(30),
+  SDLC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(200),
+  /** Read token for `git ls-remote` when verifying pushed branches (optional for public repos). */
+  SDLC_GIT_TOKEN_FILE: z.string().optional(),
+  SDLC_DEFAULT_TASK_TIMEOUT_MINUTES: positiveInt.default(60),
+  SDLC_DEFAULT_PENDING_TIMEOUT_MINUTES: positiveInt.default(10),
+  SDLC_DEFAULT_MAX_PARALLEL: positiveInt.default(4),
+}).superRefine((c, ctx) => {
+  if ((c.TEMPORAL_TLS_CERT_FILE === undefined) !== (c.TEMPORAL_TLS_KEY_FILE === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_KEY_FILE'], message: 'TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (mTLS client certificate)' });
+  }
+  if (c.TEMPORAL_API_KEY_FILE && !c.TEMPORAL_TLS) {
+    ctx.addIssue({ code: 'custom', path: ['TEMPORAL_API_KEY_FILE'], message: 'an API key requires TEMPORAL_TLS=true (never send it in clear text)' });
+  }
+});
+
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid worker configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; throws ConfigError listing every bad value (name, value shown only when not secret-like, fix). */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(WorkerConfigSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const parsed = WorkerConfigSchema.safeParse(picked);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '');
+      const value = picked[name];
+      const shown = value === undefined ? 'is not set' : `=${JSON.stringify(value)}`;
+      return `${name} ${shown}: ${i.message}`;
+    }),
+  );
+}

@@ -1,0 +1,75 @@
+/**
+ * The production worker: config from the environment, the prebuilt workflow bundle, the real
+ * Kubernetes and git gateways, Prometheus metrics from the Temporal runtime, health endpoints, and a
+ * graceful shutdown on SIGTERM/SIGINT (in-flight activities get the grace time to heartbeat and stop;
+ * the follow activity resumes from its heartbeat on the next worker).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { loadWorkerConfig, type WorkerConfig } from '../src/config/worker-config';
+import { connectionOptions } from '../src/temporal/connection';
+import { createCliGitGateway } from '../src/git/cli-gateway';
+import { createClientGateway } from '../src/k8s/client-gateway';
+import { startHealthServer } from './health';
+
+export const WORKFLOW_BUNDLE_PATH = path.resolve(__dirname, '..', 'workflow-bundle.js');
+
+export interface WorkerHandle {
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+export async function startProductionWorker(config: WorkerConfig = loadWorkerConfig(), log: (msg: string) => void = (m) => console.log(m)): Promise<WorkerHandle> {
+  if (!existsSync(WORKFLOW_BUNDLE_PATH)) throw new Error(`workflow bundle ${WORKFLOW_BUNDLE_PATH} is missing: run 'npm run build'`);
+  let podTemplate: string;
+  try {
+    podTemplate = readFileSync(config.SDLC_POD_TEMPLATE_FILE, 'utf8');
+  } catch (err) {
+    throw new Error(`SDLC_POD_TEMPLATE_FILE=${config.SDLC_POD_TEMPLATE_FILE}: cannot read the agent pod template (${(err as NodeJS.ErrnoException).code ?? String(err)}); the Helm chart mounts it from the pod-template ConfigMap`);
+  }
+  Runtime.install({
+    logger: new DefaultLogger('INFO'),
+    telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.SDLC_METRICS_PORT}` } } },
+  });
+  const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate });
+  const git = createCliGitGateway({ tokenFile: config.SDLC_GIT_TOKEN_FILE && existsSync(config.SDLC_GIT_TOKEN_FILE) ? config.SDLC_GIT_TOKEN_FILE : undefined });
+  const target = {
+    address: config.TEMPORAL_ADDRESS,
+    namespace: config.TEMPORAL_NAMESPACE,
+    tls: config.TEMPORAL_TLS,
+    tlsCertFile: config.TEMPORAL_TLS_CERT_FILE,
+    tlsKeyFile: config.TEMPORAL_TLS_KEY_FILE,
+    tlsCaFile: config.TEMPORAL_TLS_CA_FILE,
+    tlsServerName: config.TEMPORAL_TLS_SERVER_NAME,
+    apiKeyFile: config.TEMPORAL_API_KEY_FILE,
+  };
+  const connection = await NativeConnection.connect(connectionOptions(target));
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
+    activities: createActivities({ kubernetes, git }),
+    maxConcurrentActivityTaskExecutions: config.SDLC_MAX_CONCURRENT_ACTIVITIES,
+    shutdownGraceTime: `${config.SDLC_SHUTDOWN_GRACE_SECONDS} seconds`,
+  });
+  const health = await startHealthServer(config.SDLC_HEALTH_PORT, () => worker.getState() === 'RUNNING');
+  log(`worker polling ${config.TEMPORAL_ADDRESS} namespace=${config.TEMPORAL_NAMESPACE} taskQueue=${config.TEMPORAL_TASK_QUEUE}; agent pods in ${config.SDLC_K8S_NAMESPACE}; health :${health.port}, metrics :${config.SDLC_METRICS_PORT}`);
+  const done = worker.run().finally(async () => {
+    await kubernetes.close();
+    await health.close();
+    await connection.close();
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log(`shutting down: in-flight activities get ${config.SDLC_SHUTDOWN_GRACE_SECONDS}s`);
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    })();
+    return stopping;
+  };
+  return { stop, done };
+}
