@@ -1,0 +1,218 @@
+/**
+ * The run commands (implement, status, runs, retry, cancel): thin layers over the Temporal client.
+ * Each returns the process exit code; user errors are thrown as CliError.
+ */
+import path from 'node:path';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { loadTasksFile } from '../tasks/load';
+import { TasksFileError } from '../tasks/errors';
+import { SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS } from '../temporal/search-attributes';
+import { workflowUiLink } from '../temporal/connection';
+import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate } from '../../workflows/definitions';
+import type { ImplementFeatureInput, RunOptions, RunState } from '../../workflows/types';
+import { CliError, rootMessage } from './errors';
+import { emit, followRun, summaryLines } from './follow';
+import { resolveRepository, runWorkflowId } from './repo';
+import { connectTemporal, type TemporalFlags } from './temporal-client';
+
+export interface Output {
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+export interface ImplementFlags extends TemporalFlags {
+  repo?: string;
+  base?: string;
+  branchPattern?: string;
+  maxParallel?: number;
+  taskTimeoutMinutes?: number;
+  pendingTimeoutMinutes?: number;
+  model?: string;
+  follow?: boolean;
+  json?: boolean;
+}
+
+async function withTemporal<T>(flags: TemporalFlags, fn: (t: Awaited<ReturnType<typeof connectTemporal>>) => Promise<T>): Promise<T> {
+  const t = await connectTemporal(flags);
+  try {
+    return await fn(t);
+  } finally {
+    await t.close();
+  }
+}
+
+export async function implementCommand(tasksPath: string, flags: ImplementFlags, io: Output): Promise<number> {
+  let loaded: Awaited<ReturnType<typeof loadTasksFile>>;
+  try {
+    loaded = await loadTasksFile(tasksPath, { branchPattern: flags.branchPattern });
+  } catch (err) {
+    if (err instanceof TasksFileError) throw new CliError(err.message);
+    throw err;
+  }
+  const { plan, text } = loaded;
+  if (plan.dispatch.length === 0) {
+    throw new CliError(`${tasksPath}: no open [ASYNC] task to dispatch (${plan.tasks.length} tasks found). Mark the tasks an agent may do with [ASYNC], or run 'sdlc-runner plan ${tasksPath}' to see how each task was read.`);
+  }
+  const repository = await resolveRepository(tasksPath, flags);
+  const featureDirAbs = path.dirname(path.resolve(tasksPath));
+  const featureDir = repository.root ? path.relative(repository.root, featureDirAbs) : path.join('specs', plan.feature);
+  const options: Partial<RunOptions> = {};
+  if (flags.branchPattern) options.branchPattern = flags.branchPattern;
+  if (flags.maxParallel !== undefined) options.maxParallel = flags.maxParallel;
+  if (flags.taskTimeoutMinutes !== undefined) options.taskTimeoutSeconds = flags.taskTimeoutMinutes * 60;
+  if (flags.pendingTimeoutMinutes !== undefined) options.pendingTimeoutSeconds = flags.pendingTimeoutMinutes * 60;
+  if (flags.model) options.model = flags.model;
+  const input: ImplementFeatureInput = {
+    repository: { url: repository.url, baseBranch: repository.baseBranch },
+    feature: { name: plan.feature, dir: featureDir },
+    tasksFile: path.relative(repository.root ?? process.cwd(), path.resolve(tasksPath)),
+    tasksMarkdown: text,
+    options,
+  };
+  const workflowId = runWorkflowId(repository.url, plan.feature);
+  return withTemporal(flags, async (t) => {
+    try {
+      await t.client.workflow.start('implementFeature', {
+        taskQueue: t.taskQueue,
+        workflowId,
+        args: [input],
+        typedSearchAttributes: [
+          { key: SA_FEATURE, value: plan.feature },
+          { key: SA_REPOSITORY, value: repository.url },
+        ] as never,
+        staticSummary: `implement ${plan.feature}: ${plan.dispatch.length} [ASYNC] task(s)`,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new CliError(`a run for feature ${plan.feature} of ${repository.url} is already running (${workflowId}). Follow it with 'sdlc-runner watch ${workflowId}', or cancel it with 'sdlc-runner cancel ${workflowId}'.`);
+      }
+      throw err;
+    }
+    const ui = workflowUiLink(t.uiUrl, t.namespace, workflowId);
+    if (flags.json) emit(io.out, true, { event: 'run_started', run: workflowId, ui, feature: plan.feature, tasks: plan.dispatch });
+    else io.out.write(`run started id=${workflowId} tasks=${plan.dispatch.join(',')} ui=${ui}\n`);
+    if (!flags.follow) return 0;
+    return watchRun(t, workflowId, !!flags.json, io);
+  });
+}
+
+async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflowId: string, json: boolean, io: Output): Promise<number> {
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const state = await followRun(t.client, workflowId, { json, out: io.out, signal: abort.signal });
+    if (!state) throw new CliError(`run ${workflowId} ended before its state could be read; see 'sdlc-runner status ${workflowId}'`, 1);
+    if (abort.signal.aborted && state.status === 'running') {
+      io.err.write(`stopped following; the run goes on. Attach again with 'sdlc-runner watch ${workflowId}'.\n`);
+      return 130;
+    }
+    if (json) emit(io.out, true, { event: 'run_finished', run: workflowId, status: state.status, tasks: state.tasks.map((x) => ({ id: x.id, status: x.status, branch: x.branch, commit: x.commit, reason: x.reason })) });
+    else for (const line of summaryLines(state, workflowId)) io.out.write(line + '\n');
+    return state.tasks.every((x) => x.status === 'succeeded') ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+export async function watchCommand(run: string, flags: TemporalFlags & { json?: boolean }, io: Output): Promise<number> {
+  return withTemporal(flags, async (t) => {
+    await getState(t.client, run); // clear error when the run does not exist
+    return watchRun(t, run, !!flags.json, io);
+  });
+}
+
+async function getState(client: Awaited<ReturnType<typeof connectTemporal>>['client'], run: string): Promise<RunState> {
+  try {
+    return await client.workflow.getHandle(run).query(getRunStateQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${run}'. List runs with 'sdlc-runner runs'.`);
+    throw new CliError(`cannot read run '${run}': ${rootMessage(err)}`, 1);
+  }
+}
+
+function pad(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n - 1) + '…' : s.padEnd(n);
+}
+
+export function formatStatusTable(state: RunState): string {
+  const rows = [`run ${state.workflowId}  feature=${state.feature.name}  status=${state.status}  repo=${state.repository.url}`, ''];
+  rows.push(`${pad('TASK', 8)} ${pad('STATUS', 10)} ${pad('ATT', 3)} ${pad('BRANCH', 36)} ${pad('COMMIT', 12)} DETAIL`);
+  for (const t of state.tasks) {
+    const detail = t.reason ?? (t.tokens ? `tokens ${t.tokens.input}/${t.tokens.output}${t.cost !== undefined ? ` $${t.cost.toFixed(4)}` : ''}` : t.title);
+    rows.push(`${pad(t.id, 8)} ${pad(t.status, 10)} ${pad(String(t.attempt), 3)} ${pad(t.branch, 36)} ${pad(t.commit?.slice(0, 12) ?? '-', 12)} ${detail}`);
+  }
+  return rows.join('\n') + '\n';
+}
+
+export async function statusCommand(run: string | undefined, flags: TemporalFlags & { json?: boolean }, io: Output): Promise<number> {
+  return withTemporal(flags, async (t) => {
+    const id = run ?? (await latestRunId(t.client));
+    if (!id) throw new CliError(`no runs yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
+    const state = await getState(t.client, id);
+    io.out.write(flags.json ? JSON.stringify(state, null, 2) + '\n' : formatStatusTable(state));
+    return 0;
+  });
+}
+
+async function latestRunId(client: Awaited<ReturnType<typeof connectTemporal>>['client']): Promise<string | undefined> {
+  for await (const wf of client.workflow.list({ query: `WorkflowType = 'implementFeature'` })) return wf.workflowId;
+  return undefined;
+}
+
+export async function runsCommand(flags: TemporalFlags & { json?: boolean; limit?: number }, io: Output): Promise<number> {
+  return withTemporal(flags, async (t) => {
+    const rows: { id: string; status: string; runStatus?: string; feature?: string; started: string }[] = [];
+    for await (const wf of t.client.workflow.list({ query: `WorkflowType = 'implementFeature'` })) {
+      rows.push({
+        id: wf.workflowId,
+        status: wf.status.name,
+        runStatus: wf.typedSearchAttributes.get(SA_RUN_STATUS),
+        feature: wf.typedSearchAttributes.get(SA_FEATURE),
+        started: wf.startTime.toISOString(),
+      });
+      if (rows.length >= (flags.limit ?? 20)) break;
+    }
+    if (flags.json) io.out.write(JSON.stringify(rows, null, 2) + '\n');
+    else if (!rows.length) io.out.write('no runs yet\n');
+    else {
+      io.out.write(`${pad('RUN', 40)} ${pad('WORKFLOW', 16)} ${pad('RUN STATUS', 18)} STARTED\n`);
+      for (const r of rows) io.out.write(`${pad(r.id, 40)} ${pad(r.status, 16)} ${pad(r.runStatus || '-', 18)} ${r.started}\n`);
+    }
+    return 0;
+  });
+}
+
+export async function retryCommand(run: string, flags: TemporalFlags & { task?: string[] }, io: Output): Promise<number> {
+  return withTemporal(flags, async (t) => {
+    await getState(t.client, run);
+    try {
+      const ids = await t.client.workflow.getHandle(run).executeUpdate(retryTasksUpdate, { args: [{ taskIds: flags.task }] });
+      io.out.write(`retrying ${ids.join(', ')} in ${run}; follow with 'sdlc-runner watch ${run}'\n`);
+      return 0;
+    } catch (err) {
+      throw new CliError(`cannot retry in ${run}: ${rootMessage(err)}`);
+    }
+  });
+}
+
+export async function cancelCommand(run: string, flags: TemporalFlags & { task?: string[] }, io: Output): Promise<number> {
+  return withTemporal(flags, async (t) => {
+    await getState(t.client, run);
+    const handle = t.client.workflow.getHandle(run);
+    if (flags.task?.length) {
+      try {
+        const ids = await handle.executeUpdate(cancelTasksUpdate, { args: [{ taskIds: flags.task }] });
+        io.out.write(`cancelling ${ids.join(', ')} in ${run}; their pods are deleted\n`);
+        return 0;
+      } catch (err) {
+        throw new CliError(`cannot cancel in ${run}: ${rootMessage(err)}`);
+      }
+    }
+    const desc = await handle.describe();
+    if (desc.status.name !== 'RUNNING') throw new CliError(`run ${run} is not running (${desc.status.name.toLowerCase()})`);
+    await handle.cancel();
+    io.out.write(`cancelling run ${run}: every task is cancelled and its pod deleted\n`);
+    return 0;
+  });
+}

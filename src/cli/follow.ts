@@ -1,0 +1,73 @@
+/**
+ * Follows a run until every task is terminal (the run then completes, or waits for a decision):
+ * prints events as lines or JSON lines, a throttled progress line, and a final summary.
+ */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { getRunStateQuery } from '../../workflows/definitions';
+import type { RunState } from '../../workflows/types';
+import { countTasks, diffRunState, formatEventLine, type RunEvent } from './run-events';
+
+export interface FollowOptions {
+  json: boolean;
+  out: NodeJS.WritableStream;
+  pollMs?: number;
+  progressEveryMs?: number;
+  /** Stop following when the signal aborts (Ctrl-C): the run itself carries on. */
+  signal?: AbortSignal;
+}
+
+export function isSettled(state: RunState): boolean {
+  return state.status !== 'running';
+}
+
+export function emit(out: NodeJS.WritableStream, json: boolean, e: RunEvent | Record<string, unknown>): void {
+  if (json) out.write(JSON.stringify('type' in e ? { event: e.type, ...e, type: undefined } : e) + '\n');
+  else out.write(formatEventLine(e as RunEvent) + '\n');
+}
+
+async function queryState(handle: WorkflowHandle): Promise<RunState | undefined> {
+  try {
+    return await handle.query(getRunStateQuery);
+  } catch {
+    return undefined; // not started yet (first workflow task pending) or between runs of a continue-as-new
+  }
+}
+
+/** Returns the final state observed. */
+export async function followRun(client: Client, workflowId: string, opts: FollowOptions): Promise<RunState | undefined> {
+  const handle = client.workflow.getHandle(workflowId);
+  const pollMs = opts.pollMs ?? 1000;
+  const progressEvery = opts.progressEveryMs ?? 30_000;
+  let prev: RunState | undefined;
+  let lastProgress = Date.now();
+  for (;;) {
+    const state = await queryState(handle);
+    if (state) {
+      for (const e of diffRunState(prev, state)) emit(opts.out, opts.json, e);
+      prev = state;
+      if (Date.now() - lastProgress >= progressEvery && !isSettled(state)) {
+        lastProgress = Date.now();
+        emit(opts.out, opts.json, { type: 'progress', counts: countTasks(state), running: state.tasks.filter((t) => t.status === 'running').map((t) => t.id) });
+      }
+      if (isSettled(state)) return state;
+    } else {
+      const desc = await handle.describe().catch(() => undefined);
+      if (desc && desc.status.name !== 'RUNNING' && desc.status.name !== 'CONTINUED_AS_NEW') return prev;
+    }
+    if (opts.signal?.aborted) return prev;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+export function summaryLines(state: RunState, workflowId: string): string[] {
+  const c = countTasks(state);
+  const lines = [`run finished id=${workflowId} status=${state.status.replace('_', '-')} ${Object.entries(c).map(([k, v]) => `${k}=${v}`).join(' ')}`];
+  for (const t of state.tasks) {
+    lines.push(`  ${t.id} ${t.status} branch=${t.branch}${t.commit ? ` commit=${t.commit.slice(0, 12)}` : ''}${t.reason ? ` reason=${JSON.stringify(t.reason)}` : ''}`);
+  }
+  const failed = state.tasks.filter((t) => t.status !== 'succeeded').map((t) => t.id);
+  if (failed.length) lines.push(`retry with: sdlc-runner retry ${workflowId} ${failed.map((id) => `--task ${id}`).join(' ')}`);
+  const ready = state.tasks.filter((t) => t.status === 'succeeded').map((t) => t.branch);
+  if (ready.length) lines.push(`ready to merge: ${ready.join(' ')}`);
+  return lines;
+}

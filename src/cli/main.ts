@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+/**
+ * sdlc-runner: run the [ASYNC] tasks of a spec-kit tasks.md as a durable Temporal run of agent pods.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadTasksFile } from '../tasks/load';
+import { formatPlanTable } from '../tasks/format';
+import { TasksFileError } from '../tasks/errors';
+import { labelValue } from '../k8s/names';
+import { CliError } from './errors';
+import { cancelCommand, implementCommand, retryCommand, runsCommand, statusCommand, watchCommand } from './commands';
+import { devCommand } from './dev';
+import { runLogsCommand } from './logs';
+import { startProductionWorker } from '../../worker/run-worker';
+import { ConfigError } from '../config/worker-config';
+
+const io = { out: process.stdout, err: process.stderr };
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
+  return n;
+}
+const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+
+function temporalOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--address <host:port>', 'Temporal frontend').env('TEMPORAL_ADDRESS'))
+    .addOption(new Option('--namespace <ns>', 'Temporal namespace').env('TEMPORAL_NAMESPACE'))
+    .addOption(new Option('--task-queue <queue>', 'task queue the workers poll').env('TEMPORAL_TASK_QUEUE'))
+    .addOption(new Option('--ui-url <url>', 'Temporal UI base URL for links').env('SDLC_TEMPORAL_UI_URL'));
+}
+
+let exitCode = 0;
+const program = new Command()
+  .name('sdlc-runner')
+  .description('Run the [ASYNC] tasks of a spec-kit tasks.md as durable Temporal workflows, one OpenCode agent pod per task.')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (s, write) => write(s) });
+
+program
+  .command('plan')
+  .description('show how tasks.md is read: tasks, modes, phases, and what would be dispatched')
+  .argument('<tasks.md>')
+  .option('--json', 'machine-readable output')
+  .option('--branch-pattern <pattern>', 'task branch name pattern ({feature}, {taskId}, {taskIdLower})')
+  .action(async (file: string, o: { json?: boolean; branchPattern?: string }) => {
+    const { plan } = await loadTasksFile(file, { branchPattern: o.branchPattern });
+    io.out.write(o.json ? JSON.stringify(plan, null, 2) + '\n' : formatPlanTable(plan));
+  });
+
+temporalOptions(
+  program
+    .command('implement')
+    .description('start a durable run for the open [ASYNC] tasks of tasks.md')
+    .argument('<tasks.md>')
+    .option('--repo <url>', 'repository URL the agents clone (default: git remote origin)')
+    .option('--base <branch>', 'base branch (default: the current branch)')
+    .option('--branch-pattern <pattern>', 'task branch pattern', 'specs/{feature}/{taskId}-async')
+    .option('--max-parallel <n>', 'agent pods at once', positiveInt)
+    .option('--task-timeout-minutes <n>', 'deadline per task', positiveInt)
+    .option('--pending-timeout-minutes <n>', 'how long a pod may stay Pending', positiveInt)
+    .option('--model <provider/model>', 'OpenCode model for the agents')
+    .option('-f, --follow', 'show progress until every task has ended; exit non-zero if any did not succeed')
+    .option('--json', 'events as JSON lines'),
+).action(async (file: string, o) => {
+  exitCode = await implementCommand(file, o, io);
+});
+
+temporalOptions(program.command('watch').description('follow a run that is already going').argument('<run>').option('--json', 'events as JSON lines')).action(async (run: string, o) => {
+  exitCode = await watchCommand(run, o, io);
+});
+
+temporalOptions(program.command('status').description("a run's tasks (default: the latest run)").argument('[run]').option('--json', 'the full state as JSON')).action(async (run: string | undefined, o) => {
+  exitCode = await statusCommand(run, o, io);
+});
+
+temporalOptions(program.command('runs').description('recent runs').option('--json', 'JSON output').option('--limit <n>', 'how many', positiveInt, 20)).action(async (o) => {
+  exitCode = await runsCommand(o, io);
+});
+
+temporalOptions(
+  program.command('retry').description('retry failed, timed-out, cancelled or blocked tasks (default: all of them)').argument('<run>').option('--task <ids>', 'task ID (repeatable or comma-separated)', collect),
+).action(async (run: string, o) => {
+  exitCode = await retryCommand(run, o, io);
+});
+
+temporalOptions(
+  program.command('cancel').description('cancel some tasks (--task) or the whole run; their pods are deleted').argument('<run>').option('--task <ids>', 'task ID (repeatable or comma-separated)', collect),
+).action(async (run: string, o) => {
+  exitCode = await cancelCommand(run, o, io);
+});
+
+program
+  .command('logs')
+  .description("agent logs of a run's pods, interleaved with [task] prefixes")
+  .argument('<run>')
+  .option('--task <ids>', 'only these tasks', collect)
+  .option('-f, --follow', 'keep following until every pod has ended')
+  .addOption(new Option('--k8s-namespace <ns>', 'namespace of the agent pods').env('SDLC_K8S_NAMESPACE').default('default'))
+  .option('--kubeconfig <path>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)')
+  .action(async (run: string, o: { task?: string[]; follow?: boolean; k8sNamespace: string; kubeconfig?: string }) => {
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort());
+    exitCode = await runLogsCommand({
+      namespace: o.k8sNamespace,
+      kubeconfig: o.kubeconfig,
+      runLabel: labelValue(run),
+      tasks: o.task,
+      follow: !!o.follow,
+      out: io.out,
+      err: io.err,
+      color: !!process.stdout.isTTY,
+      signal: abort.signal,
+    });
+  });
+
+program
+  .command('worker')
+  .description('run the worker (configured by environment: see the Helm chart ConfigMap / README)')
+  .action(async () => {
+    const handle = await startProductionWorker();
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void handle.stop());
+    await handle.done;
+  });
+
+program
+  .command('dev')
+  .description('a local Temporal dev server with its UI, plus a worker when a cluster and pod template are configured')
+  .option('--port <port>', 'Temporal frontend port', positiveInt)
+  .option('--ui-port <port>', 'Temporal UI port', positiveInt)
+  .option('--db <file>', 'SQLite file that keeps runs across restarts')
+  .option('--no-worker', 'only the server')
+  .option('--pod-template <file>', 'agent pod template (docs/pod-template.md)')
+  .option('--k8s-namespace <ns>', 'namespace for agent pods')
+  .action(async (o) => {
+    exitCode = await devCommand(o, io);
+  });
+
+program
+  .parseAsync(process.argv)
+  .then(() => process.exit(exitCode))
+  .catch((err: unknown) => {
+    if (err instanceof CliError || err instanceof TasksFileError || err instanceof ConfigError) {
+      io.err.write(`sdlc-runner: ${err.message}\n`);
+      process.exit(err instanceof CliError ? err.exitCode : 2);
+    }
+    io.err.write(`sdlc-runner: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  });

@@ -1,0 +1,41 @@
+/** Repository defaults from the local checkout: `git remote get-url origin` and the current branch. */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { CliError } from './errors';
+
+const run = promisify(execFile);
+
+async function git(cwd: string, args: string[]): Promise<string | undefined> {
+  try {
+    const { stdout } = await run('git', args, { cwd });
+    return stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuses URLs with embedded credentials: they would land in workflow history and pod specs. */
+export function assertNoCredentials(url: string): void {
+  if (/^[a-z+]+:\/\/[^/]*@/i.test(url) && !/^ssh:\/\/[^/:@]+@/i.test(url)) {
+    throw new CliError(`the repository URL carries credentials (user:token@host). Remove them: agents read git credentials from a mounted Secret, and a URL is stored in workflow history.`);
+  }
+}
+
+export async function resolveRepository(tasksFile: string, flags: { repo?: string; base?: string }): Promise<{ url: string; baseBranch: string; root?: string }> {
+  const dir = path.dirname(path.resolve(tasksFile));
+  const root = await git(dir, ['rev-parse', '--show-toplevel']);
+  const url = flags.repo ?? (await git(dir, ['remote', 'get-url', 'origin']));
+  if (!url) throw new CliError(`no repository URL: ${dir} has no git remote 'origin'. Pass --repo <url>.`);
+  assertNoCredentials(url);
+  const baseBranch = flags.base ?? (await git(dir, ['rev-parse', '--abbrev-ref', 'HEAD']));
+  if (!baseBranch || baseBranch === 'HEAD') throw new CliError(`no base branch: ${dir} is not on a branch. Pass --base <branch>.`);
+  return { url, baseBranch, root };
+}
+
+/** `sdlc-<repo name>-<feature>`: one running run per repository and feature (Temporal enforces it). */
+export function runWorkflowId(repoUrl: string, feature: string): string {
+  const name = repoUrl.replace(/\.git$/, '').split(/[/:]/).filter(Boolean).pop() ?? 'repo';
+  const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
+  return `sdlc-${slug(name)}-${slug(feature)}`;
+}
