@@ -1,0 +1,35 @@
+#!/bin/sh
+# Stand-in for the agent image in the whole-chain tests (the test kubelet maps the agent image to
+# this file). It keeps the agent contract of docker/agent-entrypoint.sh in its simplest form: read the
+# task from SDLC_* env, print progress lines, push one commit to the task branch, print the
+# ::sdlc-result:: line, exit 0. Knobs (plain env from the pod template):
+#   E2E_RECORD_DIR        append "<task> <pod>" to $E2E_RECORD_DIR/runs.log when the agent starts
+#   E2E_STEP_SECONDS      sleep between the three progress lines (default 0)
+#   E2E_PRESET_SHA        skip git: the test already created every task branch at this commit
+set -eu
+say() { echo "agent[$SDLC_TASK_ID]: $*"; }
+
+say "start: branch $SDLC_TASK_BRANCH from $SDLC_BASE_BRANCH, attempt $SDLC_ATTEMPT, pod $HOSTNAME"
+if [ -n "${E2E_RECORD_DIR:-}" ]; then echo "$SDLC_TASK_ID $HOSTNAME" >>"$E2E_RECORD_DIR/runs.log"; fi
+
+if [ -n "${E2E_PRESET_SHA:-}" ]; then
+  sha=$E2E_PRESET_SHA
+else
+  work=${SDLC_WORKDIR:-$PWD}/clone
+  git clone -q --branch "$SDLC_BASE_BRANCH" -- "$SDLC_REPO_URL" "$work"
+  cd "$work"
+  git checkout -q -b "$SDLC_TASK_BRANCH"
+  for step in 1 2 3; do
+    say "working, step $step/3"
+    sleep "${E2E_STEP_SECONDS:-0}"
+  done
+  printf '%s\n' "$SDLC_TASK_TEXT" >"task-$SDLC_TASK_ID.txt"
+  git add -A
+  git -c user.name=e2e-agent -c user.email=e2e-agent@example.invalid commit -q -m "$SDLC_TASK_ID: implement" -m "Sdlc-Run: $SDLC_RUN_ID"
+  git push -q origin "HEAD:refs/heads/$SDLC_TASK_BRANCH"
+  sha=$(git rev-parse HEAD)
+fi
+
+say "done at $sha"
+printf '::sdlc-result::{"v":1,"status":"succeeded","taskId":"%s","branch":"%s","sha":"%s","commits":1,"tokens":{"input":120,"output":30},"cost":0.0012}\n' \
+  "$SDLC_TASK_ID" "$SDLC_TASK_BRANCH" "$sha"
