@@ -233,7 +233,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     t.reason = undefined;
     t.commit = undefined;
     t.childWorkflowId = `${info.workflowId}/${t.id}/${t.attempt}`;
-    t.podName = podName(runUid, t.id, t.attempt);
+    t.podName = podName(info.workflowId, t.id, t.attempt, 0, runUid);
     const scope = new CancellationScope();
     scopes.set(t.id, scope);
     const attempt = t.attempt;

@@ -69,7 +69,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
   const follow = followActivity(input);
   const o = input.options;
   const base = { taskId: input.taskId, attempt: input.attempt, startedAt };
-  let podName = makePodName(input.runUid, input.taskId, input.attempt);
+  let podName = makePodName(input.runWorkflowId, input.taskId, input.attempt, 0, input.runUid);
   const failedPods: string[] = [];
   const livePods = new Set<string>();
   let outcome: AgentTaskOutcome | undefined;
@@ -84,7 +84,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
 
   try {
     for (let infraTry = 0; ; infraTry++) {
-      podName = makePodName(input.runUid, input.taskId, input.attempt, infraTry);
+      podName = makePodName(input.runWorkflowId, input.taskId, input.attempt, infraTry, input.runUid);
       const labels = {
         [LABELS.managedBy]: MANAGED_BY,
         [LABELS.run]: labelValue(input.runWorkflowId),

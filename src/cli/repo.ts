@@ -28,7 +28,7 @@ export async function resolveRepository(tasksFile: string, flags: { repo?: strin
   const url = flags.repo ?? (await git(dir, ['remote', 'get-url', 'origin']));
   if (!url) throw new CliError(`no repository URL: ${dir} has no git remote 'origin'. Pass --repo <url>.`);
   assertNoCredentials(url);
-  const baseBranch = flags.base ?? (await git(dir, ['rev-parse', '--abbrev-ref', 'HEAD']));
+  const baseBranch = flags.base ?? (await git(dir, ['symbolic-ref', '--short', '-q', 'HEAD']));
   if (!baseBranch || baseBranch === 'HEAD') throw new CliError(`no base branch: ${dir} is not on a branch. Pass --base <branch>.`);
   return { url, baseBranch, root };
 }

@@ -19,7 +19,6 @@ function seconds(from?: string, to?: string): number | undefined {
 
 export function diffRunState(prev: RunState | undefined, next: RunState): RunEvent[] {
   const events: RunEvent[] = [];
-  if (prev?.status !== next.status && next.status !== 'running') events.push({ type: 'run_status', status: next.status });
   for (const t of next.tasks) {
     const p = prev?.tasks.find((x) => x.id === t.id);
     const restarted = p && t.attempt > p.attempt;
@@ -41,6 +40,7 @@ export function diffRunState(prev: RunState | undefined, next: RunState): RunEve
       });
     }
   }
+  if (prev?.status !== next.status && next.status !== 'running') events.push({ type: 'run_status', status: next.status });
   return events;
 }
 

@@ -28,12 +28,13 @@ export function shortHash(input: string): string {
  * `infraRetry` > 0 names the replacement pod after an infrastructure failure (eviction, OOM kill) of
  * the same attempt.
  */
-export function podName(runId: string, taskId: string, attempt: number, infraRetry = 0): string {
+export function podName(runId: string, taskId: string, attempt: number, infraRetry = 0, runUid = ''): string {
   const task = dnsSlug(taskId) || 'task';
   const tag = infraRetry > 0 ? `a${attempt}r${infraRetry}` : `a${attempt}`;
-  const suffix = `${task}-${tag}-${shortHash(`${runId}\u0000${taskId}\u0000${attempt}\u0000${infraRetry}`)}`;
+  // The readable run ID names the pod; the run's unique ID (when given) keeps runs of the same feature apart.
+  const suffix = `${task}-${tag}-${shortHash(`${runId}\u0000${runUid}\u0000${taskId}\u0000${attempt}\u0000${infraRetry}`)}`;
   const room = MAX_NAME - 'sdlc-'.length - suffix.length - 1;
-  const run = dnsSlug(runId).slice(0, Math.max(0, room)).replace(/-$/, '');
+  const run = dnsSlug(runId).replace(/^sdlc-/, '').slice(0, Math.max(0, room)).replace(/-$/, '');
   return (run ? `sdlc-${run}-${suffix}` : `sdlc-${suffix}`).slice(0, MAX_NAME).replace(/-$/, '');
 }
 

@@ -1,0 +1,173 @@
+/**
+ * The CLI driven as a user would: the built binary (dist/src/cli/main.js) in a git checkout with a
+ * spec-kit feature, against the real Temporal dev server and a real Worker (in-memory cluster).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { AgentPodRequest } from '../../src/k8s/gateway';
+import { MemoryGit, MemoryKubernetesGateway, type PodScript } from '../support/memory-gateway';
+import { eventually, startWorker, type RunningWorker } from '../support/temporal';
+
+const CLI = path.resolve(__dirname, '../../dist/src/cli/main.js');
+const run = promisify(execFile);
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** A checkout with `specs/<feature>/tasks.md` and an origin remote (never contacted: the cluster is in memory). */
+function specKitRepo(feature: string, tasks: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-cli-'));
+  execFileSync('git', ['init', '-q', '-b', 'main', dir]);
+  execFileSync('git', ['-C', dir, 'remote', 'add', 'origin', 'https://git.example.test/acme/shop.git']);
+  mkdirSync(path.join(dir, 'specs', feature), { recursive: true });
+  writeFileSync(path.join(dir, 'specs', feature, 'spec.md'), `# ${feature}\n`);
+  writeFileSync(path.join(dir, 'specs', feature, 'tasks.md'), tasks);
+  return dir;
+}
+
+const TASKS = `# Tasks: Checkout
+
+## Phase 1: Setup
+
+- [ ] T001 [SYNC] Decide the payment provider with the team
+- [ ] T002 [P] [ASYNC] Create the Cart model in \`src/cart.ts\`
+- [ ] T003 [P] [ASYNC] Create the Price model in \`src/price.ts\`
+- [x] T004 [ASYNC] Already done before
+- [ ] T005 [ASYNC] Wire cart and price together (depends on T002, T003)
+`;
+
+describe('sdlc-runner CLI (built binary)', () => {
+  let worker: RunningWorker;
+  let k8s: MemoryKubernetesGateway;
+  let behaviour: (req: AgentPodRequest) => PodScript = () => ({});
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    const git = new MemoryGit();
+    k8s = new MemoryKubernetesGateway((req) => behaviour(req), git);
+    worker = await startWorker({ kubernetes: k8s, git });
+    env = { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: worker.taskQueue, SDLC_TEMPORAL_UI_URL: 'http://127.0.0.1:8233' };
+  });
+  afterAll(async () => worker?.stop());
+
+  test('plan prints the table and --json the documented shape; a missing file is a clear error', async () => {
+    const dir = specKitRepo('010-plan', TASKS);
+    const table = await cli(['plan', 'specs/010-plan/tasks.md'], dir, env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/T002\s+open\s+async\s+P/);
+    expect(table.stdout).toContain('Dispatch');
+    const json = await cli(['plan', 'specs/010-plan/tasks.md', '--json'], dir, env);
+    const plan = JSON.parse(json.stdout);
+    expect(plan.feature).toBe('010-plan');
+    expect(plan.dispatch).toEqual(['T002', 'T003', 'T005']);
+    expect(plan.tasks.find((t: { id: string }) => t.id === 'T005')).toMatchObject({ status: 'open', mode: 'async', dependsOn: ['T002', 'T003'], branch: 'specs/010-plan/T005-async', line: 9 });
+    expect(plan.tasks.find((t: { id: string }) => t.id === 'T001')).toMatchObject({ mode: 'sync', branch: null });
+    const missing = await cli(['plan', 'specs/nope/tasks.md'], dir, env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('specs/nope/tasks.md: does not exist');
+  });
+
+  test('implement --follow: progress lines, a non-zero exit when a task failed, then retry and watch to success', async () => {
+    behaviour = (req) => ({ runMs: 200, result: req.labels['sdlc-runner.dev/task'] === 'T003' && req.labels['sdlc-runner.dev/attempt'] === '1' ? 'failure' : 'success' });
+    const dir = specKitRepo('011-checkout', TASKS);
+    const res = await cli(['implement', 'specs/011-checkout/tasks.md', '--follow'], dir, env);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(1);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines[0]).toBe('run started id=sdlc-shop-011-checkout tasks=T002,T003,T005 ui=http://127.0.0.1:8233/namespaces/default/workflows/sdlc-shop-011-checkout');
+    expect(lines).toContainEqual(expect.stringMatching(/^task T002 started attempt=1 pod=sdlc-shop-011-checkout-t002-a1-\w+ branch=specs\/011-checkout\/T002-async$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^task T002 succeeded attempt=1 branch=specs\/011-checkout\/T002-async commit=[0-9a-f]{12} tokens=1000\/200 cost=\$0\.0100 duration=\d+s$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^task T003 failed attempt=1 branch=specs\/011-checkout\/T003-async duration=\d+s reason="the agent made no change"$/));
+    expect(lines).toContainEqual('task T005 blocked attempt=0 branch=specs/011-checkout/T005-async reason="dependency T003 failed"');
+    expect(lines).toContainEqual('run awaiting-decision');
+    expect(lines).toContainEqual(expect.stringMatching(/^run finished id=sdlc-shop-011-checkout status=awaiting-decision/));
+    expect(lines).toContainEqual('retry with: sdlc-runner retry sdlc-shop-011-checkout --task T003 --task T005');
+
+    // The same feature cannot be started twice while its run is open.
+    const again = await cli(['implement', 'specs/011-checkout/tasks.md'], dir, env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('a run for feature 011-checkout of https://git.example.test/acme/shop.git is already running (sdlc-shop-011-checkout)');
+
+    const status = await cli(['status', 'sdlc-shop-011-checkout'], dir, env);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/T003\s+failed\s+1\s+specs\/011-checkout\/T003-async\s+-\s+the agent made no change/);
+    const json = JSON.parse((await cli(['status', 'sdlc-shop-011-checkout', '--json'], dir, env)).stdout);
+    expect(json.status).toBe('awaiting_decision');
+
+    const bad = await cli(['retry', 'sdlc-shop-011-checkout', '--task', 'T002'], dir, env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('only failed, timed-out, cancelled or blocked tasks can be retried: T002 is succeeded');
+
+    const retry = await cli(['retry', 'sdlc-shop-011-checkout', '--task', 'T003'], dir, env);
+    expect(retry.code).toBe(0);
+    expect(retry.stdout).toContain('retrying T003 in sdlc-shop-011-checkout');
+    const watch = await cli(['watch', 'sdlc-shop-011-checkout'], dir, env);
+    expect(watch.code).toBe(0);
+    expect(watch.stdout).toMatch(/task T003 succeeded attempt=2 /);
+    expect(watch.stdout).toMatch(/task T005 succeeded attempt=1 /);
+    expect(watch.stdout).toContain('run finished id=sdlc-shop-011-checkout status=succeeded succeeded=3');
+    expect(watch.stdout).toContain('ready to merge: specs/011-checkout/T002-async specs/011-checkout/T003-async specs/011-checkout/T005-async');
+
+    const runs = await cli(['runs'], dir, env);
+    expect(runs.stdout).toMatch(/sdlc-shop-011-checkout\s+COMPLETED\s+succeeded/);
+  });
+
+  test('cancel one task, then the whole run: pods are deleted and the run ends cancelled', async () => {
+    behaviour = () => ({ hang: true });
+    const dir = specKitRepo('012-cancel', TASKS);
+    const started = await cli(['implement', 'specs/012-cancel/tasks.md', '--json'], dir, env);
+    expect(started.code).toBe(0);
+    const event = JSON.parse(started.stdout.trim());
+    expect(event).toMatchObject({ event: 'run_started', run: 'sdlc-shop-012-cancel', tasks: ['T002', 'T003', 'T005'] });
+    await eventually(() => [...k8s.pods.values()].filter((p) => p.req.labels['sdlc-runner.dev/run'] === 'sdlc-shop-012-cancel' && p.status.phase === 'Running').length === 2, 'two pods running');
+    const one = await cli(['cancel', 'sdlc-shop-012-cancel', '--task', 'T002'], dir, env);
+    expect(one.code).toBe(0);
+    expect(one.stdout).toContain('cancelling T002 in sdlc-shop-012-cancel');
+    const all = await cli(['cancel', 'sdlc-shop-012-cancel'], dir, env);
+    expect(all.code).toBe(0);
+    const status = await eventually(async () => {
+      const s = JSON.parse((await cli(['status', 'sdlc-shop-012-cancel', '--json'], dir, env)).stdout);
+      return s.status === 'cancelled' && s;
+    }, 'run cancelled');
+    // T005 depends on T002: it was blocked as soon as T002 was cancelled, before the run was.
+    expect(status.tasks.map((t: { id: string; status: string; reason: string }) => [t.id, t.status, t.reason])).toEqual([
+      ['T002', 'cancelled', 'cancelled by request'],
+      ['T003', 'cancelled', 'cancelled by request'],
+      ['T005', 'blocked', 'dependency T002 cancelled'],
+    ]);
+    await eventually(() => ![...k8s.pods.values()].some((p) => p.req.labels['sdlc-runner.dev/run'] === 'sdlc-shop-012-cancel'), 'pods deleted');
+    const again = await cli(['cancel', 'sdlc-shop-012-cancel'], dir, env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('run sdlc-shop-012-cancel is not running');
+  });
+
+  test('bad input: unknown run, credentials in the repo URL, unreachable Temporal', async () => {
+    const dir = specKitRepo('013-bad', TASKS);
+    const unknown = await cli(['status', 'sdlc-nope'], dir, env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("no run 'sdlc-nope'");
+    const creds = await cli(['implement', 'specs/013-bad/tasks.md', '--repo', 'https://bob:ghp_secret123@github.com/acme/shop.git'], dir, env);
+    expect(creds.code).toBe(2);
+    expect(creds.stderr).toContain('the repository URL carries credentials');
+    expect(creds.stderr).not.toContain('ghp_secret123');
+    const down = await cli(['status', 'x'], dir, { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(down.code).toBe(3);
+    expect(down.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
+  });
+});
