@@ -107,7 +107,7 @@ it('the worker process is SIGKILLed while the agent pods run; a new worker finis
   expect(orphans).toHaveLength(TASKS);
   expect(orphans.every((p) => !p.metadata?.deletionTimestamp)).toBe(true);
 
-  await spawnWorker(queue, template, 'worker-replacement');
+  const replacement = await spawnWorker(queue, template, 'worker-replacement');
   const summary = await runResult(handle);
   timing('chain/kill: start → result (including the crash and heartbeat timeout)', Date.now() - t0);
 
@@ -120,4 +120,6 @@ it('the worker process is SIGKILLed while the agent pods run; a new worker finis
   expect(created.sort()).toEqual(summary.tasks.map((t) => t.podName).sort());
   expect(new Set(created).size).toBe(created.length);
   await expectNoPodsLeft();
+  // The replacement picked up the in-flight follow activities (their heartbeat timed out on the dead worker).
+  expect(replacement.output()).toContain('resuming follow from heartbeat');
 }, 240_000);
