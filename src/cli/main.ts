@@ -13,6 +13,7 @@ import { devCommand } from './dev';
 import { runLogsCommand } from './logs';
 import { startProductionWorker } from '../../worker/run-worker';
 import { ConfigError } from '../config/worker-config';
+import { initCommand } from '../init/command';
 
 const io = { out: process.stdout, err: process.stderr };
 
@@ -37,6 +38,16 @@ const program = new Command()
   .description('Run the [ASYNC] tasks of a spec-kit tasks.md as durable Temporal workflows, one OpenCode agent pod per task.')
   .showHelpAfterError()
   .configureOutput({ outputError: (s, write) => write(s) });
+
+program
+  .command('init')
+  .description('install the OpenCode commands (/implement-async, /implement-async-retry) and the spec-kit implement hooks into this repository')
+  .option('--force', 'overwrite files you edited (and entries of ours you changed)')
+  .option('--dry-run', 'show what would be written; write nothing')
+  .option('--dir <path>', 'repository to install into (default: the current one)')
+  .action((o: { force?: boolean; dryRun?: boolean; dir?: string }) => {
+    exitCode = initCommand(o, io);
+  });
 
 program
   .command('plan')

@@ -1,0 +1,42 @@
+/** The `sdlc-runner init` command: plan, print, and (unless --dry-run or conflicts) write. */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { CliError } from '../cli/errors';
+import { applyInit, conflicts, formatPlan, planInit } from './install';
+
+export interface InitFlags {
+  force?: boolean;
+  dryRun?: boolean;
+  dir?: string;
+}
+
+/** The repository root (so running init from a subfolder installs at the top), else the folder itself. */
+function projectRoot(dir: string): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || dir;
+  } catch {
+    return dir;
+  }
+}
+
+export function initCommand(flags: InitFlags, io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream }): number {
+  const root = projectRoot(path.resolve(flags.dir ?? process.cwd()));
+  const plan = planInit(root, { force: flags.force });
+  io.out.write(formatPlan(plan, !!flags.dryRun));
+  const conflicting = conflicts(plan);
+  if (conflicting.length) {
+    throw new CliError(
+      `not written: ${conflicting.map((f) => `${f.file} (${f.why})`).join('; ')}. ` +
+        `Keep your version, or run 'sdlc-runner init --force' to replace ${conflicting.length > 1 ? 'them' : 'it'} with ours (your edits there are lost).` +
+        (flags.dryRun ? '' : ' Nothing was written.'),
+    );
+  }
+  if (flags.dryRun) {
+    io.out.write('dry run: nothing written\n');
+    return 0;
+  }
+  applyInit(plan);
+  const changed = plan.files.filter((f) => f.kind !== 'unchanged').length;
+  io.out.write(changed ? `sdlc-runner init: ${changed} file(s) written in ${root}. In OpenCode: /implement-async${plan.specKit.present ? ' (or /speckit.implement, which now hands the [ASYNC] tasks to sdlc-runner first)' : ''}\n` : `sdlc-runner init: already installed in ${root}; nothing to do\n`);
+  return 0;
+}
