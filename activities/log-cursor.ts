@@ -1,48 +1,37 @@
-import { compareLogTimestamps } from '../src/k8s/timestamps';
+import { LogResume } from '../src/k8s/log-resume';
 import type { LogLine } from '../src/k8s/gateway';
 import type { FollowProgress } from './types';
 
 const KEEP_LAST_LINES = 20;
 
 /**
- * Where a log follow has got to. After any reconnect the stream restarts at `lastTs` (or earlier:
- * sinceTime has second precision), so lines older than the cursor are dropped and, of the lines
- * carrying exactly `lastTs`, the first `seenAtLastTs` are dropped: no line lost, none repeated.
+ * A follow activity's progress through a pod's log, in a form that survives a heartbeat round trip:
+ * the resume point (LogResume: no line lost or repeated across reconnects), the count of lines, and
+ * the last lines (for the failure reason).
  */
 export class LogCursor {
-  constructor(readonly progress: FollowProgress) {}
+  private readonly resume = new LogResume();
+
+  constructor(readonly progress: FollowProgress) {
+    this.resume.lastTs = progress.lastTs;
+    this.resume.seenAtLastTs = progress.seenAtLastTs;
+  }
 
   static fresh(): LogCursor {
     return new LogCursor({ seenAtLastTs: 0, linesSeen: 0, lastLines: [] });
   }
 
-  private pendingAtLastTs = 0;
-
   /** Call at the start of each (re)connected stream. */
   beginStream(): void {
-    this.pendingAtLastTs = this.progress.seenAtLastTs;
+    this.resume.beginStream();
   }
 
   /** True when the line is new (and records it); false for a line already processed. */
   accept(line: LogLine): boolean {
+    if (!this.resume.accept(line)) return false;
     const p = this.progress;
-    if (p.lastTs !== undefined) {
-      const cmp = compareLogTimestamps(line.ts, p.lastTs);
-      if (cmp < 0) return false;
-      if (cmp === 0 && this.pendingAtLastTs > 0) {
-        this.pendingAtLastTs--;
-        return false;
-      }
-      if (cmp === 0) p.seenAtLastTs++;
-      else {
-        p.lastTs = line.ts;
-        p.seenAtLastTs = 1;
-        this.pendingAtLastTs = 0;
-      }
-    } else {
-      p.lastTs = line.ts;
-      p.seenAtLastTs = 1;
-    }
+    p.lastTs = this.resume.lastTs;
+    p.seenAtLastTs = this.resume.seenAtLastTs;
     p.linesSeen++;
     p.lastLines.push(line.text);
     if (p.lastLines.length > KEEP_LAST_LINES) p.lastLines.splice(0, p.lastLines.length - KEEP_LAST_LINES);
