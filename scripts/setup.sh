@@ -54,7 +54,7 @@ if [ ! -x "$dest/bin/hadolint" ]; then
 fi
 ln -sf "$dest/bin/hadolint" "$TOOLS_BIN/hadolint"
 
-# opencode: the real binary comes with the npm devDependency opencode-ai (platform package).
+# opencode: the real binary, from the npm devDependency opencode-linux-x64 (the platform package of opencode-ai).
 ln -sf "$ROOT/node_modules/opencode-linux-x64/bin/opencode" "$TOOLS_BIN/opencode"
 
 # kube-apiserver + storage, built from Go modules once per machine (cached by version).
