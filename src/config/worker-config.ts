@@ -41,6 +41,11 @@ export const WorkerConfigSchema = z.object({
 
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
+const REQUIRED_HINTS: Record<string, string> = {
+  SDLC_K8S_NAMESPACE: 'set it to the namespace the agent pods run in',
+  SDLC_POD_TEMPLATE_FILE: 'set it to the path of the agent pod template (the Helm chart mounts it; format in docs/pod-template.md)',
+};
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid worker configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -61,8 +66,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     parsed.error.issues.map((i) => {
       const name = String(i.path[0] ?? '');
       const value = picked[name];
-      const shown = value === undefined ? 'is not set' : `=${JSON.stringify(value)}`;
-      return `${name} ${shown}: ${i.message}`;
+      if (value === undefined) return `${name} is not set: ${REQUIRED_HINTS[name] ?? i.message}`;
+      return `${name}=${JSON.stringify(value)}: ${i.message}`;
     }),
   );
 }

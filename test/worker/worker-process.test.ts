@@ -1,0 +1,107 @@
+/**
+ * The worker and dev entrypoints as processes: config errors are reported per value with exit 2;
+ * a configured worker answers its health endpoints and stops gracefully on SIGTERM; `dev` brings up
+ * a Temporal dev server with its UI and stops on Ctrl-C.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../../src/temporal/dev-server';
+import { loadWorkerConfig, ConfigError } from '../../src/config/worker-config';
+
+const WORKER = path.resolve(__dirname, '../../dist/worker/main.js');
+const CLI = path.resolve(__dirname, '../../dist/src/cli/main.js');
+
+function start(file: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [file, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('worker configuration', () => {
+  test('every bad value is named with its fix', () => {
+    let err: unknown;
+    try {
+      loadWorkerConfig({ TEMPORAL_ADDRESS: 'temporal', SDLC_K8S_NAMESPACE: 'Agents_NS', SDLC_HEALTH_PORT: '99999', TEMPORAL_TLS: 'yes', TEMPORAL_API_KEY_FILE: '/k' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('TEMPORAL_ADDRESS="temporal": must be host:port');
+    expect(msg).toContain('SDLC_K8S_NAMESPACE="Agents_NS": must be a Kubernetes namespace name');
+    expect(msg).toContain('SDLC_POD_TEMPLATE_FILE is not set');
+    expect(msg).toContain('SDLC_HEALTH_PORT="99999"');
+    expect(msg).toContain('TEMPORAL_TLS="yes"');
+  });
+
+  test('defaults fill what is not set', () => {
+    const c = loadWorkerConfig({ SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' });
+    expect(c).toMatchObject({ TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: 'agentic-sdlc', SDLC_HEALTH_PORT: 8080, SDLC_SHUTDOWN_GRACE_SECONDS: 30, TEMPORAL_TLS: false });
+  });
+
+  test('the worker process exits 2 with the messages, and starts nothing', async () => {
+    const p = start(WORKER, [], { SDLC_K8S_NAMESPACE: 'BAD' });
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain('invalid worker configuration');
+    expect(p.output()).toContain('SDLC_POD_TEMPLATE_FILE is not set');
+  });
+});
+
+describe('worker process', () => {
+  test('serves /healthz and /readyz while polling, and shuts down gracefully on SIGTERM', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-worker-'));
+    const template = path.join(dir, 'pod-template.yaml');
+    writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
+    // A kubeconfig pointing at nothing: the worker starts (the shared pod watch retries in the background).
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+    const health = await freePort();
+    const metrics = await freePort();
+    const p = start(WORKER, [], {
+      TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
+      TEMPORAL_TASK_QUEUE: `worker-proc-${Date.now()}`,
+      SDLC_K8S_NAMESPACE: 'agents',
+      SDLC_POD_TEMPLATE_FILE: template,
+      SDLC_HEALTH_PORT: String(health),
+      SDLC_METRICS_PORT: String(metrics),
+      SDLC_SHUTDOWN_GRACE_SECONDS: '2',
+      KUBECONFIG: kubeconfig,
+    });
+    await until(async () => (await fetch(`http://127.0.0.1:${health}/readyz`).catch(() => undefined))?.status === 200, 'readyz 200');
+    expect((await fetch(`http://127.0.0.1:${health}/healthz`)).status).toBe(200);
+    const prom = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+    expect(prom).toMatch(/temporal_/);
+    expect(p.output()).toContain('worker polling');
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.output()).toContain('shutting down: in-flight activities get 2s');
+  });
+});
+
+describe('sdlc-runner dev', () => {
+  test('starts a Temporal dev server with its UI and stops on Ctrl-C', async () => {
+    const [port, uiPort] = [await freePort(), await freePort()];
+    const db = path.join(mkdtempSync(path.join(os.tmpdir(), 'sdlc-dev-')), 'temporal.db');
+    const p = start(CLI, ['dev', '--no-worker', '--port', String(port), '--ui-port', String(uiPort), '--db', db], {});
+    await until(() => p.output().includes('ready. In another terminal'), 'dev ready');
+    expect(p.output()).toContain(`temporal dev server 127.0.0.1:${port} ready`);
+    expect(p.output()).toContain(`UI http://127.0.0.1:${uiPort}`);
+    const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
+    expect(ui.status).toBe(200);
+    p.child.kill('SIGINT');
+    expect(await p.exited).toBe(0);
+  });
+});
