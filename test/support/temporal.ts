@@ -18,8 +18,7 @@ function quietRuntime() {
   Runtime.install({ logger: new DefaultLogger('WARN') });
 }
 
-export async function testEnv(): Promise<TestWorkflowEnvironment> {
-  const address = process.env.TEMPORAL_ADDRESS;
+export async function testEnv(address = process.env.TEMPORAL_ADDRESS): Promise<TestWorkflowEnvironment> {
   if (!address) throw new Error('TEMPORAL_ADDRESS is not set: the jest globalSetup must start the Temporal dev server');
   quietRuntime();
   return TestWorkflowEnvironment.createFromExistingServer({ address, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
@@ -32,11 +31,11 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function startWorker(deps: ActivityDeps, opts: { taskQueue?: string; shutdownGraceTime?: string } = {}): Promise<RunningWorker> {
+export async function startWorker(deps: ActivityDeps, opts: { taskQueue?: string; shutdownGraceTime?: string; address?: string } = {}): Promise<RunningWorker> {
   if (!existsSync(WORKFLOW_BUNDLE)) throw new Error(`${WORKFLOW_BUNDLE} is missing: run 'npm run build' (npm test does it)`);
   quietRuntime();
   const taskQueue = opts.taskQueue ?? `test-${randomUUID()}`;
-  const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
+  const connection = await NativeConnection.connect({ address: opts.address ?? process.env.TEMPORAL_ADDRESS! });
   const worker = await Worker.create({
     connection,
     namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
