@@ -6,10 +6,16 @@
 #   E2E_RECORD_DIR        append "<task> <pod>" to $E2E_RECORD_DIR/runs.log when the agent starts
 #   E2E_STEP_SECONDS      sleep between the three progress lines (default 0)
 #   E2E_PRESET_SHA        skip git: the test already created every task branch at this commit
+# When SDLC_GIT_TOKEN_FILE is set (the chart's pod template mounts the git credentials Secret there),
+# the file must hold a token — otherwise exit 30, the contract's configuration error.
 set -eu
 say() { echo "agent[$SDLC_TASK_ID]: $*"; }
 
 say "start: branch $SDLC_TASK_BRANCH from $SDLC_BASE_BRANCH, attempt $SDLC_ATTEMPT, pod $HOSTNAME"
+if [ -n "${SDLC_GIT_TOKEN_FILE:-}" ] && [ ! -s "$SDLC_GIT_TOKEN_FILE" ]; then
+  say "no git token in $SDLC_GIT_TOKEN_FILE"
+  exit 30
+fi
 if [ -n "${E2E_RECORD_DIR:-}" ]; then echo "$SDLC_TASK_ID $HOSTNAME" >>"$E2E_RECORD_DIR/runs.log"; fi
 
 if [ -n "${E2E_PRESET_SHA:-}" ]; then

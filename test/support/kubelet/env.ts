@@ -36,7 +36,8 @@ export function apiEnvSources(api: CoreV1Api, namespace: string): EnvSources {
   };
 }
 
-function fieldValue(pod: V1Pod, fieldPath: string): string {
+/** The value of a downward-API fieldRef (env and downwardAPI volumes). */
+export function fieldValue(pod: V1Pod, fieldPath: string): string {
   const meta = pod.metadata ?? {};
   const sub = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
   if (sub) return (sub[1] === 'labels' ? meta.labels : meta.annotations)?.[sub[2]!] ?? '';
@@ -62,7 +63,7 @@ function fieldValue(pod: V1Pod, fieldPath: string): string {
   }
 }
 
-function decodeSecret(secret: V1Secret, key: string): string | undefined {
+export function decodeSecret(secret: V1Secret, key: string): string | undefined {
   const v = secret.data?.[key];
   return v === undefined ? secret.stringData?.[key] : Buffer.from(v, 'base64').toString('utf8');
 }

@@ -39,6 +39,13 @@ export interface StartKubeletOptions {
    * an unmapped one runs [...container.command, ...container.args] as given.
    */
   imageCommands?: Record<string, string[]>;
+  /**
+   * Materialise configMap/secret/emptyDir/downwardAPI/projected (incl. service-account token) volumes
+   * under the pod dir and rewrite path-valued env under their mountPaths to the host paths; a mounted
+   * service-account token also gets an in-cluster KUBECONFIG (see volumes.ts). Default false: volumes
+   * are ignored and env is passed as written.
+   */
+  mountVolumes?: boolean;
   /** Faults armed from the start (same as injectFault right after start). */
   faults?: Fault[];
   /** Pod working directories and CRI logs. Default: a temp dir, removed by stop(). */
@@ -151,6 +158,7 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
     logsDir,
     imageCommands: opts.imageCommands ?? {},
     baseEnv,
+    mountVolumes: opts.mountVolumes ?? false,
     armedFaults: () => faults,
     nodeReady: () => readiness.ready,
     log,

@@ -13,6 +13,7 @@ import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Container, type
 import { CriLogWriter } from './cri-log';
 import { apiEnvSources, ContainerConfigError, expandVars, resolveContainerEnv } from './env';
 import { podMatches, type Fault } from './faults';
+import { apiTokenSource, containerMounts, mountVolumes, remapEnvPaths, writeInClusterKubeconfig, type MountedVolumes } from './volumes';
 import { buildPodStatus, podPhase, type ContainerSnapshot, type ContainerState } from './pod-status';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -27,6 +28,8 @@ export interface PodWorkerDeps {
   imageCommands: Record<string, string[]>;
   /** Environment every container gets under its own (PATH of this host, KUBERNETES_SERVICE_HOST/PORT). */
   baseEnv: Record<string, string>;
+  /** Materialise volumes under the pod dir and remap path-valued env (volumes.ts). Off: volumes are ignored. */
+  mountVolumes: boolean;
   armedFaults(): readonly Fault[];
   nodeReady(): boolean;
   log(s: string): void;
@@ -241,13 +244,51 @@ export class PodWorker {
     }
     while (!this.stopping() && !this.deps.nodeReady()) await sleep(250);
 
-    const envs = await this.resolveEnvs();
+    const volumes = this.deps.mountVolumes ? await this.prepareVolumes() : undefined;
+    if (this.stopping() || (this.deps.mountVolumes && !volumes)) return;
+    let envs = await this.resolveEnvs();
     if (!envs || this.stopping()) return;
+    if (volumes) envs = this.containers.map((c, i) => this.withMounts(c.spec, envs![i]!, volumes));
 
     this.started = true;
     for (let i = 0; i < this.containers.length; i++) this.startContainer(this.containers[i]!, envs[i]!);
     this.requestSync();
     for (const f of this.appliedFaults) this.scheduleFault(f);
+  }
+
+  /** Volumes as directories under the pod dir; retries (ContainerCreating) while referenced objects are missing. */
+  private async prepareVolumes(): Promise<MountedVolumes | undefined> {
+    let forbidden = 0;
+    while (!this.stopping()) {
+      const sources = { ...apiEnvSources(this.deps.api, this.namespace), serviceAccountToken: apiTokenSource(this.deps.api, this.pod) };
+      try {
+        return await mountVolumes(this.pod, this.podDir, sources);
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (code === 403 && ++forbidden < 40) {
+          // As for env: the Node authorizer learns the pod's references from its own informer.
+          await sleep(250);
+          continue;
+        }
+        this.setWaiting('ContainerCreating', (err as Error).message);
+        if (!(err instanceof ContainerConfigError)) this.deps.log(`pod ${this.key}: mounting volumes: ${(err as Error).message}`);
+        await sleep(1000);
+      }
+    }
+    return undefined;
+  }
+
+  /** The container's env with mounted paths remapped, and KUBECONFIG for a mounted service-account token. */
+  private withMounts(container: V1Container, env: Record<string, string>, volumes: MountedVolumes): Record<string, string> {
+    const mounts = containerMounts(container, volumes);
+    const out = remapEnvPaths(env, mounts);
+    if (out.KUBECONFIG === undefined) {
+      const host = this.deps.baseEnv.KUBERNETES_SERVICE_HOST;
+      const port = this.deps.baseEnv.KUBERNETES_SERVICE_PORT;
+      const kubeconfig = writeInClusterKubeconfig(this.podDir, container.name, mounts, `https://${host}:${port}`);
+      if (kubeconfig) out.KUBECONFIG = kubeconfig;
+    }
+    return out;
   }
 
   /** Env for every container; retries while referenced objects are missing or not yet readable. */
