@@ -44,7 +44,8 @@ export class ManagedProcess {
       env: opts.env ?? process.env,
     });
     const onData = (d: Buffer) => {
-      this.logStream.write(d);
+      // 'exit' can come before the pipes have drained; output after stop() ends the log is dropped, not an error.
+      if (!this.logStream.writableEnded) this.logStream.write(d);
       this.recent = (this.recent + d.toString()).slice(-6000);
       opts.log?.(`[${opts.name}] ${d.toString().trimEnd()}`);
     };
@@ -55,7 +56,7 @@ export class ManagedProcess {
         this.exited = true;
         this.reaper?.kill('SIGKILL');
         live.delete(this);
-        this.logStream.write(`\n[${opts.name} exited code=${code} signal=${signal}]\n`);
+        if (!this.logStream.writableEnded) this.logStream.write(`\n[${opts.name} exited code=${code} signal=${signal}]\n`);
         resolve(code);
       });
       this.child.once('error', (err) => {
