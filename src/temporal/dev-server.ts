@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { Connection } from '@temporalio/client';
 import { toolPath } from '../tools';
 import { ALL_SEARCH_ATTRIBUTES } from './search-attributes';
+import { freePort } from '../util/free-port';
+
+export { freePort };
 
 export interface DevServer {
   address: string;
@@ -21,18 +23,6 @@ export interface DevServerOptions {
   namespace?: string;
   startTimeoutMs?: number;
   log?: (line: string) => void;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /**
