@@ -8,8 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Runtime, Worker, DefaultLogger } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
+import { repoRoot } from '../../src/tools';
 
-export const WORKFLOW_BUNDLE = path.resolve(__dirname, '../../dist/workflow-bundle.js');
+export const WORKFLOW_BUNDLE = path.join(repoRoot, 'dist', 'workflow-bundle.js');
 
 let runtimeInstalled = false;
 function quietRuntime() {
