@@ -28,4 +28,15 @@ export const AGENT_ENV = {
   PUSH_PARTIAL: 'SDLC_PUSH_PARTIAL',
   /** Working directory for the clone (default /workspace). */
   WORKDIR: 'SDLC_WORKDIR',
+  /**
+   * Optional path of a JSON file with extra OpenCode config (e.g. a `provider` entry for a custom or
+   * self-hosted model, mounted from a ConfigMap). Merged under the entrypoint's own settings:
+   * permissions, autoupdate and sharing are always the entrypoint's, so a run never waits for a human.
+   */
+  OPENCODE_CONFIG_FILE: 'SDLC_OPENCODE_CONFIG_FILE',
+  /**
+   * Seconds OpenCode may take to exit after its final step_finish (default 20) before the
+   * entrypoint's watchdog ends it (known upstream: runs that finish and never exit).
+   */
+  EXIT_GRACE_SECONDS: 'SDLC_EXIT_GRACE_SECONDS',
 } as const;

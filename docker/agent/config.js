@@ -1,0 +1,110 @@
+'use strict';
+/** Reads and validates the agent pod's environment (src/contract/agent-env.ts). */
+const fs = require('node:fs');
+const path = require('node:path');
+const { ENV } = require('./contract');
+
+class ConfigError extends Error {}
+
+const DEFAULT_TIME_LIMIT_SECONDS = 3600;
+const DEFAULT_EXIT_GRACE_SECONDS = 20;
+const BRANCH_NAME = /^(?!\/|.*(?:\/\/|\.\.|@\{|\\|\.lock$|\/$|\.$))[^\s~^:?*[\x00-\x1f\x7f]+$/;
+
+function required(env, name) {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') throw new ConfigError(`${name} is required`);
+  return value;
+}
+
+function positiveNumber(env, name, fallback) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${name} must be a positive number, got '${raw}'`);
+  return n;
+}
+
+function branch(env, name) {
+  const value = required(env, name);
+  if (!BRANCH_NAME.test(value)) throw new ConfigError(`${name} is not a valid branch name: '${value}'`);
+  return value;
+}
+
+function readableFile(env, name) {
+  const file = env[name];
+  if (!file) return undefined;
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+  } catch {
+    throw new ConfigError(`${name} points to a file that cannot be read: ${file}`);
+  }
+  return file;
+}
+
+/**
+ * Best-effort identity for the result line even when the config is invalid: the workflow needs a
+ * taskId and branch to attribute a config_error to.
+ */
+function identityForReport(env) {
+  return { taskId: env[ENV.TASK_ID] || 'unknown', branch: env[ENV.TASK_BRANCH] || 'unknown' };
+}
+
+/** @returns the validated config; throws ConfigError with a message naming the variable. */
+function loadConfig(env) {
+  const repoUrl = required(env, ENV.REPO_URL);
+  if (repoUrl.startsWith('-')) throw new ConfigError(`${ENV.REPO_URL} must be a URL or path, got '${repoUrl}'`);
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(repoUrl) && /^https?:/i.test(repoUrl)) {
+    throw new ConfigError(`${ENV.REPO_URL} must not contain credentials; mount a token file and set ${ENV.GIT_TOKEN_FILE}`);
+  }
+  const tokenFile = readableFile(env, ENV.GIT_TOKEN_FILE);
+  const sshKeyFile = readableFile(env, ENV.GIT_SSH_KEY_FILE);
+  const knownHostsFile = readableFile(env, ENV.GIT_KNOWN_HOSTS_FILE);
+  if (sshKeyFile && !knownHostsFile) {
+    throw new ConfigError(`${ENV.GIT_SSH_KEY_FILE} needs ${ENV.GIT_KNOWN_HOSTS_FILE}: host keys are always verified`);
+  }
+  if (tokenFile && fs.readFileSync(tokenFile, 'utf8').trim() === '') {
+    throw new ConfigError(`${ENV.GIT_TOKEN_FILE} is empty`);
+  }
+  const model = required(env, ENV.MODEL);
+  if (!/^[^/\s]+\/\S+$/.test(model)) throw new ConfigError(`${ENV.MODEL} must be provider/model, got '${model}'`);
+  const opencodeConfigFile = readableFile(env, ENV.OPENCODE_CONFIG_FILE);
+  let extraOpencodeConfig = {};
+  if (opencodeConfigFile) {
+    try {
+      extraOpencodeConfig = JSON.parse(fs.readFileSync(opencodeConfigFile, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`${ENV.OPENCODE_CONFIG_FILE} is not valid JSON: ${err.message}`);
+    }
+    if (!extraOpencodeConfig || typeof extraOpencodeConfig !== 'object' || Array.isArray(extraOpencodeConfig)) {
+      throw new ConfigError(`${ENV.OPENCODE_CONFIG_FILE} must hold a JSON object`);
+    }
+  }
+  const featureDir = env[ENV.FEATURE_DIR] || '';
+  if (featureDir && (path.isAbsolute(featureDir) || featureDir.split(/[\\/]/).includes('..'))) {
+    throw new ConfigError(`${ENV.FEATURE_DIR} must be a path inside the repo, got '${featureDir}'`);
+  }
+  return {
+    repoUrl,
+    baseBranch: branch(env, ENV.BASE_BRANCH),
+    taskBranch: branch(env, ENV.TASK_BRANCH),
+    taskId: required(env, ENV.TASK_ID),
+    taskText: required(env, ENV.TASK_TEXT),
+    featureDir,
+    model,
+    timeLimitSeconds: positiveNumber(env, ENV.TIME_LIMIT_SECONDS, DEFAULT_TIME_LIMIT_SECONDS),
+    exitGraceSeconds: positiveNumber(env, ENV.EXIT_GRACE_SECONDS, DEFAULT_EXIT_GRACE_SECONDS),
+    runId: required(env, ENV.RUN_ID),
+    attempt: env[ENV.ATTEMPT] || '1',
+    authorName: env[ENV.GIT_AUTHOR_NAME] || 'SDLC Agent',
+    authorEmail: env[ENV.GIT_AUTHOR_EMAIL] || 'sdlc-agent@localhost',
+    tokenFile,
+    gitUsername: env[ENV.GIT_USERNAME] || 'x-access-token',
+    sshKeyFile,
+    knownHostsFile,
+    pushPartial: (env[ENV.PUSH_PARTIAL] || '').toLowerCase() === 'true',
+    workdir: path.resolve(env[ENV.WORKDIR] || '/workspace'),
+    extraOpencodeConfig,
+  };
+}
+
+module.exports = { loadConfig, ConfigError, identityForReport };

@@ -1,0 +1,51 @@
+'use strict';
+/**
+ * The agent pod's contract, mirrored from src/contract/*.ts for a program that must run in the image
+ * with no npm dependencies. test/agent/contract-mirror.test.ts fails when the two drift apart.
+ */
+
+/** Exit codes (src/contract/agent-exit-codes.ts). */
+const EXIT = Object.freeze({
+  SUCCESS: 0,
+  AGENT_FAILURE: 10,
+  GIT_FAILURE: 20,
+  CONFIG_ERROR: 30,
+  TIMEOUT: 40,
+});
+
+/** Result statuses (src/contract/result-line.ts AgentResultStatus), keyed by the exit code they go with. */
+const STATUS_FOR_EXIT = Object.freeze({
+  [EXIT.SUCCESS]: 'succeeded',
+  [EXIT.AGENT_FAILURE]: 'failed',
+  [EXIT.GIT_FAILURE]: 'git_failed',
+  [EXIT.CONFIG_ERROR]: 'config_error',
+  [EXIT.TIMEOUT]: 'timed_out',
+});
+
+/** Environment variable names (src/contract/agent-env.ts AGENT_ENV). */
+const ENV = Object.freeze({
+  REPO_URL: 'SDLC_REPO_URL',
+  BASE_BRANCH: 'SDLC_BASE_BRANCH',
+  TASK_BRANCH: 'SDLC_TASK_BRANCH',
+  TASK_ID: 'SDLC_TASK_ID',
+  TASK_TEXT: 'SDLC_TASK_TEXT',
+  FEATURE_DIR: 'SDLC_FEATURE_DIR',
+  MODEL: 'SDLC_MODEL',
+  TIME_LIMIT_SECONDS: 'SDLC_TIME_LIMIT_SECONDS',
+  RUN_ID: 'SDLC_RUN_ID',
+  ATTEMPT: 'SDLC_ATTEMPT',
+  GIT_AUTHOR_NAME: 'SDLC_GIT_AUTHOR_NAME',
+  GIT_AUTHOR_EMAIL: 'SDLC_GIT_AUTHOR_EMAIL',
+  GIT_TOKEN_FILE: 'SDLC_GIT_TOKEN_FILE',
+  GIT_USERNAME: 'SDLC_GIT_USERNAME',
+  GIT_SSH_KEY_FILE: 'SDLC_GIT_SSH_KEY_FILE',
+  GIT_KNOWN_HOSTS_FILE: 'SDLC_GIT_KNOWN_HOSTS_FILE',
+  PUSH_PARTIAL: 'SDLC_PUSH_PARTIAL',
+  WORKDIR: 'SDLC_WORKDIR',
+  OPENCODE_CONFIG_FILE: 'SDLC_OPENCODE_CONFIG_FILE',
+  EXIT_GRACE_SECONDS: 'SDLC_EXIT_GRACE_SECONDS',
+});
+
+const RESULT_LINE_PREFIX = '::sdlc-result::';
+
+module.exports = { EXIT, STATUS_FOR_EXIT, ENV, RESULT_LINE_PREFIX };

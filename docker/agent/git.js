@@ -1,0 +1,184 @@
+'use strict';
+/**
+ * Git for the agent pod: clone, commit, push. Credentials never appear in the remote URL, in argv or
+ * in output: an HTTPS token is handed to git by a credential helper that reads the mounted token
+ * file when git asks; an SSH key goes through GIT_SSH_COMMAND with strict known_hosts checking.
+ * Helper configuration travels in GIT_CONFIG_* environment variables, not on the command line.
+ */
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+class GitError extends Error {}
+
+/** Failures that another attempt cannot fix: retrying them only delays the report. */
+const PERMANENT_FAILURE = /Authentication failed|HTTP (401|403)|could not read (Username|Password)|Permission denied \(publickey|Host key verification failed|Repository not found|not found: did you run|does not appear to be a git repository|couldn't find remote ref|\[rejected\]|non-fast-forward/i;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Shell-quotes one word for GIT_SSH_COMMAND / helper commands (paths we control, still quoted). */
+function shq(s) {
+  return `'${String(s).replace(/'/g, `'\\''`)}'`;
+}
+
+class Git {
+  /**
+   * @param {object} cfg validated config (config.js)
+   * @param {{ info(line: string): void }} log redacting logger
+   * @param {string} privateDir directory only this process uses (a copy of the SSH key lands here)
+   */
+  constructor(cfg, log, privateDir, retryDelaysMs = [1000, 3000]) {
+    this.cfg = cfg;
+    this.log = log;
+    this.retryDelaysMs = retryDelaysMs;
+    this.env = this.buildEnv(privateDir);
+  }
+
+  buildEnv(privateDir) {
+    const env = {
+      ...process.env,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_ASKPASS: '',
+      SSH_ASKPASS: '',
+      GIT_AUTHOR_NAME: this.cfg.authorName,
+      GIT_AUTHOR_EMAIL: this.cfg.authorEmail,
+      GIT_COMMITTER_NAME: this.cfg.authorName,
+      GIT_COMMITTER_EMAIL: this.cfg.authorEmail,
+      // Ignore the machine's and user's git config (helpers, rewrites): only what is set here applies.
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+    };
+    const config = [
+      // An empty value resets any inherited helper list before ours.
+      ['credential.helper', ''],
+      ['commit.gpgsign', 'false'],
+      ['init.defaultBranch', 'main'],
+    ];
+    if (this.cfg.tokenFile) {
+      const helper = path.join(__dirname, 'git-credential-token-file.js');
+      config.push(['credential.helper', `!${shq(process.execPath)} ${shq(helper)}`]);
+      env.SDLC_GIT_TOKEN_FILE = this.cfg.tokenFile;
+      env.SDLC_GIT_USERNAME = this.cfg.gitUsername;
+    }
+    if (this.cfg.sshKeyFile) {
+      // ssh refuses keys readable by others; Secret mounts are often 0644, so use a private copy.
+      const key = path.join(privateDir, 'ssh-key');
+      fs.copyFileSync(this.cfg.sshKeyFile, key);
+      fs.chmodSync(key, 0o600);
+      env.GIT_SSH_COMMAND = [
+        'ssh', '-i', shq(key), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
+        '-o', `UserKnownHostsFile=${shq(this.cfg.knownHostsFile)}`, '-o', 'StrictHostKeyChecking=yes',
+      ].join(' ');
+    }
+    env.GIT_CONFIG_COUNT = String(config.length);
+    config.forEach(([key, value], i) => {
+      env[`GIT_CONFIG_KEY_${i}`] = key;
+      env[`GIT_CONFIG_VALUE_${i}`] = value;
+    });
+    return env;
+  }
+
+  /** Runs git; resolves { code, stdout, stderr } (never rejects on a non-zero exit). */
+  run(args, opts = {}) {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', args, { cwd: opts.cwd, env: this.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => (stdout += c));
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      if (opts.input !== undefined) child.stdin.end(opts.input);
+    });
+  }
+
+  /** Runs git and throws GitError (with git's own, redacted-on-print message) on failure. */
+  async must(what, args, opts) {
+    const r = await this.run(args, opts);
+    if (r.code !== 0) throw new GitError(`${what} failed: ${lastLines(r.stderr || r.stdout)}`);
+    return r.stdout.trim();
+  }
+
+  /** Network operations get retries with back-off, except failures a retry cannot fix. */
+  async withRetries(what, args, opts) {
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.run(args, opts);
+      if (r.code === 0) return r.stdout.trim();
+      const message = lastLines(r.stderr || r.stdout);
+      const delay = this.retryDelaysMs[attempt - 1];
+      if (PERMANENT_FAILURE.test(r.stderr) || delay === undefined) {
+        throw new GitError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`);
+      }
+      this.log.info(`${what} failed (attempt ${attempt}), retrying in ${delay} ms: ${message}`);
+      await sleep(delay);
+    }
+  }
+
+  async remoteBranchSha(branch, cwd) {
+    const remote = cwd ? 'origin' : this.cfg.repoUrl;
+    const out = await this.withRetries(`git ls-remote ${branch}`, ['ls-remote', '--heads', remote, `refs/heads/${branch}`], { cwd });
+    const sha = out.split(/\s+/)[0];
+    return sha && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
+  }
+
+  /**
+   * Clones the task branch when it exists (a retry continues on top of earlier work), else the base
+   * branch and creates the task branch from it.
+   * @returns {{ resumed: boolean, startSha: string }}
+   */
+  async cloneTaskBranch(repoDir) {
+    const { taskBranch, baseBranch, repoUrl } = this.cfg;
+    const existing = await this.remoteBranchSha(taskBranch);
+    const source = existing ? taskBranch : baseBranch;
+    if (!existing && !(await this.remoteBranchSha(baseBranch))) {
+      throw new GitError(`base branch '${baseBranch}' does not exist in the remote repository`);
+    }
+    await this.withRetries('git clone', ['clone', '--quiet', '--single-branch', '--branch', source, '--', repoUrl, repoDir]);
+    if (!existing) await this.must('git checkout', ['checkout', '--quiet', '-b', taskBranch], { cwd: repoDir });
+    const startSha = await this.must('git rev-parse', ['rev-parse', 'HEAD'], { cwd: repoDir });
+    return { resumed: Boolean(existing), startSha };
+  }
+
+  /** Uncommitted changes (tracked or untracked, .gitignore respected). */
+  async hasUncommittedChanges(repoDir) {
+    const status = await this.must('git status', ['status', '--porcelain', '--untracked-files=all'], { cwd: repoDir });
+    return status.length > 0;
+  }
+
+  async head(repoDir) {
+    return this.must('git rev-parse', ['rev-parse', 'HEAD'], { cwd: repoDir });
+  }
+
+  async changedFiles(repoDir, sinceSha) {
+    await this.must('git add', ['add', '--all'], { cwd: repoDir });
+    const out = await this.must('git diff', ['diff', '--cached', '--name-status', sinceSha], { cwd: repoDir });
+    return out ? out.split('\n') : [];
+  }
+
+  /** Stages everything and commits with the message on stdin (no size limit, nothing in argv). */
+  async commitAll(repoDir, message) {
+    await this.must('git add', ['add', '--all'], { cwd: repoDir });
+    await this.must('git commit', ['commit', '--quiet', '--no-verify', '--file', '-'], { cwd: repoDir, input: message });
+    return this.head(repoDir);
+  }
+
+  async countCommits(repoDir, sinceSha) {
+    return Number(await this.must('git rev-list', ['rev-list', '--count', `${sinceSha}..HEAD`], { cwd: repoDir }));
+  }
+
+  /** Pushes HEAD to the task branch with retries, then reads the remote head back. */
+  async pushTaskBranch(repoDir) {
+    const ref = `refs/heads/${this.cfg.taskBranch}`;
+    await this.withRetries('git push', ['push', '--quiet', '--porcelain', 'origin', `HEAD:${ref}`], { cwd: repoDir });
+    const local = await this.head(repoDir);
+    const remote = await this.remoteBranchSha(this.cfg.taskBranch, repoDir);
+    if (remote !== local) throw new GitError(`after push the remote branch head is ${remote ?? 'missing'}, expected ${local}`);
+    return local;
+  }
+}
+
+function lastLines(text, n = 6) {
+  return String(text).trim().split(/\r?\n/).slice(-n).join(' | ') || '(no output)';
+}
+
+module.exports = { Git, GitError };

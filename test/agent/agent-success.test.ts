@@ -1,0 +1,89 @@
+import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
+import {
+  expectNoSecrets, FEATURE_DIR, GIT_TOKEN, MODEL_API_KEY, runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture,
+} from './agent-harness';
+
+/** The agent pod's happy paths, run through docker/agent-entrypoint.sh with the real opencode. */
+describe('agent entrypoint: success', () => {
+  let fx: AgentFixture | undefined;
+  afterEach(async () => {
+    await fx?.close();
+    fx = undefined;
+  });
+
+  test('creates the task branch from base, pushes the agent\'s work, and reports the pushed sha, tokens and cost', async () => {
+    fx = await startAgentFixture({
+      turns: [
+        { toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome, friend!\n' } }] },
+        { toolCalls: [{ name: 'edit', args: { filePath: 'src/greeting.txt', oldString: 'hello', newString: 'hello, world' } }] },
+        { toolCalls: [{ name: 'bash', args: { command: 'cat welcome.txt src/greeting.txt', description: 'Show the result' } }] },
+        { text: 'Created welcome.txt and extended the greeting.' },
+      ],
+      usage: { prompt: 1000, completion: 200 },
+    });
+    const baseHead = fx.git.branchHead(fx.repo, 'main');
+    expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
+
+    const run = await runEntrypoint(fx.env());
+
+    expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
+    expect(run.result).toMatchObject({ status: 'succeeded', taskId: 'T012', branch: TASK_BRANCH, commits: 1 });
+    const remoteHead = fx.git.branchHead(fx.repo, TASK_BRANCH);
+    expect(run.result.sha).toBe(remoteHead);
+    // Branched from the base: the one new commit sits directly on main's head.
+    expect(fx.git.git(fx.repo, 'rev-parse', `${remoteHead}^`)).toBe(baseHead);
+    expect(fx.git.readFile(fx.repo, remoteHead!, 'welcome.txt')).toBe('Welcome, friend!\n');
+    expect(fx.git.readFile(fx.repo, remoteHead!, 'src/greeting.txt')).toBe('hello, world\n');
+    const message = fx.git.git(fx.repo, 'log', '-1', '--format=%B', remoteHead!);
+    expect(message).toMatch(/^T012: T012 \[ASYNC\] Write the welcome file/);
+    expect(message).toContain('Sdlc-Run-Id: run-7f3a');
+    expect(fx.git.git(fx.repo, 'log', '-1', '--format=%an <%ae>', remoteHead!)).toBe('SDLC Agent <agent@sdlc.test>');
+    // Four model turns at 1000 in / 200 out each; the scripted model costs $3 / $15 per million.
+    expect(run.result.tokens).toMatchObject({ input: 4000, output: 800 });
+    expect(run.result.cost).toBeCloseTo((4000 * 3 + 800 * 15) / 1e6, 8);
+
+    // Readable progress from the JSON events.
+    expect(run.stdout).toMatch(/tool write welcome\.txt: completed/);
+    expect(run.stdout).toMatch(/tool edit .*src\/greeting\.txt: completed/);
+    expect(run.stdout).toMatch(/tool bash cat welcome\.txt src\/greeting\.txt: completed/);
+    expect(run.stdout).toMatch(/step 4 finished \(stop\): tokens in=1000 out=200/);
+    expect(run.stdout).toContain('assistant: Created welcome.txt and extended the greeting.');
+
+    // The prompt: the task's text, the feature documents that exist, and the rules.
+    const first = fx.model.requests.find((r) => !r.title)!;
+    const userText = JSON.stringify(first.body.messages?.filter((m) => m.role === 'user'));
+    expect(userText).toContain('Create welcome.txt with a friendly welcome.');
+    for (const doc of ['spec.md', 'plan.md', 'tasks.md', 'contracts/']) expect(userText).toContain(`${FEATURE_DIR}/${doc}`);
+    expect(userText).not.toContain('data-model.md'); // absent from this feature, so not offered
+    expect(userText).toContain('Implement only task T012');
+    expect(userText).toMatch(/Do not commit, push/);
+    // The provider key reached the model as a bearer token, never the output.
+    expect(first.authorization).toBe(`Bearer ${MODEL_API_KEY}`);
+    expectNoSecrets(run, [GIT_TOKEN, MODEL_API_KEY]);
+    // eslint-disable-next-line no-console
+    console.log(`[timing] success run: ${run.durationMs} ms`);
+  });
+
+  test('retry: when the task branch already has an earlier commit, the new work lands on top of it', async () => {
+    fx = await startAgentFixture({
+      turns: [
+        { toolCalls: [{ name: 'write', args: { filePath: 'second.txt', content: 'second attempt\n' } }] },
+        { text: 'Finished the task on top of the earlier work.' },
+      ],
+    });
+    const earlier = fx.git.commitToBranch(fx.repo, TASK_BRANCH, { 'first.txt': 'first attempt\n' }, 'T012: earlier partial work', 'main');
+
+    const run = await runEntrypoint(fx.env({ SDLC_ATTEMPT: '2', SDLC_RUN_ID: 'run-retry-2' }));
+
+    expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
+    const head = fx.git.branchHead(fx.repo, TASK_BRANCH)!;
+    expect(run.result).toMatchObject({ status: 'succeeded', sha: head, commits: 1 });
+    expect(fx.git.git(fx.repo, 'rev-parse', `${head}^`)).toBe(earlier);
+    expect(fx.git.readFile(fx.repo, head, 'first.txt')).toBe('first attempt\n');
+    expect(fx.git.readFile(fx.repo, head, 'second.txt')).toBe('second attempt\n');
+    expect(fx.git.git(fx.repo, 'log', '-1', '--format=%B', head)).toContain('Sdlc-Run-Id: run-retry-2');
+    expect(run.stdout).toContain('continuing on top of earlier work');
+    const prompt = JSON.stringify(fx.model.requests.find((r) => !r.title)!.body.messages);
+    expect(prompt).toContain('T012: earlier partial work');
+  });
+});
