@@ -37,7 +37,8 @@ async function queryState(handle: WorkflowHandle): Promise<RunState | undefined>
 export async function followRun(client: Client, workflowId: string, opts: FollowOptions): Promise<RunState | undefined> {
   const handle = client.workflow.getHandle(workflowId);
   const pollMs = opts.pollMs ?? 1000;
-  const progressEvery = opts.progressEveryMs ?? 30_000;
+  // SDLC_PROGRESS_EVERY_SECONDS: how often the throttled progress line is printed (tests and demos shorten it).
+  const progressEvery = opts.progressEveryMs ?? (Number(process.env.SDLC_PROGRESS_EVERY_SECONDS) || 30) * 1000;
   let prev: RunState | undefined;
   let lastProgress = Date.now();
   for (;;) {

@@ -84,10 +84,11 @@ export function writeFiles(dir: string, files: Record<string, string>): void {
 }
 
 /** Creates the sample repository; `originUrl` overrides the origin (e.g. an http git server). */
-export function createSampleRepo(opts: { parent?: string; originUrl?: string; speckitVersion?: string; tasksMd?: string } = {}): SampleRepo {
+export function createSampleRepo(opts: { parent?: string; originUrl?: string; originName?: string; speckitVersion?: string; tasksMd?: string } = {}): SampleRepo {
   const parent = opts.parent ?? mkdtempSync(path.join(os.tmpdir(), 'sdlc-sample-'));
   const dir = path.join(parent, 'app');
-  const origin = path.join(parent, 'origin.git');
+  // The bare origin's name is the repository name in the run ID (sdlc-<name>-<feature>): unique names keep parallel tests apart.
+  const origin = path.join(parent, `${opts.originName ?? 'origin'}.git`);
   mkdirSync(dir, { recursive: true });
   writeFiles(dir, {
     '.specify/init-options.json': JSON.stringify({ ai: 'opencode', script: 'sh', speckit_version: opts.speckitVersion ?? '0.11.9' }, null, 2) + '\n',
