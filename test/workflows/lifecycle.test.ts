@@ -98,4 +98,18 @@ describe('implementFeature task lifecycle', () => {
     expect(h.k8s.created).toHaveLength(2);
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
+
+  test('a failed pod is kept for inspection, then deleted by the durable reaper', async () => {
+    h = await harness(() => ({ result: 'failure' }));
+    const handle = await h.start(tasksMarkdown(1), { keepFailedPodsSeconds: 3, decisionTimeoutSeconds: 1 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('failed');
+    const pod = summary.tasks[0]!.podName!;
+    // The run is over, the failed pod is still there to inspect…
+    expect(h.k8s.pods.has(pod)).toBe(true);
+    // …until its keep time has passed.
+    await eventually(() => !h.k8s.pods.has(pod), 'kept pod reaped', 15_000);
+    const reaper = h.env.client.workflow.getHandle(`${summary.tasks[0]!.childWorkflowId}/reap/${pod}`);
+    expect((await reaper.describe()).status.name).toBe('COMPLETED');
+  });
 });
