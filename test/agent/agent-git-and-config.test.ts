@@ -1,0 +1,67 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
+import { expectNoSecrets, GIT_TOKEN, MODEL_API_KEY, runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
+
+describe('agent entrypoint: git credentials and configuration', () => {
+  let fx: AgentFixture | undefined;
+  afterEach(async () => {
+    await fx?.close();
+    fx = undefined;
+  });
+
+  test('a wrong git token → git failure code, and neither token nor key appears anywhere in the output', async () => {
+    fx = await startAgentFixture({ turns: [{ text: 'unused' }] });
+    const wrongToken = 'gtok-wrong-8c2e5a1f9d3b';
+    const wrongFile = path.join(fx.dir, 'wrong-token');
+    writeFileSync(wrongFile, `${wrongToken}\n`);
+
+    const run = await runEntrypoint(fx.env({ SDLC_GIT_TOKEN_FILE: wrongFile }));
+
+    expect(run.code).toBe(AGENT_EXIT.GIT_FAILURE);
+    expect(run.result).toMatchObject({ status: 'git_failed', commits: 0 });
+    expect(run.result.reason).toMatch(/Authentication failed|401/);
+    expectNoSecrets(run, [wrongToken, GIT_TOKEN, MODEL_API_KEY, Buffer.from(`sdlc-bot:${wrongToken}`).toString('base64')]);
+    // The credential went out only in an Authorization header (rejected), never in a URL.
+    expect(fx.git.requests.length).toBeGreaterThan(0);
+    expect(fx.git.requests.every((r) => !r.authorized && !r.url.includes(wrongToken))).toBe(true);
+    // Git failed before the agent started: the model was never asked.
+    expect(fx.model.requests).toHaveLength(0);
+  });
+
+  test('the right token is only ever sent as basic auth to the git server', async () => {
+    fx = await startAgentFixture({
+      turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'hi\n' } }] }, { text: 'done' }],
+    });
+    const run = await runEntrypoint(fx.env());
+    expect(run.code).toBe(AGENT_EXIT.SUCCESS);
+    expect(fx.git.requests.some((r) => r.authorized && r.url.includes('git-receive-pack'))).toBe(true);
+    expect(fx.git.requests.every((r) => !r.url.includes(GIT_TOKEN))).toBe(true);
+    expectNoSecrets(run, [GIT_TOKEN, MODEL_API_KEY]);
+  });
+
+  test('the base branch does not exist → git failure', async () => {
+    fx = await startAgentFixture({ turns: [{ text: 'unused' }] });
+    const run = await runEntrypoint(fx.env({ SDLC_BASE_BRANCH: 'no-such-branch' }));
+    expect(run.code).toBe(AGENT_EXIT.GIT_FAILURE);
+    expect(run.result.reason).toContain("base branch 'no-such-branch' does not exist");
+    expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
+  });
+
+  test.each([
+    ['a required variable is missing', { SDLC_REPO_URL: '' }, /SDLC_REPO_URL is required/],
+    ['credentials in the repo URL', { SDLC_REPO_URL: 'https://bot:hunter2-secret@git.example.test/r.git' }, /must not contain credentials/],
+    ['the token file is missing', { SDLC_GIT_TOKEN_FILE: '/nonexistent/token' }, /SDLC_GIT_TOKEN_FILE points to a file that cannot be read/],
+    ['an invalid time limit', { SDLC_TIME_LIMIT_SECONDS: 'soon' }, /SDLC_TIME_LIMIT_SECONDS must be a positive number/],
+    ['a model without provider', { SDLC_MODEL: 'just-a-model' }, /SDLC_MODEL must be provider\/model/],
+    ['an SSH key without known_hosts', { SDLC_GIT_SSH_KEY_FILE: '/etc/hostname' }, /needs SDLC_GIT_KNOWN_HOSTS_FILE/],
+  ])('configuration error: %s → code 30 and a config_error result', async (_name, overrides, reason) => {
+    fx = await startAgentFixture({ turns: [] });
+    const run = await runEntrypoint(fx.env(overrides));
+    expect(run.code).toBe(AGENT_EXIT.CONFIG_ERROR);
+    expect(run.result).toMatchObject({ status: 'config_error', taskId: 'T012' });
+    expect(run.result.reason).toMatch(reason);
+    expect(run.stdout + run.stderr).not.toContain('hunter2-secret');
+    expect(fx.git.requests).toHaveLength(0);
+  });
+});

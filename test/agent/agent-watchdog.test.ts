@@ -1,0 +1,46 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
+import { toolPath } from '../../src/tools';
+import { runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
+
+/** The watchdog: OpenCode that finished but does not exit, and the time limit. */
+describe('agent entrypoint: watchdog', () => {
+  let fx: AgentFixture | undefined;
+  afterEach(async () => {
+    await fx?.close();
+    fx = undefined;
+  });
+
+  test('opencode emits its final step_finish but never exits → the watchdog ends it and the result is still reported', async () => {
+    fx = await startAgentFixture({
+      turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome!\n' } }] }, { text: 'Done.' }],
+    });
+    // Simulates the upstream hang: the real opencode runs to its final step_finish, then the
+    // process (holding stdout open, like the hung opencode) never exits.
+    const wrapper = path.join(fx.dir, 'opencode-that-never-exits');
+    writeFileSync(wrapper, `#!/bin/sh\n"${toolPath('opencode')}" "$@"\nexec sleep 100000\n`);
+    chmodSync(wrapper, 0o755);
+
+    const run = await runEntrypoint(fx.env({ OPENCODE_BIN: wrapper, SDLC_EXIT_GRACE_SECONDS: '2' }));
+
+    expect(run.stdout).toMatch(/watchdog: opencode finished its last step but did not exit within 2s/);
+    expect(run.code).toBe(AGENT_EXIT.SUCCESS);
+    expect(run.result).toMatchObject({ status: 'succeeded', sha: fx.git.branchHead(fx.repo, TASK_BRANCH), commits: 1 });
+    expect(fx.git.readFile(fx.repo, run.result.sha!, 'welcome.txt')).toBe('Welcome!\n');
+  });
+
+  test('the time limit passes while the model hangs → timeout code, nothing pushed', async () => {
+    fx = await startAgentFixture({
+      turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'partial\n' } }] }, { hang: true }],
+    });
+    const run = await runEntrypoint(fx.env({ SDLC_TIME_LIMIT_SECONDS: '8' }));
+    expect(run.code).toBe(AGENT_EXIT.TIMEOUT);
+    expect(run.result).toMatchObject({ status: 'timed_out', commits: 0, partialPushed: false });
+    expect(run.result.reason).toContain('time limit of 8s');
+    expect(run.stdout).toContain('watchdog: time limit reached');
+    // Ended close to the limit: SIGTERM, then SIGKILL when opencode ignores it.
+    expect(run.durationMs).toBeLessThan(8_000 + 10_000);
+    expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
+  });
+});
