@@ -1,0 +1,109 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AGENT_ENV } from '../../src/contract/agent-env';
+import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
+import { AgentResultStatus, parseResultLine, RESULT_LINE_PREFIX } from '../../src/contract/result-line';
+import { repoRoot } from '../../src/tools';
+
+/* The image's program is plain CommonJS (no npm deps); load it the way node in the image does. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const agentModule = (name: string) => require(path.join(repoRoot, 'docker', 'agent', name));
+const contract = agentModule('contract.js');
+const { Redactor, MASK } = agentModule('redact.js');
+const { composePrompt } = agentModule('prompt.js');
+const { formatResultLine } = agentModule('result.js');
+const { EventTracker } = agentModule('events.js');
+
+describe('agent runner: contract mirror', () => {
+  test('exit codes, statuses, env names and the result prefix match src/contract', () => {
+    expect(contract.EXIT).toEqual(AGENT_EXIT);
+    expect(Object.values(contract.STATUS_FOR_EXIT).sort()).toEqual([...AgentResultStatus.options].sort());
+    expect(contract.ENV).toEqual(AGENT_ENV);
+    expect(contract.RESULT_LINE_PREFIX).toBe(RESULT_LINE_PREFIX);
+  });
+
+  test('the result line the runner writes parses with the workflow\'s parser', () => {
+    const line = formatResultLine({
+      status: 'succeeded', taskId: 'T001', branch: 'b', sha: 'a'.repeat(40), commits: 1,
+      tokens: { input: 1, output: 2, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, cost: 0.5,
+    });
+    expect(parseResultLine(line)).toEqual({ ok: true, result: expect.objectContaining({ status: 'succeeded', sha: 'a'.repeat(40), cost: 0.5 }) });
+    const long = formatResultLine({ status: 'failed', taskId: 'T001', branch: 'b', reason: 'x'.repeat(5000) });
+    expect(parseResultLine(long)).toMatchObject({ ok: true });
+  });
+});
+
+describe('agent runner: redaction', () => {
+  const r = new Redactor();
+  r.addSecret('file-token-value-123\n');
+  r.addSecret('-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUA\n-----END OPENSSH PRIVATE KEY-----\n');
+  r.addSecretsFromEnv({ ANTHROPIC_API_KEY: 'anthropic-key-value-xyz', SDLC_PUSH_PARTIAL: 'true', HOME: '/home/agent' });
+
+  test.each([
+    ['the token file content', 'fatal: token file-token-value-123 rejected'],
+    ['a provider key from the environment', 'using anthropic-key-value-xyz'],
+    ['a line of a private key', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUA'],
+    ['URL userinfo', 'cloning https://bot:s3cr3tpass@git.example.test/repo.git'],
+    ['a token-only URL userinfo', 'remote: https://ghp_abcdefghijklmnopqrstuvwxyz0123@github.com/x'],
+    ['an Authorization header', 'Authorization: Basic Ym90OnMzY3IzdHBhc3M='],
+    ['a bearer token', 'curl -H "authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig"'],
+    ['a GitHub token', 'token ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'],
+    ['an OpenAI-style key', 'key sk-proj-abcdefghijklmnop1234'],
+    ['an AWS access key id', 'AKIAABCDEFGHIJKLMNOP'],
+    ['a password assignment', 'DB_PASSWORD=correcthorsebattery'],
+  ])('masks %s', (_what, text) => {
+    const out = r.redact(text);
+    expect(out).toContain(MASK);
+    for (const secret of ['file-token-value-123', 'anthropic-key-value-xyz', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUA', 's3cr3tpass', 'Ym90OnMzY3IzdHBhc3M=', 'eyJhbGciOiJIUzI1NiJ9', 'ghp_', 'sk-proj-abcdefghijklmnop1234', 'AKIAABCDEFGHIJKLMNOP', 'correcthorsebattery']) {
+      expect(out).not.toContain(secret);
+    }
+  });
+
+  test('leaves ordinary progress lines alone', () => {
+    const line = 'tool write src/app.ts: completed; step 2 finished (stop): tokens in=10 out=5, cost $0.000100 home /home/agent true';
+    expect(r.redact(line)).toBe(line);
+  });
+});
+
+describe('agent runner: prompt', () => {
+  let repo: string;
+  beforeAll(() => {
+    repo = mkdtempSync(path.join(os.tmpdir(), 'sdlc-prompt-'));
+    mkdirSync(path.join(repo, 'specs/002-x/contracts'), { recursive: true });
+    for (const f of ['spec.md', 'tasks.md', 'data-model.md']) writeFileSync(path.join(repo, 'specs/002-x', f), '#\n');
+  });
+  afterAll(() => rmSync(repo, { recursive: true, force: true }));
+
+  test('names the task, only the feature documents that exist, and the rules', () => {
+    const prompt: string = composePrompt(
+      { taskId: 'T007', taskText: 'T007 [ASYNC] Add the parser\nDetails here.', featureDir: 'specs/002-x' },
+      { repoDir: repo, resumed: false },
+    );
+    expect(prompt).toContain('## Task T007\n\nT007 [ASYNC] Add the parser\nDetails here.');
+    expect(prompt).toContain('- specs/002-x/spec.md\n- specs/002-x/tasks.md\n- specs/002-x/data-model.md\n- specs/002-x/contracts/');
+    expect(prompt).not.toContain('plan.md');
+    expect(prompt).toContain('Implement only task T007');
+    expect(prompt).toMatch(/Do not commit, push/);
+    expect(prompt).not.toContain('Earlier attempt');
+  });
+});
+
+describe('agent runner: verdict from events', () => {
+  const finish = (reason: string) => ({ type: 'step_finish', part: { reason, tokens: { input: 1, output: 1, cache: { read: 0, write: 0 } }, cost: 0 } });
+  const verdict = (events: object[], end = { exitCode: 0, signal: null, endedByWatchdogAfterFinish: false }) => {
+    const t = new EventTracker(() => undefined);
+    for (const e of events) t.handleLine(JSON.stringify(e));
+    return t.verdict(end);
+  };
+
+  test('success needs a final "stop" step, no error, no failed tool call, and exit code 0', () => {
+    expect(verdict([finish('tool-calls'), finish('stop')])).toEqual({ ok: true });
+    expect(verdict([finish('stop')], { exitCode: 1, signal: null, endedByWatchdogAfterFinish: false })).toMatchObject({ ok: false });
+    expect(verdict([finish('stop')], { exitCode: null, signal: 'SIGKILL', endedByWatchdogAfterFinish: true } as never)).toEqual({ ok: true });
+    expect(verdict([finish('tool-calls')])).toMatchObject({ ok: false, reason: expect.stringContaining('tool-calls') });
+    expect(verdict([])).toMatchObject({ ok: false, reason: expect.stringContaining('no step_finish') });
+    expect(verdict([{ type: 'tool_use', part: { tool: 'edit', state: { status: 'error', input: { filePath: 'a' }, error: 'no match' } } }, finish('stop')]))
+      .toMatchObject({ ok: false, reason: expect.stringContaining('edit a: no match') });
+  });
+});
