@@ -4,7 +4,7 @@
 # watchdog and redaction are fragile in shell. Tests run this very file on the host.
 # Env contract, exit codes and the result line: src/contract/*.ts and README ("The agent pod").
 set -eu
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd -P)
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd -P)
 runner="$here/agent/agent-runner.js"
 if [ ! -f "$runner" ]; then
   echo "[sdlc-agent] agent runner not found at $runner" >&2
