@@ -64,7 +64,8 @@ ${envYaml ? `      env:\n${envYaml}\n` : ''}`;
 export interface StartRunOptions {
   taskQueue: string;
   tasks: number;
-  repo: BareRepo;
+  /** The remote (a BareRepo, the git server's URL, ...). */
+  repo: { url: string; baseBranch: string };
   options?: Partial<RunOptions>;
   feature?: string;
 }
