@@ -167,6 +167,11 @@ function runOpencode(o) {
     }, Math.max(0, o.deadline - Date.now()));
 
     const armGraceIfFinal = () => {
+      // A new step after a "final" one (OpenCode went on after all): the grace period no longer applies.
+      if (!tracker.sawFinalStep && graceTimer) {
+        clearTimeout(graceTimer);
+        graceTimer = undefined;
+      }
       if (tracker.sawFinalStep && !graceTimer && !killing) {
         graceTimer = setTimeout(() => {
           endedByWatchdogAfterFinish = true;
