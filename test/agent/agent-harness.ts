@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +27,12 @@ export interface AgentRun {
  * Spawns the entrypoint like the kubelet would (env only, no args, no stdin) and parses its result
  * line. Fails the test when the line is missing, invalid or not the last line on stdout.
  */
-export function runEntrypoint(env: Record<string, string>, timeoutMs = 120_000): Promise<AgentRun> {
+export function runEntrypoint(
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+  /** Called every 100 ms while the pod runs (e.g. to signal it); return true once done. */
+  whileRunning?: (child: ChildProcess, stdout: string) => boolean,
+): Promise<AgentRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(ENTRYPOINT, [], {
@@ -44,9 +49,15 @@ export function runEntrypoint(env: Record<string, string>, timeoutMs = 120_000):
       child.kill('SIGKILL');
       reject(new Error(`entrypoint did not end within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, timeoutMs);
+    const poller = whileRunning
+      ? setInterval(() => {
+          if (whileRunning(child, stdout)) clearInterval(poller);
+        }, 100)
+      : undefined;
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(killer);
+      clearInterval(poller);
       const lines = stdout.trimEnd().split('\n');
       const resultLines = lines.filter((l) => l.includes(RESULT_LINE_PREFIX));
       const last = lines[lines.length - 1] ?? '';

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
@@ -42,5 +43,28 @@ describe('agent entrypoint: watchdog', () => {
     // Ended close to the limit: SIGTERM, then SIGKILL when opencode ignores it.
     expect(run.durationMs).toBeLessThan(8_000 + 10_000);
     expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
+  });
+
+  test('the pod is stopped (SIGTERM) mid-run → a failed result line, exit 143, and opencode goes with it', async () => {
+    fx = await startAgentFixture({ turns: [{ hang: true }] });
+    const started = Date.now();
+    const pending = runEntrypoint(fx.env(), 60_000, (child, stdout) => {
+      // Stop the pod once opencode is talking to the model, as a kubelet would on pod deletion.
+      if (fx!.model.requests.some((r) => !r.title) && stdout.includes('running opencode')) {
+        child.kill('SIGTERM');
+        return true;
+      }
+      return false;
+    });
+    const run = await pending;
+    expect(run.code).toBe(143);
+    expect(run.result).toMatchObject({ status: 'failed', taskId: 'T012' });
+    expect(run.result.reason).toContain('SIGTERM');
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
+    // No opencode left behind: its command line names the clone, which lives under the fixture dir.
+    await new Promise((r) => setTimeout(r, 300));
+    const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    expect(processes.split('\n').filter((p) => p.includes(fx!.dir))).toEqual([]);
   });
 });
