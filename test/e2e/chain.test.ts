@@ -87,8 +87,8 @@ it(`implementFeature runs ${TASKS} [ASYNC] tasks through a real worker process: 
 it('the worker process is SIGKILLed while the agent pods run; a new worker finishes the run: every task once, no pod created twice, none left', async () => {
   const records = makeRecordDir(stack.scratch, 'killed');
   const queue = newQueue();
-  // Agents work ~6 s (3 steps × 2 s) before they push: long enough to kill the worker mid-run.
-  const template = stack.writePodTemplate({ E2E_RECORD_DIR: records, E2E_STEP_SECONDS: '2' });
+  // Agents work ~9 s (3 steps × 3 s) before they push: long enough to see all of them Running, even on a loaded machine.
+  const template = stack.writePodTemplate({ E2E_RECORD_DIR: records, E2E_STEP_SECONDS: '3' });
   const first = await spawnWorker(queue, template, 'worker-killed');
   const createdBefore = stack.podCreations().length;
 
