@@ -1,6 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
+import { startGitSshServer, type GitSshServer } from '../support/git-server/ssh';
 import { expectNoSecrets, GIT_TOKEN, MODEL_API_KEY, runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
 
 describe('agent entrypoint: git credentials and configuration', () => {
@@ -63,5 +64,54 @@ describe('agent entrypoint: git credentials and configuration', () => {
     expect(run.result.reason).toMatch(reason);
     expect(run.stdout + run.stderr).not.toContain('hunter2-secret');
     expect(fx.git.requests).toHaveLength(0);
+  });
+
+  describe('over SSH (real OpenSSH client, key from a mounted file, strict known_hosts)', () => {
+    let ssh: GitSshServer | undefined;
+    afterEach(async () => {
+      await ssh?.stop();
+      ssh = undefined;
+    });
+
+    async function sshFixture(): Promise<{ f: AgentFixture; s: GitSshServer; keyFile: string; knownHosts: string }> {
+      const f = await startAgentFixture({
+        turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'over ssh\n' } }] }, { text: 'done' }],
+      });
+      fx = f;
+      const s = await startGitSshServer({ root: f.git.root });
+      ssh = s;
+      // Secret volumes often mount keys world-readable; the entrypoint must cope (ssh refuses such keys).
+      const keyFile = path.join(f.dir, 'ssh-privatekey');
+      copyFileSync(s.clientKeyFile, keyFile);
+      chmodSync(keyFile, 0o644);
+      const knownHosts = path.join(f.dir, 'known_hosts');
+      writeFileSync(knownHosts, `${s.knownHostsLine}\n`);
+      return { f, s, keyFile, knownHosts };
+    }
+
+    test('clones and pushes with the SSH key; the key never appears in the output', async () => {
+      const { f, s, keyFile, knownHosts } = await sshFixture();
+      const run = await runEntrypoint(f.env({
+        SDLC_REPO_URL: s.url(f.repo), SDLC_GIT_TOKEN_FILE: '', SDLC_GIT_SSH_KEY_FILE: keyFile, SDLC_GIT_KNOWN_HOSTS_FILE: knownHosts,
+      }));
+      expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
+      expect(run.result.sha).toBe(f.git.branchHead(f.repo, TASK_BRANCH));
+      expect(f.git.readFile(f.repo, run.result.sha!, 'welcome.txt')).toBe('over ssh\n');
+      expect(s.commands.some((c) => c.startsWith('git-receive-pack'))).toBe(true);
+      const keyLines = readFileSync(keyFile, 'utf8').split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+      expectNoSecrets(run, keyLines);
+    });
+
+    test('an unknown host key → git failure, nothing cloned', async () => {
+      const { f, s, keyFile } = await sshFixture();
+      const otherHosts = path.join(f.dir, 'other_known_hosts');
+      writeFileSync(otherHosts, `${s.knownHostsLine.split(' ')[0]} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`);
+      const run = await runEntrypoint(f.env({
+        SDLC_REPO_URL: s.url(f.repo), SDLC_GIT_TOKEN_FILE: '', SDLC_GIT_SSH_KEY_FILE: keyFile, SDLC_GIT_KNOWN_HOSTS_FILE: otherHosts,
+      }));
+      expect(run.code).toBe(AGENT_EXIT.GIT_FAILURE);
+      expect(run.result.reason).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
+      expect(s.commands).toEqual([]);
+    });
   });
 });
