@@ -55,7 +55,9 @@ function prepareOpencodeHome(homeDir, extraConfig, opencodeVersion) {
     XDG_CACHE_HOME: path.join(homeDir, '.cache'),
     XDG_STATE_HOME: path.join(homeDir, '.local', 'state'),
   };
-  for (const dir of Object.values(xdg)) fs.mkdirSync(dir, { recursive: true });
+  // Temp files too stay in the pod's workspace volume, so a read-only root filesystem works.
+  const tmp = path.join(homeDir, 'tmp');
+  for (const dir of [...Object.values(xdg), tmp]) fs.mkdirSync(dir, { recursive: true });
   // OpenCode installs @opencode-ai/plugin into its config dir in the background (an npm registry
   // fetch) unless node_modules exists and the lock already lists every dependency. Declaring it
   // installed keeps runs offline and deterministic; the pod needs no plugin.
@@ -72,6 +74,7 @@ function prepareOpencodeHome(homeDir, extraConfig, opencodeVersion) {
     env: {
       HOME: homeDir,
       ...xdg,
+      TMPDIR: tmp,
       OPENCODE_CONFIG: configFile,
       OPENCODE_DISABLE_AUTOUPDATE: 'true',
       OPENCODE_DISABLE_MODELS_FETCH: 'true',
