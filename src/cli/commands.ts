@@ -14,6 +14,7 @@ import { CliError, rootMessage } from './errors';
 import { emit, followRun, summaryLines } from './follow';
 import { resolveRepository, runWorkflowId } from './repo';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
+import type { RunLogs } from './logs';
 
 export interface Output {
   out: NodeJS.WritableStream;
@@ -41,7 +42,8 @@ async function withTemporal<T>(flags: TemporalFlags, fn: (t: Awaited<ReturnType<
   }
 }
 
-export async function implementCommand(tasksPath: string, flags: ImplementFlags, io: Output): Promise<number> {
+/** `logs`: the agents' log lines too (`--logs`), from a cluster already checked reachable. */
+export async function implementCommand(tasksPath: string, flags: ImplementFlags, io: Output, logs?: RunLogs): Promise<number> {
   let loaded: Awaited<ReturnType<typeof loadTasksFile>>;
   try {
     loaded = await loadTasksFile(tasksPath, { branchPattern: flags.branchPattern });
@@ -92,16 +94,20 @@ export async function implementCommand(tasksPath: string, flags: ImplementFlags,
     if (flags.json) emit(io.out, true, { event: 'run_started', run: workflowId, ui, feature: plan.feature, tasks: plan.dispatch });
     else io.out.write(`run started id=${workflowId} tasks=${plan.dispatch.join(',')} ui=${ui}\n`);
     if (!flags.follow) return 0;
-    return watchRun(t, workflowId, !!flags.json, io);
+    return watchRun(t, workflowId, !!flags.json, io, logs);
   });
 }
 
-async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflowId: string, json: boolean, io: Output): Promise<number> {
+async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflowId: string, json: boolean, io: Output, logs?: RunLogs): Promise<number> {
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
+  // Log lines go to the same stream as the events, whole lines at a time, so they interleave cleanly.
+  const logFollower = logs?.follow(workflowId, (l) => (json ? emit(io.out, true, { event: 'log', task: l.task, text: l.text }) : io.out.write(l.formatted + '\n')));
   try {
     const state = await followRun(t.client, workflowId, { json, out: io.out, signal: abort.signal });
+    // The rest of the agents' lines before the summary (briefly, when stopped with Ctrl-C).
+    await logFollower?.finish(abort.signal.aborted ? 1_000 : undefined);
     if (!state) throw new CliError(`run ${workflowId} ended before its state could be read; see 'sdlc-runner status ${workflowId}'`, 1);
     if (abort.signal.aborted && state.status === 'running') {
       io.err.write(`stopped following; the run goes on. Attach again with 'sdlc-runner watch ${workflowId}'.\n`);
@@ -115,10 +121,10 @@ async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflow
   }
 }
 
-export async function watchCommand(run: string, flags: TemporalFlags & { json?: boolean }, io: Output): Promise<number> {
+export async function watchCommand(run: string, flags: TemporalFlags & { json?: boolean }, io: Output, logs?: RunLogs): Promise<number> {
   return withTemporal(flags, async (t) => {
     await getState(t.client, run); // clear error when the run does not exist
-    return watchRun(t, run, !!flags.json, io);
+    return watchRun(t, run, !!flags.json, io, logs);
   });
 }
 

@@ -18,6 +18,7 @@ import { workflowUiLink } from '../temporal/connection';
 import { implementCommand, type ImplementFlags, type Output } from './commands';
 import { CliError } from './errors';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
+import type { RunLogs, RunLogsFollower } from './logs';
 
 const ESC = '\x1b[';
 
@@ -29,6 +30,8 @@ export interface LiveViewOptions {
   /** Stop redrawing when aborted (Ctrl-C): the run goes on. */
   signal?: AbortSignal;
   now?: () => number;
+  /** `--logs`: the agents' log lines, printed above the table (which stays redrawn at the bottom). */
+  logs?: RunLogs;
 }
 
 function fmtDuration(ms: number): string {
@@ -114,11 +117,31 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
   const width = () => Math.max(60, (out as NodeJS.WriteStream).columns ?? 100);
   const handle = client.workflow.getHandle(workflowId);
   let drawn = 0;
+  let frame: string[] = [];
   let state: RunState | undefined;
-  const draw = (frame: string[]) => {
-    // Up to the first line of the previous frame, clear to the end of the screen, draw anew.
-    out.write((drawn ? `${ESC}${drawn}F` : '') + `${ESC}J` + frame.join('\n') + '\n');
-    drawn = frame.length;
+  let logLines: string[] = [];
+  const draw = (next: string[]) => {
+    // Up to the first line of the previous frame, clear to the end of the screen, then any new log
+    // lines (they scroll up and stay), then the table anew.
+    const above = logLines.length ? logLines.join('\n') + '\n' : '';
+    logLines = [];
+    out.write((drawn ? `${ESC}${drawn}F` : '') + `${ESC}J` + above + next.join('\n') + (next.length ? '\n' : ''));
+    frame = next;
+    drawn = next.length;
+  };
+  // Log lines come in bursts: batch them into one redraw every 100 ms rather than one per line.
+  let flush: NodeJS.Timeout | undefined;
+  const logFollower: RunLogsFollower | undefined = opts.logs?.follow(workflowId, (l) => {
+    logLines.push(l.formatted);
+    flush ??= setTimeout(() => {
+      flush = undefined;
+      draw(frame);
+    }, 100);
+  });
+  const finishLogs = async () => {
+    await logFollower?.finish(opts.signal?.aborted ? 1_000 : undefined);
+    clearTimeout(flush);
+    flush = undefined;
   };
   out.write(`${ESC}?25l`);
   try {
@@ -131,6 +154,7 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
       }
       if (state) {
         const lastLines = state.status === 'running' ? await lastLinesOf(client, state) : undefined;
+        if (state.status !== 'running') await finishLogs(); // the last agent lines above the final frame
         draw(renderFrame(state, { now: now(), width: width(), lastLines, uiLink: opts.uiLink, color: opts.color }));
         if (state.status !== 'running') return state;
       }
@@ -138,6 +162,8 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
       await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
     }
   } finally {
+    await finishLogs();
+    if (logLines.length) draw(frame);
     out.write(`${ESC}?25h`);
   }
 }
@@ -166,7 +192,7 @@ export async function watchLive(client: Client, workflowId: string, opts: LiveVi
 
 // ---- glue for the CLI: `implement --follow` and `watch` on a terminal ----
 
-async function watchLiveWith(flags: TemporalFlags, run: string, io: Output): Promise<number> {
+async function watchLiveWith(flags: TemporalFlags, run: string, io: Output, logs?: RunLogs): Promise<number> {
   const t = await connectTemporal(flags);
   try {
     try {
@@ -181,6 +207,7 @@ async function watchLiveWith(flags: TemporalFlags, run: string, io: Output): Pro
       uiLink: workflowUiLink(t.uiUrl, t.namespace, run),
       color: !process.env.NO_COLOR,
       pollMs: Number(process.env.SDLC_LIVE_VIEW_POLL_MS) || 1000,
+      logs,
     });
   } finally {
     await t.close();
@@ -188,12 +215,12 @@ async function watchLiveWith(flags: TemporalFlags, run: string, io: Output): Pro
 }
 
 /** `watch <run>` on a terminal. */
-export function watchLiveCommand(run: string, flags: TemporalFlags, io: Output): Promise<number> {
-  return watchLiveWith(flags, run, io);
+export function watchLiveCommand(run: string, flags: TemporalFlags, io: Output, logs?: RunLogs): Promise<number> {
+  return watchLiveWith(flags, run, io, logs);
 }
 
 /** `implement --follow` on a terminal: start the run exactly as the plain path does, then the live table. */
-export async function implementLiveCommand(tasksPath: string, flags: ImplementFlags, io: Output): Promise<number> {
+export async function implementLiveCommand(tasksPath: string, flags: ImplementFlags, io: Output, logs?: RunLogs): Promise<number> {
   let printed = '';
   const tee = new Writable({
     write(chunk, _enc, done) {
@@ -205,5 +232,5 @@ export async function implementLiveCommand(tasksPath: string, flags: ImplementFl
   if (code !== 0) return code;
   const run = /^run started id=(\S+)/m.exec(printed)?.[1];
   if (!run) throw new CliError('the run started, but its ID was not printed; follow it with sdlc-runner watch <run>', 1);
-  return watchLiveWith(flags, run, io);
+  return watchLiveWith(flags, run, io, logs);
 }

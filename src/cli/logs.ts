@@ -9,6 +9,8 @@ import { createClientGateway, type ClientGateway } from '../k8s/client-gateway';
 import { KubernetesError, LABELS, type LogLine, type PodStatus } from '../k8s/gateway';
 import { LogResume } from '../k8s/log-resume';
 import { compareLogTimestamps } from '../k8s/timestamps';
+import { labelValue } from '../k8s/names';
+import { CliError } from './errors';
 
 export interface LogsCommandOptions {
   namespace: string;
@@ -50,12 +52,25 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+/** One log line of a run's agent, as `--logs` and `sdlc-runner logs` show it. */
+export interface RunLogLine {
+  /** The task (`T012`, or `T012#2` when several attempts of it are shown). */
+  task: string;
+  text: string;
+  /** A line of ours (the pod ended, was deleted), not the agent's. */
+  note: boolean;
+  /** `[T012] text`, the prefix padded to the widest task and coloured when asked; no newline. */
+  formatted: string;
+}
+
+export type RunLogSink = (line: RunLogLine) => void;
+
 class Printer {
   private readonly colours = new Map<string, number>();
   private width = 0;
 
   constructor(
-    private readonly out: NodeJS.WritableStream,
+    private readonly sink: RunLogSink,
     private readonly color: boolean,
   ) {}
 
@@ -76,11 +91,11 @@ class Printer {
   }
 
   line(label: string, text: string): void {
-    this.out.write(`${this.prefix(label)} ${text}\n`);
+    this.sink({ task: label, text, note: false, formatted: `${this.prefix(label)} ${text}` });
   }
 
   note(label: string, text: string): void {
-    this.out.write(`${this.prefix(label)} ${this.color ? `${DIM}${text}${RESET}` : text}\n`);
+    this.sink({ task: label, text, note: true, formatted: `${this.prefix(label)} ${this.color ? `${DIM}${text}${RESET}` : text}` });
   }
 }
 
@@ -139,83 +154,124 @@ async function followPod(gw: ClientGateway, name: string, label: string, printer
   return true;
 }
 
+const byTaskThenName = (a: PodStatus, b: PodStatus) =>
+  (a.labels[LABELS.task] ?? '').localeCompare(b.labels[LABELS.task] ?? '', undefined, { numeric: true }) || a.name.localeCompare(b.name);
+
+/** The agent pods of one run (found by the run label), each followed once to its end by its own follower. */
+class RunPodFollowers {
+  private readonly followed = new Map<string, Promise<boolean>>();
+  private seen: PodStatus[] = [];
+  private labelOf: (p: PodStatus) => string = (p) => this.printer.label(p, 1);
+
+  constructor(
+    private readonly gw: ClientGateway,
+    private readonly runLabel: string,
+    private readonly wanted: Set<string> | undefined,
+    readonly printer: Printer,
+    private readonly err: NodeJS.WritableStream,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  async list(): Promise<PodStatus[]> {
+    const pods = await this.gw.listPods({ [LABELS.run]: this.runLabel });
+    return pods.filter((p) => !this.wanted || this.wanted.has(p.labels[LABELS.task] ?? '')).sort(byTaskThenName);
+  }
+
+  /** Labels are `T012`, or `T012#2` once a task has several pods (attempts) in view. */
+  relabel(pods: PodStatus[]): void {
+    this.seen = [...this.seen, ...pods.filter((p) => !this.seen.some((s) => s.name === p.name))];
+    const attempts = new Map<string, number>();
+    for (const p of this.seen) attempts.set(p.labels[LABELS.task] ?? p.name, (attempts.get(p.labels[LABELS.task] ?? p.name) ?? 0) + 1);
+    this.labelOf = (p) => this.printer.label(p, attempts.get(p.labels[LABELS.task] ?? p.name) ?? 1);
+  }
+
+  labelFor(p: PodStatus): string {
+    return this.labelOf(p);
+  }
+
+  follow(pods: PodStatus[]): void {
+    for (const p of pods) {
+      if (this.followed.has(p.name)) continue;
+      const label = this.labelOf(p);
+      this.printer.register(label);
+      this.followed.set(p.name, followPod(this.gw, p.name, label, this.printer, this.err, this.signal));
+    }
+  }
+
+  /** Starts following the run's pods not followed yet; `includeEnded` also takes pods that ended between two looks. */
+  async discover(includeEnded: boolean): Promise<void> {
+    const now = await this.list();
+    const fresh = now.filter((p) => !this.followed.has(p.name) && (includeEnded || !isEnded(p)));
+    if (!fresh.length) return;
+    this.relabel(now);
+    this.follow(fresh);
+  }
+
+  get size(): number {
+    return this.followed.size;
+  }
+
+  all(): Promise<boolean[]> {
+    return Promise.all(this.followed.values());
+  }
+}
+
+function gatewayFor(namespace: string, kubeconfig: string | undefined): ClientGateway {
+  const kc = new KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else kc.loadFromDefault();
+  return createClientGateway({ namespace, kubeConfig: kc });
+}
+
 export async function runLogsCommand(opts: LogsCommandOptions): Promise<number> {
   const err = opts.err ?? process.stderr;
-  const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else kc.loadFromDefault();
-  const gw = createClientGateway({ namespace: opts.namespace, kubeConfig: kc });
-  const printer = new Printer(opts.out, opts.color);
+  const gw = gatewayFor(opts.namespace, opts.kubeconfig);
+  const printer = new Printer((l) => opts.out.write(l.formatted + '\n'), opts.color);
   const wanted = opts.tasks?.length ? new Set(opts.tasks) : undefined;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-  const runPods = async (): Promise<PodStatus[]> => {
-    const pods = await gw.listPods({ [LABELS.run]: opts.runLabel });
-    return pods.filter((p) => !wanted || wanted.has(p.labels[LABELS.task] ?? ''));
-  };
-  const labelsFor = (pods: PodStatus[]) => {
-    const attempts = new Map<string, number>();
-    for (const p of pods) attempts.set(p.labels[LABELS.task] ?? p.name, (attempts.get(p.labels[LABELS.task] ?? p.name) ?? 0) + 1);
-    return (p: PodStatus) => printer.label(p, attempts.get(p.labels[LABELS.task] ?? p.name) ?? 1);
-  };
-  const byTaskThenName = (a: PodStatus, b: PodStatus) =>
-    (a.labels[LABELS.task] ?? '').localeCompare(b.labels[LABELS.task] ?? '', undefined, { numeric: true }) || a.name.localeCompare(b.name);
+  const run = new RunPodFollowers(gw, opts.runLabel, wanted, printer, err, stop.signal);
 
   try {
-    const pods = (await runPods()).sort(byTaskThenName);
+    const pods = await run.list();
     if (pods.length === 0) {
       const which = wanted ? ` with task ${[...wanted].join(', ')}` : '';
       err.write(`sdlc-runner logs: no agent pods of run "${opts.runLabel}"${which} in namespace "${opts.namespace}".\n`);
       return 1;
     }
-    let labelOf = labelsFor(pods);
-    pods.forEach((p) => printer.register(labelOf(p)));
+    run.relabel(pods);
+    pods.forEach((p) => printer.register(run.labelFor(p)));
 
     if (!opts.follow) {
       // Everything so far, merged in time order across pods (stable within a pod).
       const lines: { label: string; line: LogLine; seq: number }[] = [];
       let seq = 0;
       for (const p of pods) {
-        for await (const line of gw.readLogs(p.name, { signal: stop.signal })) lines.push({ label: labelOf(p), line, seq: seq++ });
+        for await (const line of gw.readLogs(p.name, { signal: stop.signal })) lines.push({ label: run.labelFor(p), line, seq: seq++ });
       }
       lines.sort((a, b) => compareLogTimestamps(a.line.ts, b.line.ts) || a.seq - b.seq);
       for (const l of lines) printer.line(l.label, l.line.text);
       return 0;
     }
 
-    const followed = new Map<string, Promise<boolean>>();
-    const startFollowing = (list: PodStatus[]) => {
-      for (const p of list) {
-        if (followed.has(p.name)) continue;
-        const label = labelOf(p);
-        printer.register(label);
-        followed.set(p.name, followPod(gw, p.name, label, printer, err, stop.signal));
-      }
-    };
-    startFollowing(pods);
+    run.follow(pods);
     // Pods the run creates later (retries, tasks unblocked by others) join while others still run.
     for (;;) {
       const results = await Promise.race([
-        Promise.all(followed.values()).then((r) => ({ all: r })),
+        run.all().then((r) => ({ all: r })),
         sleep(opts.discoverIntervalMs ?? 5_000, stop.signal).then(() => undefined),
       ]);
-      if (results && results.all.length === followed.size) {
+      if (results && results.all.length === run.size) {
         if (stop.signal.aborted) return 130;
         return results.all.every(Boolean) ? 0 : 1;
       }
       if (stop.signal.aborted) {
-        await Promise.all(followed.values());
+        await run.all();
         return 130;
       }
       try {
-        const now = await runPods();
-        const fresh = now.filter((p) => !followed.has(p.name) && !isEnded(p));
-        if (fresh.length) {
-          labelOf = labelsFor([...pods, ...now]);
-          startFollowing(fresh.sort(byTaskThenName));
-        }
+        await run.discover(false);
       } catch {
         // Discovery is best effort; the followers report their own errors.
       }
@@ -227,4 +283,90 @@ export async function runLogsCommand(opts: LogsCommandOptions): Promise<number> 
     opts.signal?.removeEventListener('abort', onAbort);
     await gw.close();
   }
+}
+
+// ---- `implement --follow --logs` / `watch --logs`: the same followers, fed into the event view ----
+
+export interface RunLogsOptions {
+  /** Namespace of the agent pods. */
+  namespace: string;
+  kubeconfig?: string;
+  /** Colour the task prefixes (a terminal). */
+  color: boolean;
+  /** Where followers report errors they cannot retry. */
+  err: NodeJS.WritableStream;
+  /** How often to look for the run's new pods (ms); short, because a finished pod is soon deleted. */
+  discoverIntervalMs?: number;
+  /** How long the cluster check may take before `--logs` gives up (ms). */
+  connectTimeoutMs?: number;
+}
+
+/** A running follow of one run's agent logs. */
+export interface RunLogsFollower {
+  /**
+   * The run has ended: look for pods one last time, then wait (at most `graceMs`) until every followed
+   * pod's log has been read to its end, so the lines come before the summary.
+   */
+  finish(graceMs?: number): Promise<void>;
+}
+
+/** The agent pods' cluster, checked reachable before anything starts (so `--logs` fails first, not mid-run). */
+export interface RunLogs {
+  /** Follows every pod of the run `workflowId` (label `labelValue(workflowId)`), old and new, until `finish`. */
+  follow(workflowId: string, sink: RunLogSink): RunLogsFollower;
+  close(): Promise<void>;
+}
+
+export async function openRunLogs(opts: RunLogsOptions): Promise<RunLogs> {
+  const where = `namespace "${opts.namespace}"${opts.kubeconfig ? `, kubeconfig ${opts.kubeconfig}` : ''}`;
+  const hint = 'Pass --kubeconfig and --k8s-namespace (env SDLC_K8S_NAMESPACE) of the cluster the agent pods run in, or drop --logs.';
+  let gw: ClientGateway;
+  try {
+    gw = gatewayFor(opts.namespace, opts.kubeconfig);
+  } catch (e) {
+    throw new CliError(`--logs: cannot load the Kubernetes configuration (${where}): ${(e as Error).message}. ${hint}`);
+  }
+  const timeoutMs = opts.connectTimeoutMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    // Listing pods is what following needs (RBAC included), so it is the check.
+    await Promise.race([
+      gw.listPods({ [LABELS.run]: 'sdlc-runner-logs-check' }),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs))),
+    ]);
+  } catch (e) {
+    await gw.close();
+    throw new CliError(`--logs: cannot reach Kubernetes to list the agent pods (${where}): ${(e as Error).message}. ${hint}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    follow(workflowId, sink) {
+      const stop = new AbortController();
+      const run = new RunPodFollowers(gw, labelValue(workflowId), undefined, new Printer(sink, opts.color), opts.err, stop.signal);
+      let finishing = false;
+      const discovering = (async () => {
+        while (!finishing) {
+          // Ended pods too: a short task can start and end between two looks.
+          await run.discover(true).catch(() => undefined);
+          await sleep(opts.discoverIntervalMs ?? 500, stop.signal);
+        }
+      })();
+      let finished: Promise<void> | undefined;
+      return {
+        finish(graceMs = 15_000) {
+          finished ??= (async () => {
+            finishing = true;
+            await discovering;
+            await run.discover(true).catch(() => undefined);
+            await Promise.race([run.all(), sleep(graceMs, stop.signal)]);
+            stop.abort();
+            await run.all();
+          })();
+          return finished;
+        },
+      };
+    },
+    close: () => gw.close(),
+  };
 }

@@ -10,7 +10,7 @@ import { labelValue } from '../k8s/names';
 import { CliError } from './errors';
 import { cancelCommand, implementCommand, retryCommand, runsCommand, statusCommand, watchCommand } from './commands';
 import { devCommand } from './dev';
-import { runLogsCommand } from './logs';
+import { openRunLogs, runLogsCommand, type RunLogs } from './logs';
 import { startProductionWorker } from '../../worker/run-worker';
 import { ConfigError } from '../config/worker-config';
 import { initCommand } from '../init/command';
@@ -31,6 +31,20 @@ function temporalOptions(cmd: Command): Command {
     .addOption(new Option('--namespace <ns>', 'Temporal namespace').env('TEMPORAL_NAMESPACE'))
     .addOption(new Option('--task-queue <queue>', 'task queue the workers poll').env('TEMPORAL_TASK_QUEUE'))
     .addOption(new Option('--ui-url <url>', 'Temporal UI base URL for links').env('SDLC_TEMPORAL_UI_URL'));
+}
+
+/** `--logs` and where to find the agent pods (the same flags as `logs`). */
+function agentLogOptions(cmd: Command): Command {
+  return cmd
+    .option('--logs', "interleave the agents' log lines, prefixed with their task ([T012]); needs the agent pods' cluster")
+    .addOption(new Option('--k8s-namespace <ns>', 'namespace of the agent pods (with --logs)').env('SDLC_K8S_NAMESPACE').default('default'))
+    .option('--kubeconfig <path>', 'kubeconfig (with --logs; default: KUBECONFIG, ~/.kube/config or in-cluster)');
+}
+
+/** With --logs, the cluster is checked before anything starts: an unreachable one is an error, not a silent gap. */
+function agentLogs(o: { logs?: boolean; k8sNamespace: string; kubeconfig?: string }): Promise<RunLogs | undefined> {
+  if (!o.logs) return Promise.resolve(undefined);
+  return openRunLogs({ namespace: o.k8sNamespace, kubeconfig: o.kubeconfig, color: !!process.stdout.isTTY && !process.env.NO_COLOR, err: io.err });
 }
 
 let exitCode = 0;
@@ -61,7 +75,7 @@ program
     io.out.write(o.json ? JSON.stringify(plan, null, 2) + '\n' : formatPlanTable(plan));
   });
 
-temporalOptions(
+agentLogOptions(temporalOptions(
   program
     .command('implement')
     .description('start a durable run for the open [ASYNC] tasks of tasks.md')
@@ -75,13 +89,25 @@ temporalOptions(
     .option('--model <provider/model>', 'OpenCode model for the agents')
     .option('-f, --follow', 'show progress until every task has ended; exit non-zero if any did not succeed')
     .option('--json', 'events as JSON lines'),
-).action(async (file: string, o) => {
-  // A terminal gets the live table; pipes (e.g. an OpenCode bash tool) and --json keep the event lines.
-  exitCode = o.follow && !o.json && process.stdout.isTTY ? await implementLiveCommand(file, o, io) : await implementCommand(file, o, io);
-});
+))
+  .action(async (file: string, o) => {
+    if (o.logs && !o.follow) throw new CliError("--logs shows the agents' lines while following: add --follow (or use 'sdlc-runner logs <run> -f')");
+    const logs = await agentLogs(o);
+    try {
+      // A terminal gets the live table; pipes (e.g. an OpenCode bash tool) and --json keep the event lines.
+      exitCode = o.follow && !o.json && process.stdout.isTTY ? await implementLiveCommand(file, o, io, logs) : await implementCommand(file, o, io, logs);
+    } finally {
+      await logs?.close();
+    }
+  });
 
-temporalOptions(program.command('watch').description('follow a run that is already going').argument('<run>').option('--json', 'events as JSON lines')).action(async (run: string, o) => {
-  exitCode = !o.json && process.stdout.isTTY ? await watchLiveCommand(run, o, io) : await watchCommand(run, o, io);
+agentLogOptions(temporalOptions(program.command('watch').description('follow a run that is already going').argument('<run>').option('--json', 'events as JSON lines'))).action(async (run: string, o) => {
+  const logs = await agentLogs(o);
+  try {
+    exitCode = !o.json && process.stdout.isTTY ? await watchLiveCommand(run, o, io, logs) : await watchCommand(run, o, io, logs);
+  } finally {
+    await logs?.close();
+  }
 });
 
 temporalOptions(program.command('status').description("a run's tasks (default: the latest run)").argument('[run]').option('--json', 'the full state as JSON')).action(async (run: string | undefined, o) => {

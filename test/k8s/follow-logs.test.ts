@@ -1,0 +1,171 @@
+/**
+ * `sdlc-runner implement --follow --logs` through the built binary, off a terminal (as inside an
+ * OpenCode bash tool call), every part real: the jest Temporal dev server, the production worker
+ * PROCESS, agent pods on the real kube-apiserver run by the test kubelet (the agent image is
+ * test/e2e/support/fake-agent.sh: it prints progress lines, pushes a commit, prints its result line),
+ * and the CLI following the run's pods by label as the least-privilege ServiceAccount.
+ * Also: with --logs and no reachable cluster, the command fails before any run starts.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { IMAGE_COMMANDS, startTestEnv, type TestEnv } from './support/env';
+import { AGENT_IMAGE, FAKE_AGENT, podTemplate, tasksMarkdown, temporalClient, temporalTarget } from '../e2e/support/stack';
+import { createBareRepo, type BareRepo } from '../e2e/support/git-repo';
+import { startWorkerProcess, type WorkerProcess } from '../e2e/support/worker-process';
+import { freePort } from '../support/cluster/ports';
+import { runCli } from '../integration/support/cli';
+
+const TASKS = ['T001', 'T002', 'T003'];
+let env: TestEnv;
+let repo: BareRepo;
+let worker: WorkerProcess;
+const queue = `follow-logs-${randomBytes(4).toString('hex')}`;
+
+beforeAll(async () => {
+  const t0 = Date.now();
+  env = await startTestEnv('follow-logs', { imageCommands: { ...IMAGE_COMMANDS, [AGENT_IMAGE]: ['/bin/sh', FAKE_AGENT] } });
+  repo = await createBareRepo('follow-logs');
+  const template = path.join(env.scratch, 'pod-template.yaml');
+  // Each agent prints its three steps 1 s apart: the pods' lines overlap in time with each other and with the events.
+  writeFileSync(template, podTemplate({ E2E_STEP_SECONDS: '1' }));
+  const t = temporalTarget();
+  worker = await startWorkerProcess({
+    env: {
+      TEMPORAL_ADDRESS: t.address,
+      TEMPORAL_NAMESPACE: t.namespace,
+      TEMPORAL_TASK_QUEUE: queue,
+      SDLC_K8S_NAMESPACE: env.namespace,
+      SDLC_POD_TEMPLATE_FILE: template,
+      SDLC_SHUTDOWN_GRACE_SECONDS: '5',
+      KUBECONFIG: env.access.kubeconfigPath,
+    },
+    logFile: path.join(env.scratch, 'worker.log'),
+    name: 'worker-follow-logs',
+  });
+  // eslint-disable-next-line no-console
+  console.log(`[timing] follow-logs: cluster + kubelet + git repo + worker ready in ${Date.now() - t0} ms`);
+}, 240_000);
+
+afterAll(async () => {
+  await worker?.kill();
+  await env?.stop();
+  repo?.remove();
+});
+
+/** A spec-kit feature folder (specs/<feature>/tasks.md) with three open [ASYNC] tasks, outside any git checkout. */
+function featureTasksFile(): { feature: string; file: string } {
+  const feature = `follow-logs-${randomBytes(3).toString('hex')}`;
+  const dir = path.join(env.scratch, 'specs', feature);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'tasks.md');
+  writeFileSync(file, tasksMarkdown(TASKS.length, 'Follow logs'));
+  return { feature, file };
+}
+
+function cliEnv(): NodeJS.ProcessEnv {
+  const t = temporalTarget();
+  return { TEMPORAL_ADDRESS: t.address, TEMPORAL_NAMESPACE: t.namespace, TEMPORAL_TASK_QUEUE: queue, SDLC_PROGRESS_EVERY_SECONDS: '2', NO_COLOR: '1' };
+}
+
+it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed and in order, interleaved with the event lines; exit 0', async () => {
+  const { feature, file } = featureTasksFile();
+  const t0 = Date.now();
+  const r = await runCli(
+    ['implement', file, '--follow', '--logs', '--repo', repo.url, '--base', repo.baseBranch, '--k8s-namespace', env.namespace, '--kubeconfig', env.access.kubeconfigPath],
+    { cwd: env.scratch, env: cliEnv(), timeoutMs: 150_000 },
+  );
+  const elapsed = Date.now() - t0;
+  const context = `\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\nworker:\n${worker.output()}`;
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  const lines = r.stdout.trimEnd().split('\n');
+  const runId = `sdlc-app-${feature}`;
+  expect(lines[0]).toMatch(new RegExp(`^run started id=${runId} tasks=T001,T002,T003 ui=`));
+
+  // Every agent's own lines, each exactly once and in the order it printed them (plain prefix: no colour off a terminal).
+  for (const t of TASKS) {
+    const agentLines = lines.filter((l) => l.startsWith(`[${t}] `) && !l.startsWith(`[${t}] ---`)).map((l) => l.slice(`[${t}] `.length));
+    const branch = `specs/${feature}/${t}-async`;
+    expect({ task: t, lines: agentLines }).toEqual({
+      task: t,
+      lines: [
+        expect.stringMatching(new RegExp(`^agent\\[${t}\\]: start: branch ${branch} from main, attempt 1, pod sdlc-`)),
+        `agent[${t}]: working, step 1/3`,
+        `agent[${t}]: working, step 2/3`,
+        `agent[${t}]: working, step 3/3`,
+        expect.stringMatching(new RegExp(`^agent\\[${t}\\]: done at [0-9a-f]{40}$`)),
+        expect.stringMatching(new RegExp(`^::sdlc-result::\\{"v":1,"status":"succeeded","taskId":"${t}"`)),
+      ],
+    });
+    // At most one line of ours saying how the pod ended, after the agent's last line.
+    const notes = lines.filter((l) => l.startsWith(`[${t}] ---`));
+    expect(notes.length).toBeLessThanOrEqual(1);
+    if (notes.length) expect(lines.indexOf(notes[0]!)).toBeGreaterThan(lines.findIndex((l) => l.startsWith(`[${t}] ::sdlc-result::`)));
+  }
+  expect(r.stdout).not.toMatch(/\x1b\[/);
+
+  // Everything else is an event line, then the summary; the log lines sit between "run started" and "run succeeded".
+  const end = lines.indexOf('run succeeded');
+  expect(end).toBeGreaterThan(0);
+  const isLog = (l: string) => /^\[T00[123]\] /.test(l);
+  const events = lines.slice(1, end).filter((l) => !isLog(l));
+  for (const e of events) {
+    const known =
+      /^task T00[123] started attempt=1 pod=\S+ branch=\S+$/.test(e) ||
+      /^task T00[123] succeeded attempt=1 branch=\S+ commit=[0-9a-f]{12} tokens=120\/30 cost=\$0\.0012 duration=\d+s$/.test(e) ||
+      /^progress( \w+=\d+)+( running=\S+)?$/.test(e);
+    if (!known) {
+      throw new Error(`unexpected event line ${JSON.stringify(e)}${context}`);
+    }
+  }
+  expect(events.filter((e) => / started /.test(e)).length).toBe(3);
+  expect(events.filter((e) => / succeeded /.test(e)).length).toBe(3);
+  expect(lines.slice(end).some(isLog)).toBe(false);
+  // Interleaved, not a block before or after the events: event lines come between agent lines.
+  const logIdx = lines.map((l, i) => (isLog(l) ? i : -1)).filter((i) => i >= 0);
+  const firstStarted = lines.findIndex((l) => /^task T00\d started /.test(l));
+  const lastSucceeded = lines.map((l, i) => (/^task T00\d succeeded /.test(l) ? i : -1)).reduce((a, b) => Math.max(a, b));
+  expect(firstStarted).toBeLessThan(logIdx.at(-1)!);
+  expect(logIdx[0]!).toBeLessThan(lastSucceeded);
+  expect(lines.slice(end)).toEqual([
+    'run succeeded',
+    `run finished id=${runId} status=succeeded succeeded=3`,
+    ...TASKS.map((t) => expect.stringMatching(new RegExp(`^  ${t} succeeded branch=specs/${feature}/${t}-async commit=[0-9a-f]{12}$`))),
+    `ready to merge: ${TASKS.map((t) => `specs/${feature}/${t}-async`).join(' ')}`,
+  ]);
+  // eslint-disable-next-line no-console
+  console.log(`[timing] implement --follow --logs of a 3-task run (agents ~3 s each): ${elapsed} ms`);
+});
+
+it('--logs without a reachable cluster: a clear error and a non-zero exit before any run starts', async () => {
+  const { feature, file } = featureTasksFile();
+  const port = await freePort(); // nothing listens there
+  const kubeconfig = path.join(env.scratch, 'unreachable.kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: gone, cluster: {server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-secret}}]
+contexts: [{name: c, context: {cluster: gone, user: u, namespace: default}}]
+current-context: c
+`,
+  );
+  const t0 = Date.now();
+  const r = await runCli(['implement', file, '--follow', '--logs', '--repo', repo.url, '--base', repo.baseBranch, '--kubeconfig', kubeconfig], { cwd: env.scratch, env: cliEnv(), timeoutMs: 60_000 });
+  const elapsed = Date.now() - t0;
+  expect(r.code).not.toBe(0);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toMatch(/^sdlc-runner: --logs: cannot reach Kubernetes to list the agent pods \(namespace "default", kubeconfig .*unreachable\.kubeconfig\): .+ Pass --kubeconfig and --k8s-namespace/);
+  expect(r.stderr).not.toContain('not-a-secret');
+  // Nothing started: no run of this feature exists in Temporal.
+  const temporal = await temporalClient();
+  try {
+    await expect(temporal.client.workflow.getHandle(`sdlc-app-${feature}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  } finally {
+    await temporal.close();
+  }
+  // eslint-disable-next-line no-console
+  console.log(`[timing] --logs with an unreachable cluster fails in ${elapsed} ms`);
+});
