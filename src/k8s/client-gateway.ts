@@ -188,15 +188,18 @@ class ClientGatewayImpl implements ClientGateway {
       let settled = false;
       let sawEvent = false;
       const timers: NodeJS.Timeout[] = [];
-      const finish = (state: PodStatus | undefined) => {
+      /** Settles once: stops listening and polling, then resolves or rejects. */
+      const settle = (outcome: { state: PodStatus | undefined } | { err: unknown }) => {
         if (settled) return;
         settled = true;
         unsubscribe();
         timers.forEach(clearTimeout);
         clearInterval(poll);
         opts.signal?.removeEventListener('abort', onAbort);
-        resolve(state);
+        if ('err' in outcome) reject(outcome.err);
+        else resolve(outcome.state);
       };
+      const finish = (state: PodStatus | undefined) => settle({ state });
       const consider = (state: PodStatus | undefined) => {
         latest = state;
         if (until(state)) finish(state);
@@ -219,15 +222,7 @@ class ClientGatewayImpl implements ClientGateway {
         (state) => {
           if (!settled && !sawEvent) consider(state);
         },
-        (err: unknown) => {
-          if (settled) return;
-          settled = true;
-          unsubscribe();
-          timers.forEach(clearTimeout);
-          clearInterval(poll);
-          opts.signal?.removeEventListener('abort', onAbort);
-          reject(err);
-        },
+        (err: unknown) => settle({ err }),
       );
     });
   }
