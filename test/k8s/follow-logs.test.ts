@@ -4,9 +4,11 @@
  * PROCESS, agent pods on the real kube-apiserver run by the test kubelet (the agent image is
  * test/e2e/support/fake-agent.sh: it prints progress lines, pushes a commit, prints its result line),
  * and the CLI following the run's pods by label as the least-privilege ServiceAccount.
+ * On a terminal (tmux), the same lines scroll above the live table, which stays at the bottom.
  * Also: with --logs and no reachable cluster, the command fails before any run starts.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -15,7 +17,7 @@ import { AGENT_IMAGE, FAKE_AGENT, podTemplate, tasksMarkdown, temporalClient, te
 import { createBareRepo, type BareRepo } from '../e2e/support/git-repo';
 import { startWorkerProcess, type WorkerProcess } from '../e2e/support/worker-process';
 import { freePort } from '../support/cluster/ports';
-import { runCli } from '../integration/support/cli';
+import { CLI, runCli } from '../integration/support/cli';
 
 const TASKS = ['T001', 'T002', 'T003'];
 let env: TestEnv;
@@ -64,6 +66,19 @@ function featureTasksFile(): { feature: string; file: string } {
   return { feature, file };
 }
 
+/** What fake-agent.sh prints for task `t`, in order. */
+function agentLinesOf(t: string, feature: string): unknown[] {
+  const branch = `specs/${feature}/${t}-async`;
+  return [
+    expect.stringMatching(new RegExp(`^agent\\[${t}\\]: start: branch ${branch} from main, attempt 1, pod sdlc-\\S+$`)),
+    `agent[${t}]: working, step 1/3`,
+    `agent[${t}]: working, step 2/3`,
+    `agent[${t}]: working, step 3/3`,
+    expect.stringMatching(new RegExp(`^agent\\[${t}\\]: done at [0-9a-f]{40}$`)),
+    expect.stringMatching(new RegExp(`^::sdlc-result::\\{"v":1,"status":"succeeded","taskId":"${t}".*\\}$`)),
+  ];
+}
+
 function cliEnv(): NodeJS.ProcessEnv {
   const t = temporalTarget();
   return { TEMPORAL_ADDRESS: t.address, TEMPORAL_NAMESPACE: t.namespace, TEMPORAL_TASK_QUEUE: queue, SDLC_PROGRESS_EVERY_SECONDS: '2', NO_COLOR: '1' };
@@ -86,18 +101,7 @@ it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed a
   // Every agent's own lines, each exactly once and in the order it printed them (plain prefix: no colour off a terminal).
   for (const t of TASKS) {
     const agentLines = lines.filter((l) => l.startsWith(`[${t}] `) && !l.startsWith(`[${t}] ---`)).map((l) => l.slice(`[${t}] `.length));
-    const branch = `specs/${feature}/${t}-async`;
-    expect({ task: t, lines: agentLines }).toEqual({
-      task: t,
-      lines: [
-        expect.stringMatching(new RegExp(`^agent\\[${t}\\]: start: branch ${branch} from main, attempt 1, pod sdlc-`)),
-        `agent[${t}]: working, step 1/3`,
-        `agent[${t}]: working, step 2/3`,
-        `agent[${t}]: working, step 3/3`,
-        expect.stringMatching(new RegExp(`^agent\\[${t}\\]: done at [0-9a-f]{40}$`)),
-        expect.stringMatching(new RegExp(`^::sdlc-result::\\{"v":1,"status":"succeeded","taskId":"${t}"`)),
-      ],
-    });
+    expect({ task: t, lines: agentLines }).toEqual({ task: t, lines: agentLinesOf(t, feature) });
     // At most one line of ours saying how the pod ended, after the agent's last line.
     const notes = lines.filter((l) => l.startsWith(`[${t}] ---`));
     expect(notes.length).toBeLessThanOrEqual(1);
@@ -136,6 +140,62 @@ it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed a
   ]);
   // eslint-disable-next-line no-console
   console.log(`[timing] implement --follow --logs of a 3-task run (agents ~3 s each): ${elapsed} ms`);
+});
+
+function tmux(socket: string, ...args: string[]): string {
+  return execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+}
+
+it('implement --follow --logs on a terminal (tmux): the agent lines scroll above the live table, which is redrawn in place at the bottom', async () => {
+  if (!existsSync('/usr/bin/tmux')) throw new Error('tmux is missing: run scripts/setup.sh (it installs the Debian package)');
+  const { feature, file } = featureTasksFile();
+  const runId = `sdlc-app-${feature}`;
+  const socket = `sdlc-follow-logs-${process.pid}`;
+  const script = path.join(env.scratch, 'tty.sh');
+  const { NO_COLOR: _plain, ...colourEnv } = cliEnv();
+  const exports = Object.entries({ ...colourEnv, PATH: process.env.PATH, SDLC_LIVE_VIEW_POLL_MS: '300' })
+    .map(([k, v]) => `export ${k}='${v}'`)
+    .join('\n');
+  const args = ['implement', file, '--follow', '--logs', '--repo', repo.url, '--base', repo.baseBranch, '--k8s-namespace', env.namespace, '--kubeconfig', env.access.kubeconfigPath];
+  writeFileSync(script, `${exports}\n'${process.execPath}' '${CLI}' ${args.map((a) => `'${a}'`).join(' ')}\necho "EXIT=$?"\nsleep 600\n`);
+  tmux(socket, 'new-session', '-d', '-x', '140', '-y', '45', '-s', 'live', `bash ${script}`);
+  try {
+    let screen = '';
+    const deadline = Date.now() + 120_000;
+    let coloured = '';
+    while (!/^EXIT=\d+$/m.test(screen)) {
+      if (Date.now() > deadline) throw new Error(`the live view did not finish:\n${screen}`);
+      await new Promise((r) => setTimeout(r, 250));
+      screen = tmux(socket, 'capture-pane', '-p', '-t', 'live');
+      if (!coloured && /\[T00\d\] agent/.test(screen)) coloured = tmux(socket, 'capture-pane', '-p', '-e', '-t', 'live');
+    }
+    // Everything the terminal showed (history included, wrapped lines joined).
+    const history = tmux(socket, 'capture-pane', '-p', '-J', '-S', '-', '-E', '-', '-t', 'live').split('\n').map((l) => l.trimEnd());
+    // One table, redrawn in place: its header is on the screen once, below every agent line.
+    const headers = history.map((l, i) => (/^TASK\s+STATUS\s+ATT\s+ELAPSED/.test(l) ? i : -1)).filter((i) => i >= 0);
+    expect(headers).toHaveLength(1);
+    const lastLog = history.map((l, i) => (/^\[T00\d\] /.test(l) ? i : -1)).reduce((a, b) => Math.max(a, b));
+    expect(lastLog).toBeLessThan(headers[0]!);
+    expect(history.findIndex((l) => l.startsWith('run started id='))).toBeLessThan(history.findIndex((l) => /^\[T00\d\] /.test(l)));
+    for (const t of TASKS) {
+      const agentLines = history.filter((l) => l.startsWith(`[${t}] `) && !l.startsWith(`[${t}] ---`)).map((l) => l.slice(`[${t}] `.length));
+      expect({ task: t, lines: agentLines }).toEqual({ task: t, lines: agentLinesOf(t, feature) });
+    }
+    // The final frame, then the summary and the exit code.
+    const top = history.findIndex((l) => l.startsWith(`run ${runId}  `));
+    expect(top).toBeGreaterThan(lastLog);
+    expect(history[top]).toMatch(new RegExp(`^run ${runId} {2}succeeded {2}succeeded=3 {2}\\d+s$`));
+    for (const t of TASKS) expect(history.slice(top).some((l) => new RegExp(`^${t} +succeeded +1 +\\d+s +120/30 \\$0\\.0012 +[0-9a-f]{12} → specs/${feature}/${t}-async$`).test(l))).toBe(true);
+    expect(history.slice(top)).toEqual(expect.arrayContaining([`ready to merge: ${TASKS.map((t) => `specs/${feature}/${t}-async`).join(' ')}`, 'EXIT=0']));
+    // On a terminal the task prefixes are coloured.
+    expect(coloured).toMatch(/\x1b\[\d+m\[T00\d\]/);
+  } finally {
+    try {
+      tmux(socket, 'kill-server');
+    } catch {
+      // already gone
+    }
+  }
 });
 
 it('--logs without a reachable cluster: a clear error and a non-zero exit before any run starts', async () => {
