@@ -7,6 +7,7 @@ import { KubernetesError, type KubernetesGateway, type PodStatus } from '../src/
 import type { GitGateway } from '../src/git/gateway';
 import { parseResultLine } from '../src/contract/result-line';
 import { LogCursor } from './log-cursor';
+import { redactText } from '../src/security/redact';
 import type { CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
 
 export interface ActivityDeps {
@@ -64,7 +65,7 @@ export function createActivities(deps: ActivityDeps) {
         for (;;) {
           if (signal.aborted) throw new CancelledFailure('follow cancelled');
           let pod = await k8s.getPod(input.podName);
-          if (!pod) return { kind: 'gone', lastLines: p.lastLines };
+          if (!pod) return { kind: 'gone', lastLines: p.lastLines.map(redactText) };
 
           if (pod.phase === 'Pending' && !pod.deleting) {
             p.pendingSince ??= new Date().toISOString();
@@ -93,17 +94,19 @@ export function createActivities(deps: ActivityDeps) {
 
           // The stream ended: either the container ended, or the connection was cut (reconnect).
           pod = await k8s.waitForPod(input.podName, isTerminal, { signal, timeoutMs: pollMs });
-          if (!pod) return { kind: 'gone', lastLines: p.lastLines };
+          if (!pod) return { kind: 'gone', lastLines: p.lastLines.map(redactText) };
           if (isTerminal(pod)) {
             const parsed = p.resultLine ? parseResultLine(p.resultLine) : undefined;
+            // What leaves here is stored in workflow history and shown by the CLI: mask anything credential-shaped.
+            const result = parsed?.ok ? { ...parsed.result, reason: parsed.result.reason && redactText(parsed.result.reason) } : undefined;
             return {
               kind: 'exited',
               exitCode: pod.exitCode ?? (pod.phase === 'Succeeded' ? 0 : -1),
               reason: pod.terminatedReason,
               podReason: pod.reason,
-              result: parsed?.ok ? parsed.result : undefined,
-              resultError: parsed && !parsed.ok ? parsed.error : undefined,
-              lastLines: p.lastLines,
+              result,
+              resultError: parsed && !parsed.ok ? redactText(parsed.error) : undefined,
+              lastLines: p.lastLines.map(redactText),
               startedAt: pod.startedAt,
               finishedAt: pod.finishedAt,
             };

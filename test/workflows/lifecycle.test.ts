@@ -112,4 +112,20 @@ describe('implementFeature task lifecycle', () => {
     const reaper = h.env.client.workflow.getHandle(`${summary.tasks[0]!.childWorkflowId}/reap/${pod}`);
     expect((await reaper.describe()).status.name).toBe('COMPLETED');
   });
+
+  test('credential-shaped text in agent output never reaches workflow history', async () => {
+    const token = 'ghp_' + 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4';
+    h = await harness(() => ({ result: 'none', exitCode: 20, lines: [`fatal: unable to access 'https://bob:${token}@github.com/acme/app.git/'`, `Authorization: Bearer ${token}`] }));
+    const handle = await h.start(tasksMarkdown(1), { decisionTimeoutSeconds: 1 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('failed');
+    expect(summary.tasks[0]!.lastLines).toEqual(["fatal: unable to access 'https://[REDACTED]@github.com/acme/app.git/'", 'Authorization: Bearer [REDACTED]']);
+    // Payloads are base64 in the history: decode every one and search the text.
+    const decoded = async (hnd: { fetchHistory(): Promise<unknown> }) =>
+      [...JSON.stringify(await hnd.fetchHistory()).matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8')).join('\n');
+    const child = await decoded(h.env.client.workflow.getHandle(summary.tasks[0]!.childWorkflowId!));
+    expect(child).toContain('https://[REDACTED]@github.com');
+    expect(child).not.toContain(token);
+    expect(await decoded(handle)).not.toContain(token);
+  });
 });
