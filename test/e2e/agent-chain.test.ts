@@ -13,11 +13,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { repoRoot, toolPath } from '../../src/tools';
 import { startGitServer, type GitServer } from '../support/git-server';
 import { scriptedProviderConfig, SCRIPTED_MODEL_ID, startModelServer, type ModelServer } from '../support/model-server';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
+import { agentPodTemplate, createAgentPodSecrets } from './support/agent-pod';
 import { AGENT_IMAGE, eventually, runResult, startE2eStack, startRun, temporalClient, timing, type E2eStack } from './support/stack';
 
 const ENTRYPOINT = path.join(repoRoot, 'docker', 'agent-entrypoint.sh');
@@ -33,54 +33,6 @@ let temporal: { client: Client; close(): Promise<void> };
 let worker: WorkerProcess | undefined;
 let hostFiles: string;
 const queue = `e2e-agent-${randomBytes(4).toString('hex')}`;
-
-/** The agent pod template, shaped like the chart's: secrets by reference and mounted files only. */
-const TEMPLATE = `apiVersion: v1
-kind: Pod
-spec:
-  terminationGracePeriodSeconds: 10
-  containers:
-    - name: agent
-      image: ${AGENT_IMAGE}
-      env:
-        - name: HOME
-          value: /home/agent
-        - name: SDLC_WORKDIR
-          value: /workspace
-        - name: SDLC_GIT_TOKEN_FILE
-          value: /var/run/secrets/sdlc-git/token
-        - name: SDLC_GIT_USERNAME
-          value: sdlc-bot
-        - name: SDLC_GIT_AUTHOR_NAME
-          value: SDLC Agent
-        - name: SDLC_GIT_AUTHOR_EMAIL
-          value: agent@sdlc.test
-        - name: SDLC_OPENCODE_CONFIG_FILE
-          value: /etc/sdlc-agent/opencode.json
-        - name: OPENCODE_BIN
-          value: ${JSON.stringify('OPENCODE_BIN_PLACEHOLDER')}
-        - name: SCRIPTED_MODEL_API_KEY
-          valueFrom:
-            secretKeyRef:
-              name: agent-llm
-              key: api-key
-      volumeMounts:
-        - { name: workspace, mountPath: /workspace }
-        - { name: home, mountPath: /home/agent }
-        - { name: git-credentials, mountPath: /var/run/secrets/sdlc-git, readOnly: true }
-        - { name: opencode-config, mountPath: /etc/sdlc-agent, readOnly: true }
-  volumes:
-    - { name: workspace, emptyDir: {} }
-    - { name: home, emptyDir: {} }
-    - name: git-credentials
-      secret:
-        secretName: agent-git
-        defaultMode: 256
-        items: [{ key: token, path: token }]
-    - name: opencode-config
-      configMap:
-        name: agent-opencode
-`;
 
 beforeAll(async () => {
   const t0 = Date.now();
@@ -104,18 +56,16 @@ beforeAll(async () => {
     usage: { prompt: 1000, completion: 200 },
   });
 
-  const kc = new KubeConfig();
-  kc.loadFromFile(stack.cluster.kubeconfigPath);
-  const core = kc.makeApiClient(CoreV1Api);
-  const namespace = stack.namespace;
-  await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'agent-git' }, stringData: { token: GIT_TOKEN } } });
-  await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'agent-llm' }, stringData: { 'api-key': MODEL_KEY } } });
-  await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'agent-opencode' }, data: { 'opencode.json': JSON.stringify(scriptedProviderConfig(model.baseURL)) } } });
+  await createAgentPodSecrets(stack.cluster.kubeconfigPath, stack.namespace, {
+    gitToken: GIT_TOKEN,
+    apiKey: MODEL_KEY,
+    opencodeConfig: scriptedProviderConfig(model.baseURL),
+  });
 
   // Files for the worker process, which runs beside the kubelet (not in a pod).
   hostFiles = mkdtempSync(path.join(stack.scratch, 'worker-'));
   const templateFile = path.join(hostFiles, 'pod-template.yaml');
-  writeFileSync(templateFile, TEMPLATE.replace(JSON.stringify('OPENCODE_BIN_PLACEHOLDER'), JSON.stringify(opencode)));
+  writeFileSync(templateFile, agentPodTemplate({ image: AGENT_IMAGE, opencodeBin: opencode, apiKeyEnv: 'SCRIPTED_MODEL_API_KEY' }));
   const workerToken = path.join(hostFiles, 'git-read-token');
   writeFileSync(workerToken, GIT_TOKEN, { mode: 0o400 });
   worker = await startWorkerProcess({

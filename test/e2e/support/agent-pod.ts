@@ -1,0 +1,83 @@
+/**
+ * The real agent's pod as the chart shapes it, for tests and the first-run demo that run
+ * docker/agent-entrypoint.sh on the test kubelet: the git token, the provider key and the OpenCode
+ * provider config reach the pod only through a Secret and a ConfigMap (secretKeyRef, secret/configMap
+ * volumes, emptyDirs for /workspace and /home/agent), which the kubelet materialises (mountVolumes).
+ */
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+
+export const AGENT_GIT_SECRET = 'agent-git';
+export const AGENT_LLM_SECRET = 'agent-llm';
+export const AGENT_OPENCODE_CONFIGMAP = 'agent-opencode';
+
+export interface AgentPodTemplateOptions {
+  image: string;
+  /** Host path of the opencode binary (the image's own path does not exist on the test kubelet's host). */
+  opencodeBin: string;
+  /** Env var the provider key is exposed as in the pod (from Secret agent-llm, key api-key). */
+  apiKeyEnv: string;
+}
+
+/** The agent pod template the worker reads (docs/pod-template.md): secrets by reference and mounted files only. */
+export function agentPodTemplate(o: AgentPodTemplateOptions): string {
+  return `apiVersion: v1
+kind: Pod
+spec:
+  terminationGracePeriodSeconds: 10
+  containers:
+    - name: agent
+      image: ${o.image}
+      env:
+        - name: HOME
+          value: /home/agent
+        - name: SDLC_WORKDIR
+          value: /workspace
+        - name: SDLC_GIT_TOKEN_FILE
+          value: /var/run/secrets/sdlc-git/token
+        - name: SDLC_GIT_USERNAME
+          value: sdlc-bot
+        - name: SDLC_GIT_AUTHOR_NAME
+          value: SDLC Agent
+        - name: SDLC_GIT_AUTHOR_EMAIL
+          value: agent@sdlc.test
+        - name: SDLC_OPENCODE_CONFIG_FILE
+          value: /etc/sdlc-agent/opencode.json
+        - name: OPENCODE_BIN
+          value: ${JSON.stringify(o.opencodeBin)}
+        - name: ${o.apiKeyEnv}
+          valueFrom:
+            secretKeyRef:
+              name: ${AGENT_LLM_SECRET}
+              key: api-key
+      volumeMounts:
+        - { name: workspace, mountPath: /workspace }
+        - { name: home, mountPath: /home/agent }
+        - { name: git-credentials, mountPath: /var/run/secrets/sdlc-git, readOnly: true }
+        - { name: opencode-config, mountPath: /etc/sdlc-agent, readOnly: true }
+  volumes:
+    - { name: workspace, emptyDir: {} }
+    - { name: home, emptyDir: {} }
+    - name: git-credentials
+      secret:
+        secretName: ${AGENT_GIT_SECRET}
+        defaultMode: 256
+        items: [{ key: token, path: token }]
+    - name: opencode-config
+      configMap:
+        name: ${AGENT_OPENCODE_CONFIGMAP}
+`;
+}
+
+/** Creates the Secrets and the ConfigMap the template refers to (what the chart and ESO provide in a cluster). */
+export async function createAgentPodSecrets(
+  kubeconfigPath: string,
+  namespace: string,
+  s: { gitToken: string; apiKey: string; opencodeConfig: object },
+): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespacedSecret({ namespace, body: { metadata: { name: AGENT_GIT_SECRET }, stringData: { token: s.gitToken } } });
+  await core.createNamespacedSecret({ namespace, body: { metadata: { name: AGENT_LLM_SECRET }, stringData: { 'api-key': s.apiKey } } });
+  await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: AGENT_OPENCODE_CONFIGMAP }, data: { 'opencode.json': JSON.stringify(s.opencodeConfig) } } });
+}
