@@ -103,7 +103,7 @@ async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflow
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
   // Log lines go to the same stream as the events, whole lines at a time, so they interleave cleanly.
-  const logFollower = logs?.follow(workflowId, (l) => (json ? emit(io.out, true, { event: 'log', task: l.task, text: l.text }) : io.out.write(l.formatted + '\n')));
+  const logFollower = logs?.follow(workflowId, (l) => (json ? emit(io.out, true, { event: 'log', task: l.task, text: l.text }) : io.out.write(l.formatted + '\n')), logs && (await firstRunId(t.client, workflowId)));
   try {
     const state = await followRun(t.client, workflowId, { json, out: io.out, signal: abort.signal });
     // The rest of the agents' lines before the summary (briefly, when stopped with Ctrl-C).
@@ -119,6 +119,12 @@ async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflow
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/** The run's first execution ID (its pods' run-uid label), when the server tells it. */
+export async function firstRunId(client: Awaited<ReturnType<typeof connectTemporal>>['client'], workflowId: string): Promise<string | undefined> {
+  const desc = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
+  return desc?.raw.workflowExecutionInfo?.firstRunId || undefined;
 }
 
 export async function watchCommand(run: string, flags: TemporalFlags & { json?: boolean }, io: Output, logs?: RunLogs): Promise<number> {

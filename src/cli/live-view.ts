@@ -15,7 +15,7 @@ import type { RunState, TaskState } from '../../workflows/types';
 import { summaryLines } from './follow';
 import { countTasks } from './run-events';
 import { workflowUiLink } from '../temporal/connection';
-import { implementCommand, type ImplementFlags, type Output } from './commands';
+import { firstRunId, implementCommand, type ImplementFlags, type Output } from './commands';
 import { CliError } from './errors';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
 import type { RunLogs, RunLogsFollower } from './logs';
@@ -131,13 +131,17 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
   };
   // Log lines come in bursts: batch them into one redraw every 100 ms rather than one per line.
   let flush: NodeJS.Timeout | undefined;
-  const logFollower: RunLogsFollower | undefined = opts.logs?.follow(workflowId, (l) => {
-    logLines.push(l.formatted);
-    flush ??= setTimeout(() => {
-      flush = undefined;
-      draw(frame);
-    }, 100);
-  });
+  const logFollower: RunLogsFollower | undefined = opts.logs?.follow(
+    workflowId,
+    (l) => {
+      logLines.push(l.formatted);
+      flush ??= setTimeout(() => {
+        flush = undefined;
+        draw(frame);
+      }, 100);
+    },
+    opts.logs && (await firstRunId(client, workflowId)),
+  );
   const finishLogs = async () => {
     await logFollower?.finish(opts.signal?.aborted ? 1_000 : undefined);
     clearTimeout(flush);

@@ -5,7 +5,7 @@
  * creates later — and exits once every followed pod has ended.
  */
 import { KubeConfig } from '@kubernetes/client-node';
-import { createClientGateway, type ClientGateway } from '../k8s/client-gateway';
+import { createClientGateway, RUN_UID_LABEL, type ClientGateway } from '../k8s/client-gateway';
 import { KubernetesError, LABELS, type LogLine, type PodStatus } from '../k8s/gateway';
 import { LogResume } from '../k8s/log-resume';
 import { compareLogTimestamps } from '../k8s/timestamps';
@@ -165,7 +165,8 @@ class RunPodFollowers {
 
   constructor(
     private readonly gw: ClientGateway,
-    private readonly runLabel: string,
+    /** The run label, and the run-uid label when only one run of that ID is wanted. */
+    private readonly selector: Record<string, string>,
     private readonly wanted: Set<string> | undefined,
     readonly printer: Printer,
     private readonly err: NodeJS.WritableStream,
@@ -173,7 +174,7 @@ class RunPodFollowers {
   ) {}
 
   async list(): Promise<PodStatus[]> {
-    const pods = await this.gw.listPods({ [LABELS.run]: this.runLabel });
+    const pods = await this.gw.listPods(this.selector);
     return pods.filter((p) => !this.wanted || this.wanted.has(p.labels[LABELS.task] ?? '')).sort(byTaskThenName);
   }
 
@@ -231,7 +232,7 @@ export async function runLogsCommand(opts: LogsCommandOptions): Promise<number> 
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const run = new RunPodFollowers(gw, opts.runLabel, wanted, printer, err, stop.signal);
+  const run = new RunPodFollowers(gw, { [LABELS.run]: opts.runLabel }, wanted, printer, err, stop.signal);
 
   try {
     const pods = await run.list();
@@ -312,8 +313,12 @@ export interface RunLogsFollower {
 
 /** The agent pods' cluster, checked reachable before anything starts (so `--logs` fails first, not mid-run). */
 export interface RunLogs {
-  /** Follows every pod of the run `workflowId` (label `labelValue(workflowId)`), old and new, until `finish`. */
-  follow(workflowId: string, sink: RunLogSink): RunLogsFollower;
+  /**
+   * Follows every pod of the run `workflowId` (label `labelValue(workflowId)`), old and new, until
+   * `finish`. `runUid` (the run's first execution run ID) leaves out the pods an earlier run of the
+   * same feature kept (failed pods stay for inspection), which carry the same run label.
+   */
+  follow(workflowId: string, sink: RunLogSink, runUid?: string): RunLogsFollower;
   close(): Promise<void>;
 }
 
@@ -341,9 +346,10 @@ export async function openRunLogs(opts: RunLogsOptions): Promise<RunLogs> {
     clearTimeout(timer);
   }
   return {
-    follow(workflowId, sink) {
+    follow(workflowId, sink, runUid) {
       const stop = new AbortController();
-      const run = new RunPodFollowers(gw, labelValue(workflowId), undefined, new Printer(sink, opts.color), opts.err, stop.signal);
+      const selector = { [LABELS.run]: labelValue(workflowId), ...(runUid ? { [RUN_UID_LABEL]: labelValue(runUid) } : {}) };
+      const run = new RunPodFollowers(gw, selector, undefined, new Printer(sink, opts.color), opts.err, stop.signal);
       let finishing = false;
       const discovering = (async () => {
         while (!finishing) {

@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { IMAGE_COMMANDS, startTestEnv, type TestEnv } from './support/env';
+import { agentRequest, IMAGE_COMMANDS, startTestEnv, type TestEnv } from './support/env';
+import { RUN_UID_LABEL } from '../../src/k8s/client-gateway';
 import { AGENT_IMAGE, FAKE_AGENT, podTemplate, tasksMarkdown, temporalClient, temporalTarget } from '../e2e/support/stack';
 import { createBareRepo, type BareRepo } from '../e2e/support/git-repo';
 import { startWorkerProcess, type WorkerProcess } from '../e2e/support/worker-process';
@@ -86,6 +87,11 @@ function cliEnv(): NodeJS.ProcessEnv {
 
 it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed and in order, interleaved with the event lines; exit 0', async () => {
   const { feature, file } = featureTasksFile();
+  // A pod an earlier run of the same feature kept (same run label, another run-uid): not this run's logs.
+  const gw = env.gateway();
+  const leftover = agentRequest(`sdlc-app-${feature}`, 'T001', 'echo "from an earlier run"', { labels: { [RUN_UID_LABEL]: 'an-earlier-run' } });
+  await gw.createPod(leftover);
+  await gw.waitForPod(leftover.name, (p) => p?.phase === 'Succeeded', { timeoutMs: 60_000 });
   const t0 = Date.now();
   const r = await runCli(
     ['implement', file, '--follow', '--logs', '--repo', repo.url, '--base', repo.baseBranch, '--k8s-namespace', env.namespace, '--kubeconfig', env.access.kubeconfigPath],
@@ -108,6 +114,7 @@ it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed a
     if (notes.length) expect(lines.indexOf(notes[0]!)).toBeGreaterThan(lines.findIndex((l) => l.startsWith(`[${t}] ::sdlc-result::`)));
   }
   expect(r.stdout).not.toMatch(/\x1b\[/);
+  expect(r.stdout).not.toContain('from an earlier run');
 
   // Everything else is an event line, then the summary; the log lines sit between "run started" and "run succeeded".
   const end = lines.indexOf('run succeeded');
@@ -140,6 +147,24 @@ it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed a
   ]);
   // eslint-disable-next-line no-console
   console.log(`[timing] implement --follow --logs of a 3-task run (agents ~3 s each): ${elapsed} ms`);
+});
+
+it('watch --logs (non-TTY) attaches to a run already going: its agent lines once each, then the summary; exit 0', async () => {
+  const { feature, file } = featureTasksFile();
+  const start = await runCli(['implement', file, '--repo', repo.url, '--base', repo.baseBranch], { cwd: env.scratch, env: cliEnv() });
+  expect({ code: start.code, stderr: start.stderr }).toEqual({ code: 0, stderr: '' });
+  const runId = `sdlc-app-${feature}`;
+  const r = await runCli(['watch', runId, '--logs', '--kubeconfig', env.access.kubeconfigPath], { cwd: env.scratch, env: { ...cliEnv(), SDLC_K8S_NAMESPACE: env.namespace }, timeoutMs: 150_000 });
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  const lines = r.stdout.trimEnd().split('\n');
+  for (const t of TASKS) {
+    const agentLines = lines.filter((l) => l.startsWith(`[${t}] `) && !l.startsWith(`[${t}] ---`)).map((l) => l.slice(`[${t}] `.length));
+    expect({ task: t, lines: agentLines }).toEqual({ task: t, lines: agentLinesOf(t, feature) });
+  }
+  const end = lines.indexOf('run succeeded');
+  expect(end).toBeGreaterThan(0);
+  expect(lines.slice(end + 1).some((l) => l.startsWith('['))).toBe(false);
+  expect(lines.at(-1)).toBe(`ready to merge: ${TASKS.map((t) => `specs/${feature}/${t}-async`).join(' ')}`);
 });
 
 function tmux(socket: string, ...args: string[]): string {
