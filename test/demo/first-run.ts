@@ -56,6 +56,9 @@ const USAGE = `usage: npm run demo -- [--ci] [--model provider/model [--api-key-
   --api-key-env   the env var holding the key, when it is not <PROVIDER>_API_KEY
 Default: the scripted model server on 127.0.0.1 (no key, no network).`;
 
+/** A mistake in how the demo was called: the message alone says what to do. */
+class UsageError extends Error {}
+
 const say = (line: string) => process.stdout.write(`demo: ${line}\n`);
 
 interface ModelChoice {
@@ -70,10 +73,10 @@ interface ModelChoice {
 function chooseModel(model: string | undefined, keyEnvFlag: string | undefined): ModelChoice {
   if (!model) return { model: `scripted/${SCRIPTED_MODEL_ID}`, keyEnv: SCRIPTED_KEY_ENV, apiKey: `demo-${randomBytes(8).toString('hex')}`, scripted: true };
   const provider = model.split('/')[0] ?? '';
-  if (!provider || !model.includes('/')) throw new Error(`--model must be provider/model (e.g. anthropic/claude-sonnet-4-5), got '${model}'`);
+  if (!provider || !model.includes('/')) throw new UsageError(`--model must be provider/model (e.g. anthropic/claude-sonnet-4-5), got '${model}'`);
   const keyEnv = keyEnvFlag ?? PROVIDER_KEY_ENV[provider] ?? `${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_API_KEY`;
   const apiKey = process.env[keyEnv];
-  if (!apiKey) throw new Error(`--model ${model} needs its API key in the environment: set ${keyEnv} (or name the variable with --api-key-env)`);
+  if (!apiKey) throw new UsageError(`--model ${model} needs its API key in the environment: set ${keyEnv} (or name the variable with --api-key-env)`);
   return { model, keyEnv, apiKey, scripted: false };
 }
 
@@ -119,9 +122,14 @@ function pushedBranches(gitServer: GitServer): { branch: string; commit: string;
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { ci: { type: 'boolean', default: false }, model: { type: 'string' }, 'api-key-env': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: { ci: { type: 'boolean', default: false }, model: { type: 'string' }, 'api-key-env': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -255,7 +263,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`demo failed: ${err.stack ?? err.message}\n`);
-    process.exit(1);
+    process.stderr.write(err instanceof UsageError ? `demo: ${err.message}\n${USAGE}\n` : `demo failed: ${err.stack ?? err.message}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );
