@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc -p test/support/cluster/tsconfig.cluster-up.json
-exec node dist/test/support/cluster/cluster-up.js "$@"
+exec node dist/support-build/test/support/cluster/cluster-up.js "$@"

@@ -13,4 +13,4 @@ if [ ! -f dist/worker/main.js ] || [ ! -f dist/src/cli/main.js ]; then
 fi
 export PATH="$PWD/.tools/bin:$PATH"
 npx tsc -p test/demo/tsconfig.json
-exec node dist/test/demo/first-run.js "$@"
+exec node dist/support-build/test/demo/first-run.js "$@"
