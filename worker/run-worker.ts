@@ -6,13 +6,14 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { loadWorkerConfig, type WorkerConfig } from '../src/config/worker-config';
 import { connectionOptions } from '../src/temporal/connection';
 import { createCliGitGateway } from '../src/git/cli-gateway';
 import { createClientGateway } from '../src/k8s/client-gateway';
 import { startHealthServer } from './health';
+import { workerLogger } from './logger';
 
 export const WORKFLOW_BUNDLE_PATH = path.resolve(__dirname, '..', 'workflow-bundle.js');
 
@@ -30,7 +31,7 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
     throw new Error(`SDLC_POD_TEMPLATE_FILE=${config.SDLC_POD_TEMPLATE_FILE}: cannot read the agent pod template (${(err as NodeJS.ErrnoException).code ?? String(err)}); the Helm chart mounts it from the pod-template ConfigMap`);
   }
   Runtime.install({
-    logger: new DefaultLogger('INFO'),
+    logger: workerLogger('INFO'),
     telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.SDLC_METRICS_PORT}` } } },
   });
   const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate });

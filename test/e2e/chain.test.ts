@@ -122,4 +122,7 @@ it('the worker process is SIGKILLed while the agent pods run; a new worker finis
   await expectNoPodsLeft();
   // The replacement picked up the in-flight follow activities (their heartbeat timed out on the dead worker).
   expect(replacement.output()).toContain('resuming follow from heartbeat');
+  // Activity task tokens (anyone holding one can complete the activity) never reach the worker's log.
+  expect(replacement.output()).toMatch(/activityType: 'followAgentPod'/);
+  expect(replacement.output()).not.toMatch(/taskToken/);
 }, 240_000);
