@@ -3,10 +3,11 @@
  * injects the real Kubernetes and git gateways and tests inject in-memory ones.
  */
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
-import { KubernetesError, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
+import { KubernetesError, LABELS, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
 import type { GitGateway } from '../src/git/gateway';
 import { parseResultLine } from '../src/contract/result-line';
 import { LogCursor } from './log-cursor';
+import { labelValue } from '../src/k8s/names';
 import { redactText } from '../src/security/redact';
 import type { CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
 
@@ -143,7 +144,7 @@ export function createActivities(deps: ActivityDeps) {
     /** Deletes every pod of a run except `keep` (failed pods kept for inspection). Returns what it deleted. */
     async sweepRunPods(input: { runUid: string; keep: string[] }): Promise<string[]> {
       try {
-        const pods = await k8s.listPods({ 'sdlc-runner.dev/run-uid': input.runUid });
+        const pods = await k8s.listPods({ [LABELS.runUid]: labelValue(input.runUid) });
         const doomed = pods.filter((pod) => !input.keep.includes(pod.name) && !pod.deleting).map((pod) => pod.name);
         for (const name of doomed) await k8s.deletePod(name, { gracePeriodSeconds: 0 });
         return doomed;

@@ -88,7 +88,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       const labels = {
         [LABELS.managedBy]: MANAGED_BY,
         [LABELS.run]: labelValue(input.runWorkflowId),
-        'sdlc-runner.dev/run-uid': labelValue(input.runUid),
+        [LABELS.runUid]: labelValue(input.runUid),
         [LABELS.task]: labelValue(input.taskId),
         [LABELS.attempt]: String(input.attempt),
       };

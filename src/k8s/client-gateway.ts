@@ -26,7 +26,7 @@ import { followPodLogs } from './log-stream';
 import { GrantMemory } from './grant-memory';
 
 /** Label that, besides run/task/attempt, must match for a 409 to be an adoption (when the request carries it). */
-export const RUN_UID_LABEL = 'sdlc-runner.dev/run-uid';
+export const RUN_UID_LABEL = LABELS.runUid;
 const IDENTITY_LABELS = [LABELS.run, LABELS.task, LABELS.attempt] as const;
 
 export interface ClientGatewayOptions {

@@ -10,6 +10,8 @@ export const LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
   component: 'app.kubernetes.io/component',
   run: 'sdlc-runner.dev/run',
+  /** The run's first execution ID: tells apart successive runs of the same feature (same run label). */
+  runUid: 'sdlc-runner.dev/run-uid',
   task: 'sdlc-runner.dev/task',
   attempt: 'sdlc-runner.dev/attempt',
 } as const;

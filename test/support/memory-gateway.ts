@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AgentPodRequest, CreatePodResult, FollowLogsOptions, KubernetesGateway, LogLine, PodStatus } from '../../src/k8s/gateway';
-import { KubernetesError } from '../../src/k8s/gateway';
+import { KubernetesError, LABELS } from '../../src/k8s/gateway';
 import { compareLogTimestamps } from '../../src/k8s/timestamps';
 import type { GitGateway } from '../../src/git/gateway';
 import { formatResultLine } from '../../src/contract/result-line';
@@ -121,7 +121,7 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
     this.createCalls.push(req.name);
     const existing = this.pods.get(req.name);
     if (existing) {
-      const same = ['sdlc-runner.dev/run-uid', 'sdlc-runner.dev/task', 'sdlc-runner.dev/attempt'].every((k) => existing.req.labels[k] === req.labels[k]);
+      const same = [LABELS.runUid, LABELS.task, LABELS.attempt].every((k) => existing.req.labels[k] === req.labels[k]);
       if (!same) throw new KubernetesError(`pod ${req.name} exists and belongs to another run/task/attempt`, false, 409);
       this.record('adopted', req.name);
       return { name: req.name, created: false };
