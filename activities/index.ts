@@ -108,6 +108,7 @@ export function createActivities(deps: ActivityDeps) {
               result,
               resultError: parsed && !parsed.ok ? redactText(parsed.error) : undefined,
               lastLines: p.lastLines.map(redactText),
+              linesSeen: p.linesSeen,
               startedAt: pod.startedAt,
               finishedAt: pod.finishedAt,
             };

@@ -15,6 +15,8 @@ export type FollowOutcome =
       result?: AgentResult;
       resultError?: string;
       lastLines: string[];
+      /** How many log lines were followed in all (across reconnects and worker restarts, each once). */
+      linesSeen: number;
       startedAt?: string;
       finishedAt?: string;
     }

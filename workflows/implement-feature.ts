@@ -296,6 +296,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     t.tokens = out.tokens;
     t.cost = out.cost;
     t.lastLines = out.lastLines;
+    t.logLines = out.logLines;
     // OnFailure-style automatic retry of the agent's own failure, when configured.
     if ((out.status === 'failed' || out.status === 'timed_out') && !out.infrastructure && t.autoRetries < state.options.retry.agentRetries) {
       t.autoRetries++;

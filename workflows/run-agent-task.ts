@@ -73,9 +73,10 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
   const failedPods: string[] = [];
   const livePods = new Set<string>();
   let outcome: AgentTaskOutcome | undefined;
+  let logLines: number | undefined;
 
   const finish = (o2: Omit<AgentTaskOutcome, 'taskId' | 'attempt' | 'startedAt' | 'endedAt' | 'podName'>): AgentTaskOutcome => {
-    outcome = { ...base, podName, endedAt: new Date().toISOString(), ...o2 };
+    outcome = { ...base, podName, endedAt: new Date().toISOString(), logLines, ...o2 };
     return outcome;
   };
 
@@ -133,6 +134,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       }
       timerScope.cancel();
       const out = winner.f;
+      if (out.kind === 'exited') logLines = out.linesSeen;
 
       if (out.kind === 'pending_timeout') {
         failedPods.push(podName);

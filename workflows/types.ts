@@ -97,6 +97,8 @@ export interface TaskState {
   cost?: number;
   /** Last agent log lines when the task did not succeed (redacted by the agent). */
   lastLines?: string[];
+  /** Agent log lines followed for the last attempt (each counted once, across reconnects and worker restarts). */
+  logLines?: number;
 }
 
 export interface RunState {
@@ -152,4 +154,5 @@ export interface AgentTaskOutcome {
   startedAt: string;
   endedAt: string;
   lastLines?: string[];
+  logLines?: number;
 }

@@ -18,6 +18,8 @@ describe('implementFeature durability', () => {
     const summary = await h.result(handle);
     expect(summary.tasks[0]!.status).toBe('succeeded');
     expect(summary.tasks[0]!.commit).toMatch(/^[0-9a-f]{40}$/);
+    // Every line the agent printed (40 progress lines + the result line) was followed exactly once across the restart.
+    expect(summary.tasks[0]!.logLines).toBe(lines.length + 1);
     expect(h.k8s.created).toHaveLength(1);
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
