@@ -8,7 +8,7 @@ import { loadTasksFile } from '../tasks/load';
 import { TasksFileError } from '../tasks/errors';
 import { SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS } from '../temporal/search-attributes';
 import { workflowUiLink } from '../temporal/connection';
-import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate } from '../../workflows/definitions';
+import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
 import type { ImplementFeatureInput, RunOptions, RunState } from '../../workflows/types';
 import { CliError, rootMessage } from './errors';
 import { emit, followRun, summaryLines } from './follow';
@@ -192,6 +192,19 @@ export async function runsCommand(flags: TemporalFlags & { json?: boolean; limit
       for (const r of rows) io.out.write(`${pad(r.id, 40)} ${pad(r.status, 16)} ${pad(r.runStatus || '-', 18)} ${r.started}\n`);
     }
     return 0;
+  });
+}
+
+export async function parallelCommand(run: string, value: number, flags: TemporalFlags, io: Output): Promise<number> {
+  return withTemporal(flags, async (t) => {
+    await getState(t.client, run);
+    try {
+      const previous = await t.client.workflow.getHandle(run).executeUpdate(setMaxParallelUpdate, { args: [value] });
+      io.out.write(`maxParallel of ${run}: ${previous} → ${value}\n`);
+      return 0;
+    } catch (err) {
+      throw new CliError(`cannot change maxParallel of ${run}: ${rootMessage(err)}`);
+    }
   });
 }
 

@@ -8,7 +8,7 @@ import { formatPlanTable } from '../tasks/format';
 import { TasksFileError } from '../tasks/errors';
 import { labelValue } from '../k8s/names';
 import { CliError } from './errors';
-import { cancelCommand, implementCommand, retryCommand, runsCommand, statusCommand, watchCommand } from './commands';
+import { cancelCommand, implementCommand, parallelCommand, retryCommand, runsCommand, statusCommand, watchCommand } from './commands';
 import { devCommand } from './dev';
 import { openRunLogs, runLogsCommand, type RunLogs } from './logs';
 import { startProductionWorker } from '../../worker/run-worker';
@@ -117,6 +117,12 @@ temporalOptions(program.command('status').description("a run's tasks (default: t
 temporalOptions(program.command('runs').description('recent runs').option('--json', 'JSON output').option('--limit <n>', 'how many', positiveInt, 20)).action(async (o) => {
   exitCode = await runsCommand(o, io);
 });
+
+temporalOptions(program.command('parallel').description('change how many agent pods a running run may have at once').argument('<run>').argument('<n>', 'agent pods at once (1–100)', positiveInt)).action(
+  async (run: string, n: number, o) => {
+    exitCode = await parallelCommand(run, n, o, io);
+  },
+);
 
 temporalOptions(
   program.command('retry').description('retry failed, timed-out, cancelled or blocked tasks (default: all of them)').argument('<run>').option('--task <ids>', 'task ID (repeatable or comma-separated)', collect),

@@ -136,6 +136,13 @@ describe('sdlc-runner CLI (built binary)', () => {
     const event = JSON.parse(started.stdout.trim());
     expect(event).toMatchObject({ event: 'run_started', run: 'sdlc-shop-012-cancel', tasks: ['T002', 'T003', 'T005'] });
     await eventually(() => [...k8s.pods.values()].filter((p) => p.req.labels['sdlc-runner.dev/run'] === 'sdlc-shop-012-cancel' && p.status.phase === 'Running').length === 2, 'two pods running');
+    const lower = await cli(['parallel', 'sdlc-shop-012-cancel', '1'], dir, env);
+    expect(lower.code).toBe(0);
+    expect(lower.stdout).toBe('maxParallel of sdlc-shop-012-cancel: 4 → 1\n');
+    const tooMany = await cli(['parallel', 'sdlc-shop-012-cancel', '500'], dir, env);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('cannot change maxParallel of sdlc-shop-012-cancel: maxParallel must be an integer from 1 to 100, got 500');
+    expect(JSON.parse((await cli(['status', 'sdlc-shop-012-cancel', '--json'], dir, env)).stdout).options.maxParallel).toBe(1);
     const one = await cli(['cancel', 'sdlc-shop-012-cancel', '--task', 'T002'], dir, env);
     expect(one.code).toBe(0);
     expect(one.stdout).toContain('cancelling T002 in sdlc-shop-012-cancel');
