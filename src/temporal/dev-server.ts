@@ -48,7 +48,13 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   let exited = false;
-  child.once('exit', () => (exited = true));
+  // Never outlive the process that started it (a test runner or `sdlc-runner dev` exiting early).
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => {
+    exited = true;
+    process.off('exit', killOnExit);
+  });
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   for (;;) {
