@@ -4,8 +4,6 @@ import { toolPath } from '../tools';
 import { ALL_SEARCH_ATTRIBUTES } from './search-attributes';
 import { freePort } from '../util/free-port';
 
-export { freePort };
-
 export interface DevServer {
   address: string;
   uiUrl: string;

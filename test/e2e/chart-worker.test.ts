@@ -21,7 +21,7 @@ import type { Client } from '@temporalio/client';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { repoRoot } from '../../src/tools';
 import { startCluster, startWatchLoop, type Cluster } from '../support/cluster';
-import { freePort } from '../support/cluster/ports';
+import { freePort } from '../../src/util/free-port';
 import { startKubelet, type TestKubelet } from '../support/kubelet';
 import { buildReleaseCopies, helmOk, releaseName, releaseNamespace, type ReleaseCopies } from '../chart/helm';
 import { createBareRepo, type BareRepo } from './support/git-repo';

@@ -17,7 +17,7 @@ import { RUN_UID_LABEL } from '../../src/k8s/client-gateway';
 import { AGENT_IMAGE, FAKE_AGENT, podTemplate, tasksMarkdown, temporalClient, temporalTarget } from '../e2e/support/stack';
 import { createBareRepo, type BareRepo } from '../e2e/support/git-repo';
 import { startWorkerProcess, type WorkerProcess } from '../e2e/support/worker-process';
-import { freePort } from '../support/cluster/ports';
+import { freePort } from '../../src/util/free-port';
 import { CLI, runCli } from '../integration/support/cli';
 
 const TASKS = ['T001', 'T002', 'T003'];

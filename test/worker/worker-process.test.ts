@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../src/temporal/dev-server';
+import { freePort } from '../../src/util/free-port';
 import { loadWorkerConfig, ConfigError } from '../../src/config/worker-config';
 
 const WORKER = path.resolve(__dirname, '../../dist/worker/main.js');

@@ -5,7 +5,8 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { freePort } from '../../src/util/free-port';
 import { MemoryGit, MemoryKubernetesGateway } from '../support/memory-gateway';
 import { eventually, startWorker, testEnv } from '../support/temporal';
 import { FAST, REPO, tasksMarkdown } from './harness';

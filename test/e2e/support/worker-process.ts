@@ -8,7 +8,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { repoRoot } from '../../../src/tools';
-import { freePort } from '../../support/cluster/ports';
+import { freePort } from '../../../src/util/free-port';
 
 export const WORKER_MAIN = path.join(repoRoot, 'dist', 'worker', 'main.js');
 

@@ -19,7 +19,7 @@ import { toolPath } from '../../../src/tools';
 import { createCertificateAuthority, createServiceAccountKeyPair } from './pki';
 import { writeKubeconfig } from './kubeconfig';
 import { ManagedProcess } from './processes';
-import { freePort } from './ports';
+import { freePort } from '../../../src/util/free-port';
 import { startDefaultServiceAccountController, type Controller } from './default-service-accounts';
 
 export { createNamespace, createLeastPrivilegeAccess, type LeastPrivilegeAccess } from './access';
