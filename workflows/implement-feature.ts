@@ -237,6 +237,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     const scope = new CancellationScope();
     scopes.set(t.id, scope);
     const attempt = t.attempt;
+    const summary = describeTask({ taskId: t.id, title: t.title, attempt });
     scope
       .run(async () => {
         const child = await startChild(runAgentTask, {
@@ -257,7 +258,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
           ],
           cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-          staticSummary: describeTask({ taskId: t.id, title: t.title, attempt }),
+          staticSummary: summary,
           typedSearchAttributes: [
             { key: SA_FEATURE, value: state.feature.name },
             { key: SA_REPOSITORY, value: state.repository.url },
@@ -265,7 +266,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
             { key: SA_BRANCH, value: t.branch },
             { key: SA_TASK_STATUS, value: 'running' },
           ] as never,
-          memo: { summary: describeTask({ taskId: t.id, title: t.title, attempt }) },
+          memo: { summary },
         });
         return child.result();
       })
@@ -315,7 +316,6 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       if (failedDep) {
         t.status = 'blocked';
         t.reason = `dependency ${failedDep.id} ${failedDep.status.replace('_', ' ')}`;
-        continue;
       }
     }
     let running = state.tasks.filter((t) => t.status === 'running').length;
