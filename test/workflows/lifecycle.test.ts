@@ -109,7 +109,9 @@ describe('implementFeature task lifecycle', () => {
     expect(h.k8s.pods.has(pod)).toBe(true);
     // …until its keep time has passed.
     await eventually(() => !h.k8s.pods.has(pod), 'kept pod reaped', 15_000);
+    // The delete activity removes the pod a moment before the reaper workflow records its completion.
     const reaper = h.env.client.workflow.getHandle(`${summary.tasks[0]!.childWorkflowId}/reap/${pod}`);
+    await reaper.result();
     expect((await reaper.describe()).status.name).toBe('COMPLETED');
   });
 
