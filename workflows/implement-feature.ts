@@ -21,6 +21,7 @@ import {
   ApplicationFailure,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { planErrorToException } from '../src/tasks/errors';
 import { parseTasksMarkdown } from '../src/tasks/parse';
 import { podName } from '../src/k8s/names';
 import { SA_BRANCH, SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS, SA_TASK_ID, SA_TASK_STATUS } from '../src/temporal/search-attributes';
@@ -56,12 +57,11 @@ function isTerminal(t: TaskState): boolean {
 
 function initialState(input: ImplementFeatureInput): { state: RunState; texts: Record<string, string> } {
   const options = resolveOptions(input.options);
-  let plan: ReturnType<typeof parseTasksMarkdown>;
-  try {
-    plan = parseTasksMarkdown(input.tasksMarkdown, { file: input.tasksFile, feature: input.feature.name, branchPattern: options.branchPattern });
-  } catch (err) {
+  const plan = parseTasksMarkdown(input.tasksMarkdown, { file: input.tasksFile, feature: input.feature.name, branchPattern: options.branchPattern });
+  const planError = plan.errors[0];
+  if (planError) {
     // Bad input is final: fail the run with the parser's message instead of retrying the workflow task forever.
-    throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidTasksFile');
+    throw ApplicationFailure.nonRetryable(planErrorToException(plan.file, planError).message, 'InvalidTasksFile');
   }
   const byId = new Map(plan.tasks.map((t) => [t.id, t]));
   const texts: Record<string, string> = {};

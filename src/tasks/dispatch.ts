@@ -1,10 +1,10 @@
-import { TasksFileError } from './errors';
-import { DEFAULT_BRANCH_PATTERN, type PlanWarning, type Task, type TaskPlan } from './types';
+import { DEFAULT_BRANCH_PATTERN, type PlanError, type PlanWarning, type Task, type TaskPlan } from './types';
 
 /**
  * Picks the tasks to run as agent pods and orders them: open `async` tasks in file order, moved only
  * as far as needed so every task comes after the dispatched tasks it depends on. Fills `branch`,
- * and reports duplicate IDs, unknown dependencies and dependency cycles.
+ * and reports duplicate IDs, unknown dependencies and dependency cycles. A plan with errors
+ * dispatches nothing: running part of a file that is wrong would be a guess.
  */
 export function planDispatch(args: {
   file: string;
@@ -17,37 +17,41 @@ export function planDispatch(args: {
   const warnings = [...args.warnings];
   const dispatched = tasks.filter((task) => task.status === 'open' && task.mode === 'async');
 
-  rejectDuplicateDispatchedIds(file, dispatched);
+  const errors: PlanError[] = duplicateDispatchedIds(dispatched);
   warnAboutRepeatedIds(tasks, dispatched, warnings);
   warnAboutUnknownDependencies(tasks, warnings);
 
-  const order = dependencyOrder(file, dispatched);
+  // Cycles are only meaningful once every dispatched ID names one task.
+  const order = errors.length === 0 ? dependencyOrder(dispatched) : { tasks: [] };
+  if ('cycle' in order) errors.push(order.cycle);
   const pattern = args.branchPattern ?? DEFAULT_BRANCH_PATTERN;
   for (const task of dispatched) task.branch = branchName(pattern, feature, task.id);
 
   warnings.sort((a, b) => a.line - b.line);
-  return { file, feature, tasks, dispatch: order.map((task) => task.id), warnings };
+  const dispatch = errors.length === 0 && 'tasks' in order ? order.tasks.map((task) => task.id) : [];
+  return { file, feature, tasks, dispatch, warnings, errors };
 }
 
 export function branchName(pattern: string, feature: string, taskId: string): string {
   return pattern.replace(/\{feature\}/g, feature).replace(/\{taskIdLower\}/g, taskId.toLowerCase()).replace(/\{taskId\}/g, taskId);
 }
 
-function rejectDuplicateDispatchedIds(file: string, dispatched: Task[]): void {
-  const seen = new Map<string, Task>();
+function duplicateDispatchedIds(dispatched: Task[]): PlanError[] {
+  const seen = new Set<string>();
+  const reported = new Set<string>();
+  const errors: PlanError[] = [];
   for (const task of dispatched) {
-    const first = seen.get(task.id);
-    if (first) {
-      const lines = dispatched.filter((t) => t.id === task.id).map((t) => t.line);
-      throw new TasksFileError({
-        file,
-        lines,
+    if (seen.has(task.id) && !reported.has(task.id)) {
+      reported.add(task.id);
+      errors.push({
+        lines: dispatched.filter((t) => t.id === task.id).map((t) => t.line),
         problem: `two open [ASYNC] tasks have the same ID ${task.id}, so their agent branches and results would collide`,
         hint: `give each task its own ID (e.g. renumber the one on line ${task.line}), or mark one of them done [x] or [SYNC]`,
       });
     }
-    seen.set(task.id, task);
+    seen.add(task.id);
   }
+  return errors;
 }
 
 function warnAboutRepeatedIds(tasks: Task[], dispatched: Task[], warnings: PlanWarning[]): void {
@@ -83,7 +87,7 @@ function warnAboutUnknownDependencies(tasks: Task[], warnings: PlanWarning[]): v
  * stays in file order except where a dependency forces a later task forward. A min-heap of file
  * positions keeps it O(n log n) for the largest files the loader accepts.
  */
-function dependencyOrder(file: string, dispatched: Task[]): Task[] {
+function dependencyOrder(dispatched: Task[]): { tasks: Task[] } | { cycle: PlanError } {
   const position = new Map(dispatched.map((task, index) => [task, index]));
   const byId = new Map(dispatched.map((task) => [task.id, task]));
   const blockers = new Map<Task, Set<Task>>();
@@ -108,9 +112,9 @@ function dependencyOrder(file: string, dispatched: Task[]): Task[] {
   }
   if (order.length < dispatched.length) {
     const placed = new Set(order);
-    throw cycleError(file, dispatched.filter((task) => !placed.has(task)), blockers);
+    return { cycle: cycleError(dispatched.filter((task) => !placed.has(task)), blockers) };
   }
-  return order;
+  return { tasks: order };
 }
 
 class MinHeap<T> {
@@ -149,7 +153,7 @@ class MinHeap<T> {
   }
 }
 
-function cycleError(file: string, stuck: Task[], blockers: Map<Task, Set<Task>>): TasksFileError {
+function cycleError(stuck: Task[], blockers: Map<Task, Set<Task>>): PlanError {
   // Walk blockers from any stuck task; every stuck task has a stuck blocker, so the walk must revisit.
   const path: Task[] = [];
   let current = stuck[0]!;
@@ -159,10 +163,9 @@ function cycleError(file: string, stuck: Task[], blockers: Map<Task, Set<Task>>)
   }
   const cycle = path.slice(path.indexOf(current));
   const chain = [...cycle, current].map((task) => `${task.id} (line ${task.line})`).join(' → ');
-  return new TasksFileError({
-    file,
+  return {
     lines: cycle.map((task) => task.line),
     problem: `the [ASYNC] tasks depend on each other in a cycle (each depends on the next): ${chain}`,
     hint: `remove one "depends on" from ${cycle.map((task) => task.id).join(', ')} so that one of them can start first`,
-  });
+  };
 }

@@ -1,3 +1,5 @@
+import type { PlanError, TaskPlan } from './types';
+
 /**
  * A tasks.md the runner cannot use. The message always names the file, the line(s) when known, and
  * what to change; the CLI prints it as is and exits non-zero.
@@ -19,4 +21,19 @@ export class TasksFileError extends Error {
     if (lines[0] !== undefined) this.line = lines[0];
     this.hint = args.hint;
   }
+}
+
+/** The error for one of a plan's {@link PlanError}s. */
+export function planErrorToException(file: string, error: PlanError): TasksFileError {
+  return new TasksFileError({ file, problem: error.problem, hint: error.hint, lines: error.lines });
+}
+
+/**
+ * Returns the plan when it can be run, else throws its first error (the CLI prints it and exits
+ * non-zero; the workflow fails with it, non-retryable).
+ */
+export function assertRunnablePlan(plan: TaskPlan): TaskPlan {
+  const first = plan.errors[0];
+  if (first) throw planErrorToException(plan.file, first);
+  return plan;
 }

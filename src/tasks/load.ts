@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { TasksFileError } from './errors';
+import { assertRunnablePlan, TasksFileError } from './errors';
 import { parseTasksMarkdown } from './parse';
 import type { TaskPlan } from './types';
 
@@ -12,14 +12,14 @@ export const MAX_TASKS_FILE_BYTES = 5 * 1024 * 1024;
  * (`specs/001-login/tasks.md` → `001-login`).
  *
  * @throws TasksFileError when the file is missing or unreadable, over 5 MB, not UTF-8 text (or
- *   contains NUL bytes), or when parsing rejects it.
+ *   contains NUL bytes), or when the plan has errors (no task, duplicate dispatched ID, cycle).
  */
 export async function loadTasksFile(file: string, opts: { branchPattern?: string } = {}): Promise<{ text: string; plan: TaskPlan }> {
   const bytes = await readLimited(file);
   const text = decodeText(file, bytes);
   const feature = path.basename(path.dirname(path.resolve(file)));
   const plan = parseTasksMarkdown(text, { file, feature, ...(opts.branchPattern !== undefined ? { branchPattern: opts.branchPattern } : {}) });
-  return { text, plan };
+  return { text, plan: assertRunnablePlan(plan) };
 }
 
 async function readLimited(file: string): Promise<Buffer> {

@@ -1,5 +1,4 @@
 import { planDispatch } from './dispatch';
-import { TasksFileError } from './errors';
 import {
   blankFrontMatter,
   displayText,
@@ -11,7 +10,7 @@ import {
   type Token,
 } from './markdown';
 import { isDone, parseTaskHead, phaseHeadingMode, TASK_ID_GLOBAL, type TaskHead, type TaskSource } from './task-head';
-import type { ParseOptions, PlanWarning, Task, TaskMode, TaskPlan, TaskStatus } from './types';
+import type { ParseOptions, PlanError, PlanWarning, Task, TaskMode, TaskPlan, TaskStatus } from './types';
 
 /**
  * Parses a spec-kit tasks.md into a plan. Pure and deterministic (it runs inside Temporal's workflow
@@ -20,14 +19,17 @@ import type { ParseOptions, PlanWarning, Task, TaskMode, TaskPlan, TaskStatus } 
  * Structure comes from markdown-it's token stream, so fenced code, HTML comments, tables and block
  * quotes never yield tasks; regexes only read the text of one inline token at a time.
  *
- * @throws TasksFileError when the file has no task at all, two dispatched tasks share an ID, or the
- *   dispatched tasks' `depends on` form a cycle.
+ * Never throws for any text: a file with no task at all, two dispatched tasks sharing an ID, or
+ * dispatched tasks whose `depends on` form a cycle come back in `errors` (with an empty `dispatch`);
+ * `assertRunnablePlan` turns them into the error the CLI and the workflow report.
  */
 export function parseTasksMarkdown(text: string, opts: ParseOptions): TaskPlan {
   const lines = blankFrontMatter(splitLines(text.replace(/^\uFEFF/, '')));
   const tokens = parseMarkdown(lines);
   const candidates = findCandidates(tokens, lines.length);
-  if (candidates.length === 0) throw noTasksError(opts.file, tokens);
+  if (candidates.length === 0) {
+    return { file: opts.file, feature: opts.feature, tasks: [], dispatch: [], warnings: [], errors: [noTasksProblem(tokens)] };
+  }
 
   const kept = dropCrossReferences(candidates);
   const warnings: PlanWarning[] = [];
@@ -239,7 +241,7 @@ function matchingClose(tokens: Token[], open: number): number {
  * No task at all: say where the file does mention IDs (table rows, plain lines) or has checkboxes
  * without IDs, since those are the usual reasons.
  */
-function noTasksError(file: string, tokens: Token[]): TasksFileError {
+function noTasksProblem(tokens: Token[]): PlanError {
   const tableRows: number[] = [];
   const plainLines: number[] = [];
   const idLessItems: number[] = [];
@@ -266,35 +268,31 @@ function noTasksError(file: string, tokens: Token[]): TasksFileError {
   }
   const example = '"- [ ] T001 [ASYNC] Create the parser in src/parser.ts"';
   if (plainLines.length > 0) {
-    return new TasksFileError({
-      file,
+    return {
       problem: 'no task found: lines start with task IDs but are plain text, not list items or headings',
       hint: `put "- [ ] " in front of each task line, e.g. ${example}`,
       lines: plainLines.slice(0, 5),
-    });
+    };
   }
   if (tableRows.length > 0) {
-    return new TasksFileError({
-      file,
+    return {
       problem: 'no task found: task IDs appear only in table rows, and table rows are not tasks',
       hint: `write each task as a list item that starts with its ID, e.g. ${example}`,
       lines: tableRows.slice(0, 5),
-    });
+    };
   }
   if (idLessItems.length > 0) {
-    return new TasksFileError({
-      file,
+    return {
       problem: 'no task found: the checklist items have no task IDs',
       hint: `start each item with an ID (T001, T002, …), e.g. ${example}`,
       lines: idLessItems.slice(0, 5),
-    });
+    };
   }
-  return new TasksFileError({
-    file,
-    line: 1,
+  return {
+    lines: [1],
     problem: 'no task found: no list item or heading begins with a task ID such as T001',
     hint: `add tasks as list items that start with an ID, e.g. ${example} (spec-kit's /tasks command writes them)`,
-  });
+  };
 }
 
 function beginsWithTaskId(inline: InlineText): boolean {

@@ -35,6 +35,20 @@ export interface PlanWarning {
   message: string;
 }
 
+/**
+ * Something that makes the file unusable for a run: no task at all, two dispatched tasks with the
+ * same ID, a dependency cycle. The parser reports it in the plan instead of throwing, so any file can
+ * be inspected; {@link assertRunnablePlan} turns it into the error the CLI and the workflow raise.
+ */
+export interface PlanError {
+  /** 1-based lines it concerns (empty when it has no place in the file). */
+  lines: number[];
+  /** What is wrong, e.g. "two open [ASYNC] tasks have the same ID T004 …". */
+  problem: string;
+  /** How to fix it. */
+  hint: string;
+}
+
 export interface TaskPlan {
   /** The path the plan was parsed from, as given. */
   file: string;
@@ -45,6 +59,8 @@ export interface TaskPlan {
   /** IDs of the tasks to run as agent pods: open `async` tasks, file order, then dependencies first. */
   dispatch: string[];
   warnings: PlanWarning[];
+  /** Problems that make the plan unusable; when any is present `dispatch` is empty. */
+  errors: PlanError[];
 }
 
 export interface ParseOptions {

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TasksFileError } from '../../src/tasks/errors';
+import { assertRunnablePlan, TasksFileError } from '../../src/tasks/errors';
 import { loadTasksFile, MAX_TASKS_FILE_BYTES } from '../../src/tasks/load';
 import { parseTasksMarkdown } from '../../src/tasks/parse';
 
@@ -26,7 +26,35 @@ async function caughtAsync(promise: Promise<unknown>): Promise<TasksFileError> {
   return error as TasksFileError;
 }
 
-const parse = (text: string) => parseTasksMarkdown(text, { file: 'specs/001-demo/tasks.md', feature: '001-demo' });
+const parseOnly = (text: string) => parseTasksMarkdown(text, { file: 'specs/001-demo/tasks.md', feature: '001-demo' });
+/** What the CLI and the workflow do: parse, then refuse a plan with errors. */
+const parse = (text: string) => assertRunnablePlan(parseOnly(text));
+
+describe('the parser reports problems in the plan, it does not throw', () => {
+  it('no tasks: an empty plan with one error; nothing dispatched', () => {
+    const plan = parseOnly('# Tasks\n\nNothing here yet.\n');
+    expect(plan).toMatchObject({ tasks: [], dispatch: [], warnings: [] });
+    expect(plan.errors).toEqual([expect.objectContaining({ lines: [1], problem: expect.stringContaining('no task found') })]);
+  });
+
+  it('duplicate dispatched IDs: every task is listed, nothing is dispatched, each duplicate reported once', () => {
+    const plan = parseOnly('# T\n- [ ] T001 [ASYNC] a\n- [ ] T001 [ASYNC] b\n- [ ] T001 [ASYNC] c\n- [ ] T002 [ASYNC] d\n- [ ] T002 [ASYNC] e\n');
+    expect(plan.tasks.map((t) => t.id)).toEqual(['T001', 'T001', 'T001', 'T002', 'T002']);
+    expect(plan.dispatch).toEqual([]);
+    expect(plan.errors.map((e) => e.lines)).toEqual([[2, 3, 4], [5, 6]]);
+  });
+
+  it('a cycle: reported as an error, nothing dispatched', () => {
+    const plan = parseOnly('# T\n- [ ] T001 [ASYNC] a, depends on T002\n- [ ] T002 [ASYNC] b, depends on T001\n');
+    expect(plan.dispatch).toEqual([]);
+    expect(plan.errors).toHaveLength(1);
+    expect(plan.errors[0]!.problem).toContain('cycle');
+  });
+
+  it('a good file has no errors', () => {
+    expect(parseOnly('# T\n- [ ] T001 [ASYNC] a\n').errors).toEqual([]);
+  });
+});
 
 describe('parse errors', () => {
   it('no tasks at all: names the file and shows the task syntax', () => {

@@ -7,6 +7,21 @@ describe('implementFeature task lifecycle', () => {
   let h: Harness;
   afterEach(async () => h?.close());
 
+  test('a tasks.md the parser rejects fails the run at once (non-retryable, with the file:line message) and creates no pod', async () => {
+    h = await harness();
+    const handle = await h.start('# Tasks\n\n- [ ] T001 [ASYNC] a\n- [ ] T001 [ASYNC] b\n');
+    const error = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const cause = (error as WorkflowFailedError).cause as { type?: string; nonRetryable?: boolean; message: string };
+    expect(cause.type).toBe('InvalidTasksFile');
+    expect(cause.nonRetryable).toBe(true);
+    expect(cause.message).toMatch(/tasks\.md:3: two open \[ASYNC\] tasks have the same ID T001,.*\(lines 3, 4\)\. Fix: /);
+    expect(h.k8s.created).toHaveLength(0);
+  });
+
   test('task deadline: a hanging agent is timed out and its pod deleted', async () => {
     h = await harness(() => ({ hang: true }));
     const handle = await h.start(tasksMarkdown(1), { taskTimeoutSeconds: 2, decisionTimeoutSeconds: 1 });
