@@ -7,7 +7,8 @@ describe('implementFeature fan-out', () => {
   afterEach(async () => h?.close());
 
   test('20 tasks with maxParallel 3: never more than 3 pods alive, all succeed with verified commits', async () => {
-    h = await harness(() => ({ lines: ['working'], runMs: 150 }));
+    // Pods live ~1 s, so the three of a wave overlap even when their child workflows start a few hundred ms apart.
+    h = await harness(() => ({ lines: ['working'], runMs: 1000 }));
     const handle = await h.start(tasksMarkdown(20), { maxParallel: 3 });
     const summary = await h.result(handle);
     expect(summary.status).toBe('succeeded');
