@@ -40,17 +40,19 @@ describe('agent entrypoint: watchdog', () => {
     expect(run.result).toMatchObject({ status: 'timed_out', commits: 0, partialPushed: false });
     expect(run.result.reason).toContain('time limit of 8s');
     expect(run.stdout).toContain('watchdog: time limit reached');
-    // Ended close to the limit: SIGTERM, then SIGKILL when opencode ignores it.
-    expect(run.durationMs).toBeLessThan(8_000 + 10_000);
+    // Ended by the watchdog (SIGTERM, then SIGKILL 3 s later when opencode ignores it), not by the harness's 120 s kill;
+    // the bound leaves room for clone and opencode start-up on a loaded machine.
+    expect(run.durationMs).toBeLessThan(8_000 + 30_000);
     expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
   });
 
   test('the pod is stopped (SIGTERM) mid-run → a failed result line, exit 143, and opencode goes with it', async () => {
     fx = await startAgentFixture({ turns: [{ hang: true }] });
-    const started = Date.now();
+    let signalledAt = 0;
     const pending = runEntrypoint(fx.env(), 60_000, (child, stdout) => {
       // Stop the pod once opencode is talking to the model, as a kubelet would on pod deletion.
       if (fx!.model.requests.some((r) => !r.title) && stdout.includes('running opencode')) {
+        signalledAt = Date.now();
         child.kill('SIGTERM');
         return true;
       }
@@ -60,11 +62,19 @@ describe('agent entrypoint: watchdog', () => {
     expect(run.code).toBe(143);
     expect(run.result).toMatchObject({ status: 'failed', taskId: 'T012' });
     expect(run.result.reason).toContain('SIGTERM');
-    expect(Date.now() - started).toBeLessThan(30_000);
+    // It went on the signal (not at the harness's 60 s kill), however long clone and opencode start-up took.
+    expect(signalledAt).toBeGreaterThan(0);
+    expect(Date.now() - signalledAt).toBeLessThan(20_000);
     expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
     // No opencode left behind: its command line names the clone, which lives under the fixture dir.
-    await new Promise((r) => setTimeout(r, 300));
-    const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
-    expect(processes.split('\n').filter((p) => p.includes(fx!.dir))).toEqual([]);
+    // SIGKILLed processes take a moment to go on a loaded machine: wait (bounded) for them to be gone.
+    const leftovers = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((p) => p.includes(fx!.dir));
+    const deadline = Date.now() + 10_000;
+    let left = leftovers();
+    while (left.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      left = leftovers();
+    }
+    expect(left).toEqual([]);
   });
 });
