@@ -108,7 +108,8 @@ describe('agent pod lifecycle through the real apiserver', () => {
   it('a pod that ended without its container ever starting has an empty log, not an endless retry', async () => {
     const runId = newRunId();
     await env.kubelet.injectFault({ kind: 'imagePullFailure', target: { namespace: env.namespace, labels: { [LABELS.run]: runId } } });
-    const req = agentRequest(runId, 'T008', 'echo never', { activeDeadlineSeconds: 2 });
+    // The deadline must not pass before the "not started yet" check below runs (pod start → ErrImagePull seen → read), even on a loaded machine.
+    const req = agentRequest(runId, 'T008', 'echo never', { activeDeadlineSeconds: 10 });
     await gw.createPod(req);
     // While it may still start, following is a retryable "not started yet".
     await gw.waitForPod(req.name, (p) => p?.waitingReason === 'ErrImagePull' || p?.waitingReason === 'ImagePullBackOff', { timeoutMs: 30_000 });
