@@ -73,7 +73,8 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   let tail = '';
   const onData = (d: Buffer) => {
-    log.write(d);
+    // 'exit' can come before the pipes have drained; the log file is ended on 'close', this is belt and braces.
+    if (!log.writableEnded) log.write(d);
     tail = (tail + d.toString()).slice(-6000);
   };
   child.stdout!.on('data', onData);
@@ -82,10 +83,10 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const exited = new Promise<number>((resolve) =>
     child.once('exit', (code, signal) => {
       exitCode = code ?? 128 + (signal ? (SIGNALS[signal] ?? 0) : 0);
-      log.end();
       resolve(exitCode);
     }),
   );
+  child.once('close', () => log.end());
   // A worker left running by a failed test must not outlive the jest process.
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
