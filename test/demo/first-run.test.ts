@@ -90,6 +90,7 @@ it('`first-run.sh --ci` runs the sample feature\'s three [ASYNC] tasks with the 
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const seen = new Map<string, Proc>();
   const watcher = setInterval(() => collectDescendants(child.pid!, seen), 250);
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const code = await new Promise<number | null>((resolve) => {
     const kill = setTimeout(() => child.kill('SIGTERM'), 170_000);
     child.once('exit', (c) => {
@@ -97,6 +98,9 @@ it('`first-run.sh --ci` runs the sample feature\'s three [ASYNC] tasks with the 
       resolve(c);
     });
   });
+  // 'exit' can come before the pipes are drained: wait for the script's last lines (bounded, in case a
+  // process it leaked still holds them — the leftover check below names it).
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000).unref())]);
   clearInterval(watcher);
   const wallMs = Date.now() - t0;
   // eslint-disable-next-line no-console
