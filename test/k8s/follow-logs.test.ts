@@ -8,7 +8,7 @@
  * Also: with --logs and no reachable cluster, the command fails before any run starts.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -24,6 +24,7 @@ const TASKS = ['T001', 'T002', 'T003'];
 let env: TestEnv;
 let repo: BareRepo;
 let worker: WorkerProcess;
+let holdDir: string;
 const queue = `follow-logs-${randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
@@ -32,7 +33,10 @@ beforeAll(async () => {
   repo = await createBareRepo('follow-logs');
   const template = path.join(env.scratch, 'pod-template.yaml');
   // Each agent prints its three steps 1 s apart: the pods' lines overlap in time with each other and with the events.
-  writeFileSync(template, podTemplate({ E2E_STEP_SECONDS: '1' }));
+  // A test can hold a run's agents after their last step (E2E_HOLD_DIR/<run id>).
+  holdDir = path.join(env.scratch, 'holds');
+  mkdirSync(holdDir, { recursive: true });
+  writeFileSync(template, podTemplate({ E2E_STEP_SECONDS: '1', E2E_HOLD_DIR: holdDir }));
   const t = temporalTarget();
   worker = await startWorkerProcess({
     env: {
@@ -151,10 +155,26 @@ it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed a
 
 it('watch --logs (non-TTY) attaches to a run already going: its agent lines once each, then the summary; exit 0', async () => {
   const { feature, file } = featureTasksFile();
-  const start = await runCli(['implement', file, '--repo', repo.url, '--base', repo.baseBranch], { cwd: env.scratch, env: cliEnv() });
-  expect({ code: start.code, stderr: start.stderr }).toEqual({ code: 0, stderr: '' });
   const runId = `sdlc-app-${feature}`;
-  const r = await runCli(['watch', runId, '--logs', '--kubeconfig', env.access.kubeconfigPath], { cwd: env.scratch, env: { ...cliEnv(), SDLC_K8S_NAMESPACE: env.namespace }, timeoutMs: 150_000 });
+  // The agents hold after their last step until `watch` has shown it for every task: the run is surely
+  // still going when watch attaches, however slowly the CLI starts on a loaded machine.
+  const hold = path.join(holdDir, runId);
+  writeFileSync(hold, '');
+  let r;
+  try {
+    const start = await runCli(['implement', file, '--repo', repo.url, '--base', repo.baseBranch], { cwd: env.scratch, env: cliEnv() });
+    expect({ code: start.code, stderr: start.stderr }).toEqual({ code: 0, stderr: '' });
+    r = await runCli(['watch', runId, '--logs', '--kubeconfig', env.access.kubeconfigPath], {
+      cwd: env.scratch,
+      env: { ...cliEnv(), SDLC_K8S_NAMESPACE: env.namespace },
+      timeoutMs: 150_000,
+      onStdout: (out) => {
+        if (TASKS.every((t) => out.includes(`[${t}] agent[${t}]: working, step 3/3`))) rmSync(hold, { force: true });
+      },
+    });
+  } finally {
+    rmSync(hold, { force: true });
+  }
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   const lines = r.stdout.trimEnd().split('\n');
   for (const t of TASKS) {

@@ -6,6 +6,8 @@
 #   E2E_RECORD_DIR        append "<task> <pod>" to $E2E_RECORD_DIR/runs.log when the agent starts
 #   E2E_STEP_SECONDS      sleep between the three progress lines (default 0)
 #   E2E_PRESET_SHA        skip git: the test already created every task branch at this commit
+#   E2E_HOLD_DIR          after the last progress line, wait while the file $E2E_HOLD_DIR/$SDLC_RUN_ID exists
+#                         (a test holds one run's agents until it has seen what it waits for)
 # When SDLC_GIT_TOKEN_FILE is set (the chart's pod template mounts the git credentials Secret there),
 # the file must hold a token — otherwise exit 30, the contract's configuration error.
 set -eu
@@ -29,6 +31,9 @@ else
     say "working, step $step/3"
     sleep "${E2E_STEP_SECONDS:-0}"
   done
+  if [ -n "${E2E_HOLD_DIR:-}" ]; then
+    while [ -f "$E2E_HOLD_DIR/${SDLC_RUN_ID:-}" ]; do sleep 0.2; done
+  fi
   printf '%s\n' "$SDLC_TASK_TEXT" >"task-$SDLC_TASK_ID.txt"
   git add -A
   git -c user.name=e2e-agent -c user.email=e2e-agent@example.invalid commit -q -m "$SDLC_TASK_ID: implement" -m "Sdlc-Run: $SDLC_RUN_ID"
