@@ -44,7 +44,10 @@ function allProcs(): Proc[] {
     .filter((p): p is Proc => p !== undefined);
 }
 
-/** Adds every current descendant of `root` to `seen` (keyed by pid+start time). */
+/**
+ * Adds every current descendant of `root` to `seen` (keyed by pid+start time). A process sampled as it
+ * exits (zombie) has an empty cmdline: the one seen while it ran is kept.
+ */
 function collectDescendants(root: number, seen: Map<string, Proc>): void {
   const procs = allProcs();
   const children = new Map<number, Proc[]>();
@@ -52,7 +55,9 @@ function collectDescendants(root: number, seen: Map<string, Proc>): void {
   const queue = [root];
   while (queue.length) {
     for (const c of children.get(queue.shift()!) ?? []) {
-      seen.set(`${c.pid}/${c.start}`, c);
+      const key = `${c.pid}/${c.start}`;
+      const before = seen.get(key);
+      seen.set(key, !c.cmdline && before?.cmdline ? { ...c, cmdline: before.cmdline } : c);
       queue.push(c.pid);
     }
   }
