@@ -61,6 +61,10 @@ export function createActivities(deps: ActivityDeps) {
       const heartbeat = () => ctx.heartbeat(p);
       heartbeat();
       const pendingLimitMs = input.pendingTimeoutSeconds * 1000;
+      // Agents can be silent for minutes (thinking): liveness, and the delivery of a cancellation (which
+      // arrives only with a heartbeat's reply), must not depend on log lines arriving.
+      const heartbeatTimeoutMs = ctx.info.heartbeatTimeoutMs ?? 60_000;
+      const ticker = setInterval(heartbeat, Math.max(500, Math.floor(heartbeatTimeoutMs / 3)));
 
       try {
         for (;;) {
@@ -121,6 +125,8 @@ export function createActivities(deps: ActivityDeps) {
       } catch (err) {
         if (signal.aborted && !(err instanceof CancelledFailure)) throw new CancelledFailure('follow cancelled');
         return toFailure(err);
+      } finally {
+        clearInterval(ticker);
       }
     },
 

@@ -25,6 +25,19 @@ describe('implementFeature durability', () => {
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
 
+  test('an agent quiet for longer than the heartbeat timeout is followed by one activity attempt (no heartbeat-timeout retries)', async () => {
+    // Agents think for minutes without printing: liveness must come from the follower, not from the agent's output.
+    h = await harness(() => ({ lines: ['cloning repository', 'thinking…'], lineIntervalMs: 4000 }));
+    const handle = await h.start(tasksMarkdown(1), { heartbeatTimeoutSeconds: 2 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('succeeded');
+    const history = await h.env.client.workflow.getHandle(summary.tasks[0]!.childWorkflowId!).fetchHistory();
+    const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!);
+    // createAgentPod, followAgentPod, verifyBranch, deleteAgentPod: each on its first attempt.
+    expect(started.map((a) => a.attempt)).toEqual([1, 1, 1, 1]);
+    expect(h.k8s.created).toHaveLength(1);
+  });
+
   test('continue-as-new between waves keeps every task state', async () => {
     h = await harness(() => ({ runMs: 100 }));
     const handle = await h.start(tasksMarkdown(6), { maxParallel: 2, maxHistoryEvents: 40 });
