@@ -5,7 +5,7 @@
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { KubernetesError, LABELS, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
 import type { GitGateway } from '../src/git/gateway';
-import { parseResultLine } from '../src/contract/result-line';
+import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../src/contract/result-line';
 import { LogCursor } from './log-cursor';
 import { labelValue } from '../src/k8s/names';
 import { redactText } from '../src/security/redact';
@@ -24,6 +24,11 @@ function toFailure(err: unknown): never {
     throw ApplicationFailure.nonRetryable(err.message, 'KubernetesError', { statusCode: err.statusCode });
   }
   throw err;
+}
+
+/** The result line in canonical form with its free-text reason masked (still a valid result line). */
+function redactedResultLine(result: AgentResult): string {
+  return RESULT_LINE_PREFIX + JSON.stringify({ ...result, reason: result.reason && redactText(result.reason).slice(0, 2000) });
 }
 
 function isTerminal(pod: PodStatus | undefined): boolean {
@@ -88,7 +93,9 @@ export function createActivities(deps: ActivityDeps) {
           let sinceHeartbeat = 0;
           for await (const line of k8s.followLogs(input.podName, { sinceTime: p.lastTs, signal })) {
             if (!cursor.accept(line)) continue;
-            if (parseResultLine(line.text)) p.resultLine = line.text;
+            const parsedLine = parseResultLine(line.text);
+            // Heartbeated, so stored by Temporal: keep the result with its reason masked, never the raw line.
+            if (parsedLine) p.resultLine = parsedLine.ok ? redactedResultLine(parsedLine.result) : redactText(line.text);
             if (++sinceHeartbeat >= 20) {
               heartbeat();
               sinceHeartbeat = 0;

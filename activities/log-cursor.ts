@@ -1,13 +1,14 @@
 import { LogResume } from '../src/k8s/log-resume';
 import type { LogLine } from '../src/k8s/gateway';
 import type { FollowProgress } from './types';
+import { redactText } from '../src/security/redact';
 
 const KEEP_LAST_LINES = 20;
 
 /**
  * A follow activity's progress through a pod's log, in a form that survives a heartbeat round trip:
  * the resume point (LogResume: no line lost or repeated across reconnects), the count of lines, and
- * the last lines (for the failure reason).
+ * the last lines (for the failure reason; redacted).
  */
 export class LogCursor {
   private readonly resume = new LogResume();
@@ -33,7 +34,8 @@ export class LogCursor {
     p.lastTs = this.resume.lastTs;
     p.seenAtLastTs = this.resume.seenAtLastTs;
     p.linesSeen++;
-    p.lastLines.push(line.text);
+    // The progress is heartbeated: Temporal stores it (UI, `watch`, a timed-out attempt's failure in history), so mask it now.
+    p.lastLines.push(redactText(line.text));
     if (p.lastLines.length > KEEP_LAST_LINES) p.lastLines.splice(0, p.lastLines.length - KEEP_LAST_LINES);
     return true;
   }

@@ -2,6 +2,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { harness, tasksMarkdown, type Harness } from './harness';
 import { cancelTasksUpdate, finishUpdate, retryTasksUpdate } from '../../workflows/definitions';
 import { eventually, updateRejection } from '../support/temporal';
+import { formatResultLine } from '../../src/contract/result-line';
 
 describe('implementFeature task lifecycle', () => {
   let h: Harness;
@@ -130,6 +131,26 @@ describe('implementFeature task lifecycle', () => {
     const reaper = h.env.client.workflow.getHandle(`${summary.tasks[0]!.childWorkflowId}/reap/${pod}`);
     await reaper.result();
     expect((await reaper.describe()).status.name).toBe('COMPLETED');
+  });
+
+  test('credential-shaped agent output never reaches the follow activity heartbeat (Temporal UI, watch, a timed-out attempt in history)', async () => {
+    const token = 'ghp_' + 'Z9y8X7w6V5u4T3s2R1q0P9o8N7m6';
+    // The agent prints its (failed) result line, then lingers: the line is part of the heartbeat until the pod ends.
+    const resultLine = formatResultLine({ v: 1, status: 'git_failed', taskId: 'T001', branch: 'b', commits: 0, reason: `push to https://bob:${token}@github.com failed` });
+    h = await harness(() => ({ hang: true, lines: [`fatal: unable to access 'https://bob:${token}@github.com/acme/app.git/'`, resultLine, `Authorization: Bearer ${token}`] }));
+    const handle = await h.start(tasksMarkdown(1), { heartbeatTimeoutSeconds: 2 });
+    const childId = await eventually(async () => (await h.state(handle)).tasks[0]!.childWorkflowId, 'child started');
+    // What `sdlc-runner watch` and Temporal UI read: the pending follow activity's last heartbeat.
+    const details = await eventually(async () => {
+      const desc = await h.env.client.workflow.getHandle(childId).describe();
+      const text = (desc.raw.pendingActivities ?? []).map((a) => (a.heartbeatDetails?.payloads ?? []).map((p) => Buffer.from(p.data ?? []).toString('utf8')).join('\n')).join('\n');
+      return text.includes('Authorization') && text;
+    }, 'a heartbeat carrying the agent lines');
+    expect(details).toContain('https://[REDACTED]@github.com');
+    expect(details).toContain('push to https://[REDACTED]@github.com failed');
+    expect(details).not.toContain(token);
+    await handle.cancel();
+    await h.result(handle).catch(() => undefined);
   });
 
   test('credential-shaped text in agent output never reaches workflow history', async () => {
