@@ -4,6 +4,7 @@
  * every exit path (success, failure, timeout, cancel) in a non-cancellable scope.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -31,6 +32,15 @@ import { SA_TASK_STATUS } from '../src/temporal/search-attributes';
 const k8sApi = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+});
+/**
+ * Pod creation: a cancel must wait for an attempt already in flight, or the pod it creates lands after
+ * the cleanup below has run (an orphan). Between attempts (backoff) the cancel still takes effect at once.
+ */
+const createPodApi = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 const gitApi = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -106,7 +116,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       };
       if (o.model) env[AGENT_ENV.MODEL] = o.model;
       livePods.add(podName);
-      await k8sApi.createAgentPod({
+      await createPodApi.createAgentPod({
         name: podName,
         labels,
         annotations: {

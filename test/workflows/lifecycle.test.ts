@@ -70,6 +70,24 @@ describe('implementFeature task lifecycle', () => {
     expect(h.k8s.created).toHaveLength(2);
   });
 
+  test('cancel the run while a pod create is in flight: the pod created after the cancel is deleted too', async () => {
+    h = await harness(() => ({ hang: true }));
+    // A slow API server: the create request is in flight when the cancel arrives, and lands after it.
+    const create = h.k8s.createPod.bind(h.k8s);
+    let inFlight = false;
+    h.k8s.createPod = async (req) => {
+      inFlight = true;
+      await new Promise((r) => setTimeout(r, 3000));
+      return create(req);
+    };
+    const handle = await h.start(tasksMarkdown(1));
+    await eventually(() => inFlight, 'create in flight');
+    await handle.cancel();
+    await h.result(handle).catch(() => undefined);
+    await eventually(() => h.k8s.created.length === 1, 'the in-flight create landed');
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  });
+
   test('retry a failed task: attempt 2 on the same branch with a new pod, then the run succeeds', async () => {
     h = await harness((req) => ({ result: req.labels['sdlc-runner.dev/attempt'] === '1' && req.labels['sdlc-runner.dev/task'] === 'T002' ? 'failure' : 'success' }));
     const handle = await h.start(tasksMarkdown(2), { decisionTimeoutSeconds: 600 });
