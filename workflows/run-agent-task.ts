@@ -126,6 +126,11 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         },
         env,
         activeDeadlineSeconds: o.taskTimeoutSeconds,
+      }).catch((err: unknown) => {
+        // A create refused for good (invalid spec, forbidden, or the name taken by another run/task/attempt)
+        // made no pod of ours under this name: cleanup must not delete (or keep and reap) someone else's.
+        if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) livePods.delete(podName);
+        throw err;
       });
       setCurrentDetails(`${describeTask(input)}: pod ${podName}`);
 

@@ -88,6 +88,27 @@ describe('implementFeature task lifecycle', () => {
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
 
+  test('a pod name taken by another task attempt fails the task and leaves that pod alone', async () => {
+    h = await harness(() => ({ hang: true }));
+    // Someone else's pod already has the name this attempt would use (different run/task/attempt labels).
+    const create = h.k8s.createPod.bind(h.k8s);
+    let foreign: string | undefined;
+    h.k8s.createPod = async (req) => {
+      if (!foreign) {
+        foreign = req.name;
+        await create({ ...req, labels: { ...req.labels, 'sdlc-runner.dev/run-uid': 'another-run', 'sdlc-runner.dev/attempt': '7' } });
+      }
+      return create(req);
+    };
+    const handle = await h.start(tasksMarkdown(1), { decisionTimeoutSeconds: 1, keepFailedPodsSeconds: 1 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('failed');
+    expect(summary.tasks[0]!.reason).toMatch(/belongs to another run\/task\/attempt/);
+    // Give a reaper (had one been started) time to act: the other attempt's pod must survive.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(h.k8s.pods.get(foreign!)?.status.deleting).toBe(false);
+  });
+
   test('retry a failed task: attempt 2 on the same branch with a new pod, then the run succeeds', async () => {
     h = await harness((req) => ({ result: req.labels['sdlc-runner.dev/attempt'] === '1' && req.labels['sdlc-runner.dev/task'] === 'T002' ? 'failure' : 'success' }));
     const handle = await h.start(tasksMarkdown(2), { decisionTimeoutSeconds: 600 });
