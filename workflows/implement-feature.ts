@@ -7,6 +7,7 @@
 import {
   CancellationScope,
   condition,
+  allHandlersFinished,
   continueAsNew,
   isCancellation,
   ParentClosePolicy,
@@ -336,7 +337,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       if (historyTooLong()) {
         // Drain: start nothing new; once no child is running, continue as new with the state.
         await condition(() => state.tasks.every((t) => t.status !== 'running'));
-        await condition(() => true); // let pending handlers finish
+        await condition(allHandlersFinished); // no Update may be cut off by continue-as-new
         if (!state.tasks.every(isTerminal) || !state.finishRequested) {
           await continueAsNew<typeof implementFeature>({ ...input, carried: state });
         }
@@ -372,7 +373,9 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
   await CancellationScope.nonCancellable(async () => {
     publish();
     // Belt and braces: no pod of this run may outlive it, except failed ones kept for inspection (reaped later).
-    const keep = state.options.keepFailedPodsSeconds > 0 ? state.tasks.filter((t) => t.status !== 'succeeded' && t.podName).map((t) => t.podName!) : [];
+    // Only pods of tasks that ended failed/timed out can be kept (their reapers delete them later); a task still
+    // `running` here (a child that did not report within the cancel wait) has its pod deleted now.
+    const keep = state.options.keepFailedPodsSeconds > 0 ? state.tasks.filter((t) => (t.status === 'failed' || t.status === 'timed_out') && t.podName).map((t) => t.podName!) : [];
     await sweepRunPods({ runUid, keep });
   });
   if (state.status === 'cancelled') throw new ApplicationFailure('run cancelled', 'RunCancelled', true, [{ workflowId: state.workflowId, counts: counts(state) }]);

@@ -144,7 +144,8 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       if (!winner) {
         followScope.cancel();
         await followed.catch(() => undefined);
-        failedPods.push(podName);
+        // Not kept for inspection: the pod may still be running (its kubelet did not enforce the deadline)
+        // and could push to the branch after the task was declared timed out. Cleanup deletes it.
         return finish({ status: 'timed_out', infrastructure: false, reason: `task deadline of ${o.taskTimeoutSeconds}s passed` });
       }
       timerScope.cancel();
@@ -152,7 +153,8 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       if (out.kind === 'exited') logLines = out.linesSeen;
 
       if (out.kind === 'pending_timeout') {
-        failedPods.push(podName);
+        // Not kept either: a pod that never started may still start later (an image pull that finally
+        // succeeds) and run an agent nobody follows. Its waiting reason is in the task's reason.
         const why = out.waitingReason ? `${out.waitingReason}${out.waitingMessage ? `: ${out.waitingMessage}` : ''}` : 'not scheduled or not started';
         return finish({ status: 'timed_out', infrastructure: true, reason: `pod did not start within ${o.pendingTimeoutSeconds}s (${why})` });
       }

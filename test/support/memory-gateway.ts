@@ -30,6 +30,8 @@ export interface PodScript {
   exitCode?: number;
   /** Never exit by itself (until deleted or the deadline). */
   hang?: boolean;
+  /** Do not enforce the pod's activeDeadlineSeconds (a kubelet that fails to), so only the workflow's deadline can end it. */
+  ignoreActiveDeadline?: boolean;
   /** Die OOM-killed / be evicted instead of finishing. */
   oomKill?: boolean;
   evict?: boolean;
@@ -150,7 +152,7 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
       return;
     }
     // The pod's own activeDeadlineSeconds, as the kubelet enforces it.
-    at(pod.req.activeDeadlineSeconds * 1000, () => this.terminate(pod, 137, 'Error', 'DeadlineExceeded'));
+    if (!script.ignoreActiveDeadline) at(pod.req.activeDeadlineSeconds * 1000, () => this.terminate(pod, 137, 'Error', 'DeadlineExceeded'));
     at(script.pendingMs ?? 20, () => {
       pod.status = { ...pod.status, phase: 'Running', waitingReason: undefined, startedAt: new Date().toISOString() };
       this.changed(pod);

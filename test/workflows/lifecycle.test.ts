@@ -42,6 +42,25 @@ describe('implementFeature task lifecycle', () => {
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
 
+  test('pods that may still run are never kept: a pod that never started is deleted even when failed pods are kept', async () => {
+    h = await harness(() => ({ stuckPending: { reason: 'ImagePullBackOff' } }));
+    const handle = await h.start(tasksMarkdown(1), { pendingTimeoutSeconds: 2, decisionTimeoutSeconds: 1, keepFailedPodsSeconds: 600 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('timed_out');
+    // Kept, it could start once the image pulls and run an agent nobody follows.
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  });
+
+  test("the workflow's own deadline (a kubelet that ignores activeDeadlineSeconds) deletes the still-running pod, even when failed pods are kept", async () => {
+    h = await harness(() => ({ hang: true, ignoreActiveDeadline: true }));
+    // Workflow deadline = task timeout + pending timeout + 30 s slack.
+    const handle = await h.start(tasksMarkdown(1), { taskTimeoutSeconds: 1, pendingTimeoutSeconds: 1, decisionTimeoutSeconds: 1, keepFailedPodsSeconds: 600 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]!.status).toBe('timed_out');
+    expect(summary.tasks[0]!.reason).toBe('task deadline of 1s passed');
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  }, 90_000);
+
   test('cancel one task: it ends cancelled and its pod is deleted; the others carry on', async () => {
     h = await harness((req) => (req.labels['sdlc-runner.dev/task'] === 'T002' ? { hang: true } : { runMs: 1000 }));
     const handle = await h.start(tasksMarkdown(3), { maxParallel: 3, decisionTimeoutSeconds: 1 });
