@@ -331,6 +331,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
 
   const historyTooLong = () => workflowInfo().historyLength >= state.options.maxHistoryEvents || workflowInfo().continueAsNewSuggested;
 
+  let cancellation: unknown;
   try {
     publish();
     for (;;) {
@@ -363,6 +364,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     state.status = state.tasks.every((t) => t.status === 'succeeded') ? 'succeeded' : 'failed';
   } catch (err) {
     if (!isCancellation(err)) throw err;
+    cancellation = err;
     state.status = 'cancelled';
     // Children are cancelled with the run's root scope and clean up their own pods; wait for them to report.
     await CancellationScope.nonCancellable(() => condition(() => state.tasks.every((t) => t.status !== 'running'), 5 * 60 * 1000));
@@ -378,6 +380,8 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     const keep = state.options.keepFailedPodsSeconds > 0 ? state.tasks.filter((t) => (t.status === 'failed' || t.status === 'timed_out') && t.podName).map((t) => t.podName!) : [];
     await sweepRunPods({ runUid, keep });
   });
-  if (state.status === 'cancelled') throw new ApplicationFailure('run cancelled', 'RunCancelled', true, [{ workflowId: state.workflowId, counts: counts(state) }]);
+  // Rethrowing the cancellation closes the run as Canceled (what Temporal UI and `temporal workflow list` show);
+  // the final state stays readable through the getRunState query.
+  if (cancellation) throw cancellation;
   return { workflowId: state.workflowId, status: state.status, counts: counts(state), tasks: state.tasks };
 }
