@@ -4,7 +4,7 @@
  */
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { KubernetesError, LABELS, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
-import type { GitGateway } from '../src/git/gateway';
+import { GitRemoteError, type GitGateway } from '../src/git/gateway';
 import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../src/contract/result-line';
 import { LogCursor } from './log-cursor';
 import { labelValue } from '../src/k8s/names';
@@ -139,7 +139,11 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The remote branch must point at the commit the agent reported: the result line is checked, not trusted. */
     async verifyBranch(input: VerifyBranchInput): Promise<VerifyBranchResult> {
-      const head = await git.branchHead(input.repoUrl, input.branch);
+      const head = await git.branchHead(input.repoUrl, input.branch).catch((err: unknown) => {
+        // Refused credentials or a missing repository do not heal with retries: fail the task now, with the fix.
+        if (err instanceof GitRemoteError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'GitRemoteError');
+        throw err;
+      });
       if (!head) return { ok: false, reason: `branch ${input.branch} does not exist on the remote` };
       if (head !== input.expectedSha) {
         return { ok: false, head, reason: `remote ${input.branch} is at ${head.slice(0, 12)}, but the agent reported ${input.expectedSha.slice(0, 12)}` };

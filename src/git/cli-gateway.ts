@@ -4,9 +4,12 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { GitGateway } from './gateway';
+import { GitRemoteError, type GitGateway } from './gateway';
 
 const run = promisify(execFile);
+
+/** What git prints when the remote refuses us for good (HTTP 401/403/404, SSH key refused, no such repo). */
+const PERMANENT_GIT_FAILURE = /Authentication failed|could not read (Username|Password)|terminal prompts disabled|Permission denied|Repository not found|repository '[^']*' not found|does not appear to be a git repository|returned error: 40[134]|Invalid username or password|Host key verification failed/i;
 
 export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@]+@/, '//***@');
@@ -31,7 +34,15 @@ export function createCliGitGateway(opts: { tokenFile?: string; username?: strin
         return line?.split('\t')[0];
       } catch (err) {
         const stderr = String((err as { stderr?: string }).stderr ?? '').trim().split('\n').slice(-2).join(' ');
-        throw new Error(`git ls-remote ${redactUrl(repoUrl)} failed: ${stderr || (err as Error).message}`);
+        const detail = stderr || (err as Error).message;
+        if (PERMANENT_GIT_FAILURE.test(stderr)) {
+          throw new GitRemoteError(
+            `git ls-remote ${redactUrl(repoUrl)} failed: ${detail}. Fix: check that the repository URL is right and that the worker's git credentials ` +
+              `(SDLC_GIT_TOKEN_FILE${opts.tokenFile ? '' : ', not set'}) can read it`,
+            false,
+          );
+        }
+        throw new GitRemoteError(`git ls-remote ${redactUrl(repoUrl)} failed: ${detail}`, true);
       }
     },
   };
