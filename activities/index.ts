@@ -71,6 +71,23 @@ export function createActivities(deps: ActivityDeps) {
       const heartbeatTimeoutMs = ctx.info.heartbeatTimeoutMs ?? 60_000;
       const ticker = setInterval(heartbeat, Math.max(500, Math.floor(heartbeatTimeoutMs / 3)));
 
+      /** Streams the log from the cursor until the stream ends, recording every new line once. */
+      const streamFromCursor = async (): Promise<void> => {
+        cursor.beginStream();
+        let sinceHeartbeat = 0;
+        for await (const line of k8s.followLogs(input.podName, { sinceTime: p.lastTs, signal })) {
+          if (!cursor.accept(line)) continue;
+          const parsedLine = parseResultLine(line.text);
+          // Heartbeated, so stored by Temporal: keep the result with its reason masked, never the raw line.
+          if (parsedLine) p.resultLine = parsedLine.ok ? redactedResultLine(parsedLine.result) : redactText(line.text);
+          if (++sinceHeartbeat >= 20) {
+            heartbeat();
+            sinceHeartbeat = 0;
+          }
+        }
+        heartbeat();
+      };
+
       try {
         for (;;) {
           if (signal.aborted) throw new CancelledFailure('follow cancelled');
@@ -89,25 +106,17 @@ export function createActivities(deps: ActivityDeps) {
           }
 
           // Running or already finished: stream logs from the cursor.
-          cursor.beginStream();
-          let sinceHeartbeat = 0;
-          for await (const line of k8s.followLogs(input.podName, { sinceTime: p.lastTs, signal })) {
-            if (!cursor.accept(line)) continue;
-            const parsedLine = parseResultLine(line.text);
-            // Heartbeated, so stored by Temporal: keep the result with its reason masked, never the raw line.
-            if (parsedLine) p.resultLine = parsedLine.ok ? redactedResultLine(parsedLine.result) : redactText(line.text);
-            if (++sinceHeartbeat >= 20) {
-              heartbeat();
-              sinceHeartbeat = 0;
-            }
-          }
-          heartbeat();
+          await streamFromCursor();
           if (signal.aborted) throw new CancelledFailure('follow cancelled');
 
           // The stream ended: either the container ended, or the connection was cut (reconnect).
           pod = await k8s.waitForPod(input.podName, isTerminal, { signal, timeoutMs: pollMs });
           if (!pod) return { kind: 'gone', lastLines: p.lastLines.map(redactText) };
           if (isTerminal(pod)) {
+            // A cut stream and a clean end look the same: what the agent wrote between a cut and its
+            // exit (often the result line) is read now, from the cursor (the log of an ended container stays readable).
+            await streamFromCursor();
+            if (signal.aborted) throw new CancelledFailure('follow cancelled');
             const parsed = p.resultLine ? parseResultLine(p.resultLine) : undefined;
             // What leaves here is stored in workflow history and shown by the CLI: mask anything credential-shaped.
             const result = parsed?.ok ? { ...parsed.result, reason: parsed.result.reason && redactText(parsed.result.reason) } : undefined;

@@ -1,0 +1,52 @@
+/**
+ * The follow activity (activities/index.ts followAgentPod) on the real gateway, against the real
+ * apiserver and the test kubelet, run in Temporal's MockActivityEnvironment (no server needed).
+ */
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities';
+import type { FollowOutcome } from '../../activities/types';
+import type { GitGateway } from '../../src/git/gateway';
+import { formatResultLine } from '../../src/contract/result-line';
+import { LABELS } from '../../src/k8s/gateway';
+import type { ClientGateway } from '../../src/k8s/client-gateway';
+import { agentRequest, newRunId, startTestEnv, type TestEnv } from './support/env';
+
+let env: TestEnv;
+let gw: ClientGateway;
+
+beforeAll(async () => {
+  env = await startTestEnv('follow-activity');
+  gw = env.gateway();
+}, 240_000);
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+afterEach(async () => {
+  await env?.kubelet.clearFaults();
+});
+
+const RESULT = formatResultLine({ v: 1, status: 'succeeded', taskId: 'T001', branch: 'specs/001-x/T001', sha: 'a'.repeat(40), commits: 1 });
+const noGit = {} as GitGateway;
+
+async function follow(podName: string, pollIntervalMs = 10_000): Promise<FollowOutcome> {
+  const activities = createActivities({ kubernetes: gw, git: noGit, pollIntervalMs });
+  const mock = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 });
+  return mock.run(activities.followAgentPod, { podName, taskId: 'T001', pendingTimeoutSeconds: 60 });
+}
+
+it('a log stream cut just before the agent prints its result and exits: the result line is still read', async () => {
+  const runId = newRunId('cut-end');
+  await env.kubelet.injectFault({ kind: 'cutLogStream', target: { namespace: env.namespace, labels: { [LABELS.run]: runId } }, afterLines: 3 });
+  const script = `echo one; sleep 0.2; echo two; sleep 0.2; echo three; sleep 0.5; echo four; printf '%s\\n' "$RESULT_LINE"; exit 0`;
+  const req = agentRequest(runId, 'T001', script, { env: { RESULT_LINE: RESULT } });
+  await gw.createPod(req);
+  const outcome = await follow(req.name);
+  expect(outcome.kind).toBe('exited');
+  if (outcome.kind !== 'exited') return;
+  expect(outcome.exitCode).toBe(0);
+  expect(outcome.lastLines).toEqual(['one', 'two', 'three', 'four', RESULT]);
+  expect(outcome.linesSeen).toBe(5);
+  expect(outcome.result?.status).toBe('succeeded');
+});
