@@ -8,6 +8,7 @@ import path from 'node:path';
 import { startDevServer } from '../temporal/dev-server';
 import { loadWorkerConfig } from '../config/worker-config';
 import { startProductionWorker } from '../../worker/run-worker';
+import { freePort } from '../util/free-port';
 import { CliError } from './errors';
 
 export interface DevFlags {
@@ -35,10 +36,16 @@ export async function devCommand(flags: DevFlags, io: { out: NodeJS.WritableStre
       throw new CliError(`the worker needs an agent pod template: pass --pod-template <file> (format: docs/pod-template.md) and a cluster via KUBECONFIG, or run only the server with --no-worker.`);
     }
     process.env.SDLC_K8S_NAMESPACE ??= 'default';
-    process.env.SDLC_HEALTH_PORT ??= '0';
+    // A free port, not '0': the worker config (rightly) refuses port 0, which no probe could reach.
+    process.env.SDLC_HEALTH_PORT ??= String(await freePort());
     process.env.SDLC_METRICS_PORT ??= '9464';
-    const handle = await startProductionWorker(loadWorkerConfig(), (m) => io.out.write(m + '\n'));
-    stopWorker = handle.stop;
+    try {
+      const handle = await startProductionWorker(loadWorkerConfig(), (m) => io.out.write(m + '\n'));
+      stopWorker = handle.stop;
+    } catch (err) {
+      await server.stop(); // no dev server left behind when the worker cannot start
+      throw err;
+    }
   }
   io.out.write(`ready. In another terminal: TEMPORAL_ADDRESS=${server.address} sdlc-runner implement specs/<feature>/tasks.md --follow   (Ctrl-C stops)\n`);
   await new Promise<void>((resolve) => {

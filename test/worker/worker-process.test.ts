@@ -105,4 +105,22 @@ describe('sdlc-runner dev', () => {
     p.child.kill('SIGINT');
     expect(await p.exited).toBe(0);
   });
+
+  test('with --pod-template it also starts the worker (health on a free port unless SDLC_HEALTH_PORT is set)', async () => {
+    const [port, uiPort, metrics] = [await freePort(), await freePort(), await freePort()];
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-dev-'));
+    const template = path.join(dir, 'pod-template.yaml');
+    writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+    const p = start(CLI, ['dev', '--pod-template', template, '--port', String(port), '--ui-port', String(uiPort), '--db', path.join(dir, 'temporal.db')], { KUBECONFIG: kubeconfig, SDLC_METRICS_PORT: String(metrics) });
+    const exited = p.exited.then((code) => ({ code }));
+    await until(() => p.output().includes('ready. In another terminal') || p.output().includes('sdlc-runner:'), 'dev ready or an error');
+    expect(p.output()).not.toContain('invalid worker configuration');
+    const health = Number(/health :(\d+)/.exec(p.output())?.[1]);
+    expect(health).toBeGreaterThan(0);
+    await until(async () => (await fetch(`http://127.0.0.1:${health}/readyz`).catch(() => undefined))?.status === 200, 'readyz 200');
+    p.child.kill('SIGINT');
+    expect(await exited).toEqual({ code: 0 });
+  });
 });
