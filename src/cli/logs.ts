@@ -247,12 +247,22 @@ export async function runLogsCommand(opts: LogsCommandOptions): Promise<number> 
     if (!opts.follow) {
       // Everything so far, merged in time order across pods (stable within a pod).
       const lines: { label: string; line: LogLine; seq: number }[] = [];
+      const notStarted: { label: string; pod: PodStatus }[] = [];
       let seq = 0;
       for (const p of pods) {
-        for await (const line of gw.readLogs(p.name, { signal: stop.signal })) lines.push({ label: run.labelFor(p), line, seq: seq++ });
+        try {
+          for await (const line of gw.readLogs(p.name, { signal: stop.signal })) lines.push({ label: run.labelFor(p), line, seq: seq++ });
+        } catch (e) {
+          // A pod still Pending (scheduling, image pull) has no log yet: that is news, not a failure of the command.
+          if (!(e instanceof KubernetesError && e.retryable && (e.statusCode === 400 || e.statusCode === 404))) throw e;
+          notStarted.push({ label: run.labelFor(p), pod: (await gw.getPod(p.name)) ?? p });
+        }
       }
       lines.sort((a, b) => compareLogTimestamps(a.line.ts, b.line.ts) || a.seq - b.seq);
       for (const l of lines) printer.line(l.label, l.line.text);
+      for (const { label, pod } of notStarted) {
+        printer.note(label, `--- pod ${pod.phase}, not started yet${pod.waitingReason ? ` (${pod.waitingReason})` : ''}: no log`);
+      }
       return 0;
     }
 

@@ -107,3 +107,21 @@ it('a run without pods: says so and exits 1', async () => {
   expect(code).toBe(1);
   expect(err.text()).toMatch(/no agent pods of run "no-such-run" in namespace "agents-logs"/);
 });
+
+it('without --follow, while one task\'s pod is still Pending (image pull): the other tasks\' logs are shown, the pending one is named, exit 0', async () => {
+  const runId = newRunId('logs');
+  await env.kubelet.injectFault({ kind: 'imagePullFailure', target: { namespace: env.namespace, labels: { [LABELS.run]: runId, [LABELS.task]: 'T002' } } });
+  const done = agentRequest(runId, 'T001', 'echo "T001 one"; echo "T001 two"');
+  const pending = agentRequest(runId, 'T002', 'echo never');
+  await Promise.all([gw.createPod(done), gw.createPod(pending)]);
+  await gw.waitForPod(done.name, (p) => p?.phase === 'Succeeded', { timeoutMs: 60_000 });
+  await gw.waitForPod(pending.name, (p) => p?.waitingReason === 'ErrImagePull' || p?.waitingReason === 'ImagePullBackOff', { timeoutMs: 30_000 });
+  const out = capture();
+  const err = capture();
+  const code = await runLogsCommand({ namespace: env.namespace, kubeconfig: env.access.kubeconfigPath, runLabel: runId, follow: false, out: out.stream, err: err.stream, color: false });
+  expect(err.text()).toBe('');
+  expect(code).toBe(0);
+  expect(linesOf(out.text(), 'T001')).toEqual(['T001 one', 'T001 two']);
+  expect(linesOf(out.text(), 'T002').join('\n')).toMatch(/not started yet|Pending/);
+  await gw.deletePod(pending.name, { gracePeriodSeconds: 0 });
+});
