@@ -34,6 +34,13 @@ export const WorkerConfigSchema = z.object({
   if ((c.TEMPORAL_TLS_CERT_FILE === undefined) !== (c.TEMPORAL_TLS_KEY_FILE === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_KEY_FILE'], message: 'TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (mTLS client certificate)' });
   }
+  if (c.SDLC_HEALTH_PORT === c.SDLC_METRICS_PORT) {
+    ctx.addIssue({ code: 'custom', path: ['SDLC_METRICS_PORT'], message: `the same port as SDLC_HEALTH_PORT: both servers cannot listen on it; give each its own port` });
+  }
+  // Without TLS these files are silently ignored: the worker would connect in clear text instead.
+  for (const key of ['TEMPORAL_TLS_CERT_FILE', 'TEMPORAL_TLS_CA_FILE', 'TEMPORAL_TLS_SERVER_NAME'] as const) {
+    if (c[key] !== undefined && !c.TEMPORAL_TLS) ctx.addIssue({ code: 'custom', path: [key], message: 'only used with TEMPORAL_TLS=true: set it, or unset this' });
+  }
   if (c.TEMPORAL_API_KEY_FILE && !c.TEMPORAL_TLS) {
     ctx.addIssue({ code: 'custom', path: ['TEMPORAL_API_KEY_FILE'], message: 'an API key requires TEMPORAL_TLS=true (never send it in clear text)' });
   }
@@ -66,6 +73,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     parsed.error.issues.map((i) => {
       const name = String(i.path[0] ?? '');
       const value = picked[name];
+      if (value === undefined && i.code === 'custom') return `${name} (its default): ${i.message}`;
       if (value === undefined) return `${name} is not set: ${REQUIRED_HINTS[name] ?? i.message}`;
       return `${name}=${JSON.stringify(value)}: ${i.message}`;
     }),

@@ -48,6 +48,15 @@ describe('worker configuration', () => {
     expect(msg).toContain('TEMPORAL_TLS="yes"');
   });
 
+  test('settings that cannot work together are refused: one port for health and metrics, TLS files without TLS', () => {
+    const base = { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' };
+    expect(() => loadWorkerConfig({ ...base, SDLC_HEALTH_PORT: '9464' })).toThrow(/SDLC_METRICS_PORT \(its default\): the same port as SDLC_HEALTH_PORT/);
+    expect(() => loadWorkerConfig({ ...base, SDLC_HEALTH_PORT: '9000', SDLC_METRICS_PORT: '9000' })).toThrow(/SDLC_METRICS_PORT="9000": the same port as SDLC_HEALTH_PORT/);
+    expect(() => loadWorkerConfig({ ...base, TEMPORAL_TLS_CERT_FILE: '/c', TEMPORAL_TLS_KEY_FILE: '/k' })).toThrow(/TEMPORAL_TLS_CERT_FILE="\/c": .*TEMPORAL_TLS=true/);
+    expect(() => loadWorkerConfig({ ...base, TEMPORAL_TLS_CA_FILE: '/ca' })).toThrow(/TEMPORAL_TLS_CA_FILE="\/ca": .*TEMPORAL_TLS=true/);
+    expect(loadWorkerConfig({ ...base, TEMPORAL_TLS: 'true', TEMPORAL_TLS_CA_FILE: '/ca' }).TEMPORAL_TLS_CA_FILE).toBe('/ca');
+  });
+
   test('defaults fill what is not set', () => {
     const c = loadWorkerConfig({ SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' });
     expect(c).toMatchObject({ TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: 'agentic-sdlc', SDLC_HEALTH_PORT: 8080, SDLC_SHUTDOWN_GRACE_SECONDS: 30, TEMPORAL_TLS: false });
