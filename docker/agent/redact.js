@@ -15,10 +15,10 @@ const MIN_SECRET_LENGTH = 6;
 const SECRET_ENV_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)/i;
 
 const PATTERNS = [
-  // scheme://user:password@host and scheme://token@host
-  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+(?::[^\s/@]*)?@/gi, `$1${MASK}@`],
-  // Authorization / Proxy-Authorization headers, whatever the scheme
-  [/\b((?:proxy-)?authorization\s*[:=]\s*)(?:(basic|bearer|token|digest)\s+)?[^\s"',;]+/gi, (_m, head, scheme) => `${head}${scheme ? `${scheme} ` : ''}${MASK}`],
+  // scheme://user:password@host and scheme://token@host (a password may itself hold an unencoded '@')
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+(?::[^\s/]*)?@/gi, `$1${MASK}@`],
+  // Authorization / Proxy-Authorization headers, whatever the scheme, also as JSON/object keys ("Authorization": "Basic …")
+  [/\b((?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?:(basic|bearer|token|digest)\s+)?[^\s"',;]+/gi, (_m, head, scheme) => `${head}${scheme ? `${scheme} ` : ''}${MASK}`],
   [/\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, `$1${MASK}`],
   // PEM private keys (single line form, and the header/footer of multi-line ones)
   [/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----/g, MASK],
@@ -29,10 +29,11 @@ const PATTERNS = [
   [/\bglpat-[A-Za-z0-9_-]{20,}\b/g, MASK],
   [/\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}\b/g, MASK],
   [/\bxox[abposr]-[A-Za-z0-9-]{10,}\b/g, MASK],
-  [/\bAKIA[0-9A-Z]{16}\b/g, MASK],
+  [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, MASK],
   [/\bAIza[0-9A-Za-z_-]{35}\b/g, MASK],
-  // key=value / "key": "value" where the key names a secret
-  [/\b([A-Za-z0-9_.-]*(?:api[_-]?key|access[_-]?token|secret|password|passwd)["']?\s*[:=]\s*["']?)[^\s"',;&]{4,}/gi, `$1${MASK}`],
+  // key=value / "key": "value" where the key names a secret (AWS_SECRET_ACCESS_KEY, db_password, GITLAB_TOKEN, …)
+  [/\b([A-Za-z0-9_.-]*(?:api[_-]?key|secret|password|passwd)[A-Za-z0-9_.-]*["']?\s*[:=]\s*["']?)[^\s"',;&]{4,}/gi, `$1${MASK}`],
+  [/\b([A-Za-z0-9_.-]*[_-]token["']?\s*[:=]\s*["']?)[^\s"',;&]{4,}/gi, `$1${MASK}`],
 ];
 
 function escapeRegExp(s) {

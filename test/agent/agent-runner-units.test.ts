@@ -60,6 +60,19 @@ describe('agent runner: redaction', () => {
     }
   });
 
+  test.each([
+    ['a JSON Authorization header', '{"headers":{"Authorization": "Basic Ym90OnMzY3IzdHBhc3M="}}', 'Ym90OnMzY3IzdHBhc3M='],
+    ['a quoted token Authorization header', "headers: {authorization: 'token abcdefgh12345'}", 'abcdefgh12345'],
+    ['an AWS secret access key assignment', 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'wJalrXUtnFEMI'],
+    ['an AWS temporary access key id', 'aws_access_key_id = ASIAABCDEFGHIJKLMNOP', 'ASIAABCDEFGHIJKLMNOP'],
+    ['a *_TOKEN assignment', 'export GITLAB_TOKEN=abcdefghij123', 'abcdefghij123'],
+    ['a password that contains @ in a URL', 'https://bob:p@ssw0rd@git.example.test/x.git', 'ssw0rd'],
+  ])('masks %s', (_what, text, secret) => {
+    const out = new Redactor().redact(text);
+    expect(out).toContain(MASK);
+    expect(out).not.toContain(secret);
+  });
+
   test('leaves ordinary progress lines alone', () => {
     const line = 'tool write src/app.ts: completed; step 2 finished (stop): tokens in=10 out=5, cost $0.000100 home /home/agent true';
     expect(r.redact(line)).toBe(line);
