@@ -6,7 +6,7 @@ import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activ
 import { KubernetesError, LABELS, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
 import { GitRemoteError, type GitGateway } from '../src/git/gateway';
 import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../src/contract/result-line';
-import { LogCursor } from './log-cursor';
+import { clipLine, LogCursor } from './log-cursor';
 import { labelValue } from '../src/k8s/names';
 import { redactText } from '../src/security/redact';
 import type { CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
@@ -79,7 +79,7 @@ export function createActivities(deps: ActivityDeps) {
           if (!cursor.accept(line)) continue;
           const parsedLine = parseResultLine(line.text);
           // Heartbeated, so stored by Temporal: keep the result with its reason masked, never the raw line.
-          if (parsedLine) p.resultLine = parsedLine.ok ? redactedResultLine(parsedLine.result) : redactText(line.text);
+          if (parsedLine) p.resultLine = parsedLine.ok ? redactedResultLine(parsedLine.result) : clipLine(redactText(line.text));
           if (++sinceHeartbeat >= 20) {
             heartbeat();
             sinceHeartbeat = 0;

@@ -4,6 +4,14 @@ import type { FollowProgress } from './types';
 import { redactText } from '../src/security/redact';
 
 const KEEP_LAST_LINES = 20;
+/** Longest line kept in the progress: it is heartbeated and returned, and Temporal refuses payloads over 2 MB. */
+export const MAX_KEPT_LINE_CHARS = 4_000;
+
+/** The line, cut to MAX_KEPT_LINE_CHARS with a note of how much was left out. */
+export function clipLine(text: string): string {
+  if (text.length <= MAX_KEPT_LINE_CHARS) return text;
+  return `${text.slice(0, MAX_KEPT_LINE_CHARS)}… [${text.length - MAX_KEPT_LINE_CHARS} more characters cut]`;
+}
 
 /**
  * A follow activity's progress through a pod's log, in a form that survives a heartbeat round trip:
@@ -35,7 +43,7 @@ export class LogCursor {
     p.seenAtLastTs = this.resume.seenAtLastTs;
     p.linesSeen++;
     // The progress is heartbeated: Temporal stores it (UI, `watch`, a timed-out attempt's failure in history), so mask it now.
-    p.lastLines.push(redactText(line.text));
+    p.lastLines.push(clipLine(redactText(line.text)));
     if (p.lastLines.length > KEEP_LAST_LINES) p.lastLines.splice(0, p.lastLines.length - KEEP_LAST_LINES);
     return true;
   }

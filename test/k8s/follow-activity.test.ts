@@ -30,9 +30,10 @@ afterEach(async () => {
 const RESULT = formatResultLine({ v: 1, status: 'succeeded', taskId: 'T001', branch: 'specs/001-x/T001', sha: 'a'.repeat(40), commits: 1 });
 const noGit = {} as GitGateway;
 
-async function follow(podName: string, pollIntervalMs = 10_000): Promise<FollowOutcome> {
+async function follow(podName: string, pollIntervalMs = 10_000, onHeartbeat?: (details: unknown) => void): Promise<FollowOutcome> {
   const activities = createActivities({ kubernetes: gw, git: noGit, pollIntervalMs });
   const mock = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 });
+  if (onHeartbeat) mock.on('heartbeat', onHeartbeat);
   return mock.run(activities.followAgentPod, { podName, taskId: 'T001', pendingTimeoutSeconds: 60 });
 }
 
@@ -49,4 +50,20 @@ it('a log stream cut just before the agent prints its result and exits: the resu
   expect(outcome.lastLines).toEqual(['one', 'two', 'three', 'four', RESULT]);
   expect(outcome.linesSeen).toBe(5);
   expect(outcome.result?.status).toBe('succeeded');
+});
+
+it('an agent that prints very long lines: the heartbeat and the outcome stay far below Temporal\'s payload limit (2 MB)', async () => {
+  // 25 lines of 150 kB each (think: a minified bundle or a base64 blob cat'ed to stdout), then a malformed result line of 300 kB.
+  const script = `i=0; while [ $i -lt 25 ]; do head -c 150000 /dev/zero | tr '\\0' x; echo; i=$((i+1)); done; printf '::sdlc-result::{'; head -c 300000 /dev/zero | tr '\\0' y; echo`;
+  const req = agentRequest(newRunId('long'), 'T001', script);
+  await gw.createPod(req);
+  let largestHeartbeat = 0;
+  const outcome = await follow(req.name, 10_000, (d) => (largestHeartbeat = Math.max(largestHeartbeat, JSON.stringify(d).length)));
+  expect(outcome.kind).toBe('exited');
+  if (outcome.kind !== 'exited') return;
+  expect(outcome.linesSeen).toBe(26);
+  expect(outcome.lastLines).toHaveLength(20);
+  expect(outcome.lastLines[0]!.startsWith('x'.repeat(1000))).toBe(true);
+  expect(JSON.stringify(outcome).length).toBeLessThan(256_000);
+  expect(largestHeartbeat).toBeLessThan(256_000);
 });
