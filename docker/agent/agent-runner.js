@@ -118,6 +118,7 @@ async function main() {
     exitGraceMs: cfg.exitGraceSeconds * 1000,
     progress: log.progress,
     stderrLine: log.opencodeStderr,
+    redact: (text) => redactor.redact(text),
   });
   const t = run.tracker;
   const usage = { tokens: t.tokens, cost: Number(t.cost.toFixed(8)) };

@@ -12,27 +12,32 @@ function oneLine(text, max = MAX_TEXT) {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-function describeToolInput(tool, input) {
+function describeToolInput(tool, input, clip = oneLine) {
   if (!input || typeof input !== 'object') return '';
   if (typeof input.filePath === 'string') return input.filePath;
-  if (typeof input.command === 'string') return oneLine(input.command, 200);
+  if (typeof input.command === 'string') return clip(input.command, 200);
   if (typeof input.pattern === 'string') return input.pattern;
   if (typeof input.path === 'string') return input.path;
   if (typeof input.url === 'string') return input.url;
-  return oneLine(JSON.stringify(input), 120);
+  return clip(JSON.stringify(input), 120);
 }
 
-function errorMessage(error) {
+function errorMessage(error, clip = oneLine) {
   if (!error) return 'unknown error';
   const data = error.data ?? {};
   const message = typeof data.message === 'string' ? data.message : typeof error.message === 'string' ? error.message : JSON.stringify(error);
-  return `${error.name ?? 'Error'}: ${oneLine(message, 300)}`;
+  return `${error.name ?? 'Error'}: ${clip(message, 300)}`;
 }
 
 class EventTracker {
-  /** @param {(line: string) => void} progress prints one (already redacted by the caller) line */
-  constructor(progress) {
+  /**
+   * @param {(line: string) => void} progress prints one line (the caller redacts it too)
+   * @param {(text: string) => string} [redact] applied to event text before it is shortened: a secret
+   *   cut in half by the shortening would no longer match, and its first part would be printed
+   */
+  constructor(progress, redact = (text) => text) {
     this.progress = progress;
+    this.clip = (text, max) => oneLine(redact(String(text ?? '')), max);
     this.steps = 0;
     this.errors = [];
     this.toolErrors = [];
@@ -50,7 +55,7 @@ class EventTracker {
     try {
       event = JSON.parse(line);
     } catch {
-      this.progress(`[opencode] ${oneLine(line, 1000)}`);
+      this.progress(`[opencode] ${this.clip(line, 1000)}`);
       return;
     }
     if (!event || typeof event !== 'object') return;
@@ -68,17 +73,17 @@ class EventTracker {
         break;
       case 'text':
         this.textParts++;
-        this.progress(`assistant: ${oneLine(part.text)}`);
+        this.progress(`assistant: ${this.clip(part.text)}`);
         break;
       case 'reasoning':
-        this.progress(`thinking: ${oneLine(part.text, 200)}`);
+        this.progress(`thinking: ${this.clip(part.text, 200)}`);
         break;
       case 'tool_use': {
         const state = part.state ?? {};
-        const target = describeToolInput(part.tool, state.input);
+        const target = describeToolInput(part.tool, state.input, this.clip);
         const what = `${part.tool ?? 'tool'}${target ? ` ${target}` : ''}`;
         if (state.status === 'error') {
-          const detail = oneLine(state.error, 300);
+          const detail = this.clip(state.error, 300);
           this.toolErrors.push(`${what}: ${detail}`);
           this.progress(`tool ${what}: ERROR ${detail}`);
         } else {
@@ -104,7 +109,7 @@ class EventTracker {
         break;
       }
       case 'error': {
-        const message = errorMessage(event.error);
+        const message = errorMessage(event.error, this.clip);
         this.errors.push(message);
         // After an error OpenCode has nothing left to do: treat it like a final step for the watchdog.
         this.sawFinalStep = true;
@@ -112,7 +117,7 @@ class EventTracker {
         break;
       }
       default:
-        this.progress(`event ${oneLine(event.type ?? 'unknown', 60)}`);
+        this.progress(`event ${this.clip(event.type ?? 'unknown', 60)}`);
     }
   }
 

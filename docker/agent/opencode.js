@@ -108,6 +108,7 @@ function opencodeEnv(extra) {
  * @param {number} o.exitGraceMs how long opencode may linger after its final step
  * @param {(line: string) => void} o.progress progress printer (redacting)
  * @param {(line: string) => void} o.stderrLine printer for opencode's stderr (redacting)
+ * @param {(text: string) => string} [o.redact] redactor for event text, applied before it is shortened
  */
 /** Process groups of running opencode children, so a stopping runner can take them along. */
 const activeGroups = new Set();
@@ -119,7 +120,7 @@ function killActiveOpencode() {
 }
 
 function runOpencode(o) {
-  const tracker = new EventTracker(o.progress);
+  const tracker = new EventTracker(o.progress, o.redact);
   return new Promise((resolve) => {
     // Its own process group: the watchdog ends opencode and every tool process it started.
     // OpenCode takes its project directory from PWD when set, not from the process cwd: keep them equal.

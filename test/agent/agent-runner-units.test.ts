@@ -79,6 +79,23 @@ describe('agent runner: redaction', () => {
   });
 });
 
+describe('agent runner: redaction of shortened event text', () => {
+  test('a secret at the point where a long line is cut is masked whole, in progress lines and in the verdict', () => {
+    const secret = 'gtok-right-4f1c9a7e2b8d';
+    const r = new Redactor();
+    r.addSecret(secret);
+    const printed: string[] = [];
+    // Wired as agent-runner.js wires it: the printer redacts, and the tracker redacts before it shortens.
+    const t = new EventTracker((l: string) => printed.push(r.redact(l)), (s: string) => r.redact(s));
+    t.handleLine(JSON.stringify({ type: 'text', part: { text: `${'x'.repeat(390)} ${secret}` } }));
+    t.handleLine(JSON.stringify({ type: 'tool_use', part: { tool: 'bash', state: { status: 'error', input: { command: `${'y'.repeat(190)} ${secret}` }, error: `${'z'.repeat(290)} ${secret}` } } }));
+    t.handleLine(JSON.stringify({ type: 'error', error: { name: 'APIError', data: { message: `${'w'.repeat(290)} ${secret}` } } }));
+    const all = [...printed, t.verdict({ exitCode: 0, signal: null, endedByWatchdogAfterFinish: false }).reason].join('\n');
+    expect(all).toContain('[REDACTE'); // the mask itself may be the part that is cut
+    expect(all).not.toContain(secret.slice(0, 6));
+  });
+});
+
 describe('agent runner: prompt', () => {
   let repo: string;
   beforeAll(() => {
