@@ -16,7 +16,7 @@ const SECRET_ENV_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)/i;
 
 const PATTERNS = [
   // scheme://user:password@host and scheme://token@host (a password may itself hold an unencoded '@')
-  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+(?::[^\s/]*)?@/gi, `$1${MASK}@`],
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+(?::[^\s/"'<>]*)?@/gi, `$1${MASK}@`],
   // Authorization / Proxy-Authorization headers, whatever the scheme, also as JSON/object keys ("Authorization": "Basic …")
   [/\b((?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?:(basic|bearer|token|digest)\s+)?[^\s"',;]+/gi, (_m, head, scheme) => `${head}${scheme ? `${scheme} ` : ''}${MASK}`],
   [/\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, `$1${MASK}`],

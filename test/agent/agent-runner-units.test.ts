@@ -76,6 +76,8 @@ describe('agent runner: redaction', () => {
   test('leaves ordinary progress lines alone', () => {
     const line = 'tool write src/app.ts: completed; step 2 finished (stop): tokens in=10 out=5, cost $0.000100 home /home/agent true';
     expect(r.redact(line)).toBe(line);
+    const json = '{"url":"https://git.example.test:8443","author":"bob@example.test"}';
+    expect(r.redact(json)).toBe(json);
   });
 });
 
