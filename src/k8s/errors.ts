@@ -79,6 +79,14 @@ export function errorForStatus(statusCode: number, body: unknown, ctx: ApiCallCo
         false,
         statusCode,
       );
+    case statusCode === 403 && /exceeded quota/i.test(status?.message ?? ''):
+      // Not a permission problem: the namespace's ResourceQuota is used up for now (e.g. by other
+      // agent pods). It frees up as pods end, so a retry (with backoff) can succeed.
+      return new KubernetesError(
+        `The namespace's ResourceQuota does not allow ${what} now (403)${detail}. Retrying as other pods end; if it persists, raise the ResourceQuota of namespace "${ctx.namespace}" or lower the run's parallelism.`,
+        true,
+        statusCode,
+      );
     case statusCode === 403:
       return new KubernetesError(
         `Forbidden: the runner's identity may not ${what} (403)${detail}. The Role bound to the runner's ServiceAccount must allow verb "${ctx.verb}" on resource "${ctx.resource}" in namespace "${ctx.namespace}".`,

@@ -4,7 +4,7 @@
  * pods/log get) — so every test here also proves the gateway needs nothing more.
  */
 import { execFileSync } from 'node:child_process';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { formatResultLine, parseResultLine } from '../../src/contract/result-line';
 import { KubernetesError, LABELS, MANAGED_BY, type PodStatus } from '../../src/k8s/gateway';
 import { createClientGateway, type ClientGateway } from '../../src/k8s/client-gateway';
@@ -224,6 +224,32 @@ describe('errors say what to fix', () => {
       expect((err as Error).message).toMatch(/Namespace "no-such-namespace" does not exist.*kubectl create namespace no-such-namespace/);
     } finally {
       await nowhere.close();
+    }
+  });
+
+  it('403 exceeded quota: retryable (capacity frees up as other agents end), says it is the quota, not the Role', async () => {
+    const admin = new KubeConfig();
+    admin.loadFromFile(env.cluster.kubeconfigPath);
+    const core = admin.makeApiClient(CoreV1Api);
+    const namespace = `quota-${newRunId('q').toLowerCase()}`;
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await core.createNamespacedResourceQuota({ namespace, body: { metadata: { name: 'agents' }, spec: { hard: { pods: '0' } } } });
+    // No quota controller in the test cluster: publish the status it would compute.
+    await core.replaceNamespacedResourceQuotaStatus({
+      name: 'agents',
+      namespace,
+      body: { metadata: { name: 'agents', namespace }, spec: { hard: { pods: '0' } }, status: { hard: { pods: '0' }, used: { pods: '0' } } },
+    });
+    const full = createClientGateway({ namespace, kubeConfig: admin, podTemplate: POD_TEMPLATE });
+    try {
+      const err = await full.createPod(agentRequest(newRunId(), 'T024', 'true')).catch((e: unknown) => e);
+      expect(err).toMatchObject({ statusCode: 403, retryable: true });
+      expect((err as Error).message).toMatch(/exceeded quota: agents/);
+      expect((err as Error).message).toMatch(/ResourceQuota/);
+      expect((err as Error).message).not.toMatch(/Role/);
+    } finally {
+      await full.close();
+      await core.deleteNamespace({ name: namespace });
     }
   });
 
