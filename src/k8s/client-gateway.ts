@@ -259,9 +259,13 @@ class ClientGatewayImpl implements ClientGateway {
   }
 
   async deletePod(name: string, opts: { gracePeriodSeconds?: number } = {}): Promise<void> {
+    // Grace 0 on a pod is a force delete: the API object vanishes at once while the node may still run
+    // the agent (and push), so "gone" would lie. Like kubectl without --force, ask for 1 s instead: the
+    // object stays, marked deleting, until the kubelet has stopped the containers.
+    const gracePeriodSeconds = opts.gracePeriodSeconds === undefined ? undefined : Math.max(1, opts.gracePeriodSeconds);
     try {
       await this.grants.call(this.ctx('delete', name), () =>
-        this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: opts.gracePeriodSeconds }),
+        this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds }),
       );
     } catch (err) {
       if (httpStatusOf(err) === 404) return;

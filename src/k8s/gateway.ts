@@ -92,7 +92,7 @@ export interface KubernetesGateway {
    * the pod and reconnects from the last timestamp.
    */
   followLogs(name: string, opts?: FollowLogsOptions): AsyncIterable<LogLine>;
-  /** Deletes with a grace period; a missing pod is not an error. */
+  /** Deletes with a grace period (at least 1 s: never a force delete); a missing pod is not an error. */
   deletePod(name: string, opts?: { gracePeriodSeconds?: number }): Promise<void>;
   listPods(labelSelector: Record<string, string>): Promise<PodStatus[]>;
 }

@@ -161,6 +161,21 @@ describe('agent pod lifecycle through the real apiserver', () => {
     expect(await gw.waitForPod(req.name, (p) => !p, { timeoutMs: 30_000 })).toBeUndefined();
     await expect(gw.deletePod(req.name)).resolves.toBeUndefined();
   });
+
+  it('delete with grace 0 of a running pod: the pod object stays (deleting) until the kubelet has stopped the agent; it is never force-removed while the agent may run', async () => {
+    const req = agentRequest(newRunId(), 'T009', "trap 'echo got TERM' TERM; echo ready; while true; do sleep 0.1; done");
+    await gw.createPod(req);
+    await gw.waitForPod(req.name, (p) => p?.phase === 'Running', { timeoutMs: 30_000 });
+    const admin = new KubeConfig();
+    admin.loadFromFile(env.cluster.kubeconfigPath);
+    const core = admin.makeApiClient(CoreV1Api);
+    await gw.deletePod(req.name, { gracePeriodSeconds: 0 });
+    // Read straight from the API: the object must still be there, marked for deletion, until the node confirms.
+    const right = await core.readNamespacedPod({ name: req.name, namespace: env.namespace }).catch((e: unknown) => e);
+    expect(right).toMatchObject({ metadata: { name: req.name, deletionTimestamp: expect.anything() } });
+    const gone = await gw.waitForPod(req.name, (p) => !p, { timeoutMs: 30_000 });
+    expect(gone).toBeUndefined();
+  });
 });
 
 describe('idempotent create', () => {
