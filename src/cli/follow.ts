@@ -33,6 +33,21 @@ async function queryState(handle: WorkflowHandle): Promise<RunState | undefined>
   }
 }
 
+/**
+ * The Temporal status of a run that has closed (TERMINATED, TIMED_OUT, FAILED, CANCELLED, ...), or
+ * undefined while it runs. A run terminated by an operator (or failed by a bug) keeps answering the
+ * state query with its last state, still 'running': without this check, a follower would poll forever.
+ */
+export async function closedTemporalStatus(handle: WorkflowHandle): Promise<string | undefined> {
+  const desc = await handle.describe().catch(() => undefined);
+  return desc && desc.status.name !== 'RUNNING' && desc.status.name !== 'CONTINUED_AS_NEW' ? desc.status.name : undefined;
+}
+
+/** The last state of a run closed while its state still said 'running', marked as ended. */
+export function closedState(state: RunState, temporalStatus: string): RunState {
+  return { ...state, status: temporalStatus === 'CANCELLED' ? 'cancelled' : 'failed' };
+}
+
 /** Returns the final state observed. */
 export async function followRun(client: Client, workflowId: string, opts: FollowOptions): Promise<RunState | undefined> {
   const handle = client.workflow.getHandle(workflowId);
@@ -51,6 +66,12 @@ export async function followRun(client: Client, workflowId: string, opts: Follow
         emit(opts.out, opts.json, { type: 'progress', counts: countTasks(state), running: state.tasks.filter((t) => t.status === 'running').map((t) => t.id) });
       }
       if (isSettled(state)) return state;
+      const closed = await closedTemporalStatus(handle);
+      if (closed) {
+        if (opts.json) emit(opts.out, true, { event: 'run_closed', run: workflowId, temporalStatus: closed });
+        else opts.out.write(`run closed in Temporal as ${closed}; tasks show their last reported state\n`);
+        return closedState(state, closed);
+      }
     } else {
       const desc = await handle.describe().catch(() => undefined);
       if (desc && desc.status.name !== 'RUNNING' && desc.status.name !== 'CONTINUED_AS_NEW') return prev;

@@ -12,7 +12,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { getRunStateQuery } from '../../workflows/definitions';
 import type { RunState, TaskState } from '../../workflows/types';
-import { summaryLines } from './follow';
+import { closedState, closedTemporalStatus, summaryLines } from './follow';
 import { countTasks } from './run-events';
 import { workflowUiLink } from '../temporal/connection';
 import { firstRunId, implementCommand, type ImplementFlags, type Output } from './commands';
@@ -155,6 +155,14 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
       } catch {
         const desc = await handle.describe().catch(() => undefined);
         if (desc && desc.status.name !== 'RUNNING' && desc.status.name !== 'CONTINUED_AS_NEW') return state;
+      }
+      if (state?.status === 'running') {
+        // Terminated (or failed) in Temporal: the query still answers 'running'; end with what it says.
+        const closed = await closedTemporalStatus(handle);
+        if (closed) {
+          logLines.push(`run closed in Temporal as ${closed}; tasks show their last reported state`);
+          state = closedState(state, closed);
+        }
       }
       if (state) {
         const lastLines = state.status === 'running' ? await lastLinesOf(client, state) : undefined;

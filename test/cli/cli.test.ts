@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
 import type { AgentPodRequest } from '../../src/k8s/gateway';
 import { MemoryGit, MemoryKubernetesGateway, type PodScript } from '../support/memory-gateway';
 import { eventually, startWorker, type RunningWorker } from '../support/temporal';
@@ -20,9 +21,9 @@ interface Result {
   stderr: string;
 }
 
-async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Result> {
+async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv, timeout = 120_000): Promise<Result> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, timeout: 120_000 });
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, timeout });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -162,6 +163,33 @@ describe('sdlc-runner CLI (built binary)', () => {
     const again = await cli(['cancel', 'sdlc-shop-012-cancel'], dir, env);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('run sdlc-shop-012-cancel is not running');
+  });
+
+  test('watch ends (exit 1) when the run was terminated or failed in Temporal, instead of polling its last state forever', async () => {
+    behaviour = () => ({ hang: true });
+    const dir = specKitRepo('014-terminated', TASKS);
+    const started = await cli(['implement', 'specs/014-terminated/tasks.md', '--json'], dir, env);
+    expect(started.code).toBe(0);
+    await eventually(async () => JSON.parse((await cli(['status', 'sdlc-shop-014-terminated', '--json'], dir, env)).stdout).tasks.some((t: { status: string }) => t.status === 'running'), 'a task running');
+    const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
+    try {
+      await new Client({ connection }).workflow.getHandle('sdlc-shop-014-terminated').terminate('operator stopped it');
+    } finally {
+      await connection.close();
+    }
+    const watch = await cli(['watch', 'sdlc-shop-014-terminated'], dir, env, 30_000);
+    expect(watch.code).toBe(1);
+    expect(watch.stdout).toContain('run closed in Temporal as TERMINATED');
+    const json = await cli(['watch', 'sdlc-shop-014-terminated', '--json'], dir, env, 30_000);
+    expect(json.code).toBe(1);
+    expect(json.stdout.trim().split('\n').map((l) => JSON.parse(l))).toContainEqual({ event: 'run_closed', run: 'sdlc-shop-014-terminated', temporalStatus: 'TERMINATED' });
+    // On a terminal (the live table), the same.
+    const tty = await run('script', ['-qec', `${process.execPath} ${CLI} watch sdlc-shop-014-terminated`, '/dev/null'], { cwd: dir, env: { ...process.env, ...env }, timeout: 30_000 }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code?: number; stdout?: string }) => ({ code: e.code, stdout: e.stdout ?? '' }),
+    );
+    expect(tty.code).toBe(1);
+    expect(tty.stdout).toContain('run closed in Temporal as TERMINATED');
   });
 
   test('bad input: unknown run, credentials in the repo URL, unreachable Temporal', async () => {
