@@ -119,6 +119,25 @@ function killActiveOpencode() {
   }
 }
 
+/** Node fires a timer longer than this (~24.8 days) at once, so longer waits are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** setTimeout for any delay; returns a handle for clearLongTimeout. */
+function setLongTimeout(fn, ms) {
+  const handle = {};
+  const end = Date.now() + ms;
+  const arm = () => {
+    const left = end - Date.now();
+    handle.timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
+  };
+  arm();
+  return handle;
+}
+
+function clearLongTimeout(handle) {
+  if (handle) clearTimeout(handle.timer);
+}
+
 function runOpencode(o) {
   const tracker = new EventTracker(o.progress, o.redact);
   return new Promise((resolve) => {
@@ -155,8 +174,8 @@ function runOpencode(o) {
     const finish = () => {
       if (settled) return;
       settled = true;
-      clearTimeout(deadlineTimer);
-      clearTimeout(graceTimer);
+      clearLongTimeout(deadlineTimer);
+      clearLongTimeout(graceTimer);
       clearTimeout(escalateTimer);
       clearTimeout(giveUpTimer);
       // Anything left in the process group (tool subprocesses) goes with opencode.
@@ -165,7 +184,7 @@ function runOpencode(o) {
       resolve({ tracker, exitCode: exit.code, signal: exit.signal, timedOut, endedByWatchdogAfterFinish });
     };
 
-    const deadlineTimer = setTimeout(() => {
+    const deadlineTimer = setLongTimeout(() => {
       timedOut = true;
       stop('time limit reached');
     }, Math.max(0, o.deadline - Date.now()));
@@ -173,11 +192,11 @@ function runOpencode(o) {
     const armGraceIfFinal = () => {
       // A new step after a "final" one (OpenCode went on after all): the grace period no longer applies.
       if (!tracker.sawFinalStep && graceTimer) {
-        clearTimeout(graceTimer);
+        clearLongTimeout(graceTimer);
         graceTimer = undefined;
       }
       if (tracker.sawFinalStep && !graceTimer && !killing) {
-        graceTimer = setTimeout(() => {
+        graceTimer = setLongTimeout(() => {
           endedByWatchdogAfterFinish = true;
           stop(`opencode finished its last step but did not exit within ${o.exitGraceMs / 1000}s`);
         }, o.exitGraceMs);

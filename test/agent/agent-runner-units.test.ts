@@ -14,6 +14,7 @@ const { Redactor, MASK } = agentModule('redact.js');
 const { composePrompt } = agentModule('prompt.js');
 const { formatResultLine } = agentModule('result.js');
 const { EventTracker } = agentModule('events.js');
+const { runOpencode } = agentModule('opencode.js');
 
 describe('agent runner: contract mirror', () => {
   test('exit codes, statuses, env names and the result prefix match src/contract', () => {
@@ -137,5 +138,38 @@ describe('agent runner: verdict from events', () => {
     expect(verdict([])).toMatchObject({ ok: false, reason: expect.stringContaining('no step_finish') });
     expect(verdict([{ type: 'tool_use', part: { tool: 'edit', state: { status: 'error', input: { filePath: 'a' }, error: 'no match' } } }, finish('stop')]))
       .toMatchObject({ ok: false, reason: expect.stringContaining('edit a: no match') });
+  });
+});
+
+describe('agent runner: watchdog timers', () => {
+  test('a time limit beyond 24.8 days (the longest Node timer) does not end opencode at once', async () => {
+    // A stand-in for opencode: one final step, then it exits by itself after 500 ms.
+    const script = `console.log(JSON.stringify({ type: 'step_finish', part: { reason: 'stop', tokens: {} } })); setTimeout(() => {}, 500);`;
+    const run = await runOpencode({
+      bin: process.execPath,
+      args: ['-e', script],
+      cwd: os.tmpdir(),
+      env: { PATH: process.env.PATH },
+      deadline: Date.now() + 30 * 24 * 3600 * 1000,
+      exitGraceMs: 10_000,
+      progress: () => undefined,
+      stderrLine: () => undefined,
+    });
+    expect(run).toMatchObject({ timedOut: false, exitCode: 0, endedByWatchdogAfterFinish: false });
+  });
+
+  test('an exit grace beyond 24.8 days does not end opencode right after its final step', async () => {
+    const script = `console.log(JSON.stringify({ type: 'step_finish', part: { reason: 'stop', tokens: {} } })); setTimeout(() => {}, 500);`;
+    const run = await runOpencode({
+      bin: process.execPath,
+      args: ['-e', script],
+      cwd: os.tmpdir(),
+      env: { PATH: process.env.PATH },
+      deadline: Date.now() + 60_000,
+      exitGraceMs: 30 * 24 * 3600 * 1000,
+      progress: () => undefined,
+      stderrLine: () => undefined,
+    });
+    expect(run).toMatchObject({ timedOut: false, exitCode: 0, endedByWatchdogAfterFinish: false });
   });
 });
