@@ -2,7 +2,7 @@
 /**
  * sdlc-runner: run the [ASYNC] tasks of a spec-kit tasks.md as a durable Temporal run of agent pods.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadTasksFile } from '../tasks/load';
 import { formatPlanTable } from '../tasks/format';
 import { TasksFileError } from '../tasks/errors';
@@ -22,6 +22,11 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
   return n;
+}
+/** The agent pods accept only provider/model (docker/agent/config.js): refuse anything else before a run starts. */
+function modelName(value: string): string {
+  if (!/^[^/\s]+\/\S+$/.test(value)) throw new InvalidArgumentError('must be provider/model as OpenCode names it, e.g. anthropic/claude-sonnet-4-5');
+  return value;
 }
 const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
@@ -52,7 +57,9 @@ const program = new Command()
   .name('sdlc-runner')
   .description('Run the [ASYNC] tasks of a spec-kit tasks.md as durable Temporal workflows, one OpenCode agent pod per task.')
   .showHelpAfterError()
-  .configureOutput({ outputError: (s, write) => write(s) });
+  .configureOutput({ outputError: (s, write) => write(s) })
+  // Usage errors (bad option values, missing arguments) are bad input: exit 2 as documented, not commander's 1.
+  .exitOverride();
 
 program
   .command('init')
@@ -86,7 +93,7 @@ agentLogOptions(temporalOptions(
     .option('--max-parallel <n>', 'agent pods at once', positiveInt)
     .option('--task-timeout-minutes <n>', 'deadline per task', positiveInt)
     .option('--pending-timeout-minutes <n>', 'how long a pod may stay Pending', positiveInt)
-    .option('--model <provider/model>', 'OpenCode model for the agents')
+    .option('--model <provider/model>', 'OpenCode model for the agents', modelName)
     .option('-f, --follow', 'show progress until every task has ended; exit non-zero if any did not succeed')
     .option('--json', 'events as JSON lines'),
 ))
@@ -186,6 +193,7 @@ program
   .parseAsync(process.argv)
   .then(() => process.exit(exitCode))
   .catch((err: unknown) => {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2); // commander printed the message
     if (err instanceof CliError || err instanceof TasksFileError || err instanceof ConfigError) {
       io.err.write(`sdlc-runner: ${err.message}\n`);
       process.exit(err instanceof CliError ? err.exitCode : 2);

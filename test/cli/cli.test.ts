@@ -201,6 +201,12 @@ describe('sdlc-runner CLI (built binary)', () => {
     expect(creds.code).toBe(2);
     expect(creds.stderr).toContain('the repository URL carries credentials');
     expect(creds.stderr).not.toContain('ghp_secret123');
+    // A model the agent pods would refuse (not provider/model) is refused before any run starts.
+    const model = await cli(['implement', 'specs/013-bad/tasks.md', '--model', 'gpt-4o'], dir, env);
+    expect(model.code).toBe(2);
+    expect(model.stderr).toContain("'gpt-4o' is invalid");
+    expect(model.stderr).toContain('provider/model');
+    expect((await cli(['status', 'sdlc-shop-013-bad'], dir, env)).stderr).toContain("no run 'sdlc-shop-013-bad'");
     const down = await cli(['status', 'x'], dir, { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(down.code).toBe(3);
     expect(down.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
