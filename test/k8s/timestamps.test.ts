@@ -50,4 +50,20 @@ describe('LogResume', () => {
     expect(out).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(r.lastTs).toBe('2026-11-27T20:00:02.0Z');
   });
+
+  it('keeps a line stamped a moment before the previous one (stdout and stderr are stamped apart), and still drops replays', () => {
+    // stderr line "warn" was stamped 01.30 but written after stdout's "b" (01.31); the result line follows.
+    const first = [l('01.10', 'a'), l('01.31', 'b'), l('01.30', 'warn'), l('01.32', 'result')];
+    const r = new LogResume();
+    const out: string[] = [];
+    r.beginStream();
+    for (const x of first) if (r.accept(x)) out.push(x.text);
+    expect(out).toEqual(['a', 'b', 'warn', 'result']);
+    expect(r.lastTs).toBe('2026-11-27T20:00:01.32Z');
+    // A reconnect replays second :01 in file order, then the new lines — one of them again out of order.
+    const second = [...first, l('02.20', 'c'), l('02.10', 'late'), l('02.30', 'd')];
+    r.beginStream();
+    for (const x of second) if (r.accept(x)) out.push(x.text);
+    expect(out).toEqual(['a', 'b', 'warn', 'result', 'c', 'late', 'd']);
+  });
 });
