@@ -248,7 +248,8 @@ describe('names', () => {
       expect(find(objs, 'ConfigMap', '-pod-template').metadata.name).toMatch(/-pod-template$/);
       expect(find(objs, 'ConfigMap', '-config').metadata.name).toMatch(/-config$/);
       const { pod } = podTemplateOf(objs);
-      expect(pod.metadata.labels?.['app.kubernetes.io/instance']?.length).toBeLessThanOrEqual(63);
+      for (const v of Object.values(pod.metadata.labels ?? {})) expect(String(v).length).toBeLessThanOrEqual(63);
+      expect(pod.metadata.labels?.['sdlc-runner.dev/release']).toBeTruthy();
     }
   });
 });
@@ -447,6 +448,27 @@ describe('releases', () => {
     expect(maxParallel).toEqual([...maxParallel].sort((a, b) => a - b));
     expect(maxParallel[0]).toBeLessThan(maxParallel[2]!);
     expect(quotaPods[0]).toBeLessThan(quotaPods[2]!);
+  });
+
+  it.each(ENVIRONMENTS)('%s: agent pods do not carry the Argo CD tracking label of the Application (label tracking would prune running agents)', (env) => {
+    // Argo CD's default label tracking (argocd-cm application.resourceTrackingMethod: label, the
+    // default before Argo CD 3.0) treats every live object labelled app.kubernetes.io/instance=<app>
+    // that has no owner as part of the Application. Agent pods have no owner: with that label they
+    // show as OutOfSync and the automated prune of dev deletes running agents.
+    const app = YAML.parse(readFileSync(path.join(repoRoot, 'releases', releaseName(env), 'argocd.yaml'), 'utf8')) as AnyObj;
+    const { objs } = get(`release ${env}`);
+    const { text, pod } = podTemplateOf(objs);
+    const built = buildPodManifest(
+      parsePodTemplate(text),
+      { name: podName('run-1', 'T012', 1), labels: { [LABELS.run]: 'run-1', [LABELS.task]: 'T012', [LABELS.attempt]: '1' }, annotations: {}, env: {}, activeDeadlineSeconds: 900 },
+      pod.metadata.namespace!,
+    ) as AnyObj;
+    expect(built.metadata.ownerReferences).toBeUndefined();
+    expect(built.metadata.labels['app.kubernetes.io/instance']).not.toBe(app.metadata.name);
+    // The agent NetworkPolicy still tells this release's agents from another release's.
+    const np = find(objs, 'NetworkPolicy', '-agent') as AnyObj;
+    expect(Object.values(np.spec.podSelector.matchLabels)).toContain(releaseName(env));
+    for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels)) expect(built.metadata.labels[k]).toBe(v);
   });
 
   it.each(ENVIRONMENTS)('%s: argocd.yaml is an Application for this release path, CreateNamespace=true, automated only below prod', (env) => {

@@ -54,11 +54,17 @@ app.kubernetes.io/part-of: agentic-sdlc-runner
 app.kubernetes.io/component: worker
 {{- end }}
 
-{{/* The agent pods' fixed labels: the worker's pod gateway and the NetworkPolicy select on these. */}}
+{{/*
+The agent pods' fixed labels: the worker's pod gateway and the NetworkPolicy select on these.
+Not app.kubernetes.io/instance: Argo CD's label tracking owns that label (value: the Application
+name, here the release name), and an agent pod (no owner) carrying it would count as part of the
+Application, show as OutOfSync and be pruned while it runs. sdlc-runner.dev/release tells the
+agents of releases sharing one agent namespace apart instead.
+*/}}
 {{- define "agentic-sdlc-agent-runner.agentSelectorLabels" -}}
 app.kubernetes.io/managed-by: agentic-sdlc-runner
 app.kubernetes.io/component: agent
-app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
+sdlc-runner.dev/release: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{- define "agentic-sdlc-agent-runner.agentNamespace" -}}
