@@ -17,11 +17,13 @@ import {
   ENVIRONMENTS,
   buildReleaseCopies,
   find,
+  helm,
   podTemplateOf,
   releaseName,
   releaseNamespace,
   render,
   renderRelease,
+  templateArgs,
   type K8sObject,
   type ReleaseCopies,
 } from './helm';
@@ -320,6 +322,25 @@ describe('ExternalSecrets (external-secrets.io/v1)', () => {
     expect(deployment.spec.template.spec.serviceAccountName).toBe('sdlc-worker');
     expect(pod.spec.serviceAccountName).toBe('sdlc-agent');
     expect(objs.filter((o) => o.kind === 'ServiceAccount')).toEqual([]);
+  });
+});
+
+describe('NOTES without External Secrets', () => {
+  it('name every key the pods read from the Secrets the operator must create (mTLS, CA, API key, OpenCode password)', async () => {
+    const r = await helm(
+      [...templateArgs({ valuesFiles: [ci('existing-secrets')], set: [
+        'temporal.tls.enabled=true', 'temporal.tls.clientCertificate=true', 'temporal.tls.customCA=true', 'temporal.apiKey.enabled=true',
+        'agents.opencodeServerPassword.enabled=true',
+      ] }).map((a) => (a === 'template' ? 'install' : a)), '--dry-run=client'],
+      { env: { ...process.env, KUBECONFIG: '/dev/null' } },
+    );
+    expect(r.stderr).toBe('');
+    const keysOf = (secret: string) => {
+      const line = r.stdout.split('\n').find((l) => l.trim().startsWith(`${secret} in `));
+      return (/\(keys: (.*)\)/.exec(line ?? '')?.[1] ?? '').split(', ').sort();
+    };
+    expect(keysOf('sdlc-worker-credentials')).toEqual(['ca.crt', 'git-read-token', 'temporal-api-key', 'tls.crt', 'tls.key']);
+    expect(keysOf('sdlc-agent-credentials')).toEqual(['anthropic-api-key', 'opencode-server-password', 'token']);
   });
 });
 
