@@ -3,6 +3,7 @@
  * commands and the spec-kit implement hooks; is a no-op the second time; refuses to overwrite what the
  * user edited unless --force; writes nothing with --dry-run.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -183,3 +184,20 @@ test('an old spec-kit gets the hooks but a note that its /speckit.implement does
   expect(r.code).toBe(0);
   expect(r.stdout).toContain('note: spec-kit 0.1.4 does not read implement hooks (needs ≥ 0.3.2)');
 });
+
+test("the watch step's documented 'timeout passed first' exit code is the one the shell reports", () => {
+  // What the command texts run: `timeout -s INT 540 sdlc-runner watch <run>`; watch ends 130 on SIGINT.
+  // A stand-in that behaves like watch on SIGINT, under the same timeout invocation (1 s instead of 540).
+  const r = spawnSync('timeout', ['-s', 'INT', '1', process.execPath, '-e', "process.on('SIGINT', () => process.exit(130)); setInterval(() => {}, 1000)"]);
+  const reported = r.status;
+  expect(init().code).toBe(0);
+  for (const f of INSTALLED.filter((f) => f.endsWith('.md'))) {
+    const text = read(f);
+    if (!text.includes('timeout -s INT')) continue;
+    const sentence = /[^.]*timeout passed first[^.]*/.exec(text.replace(/\s+/g, ' '))?.[0];
+    expect([f, sentence !== undefined]).toEqual([f, true]);
+    const codes = [...sentence!.matchAll(/\b(\d{1,3})\b/g)].map((m) => Number(m[1]));
+    expect([f, codes]).toEqual([f, expect.arrayContaining([reported])]);
+  }
+});
+
