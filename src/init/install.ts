@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../tools';
-import { managedState, stampManaged } from './marker';
+import { managedState, normalizeEol, stampManaged } from './marker';
 import { detectSpecKit, EXTENSIONS_FILE, HOOKS, mergeHooks, MIN_HOOK_SPECKIT_VERSION, olderThan } from './speckit';
 
 export const TEMPLATE_DIR = path.join(repoRoot, 'templates', 'opencode');
@@ -61,7 +61,7 @@ function planMarkdown(root: string, rel: string, template: string, force: boolea
   const abs = path.join(root, rel);
   if (!existsSync(abs)) return { file: rel, kind: 'create', why: 'new', content };
   const existing = readFileSync(abs, 'utf8');
-  if (existing === content) return { file: rel, kind: 'unchanged', why: 'up to date' };
+  if (normalizeEol(existing) === content) return { file: rel, kind: 'unchanged', why: 'up to date' };
   const state = managedState(existing);
   if (state === 'ours-unedited') return { file: rel, kind: 'update', why: 'newer version of our unedited file', content };
   const why = state === 'ours-edited' ? 'you edited it' : 'it is not ours (no sdlc-runner marker)';

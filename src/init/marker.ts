@@ -12,8 +12,14 @@ function hashOf(textWithPlaceholder: string): string {
   return createHash('sha256').update(textWithPlaceholder, 'utf8').digest('hex');
 }
 
+/** Windows line endings (a git autocrlf checkout of the project, or of sdlc-runner's templates) are not an edit. */
+export function normalizeEol(text: string): string {
+  return text.replace(/\r\n/g, '\n');
+}
+
 /** Inserts the marker after the YAML front matter (OpenCode requires the front matter first) and fills in its hash. */
-export function stampManaged(markdown: string): string {
+export function stampManaged(template: string): string {
+  const markdown = normalizeEol(template);
   const fm = /^---\n[\s\S]*?\n---\n/.exec(markdown);
   const head = fm ? fm[0] : '';
   const withPlaceholder = `${head}${MARKER_TEXT}\n${markdown.slice(head.length)}`;
@@ -28,7 +34,8 @@ export type ManagedState =
   /** No marker: the user's own file. */
   | 'foreign';
 
-export function managedState(existing: string): ManagedState {
+export function managedState(file: string): ManagedState {
+  const existing = normalizeEol(file);
   const m = MARKER_RE.exec(existing);
   if (!m || m[1] === '{hash}') return 'foreign';
   const withPlaceholder = existing.replace(m[1]!, '{hash}');

@@ -201,3 +201,14 @@ test("the watch step's documented 'timeout passed first' exit code is the one th
   }
 });
 
+test('installed files with Windows line endings (a git autocrlf checkout) are not mistaken for edits', () => {
+  expect(init().code).toBe(0);
+  for (const f of INSTALLED.filter((f) => f.endsWith('.md'))) writeFileSync(path.join(repo.dir, f), read(f).replace(/\n/g, '\r\n'));
+  const r = init();
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  for (const f of INSTALLED) expect(r.stdout).toContain(`unchanged       ${f}`);
+  // And a CRLF template (sdlc-runner itself checked out with autocrlf) keeps its front matter first, as OpenCode requires.
+  expect(stampManaged('---\r\ndescription: d\r\nagent: build\r\n---\r\n\r\nBody $ARGUMENTS\r\n')).toMatch(/^---\ndescription: d\nagent: build\n---\n<!-- sdlc-runner:managed /);
+});
+
