@@ -1,5 +1,6 @@
 /** The `sdlc-runner init` command: plan, print, and (unless --dry-run or conflicts) write. */
 import { execFileSync } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { CliError } from '../cli/errors';
 import { applyInit, conflicts, formatPlan, planInit } from './install';
@@ -10,12 +11,24 @@ export interface InitFlags {
   dir?: string;
 }
 
-/** The repository root (so running init from a subfolder installs at the top), else the folder itself. */
-function projectRoot(dir: string): string {
+/**
+ * The spec-kit project (the nearest folder with .specify/, from `dir` up to the repository root: a
+ * spec-kit project may sit in a subfolder of a larger repository), else the repository root (so running
+ * init from a subfolder installs at the top), else the folder itself.
+ */
+function projectRoot(given: string): string {
+  const dir = existsSync(given) ? realpathSync(given) : given; // git answers with the real path (e.g. macOS /var → /private/var)
+  let top: string;
   try {
-    return execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || dir;
+    top = execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || dir;
   } catch {
     return dir;
+  }
+  const rel = path.relative(top, dir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return top; // e.g. a symlinked path: the repository root as before
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, '.specify'))) return d;
+    if (d === top || path.dirname(d) === d) return top;
   }
 }
 

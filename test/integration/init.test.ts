@@ -4,7 +4,8 @@
  * user edited unless --force; writes nothing with --dry-run.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { stampManaged } from '../../src/init/marker';
@@ -212,3 +213,23 @@ test('installed files with Windows line endings (a git autocrlf checkout) are no
   expect(stampManaged('---\r\ndescription: d\r\nagent: build\r\n---\r\n\r\nBody $ARGUMENTS\r\n')).toMatch(/^---\ndescription: d\nagent: build\n---\n<!-- sdlc-runner:managed /);
 });
 
+test('a spec-kit project in a subfolder of a larger git repository gets the commands and hooks next to its .specify/', () => {
+  const mono = mkdtempSync(path.join(os.tmpdir(), 'sdlc-mono-'));
+  try {
+    const app = path.join(mono, 'services', 'app');
+    mkdirSync(path.join(app, '.specify'), { recursive: true });
+    writeFileSync(path.join(app, '.specify', 'init-options.json'), JSON.stringify({ ai: 'opencode', script: 'sh', speckit_version: '0.11.9' }));
+    writeFileSync(path.join(mono, 'README.md'), '# mono\n');
+    spawnSync('git', ['init', '-q', '-b', 'main'], { cwd: mono });
+    for (const args of [['init'], ['init', '--dir', app]]) {
+      const r = runCliSync(args, { cwd: app });
+      expect([args, r.code, r.stderr]).toEqual([args, 0, '']);
+      expect(r.stdout).not.toContain('note: no .specify/ here');
+      expect(existsSync(path.join(app, '.specify', 'extensions.yml'))).toBe(true);
+      expect(existsSync(path.join(app, '.opencode', 'commands', 'speckit.sdlc-runner.dispatch.md'))).toBe(true);
+      expect(existsSync(path.join(mono, '.opencode'))).toBe(false);
+    }
+  } finally {
+    rmSync(mono, { recursive: true, force: true });
+  }
+});
