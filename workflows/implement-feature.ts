@@ -365,10 +365,12 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
   } catch (err) {
     if (!isCancellation(err)) throw err;
     cancellation = err;
-    state.status = 'cancelled';
+    state.status = 'cancelling';
+    publish();
     // Children are cancelled with the run's root scope and clean up their own pods; wait for them to report.
     await CancellationScope.nonCancellable(() => condition(() => state.tasks.every((t) => t.status !== 'running'), 5 * 60 * 1000));
     for (const t of state.tasks) if (t.status === 'pending') { t.status = 'cancelled'; t.reason = 'run cancelled'; }
+    state.status = 'cancelled';
   } finally {
     state.endedAt = new Date().toISOString();
   }

@@ -9,7 +9,13 @@ export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['succeeded', 'fail
 /** Statuses `retryTasks` accepts (and retries by default). */
 export const RETRYABLE_TASK_STATUSES: readonly TaskStatus[] = ['failed', 'timed_out', 'cancelled', 'blocked'];
 
-export type RunStatus = 'running' | 'awaiting_decision' | 'succeeded' | 'failed' | 'cancelled';
+/** `cancelling`: the run was cancelled and waits for its tasks to report (their pods being deleted). */
+export type RunStatus = 'running' | 'awaiting_decision' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
+
+/** Whether a follower should keep watching: the run's tasks may still change. */
+export function runIsOngoing(status: RunStatus): boolean {
+  return status === 'running' || status === 'cancelling';
+}
 
 export interface Repository {
   /** Clone URL the agent pods use (https or ssh). Never carries credentials. */

@@ -9,7 +9,7 @@ import { TasksFileError } from '../tasks/errors';
 import { SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS } from '../temporal/search-attributes';
 import { workflowUiLink } from '../temporal/connection';
 import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
-import type { ImplementFeatureInput, RunOptions, RunState } from '../../workflows/types';
+import { runIsOngoing, type ImplementFeatureInput, type RunOptions, type RunState } from '../../workflows/types';
 import { CliError, rootMessage } from './errors';
 import { emit, followRun, summaryLines } from './follow';
 import { resolveRepository, runWorkflowId } from './repo';
@@ -109,7 +109,7 @@ async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflow
     // The rest of the agents' lines before the summary (briefly, when stopped with Ctrl-C).
     await logFollower?.finish(abort.signal.aborted ? 1_000 : undefined);
     if (!state) throw new CliError(`run ${workflowId} ended before its state could be read; see 'sdlc-runner status ${workflowId}'`, 1);
-    if (abort.signal.aborted && state.status === 'running') {
+    if (abort.signal.aborted && runIsOngoing(state.status)) {
       io.err.write(`stopped following; the run goes on. Attach again with 'sdlc-runner watch ${workflowId}'.\n`);
       return 130;
     }
@@ -223,7 +223,7 @@ export async function retryCommand(run: string, flags: TemporalFlags & { task?: 
 
 export async function cancelCommand(run: string, flags: TemporalFlags & { task?: string[] }, io: Output): Promise<number> {
   return withTemporal(flags, async (t) => {
-    await getState(t.client, run);
+    const state = await getState(t.client, run);
     const handle = t.client.workflow.getHandle(run);
     if (flags.task?.length) {
       try {
@@ -234,6 +234,8 @@ export async function cancelCommand(run: string, flags: TemporalFlags & { task?:
         throw new CliError(`cannot cancel in ${run}: ${rootMessage(err)}`);
       }
     }
+    // A run already cancelled keeps running in Temporal for a moment while its tasks delete their pods.
+    if (state.status === 'cancelling' || state.status === 'cancelled') throw new CliError(`run ${run} is not running (${state.status === 'cancelling' ? 'already being cancelled' : 'cancelled'})`);
     const desc = await handle.describe();
     if (desc.status.name !== 'RUNNING') throw new CliError(`run ${run} is not running (${desc.status.name.toLowerCase()})`);
     await handle.cancel();

@@ -4,7 +4,7 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { getRunStateQuery } from '../../workflows/definitions';
-import type { RunState } from '../../workflows/types';
+import { runIsOngoing, type RunState } from '../../workflows/types';
 import { countTasks, diffRunState, formatEventLine, type RunEvent } from './run-events';
 
 export interface FollowOptions {
@@ -17,7 +17,7 @@ export interface FollowOptions {
 }
 
 export function isSettled(state: RunState): boolean {
-  return state.status !== 'running';
+  return !runIsOngoing(state.status);
 }
 
 export function emit(out: NodeJS.WritableStream, json: boolean, e: RunEvent | Record<string, unknown>): void {

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { getRunStateQuery } from '../../workflows/definitions';
-import type { RunState, TaskState } from '../../workflows/types';
+import { runIsOngoing, type RunState, type TaskState } from '../../workflows/types';
 import { closedState, closedTemporalStatus, summaryLines } from './follow';
 import { countTasks } from './run-events';
 import { workflowUiLink } from '../temporal/connection';
@@ -156,7 +156,7 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
         const desc = await handle.describe().catch(() => undefined);
         if (desc && desc.status.name !== 'RUNNING' && desc.status.name !== 'CONTINUED_AS_NEW') return state;
       }
-      if (state?.status === 'running') {
+      if (state && runIsOngoing(state.status)) {
         // Terminated (or failed) in Temporal: the query still answers 'running'; end with what it says.
         const closed = await closedTemporalStatus(handle);
         if (closed) {
@@ -165,10 +165,11 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
         }
       }
       if (state) {
-        const lastLines = state.status === 'running' ? await lastLinesOf(client, state) : undefined;
-        if (state.status !== 'running') await finishLogs(); // the last agent lines above the final frame
+        const ongoing = runIsOngoing(state.status);
+        const lastLines = ongoing ? await lastLinesOf(client, state) : undefined;
+        if (!ongoing) await finishLogs(); // the last agent lines above the final frame
         draw(renderFrame(state, { now: now(), width: width(), lastLines, uiLink: opts.uiLink, color: opts.color }));
-        if (state.status !== 'running') return state;
+        if (!ongoing) return state;
       }
       if (opts.signal?.aborted) return state;
       await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
@@ -191,7 +192,7 @@ export async function watchLive(client: Client, workflowId: string, opts: LiveVi
       opts.err.write(`run ${workflowId} ended before its state could be read; see 'sdlc-runner status ${workflowId}'\n`);
       return 1;
     }
-    if (abort.signal.aborted && state.status === 'running') {
+    if (abort.signal.aborted && runIsOngoing(state.status)) {
       opts.err.write(`stopped watching; the run goes on. Attach again with 'sdlc-runner watch ${workflowId}'.\n`);
       return 130;
     }

@@ -104,7 +104,15 @@ describe('implementFeature task lifecycle', () => {
     const handle = await h.start(tasksMarkdown(1));
     await eventually(() => inFlight, 'create in flight');
     await handle.cancel();
+    // While the task winds down the run says so (followers keep following; `cancel` is not sent twice)…
+    const winding = await eventually(async () => {
+      const state = await h.state(handle);
+      return state.status === 'cancelling' && state;
+    }, 'run cancelling');
+    expect(winding.tasks[0]!.status).toBe('running');
     await h.result(handle).catch(() => undefined);
+    // …and once every task has reported, it is cancelled.
+    expect((await h.state(handle)).status).toBe('cancelled');
     await eventually(() => h.k8s.created.length === 1, 'the in-flight create landed');
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
