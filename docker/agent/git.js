@@ -16,6 +16,16 @@ const PERMANENT_FAILURE = /Authentication failed|HTTP (401|403)|could not read (
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** `scheme://host[:port]` of an http(s) repository URL (the scope of its credential helper); else undefined. */
+function credentialOrigin(repoUrl) {
+  try {
+    const url = new URL(repoUrl);
+    return /^https?:$/.test(url.protocol) ? `${url.protocol}//${url.host}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Shell-quotes one word for GIT_SSH_COMMAND / helper commands (paths we control, still quoted). */
 function shq(s) {
   return `'${String(s).replace(/'/g, `'\\''`)}'`;
@@ -54,9 +64,11 @@ class Git {
       ['commit.gpgsign', 'false'],
       ['init.defaultBranch', 'main'],
     ];
-    if (this.cfg.tokenFile) {
+    const origin = credentialOrigin(this.cfg.repoUrl);
+    if (this.cfg.tokenFile && origin) {
       const helper = path.join(__dirname, 'git-credential-token-file.js');
-      config.push(['credential.helper', `!${shq(process.execPath)} ${shq(helper)}`]);
+      // Scoped to the repository's scheme://host[:port]: a redirect or a submodule on another host gets no token.
+      config.push([`credential.${origin}.helper`, `!${shq(process.execPath)} ${shq(helper)}`]);
       env.SDLC_GIT_TOKEN_FILE = this.cfg.tokenFile;
       env.SDLC_GIT_USERNAME = this.cfg.gitUsername;
     }
@@ -181,4 +193,4 @@ function lastLines(text, n = 6) {
   return String(text).trim().split(/\r?\n/).slice(-n).join(' | ') || '(no output)';
 }
 
-module.exports = { Git, GitError };
+module.exports = { Git, GitError, credentialOrigin };

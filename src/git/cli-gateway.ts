@@ -11,6 +11,16 @@ const run = promisify(execFile);
 /** What git prints when the remote refuses us for good (HTTP 401/403/404, SSH key refused, no such repo). */
 const PERMANENT_GIT_FAILURE = /Authentication failed|could not read (Username|Password)|terminal prompts disabled|Permission denied|Repository not found|repository '[^']*' not found|does not appear to be a git repository|returned error: 40[134]|Invalid username or password|Host key verification failed/i;
 
+/** `scheme://host[:port]` of an http(s) repository URL: the scope of the token's credential helper. */
+export function credentialOrigin(repoUrl: string): string | undefined {
+  try {
+    const url = new URL(repoUrl);
+    return /^https?:$/.test(url.protocol) ? `${url.protocol}//${url.host}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@]+@/, '//***@');
 }
@@ -19,12 +29,14 @@ export function createCliGitGateway(opts: { tokenFile?: string; username?: strin
   return {
     async branchHead(repoUrl: string, branch: string): Promise<string | undefined> {
       const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
-      if (opts.tokenFile) {
+      const origin = credentialOrigin(repoUrl);
+      if (opts.tokenFile && origin) {
         // git runs this helper itself; the helper reads the file. The token never appears in argv.
+        // Scoped to the repository's scheme://host[:port], so a redirect to another host gets no token.
         env.GIT_CONFIG_COUNT = '2';
         env.GIT_CONFIG_KEY_0 = 'credential.helper';
         env.GIT_CONFIG_VALUE_0 = '';
-        env.GIT_CONFIG_KEY_1 = 'credential.helper';
+        env.GIT_CONFIG_KEY_1 = `credential.${origin}.helper`;
         env.GIT_CONFIG_VALUE_1 = `!f() { test "$1" = get || exit 0; echo username=${opts.username ?? 'x-access-token'}; printf 'password=%s\\n' "$(cat "$SDLC_GIT_TOKEN_FILE")"; }; f`;
         env.SDLC_GIT_TOKEN_FILE = opts.tokenFile;
       }

@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { createActivities } from '../../activities';
 import { createCliGitGateway } from '../../src/git/cli-gateway';
 import { GitRemoteError } from '../../src/git/gateway';
+import { repoRoot } from '../../src/tools';
 import { freePort } from '../../src/util/free-port';
 import { startGitServer, type GitServer } from '../support/git-server';
 import { MemoryGit, MemoryKubernetesGateway } from '../support/memory-gateway';
@@ -81,4 +83,40 @@ test('verifyBranch: a refused token fails the activity non-retryably (the task f
   const ok = createActivities({ kubernetes: new MemoryKubernetesGateway(() => ({}), new MemoryGit()), git: createCliGitGateway({ tokenFile: goodToken }) });
   const head = server.branchHead('app', 'main')!;
   expect(await ok.verifyBranch({ repoUrl: server.url('app'), branch: 'main', expectedSha: head })).toEqual({ ok: true, head });
+});
+
+/** What `git credential fill` answers for a host, with the helpers configured in `env` (real git). */
+function credentialFor(env: NodeJS.ProcessEnv, protocol: string, host: string): string {
+  const result = spawnSync('git', ['credential', 'fill'], { env: { ...env, PATH: process.env.PATH, GIT_TERMINAL_PROMPT: '0' }, input: `protocol=${protocol}\nhost=${host}\n\n`, encoding: 'utf8' });
+  return result.status === 0 ? result.stdout : '';
+}
+
+describe('the token goes only to the repository host (a redirect or a submodule elsewhere gets nothing)', () => {
+  test("the worker's branch check", async () => {
+    // Capture the env the gateway gives git by pointing it at a git that records it.
+    const envFile = path.join(dir, 'git-env.json');
+    const fakeGit = path.join(dir, 'bin');
+    mkdirSync(fakeGit, { recursive: true });
+    writeFileSync(path.join(fakeGit, 'git'), `#!/bin/sh\nnode -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env))' ${envFile}\n`, { mode: 0o755 });
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${fakeGit}:${savedPath}`;
+    try {
+      await createCliGitGateway({ tokenFile: goodToken }).branchHead('https://git.example.test:8443/acme/app.git', 'main');
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    const env = JSON.parse(readFileSync(envFile, 'utf8')) as NodeJS.ProcessEnv;
+    expect(credentialFor(env, 'https', 'git.example.test:8443')).toContain(`password=${TOKEN}`);
+    expect(credentialFor(env, 'https', 'evil.example.test')).not.toContain(TOKEN);
+    expect(credentialFor(env, 'http', 'git.example.test:8443')).not.toContain(TOKEN);
+  });
+
+  test("the agent pod's git (docker/agent/git.js)", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Git } = require(path.join(repoRoot, 'docker', 'agent', 'git.js'));
+    const cfg = { repoUrl: 'https://git.example.test:8443/acme/app.git', tokenFile: goodToken, gitUsername: 'bot', authorName: 'a', authorEmail: 'a@example.test' };
+    const git = new Git(cfg, { info: () => undefined }, mkdtempSync(path.join(dir, 'agent-')));
+    expect(credentialFor(git.env, 'https', 'git.example.test:8443')).toContain(`username=bot\npassword=${TOKEN}`);
+    expect(credentialFor(git.env, 'https', 'evil.example.test')).not.toContain(TOKEN);
+  });
 });
