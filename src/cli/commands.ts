@@ -11,7 +11,7 @@ import { workflowUiLink } from '../temporal/connection';
 import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
 import { runIsOngoing, type ImplementFeatureInput, type RunOptions, type RunState } from '../../workflows/types';
 import { CliError, rootMessage } from './errors';
-import { emit, followRun, summaryLines } from './follow';
+import { closedState, closedTemporalStatus, emit, followRun, summaryLines } from './follow';
 import { resolveRepository, runWorkflowId } from './repo';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
@@ -161,8 +161,12 @@ export async function statusCommand(run: string | undefined, flags: TemporalFlag
   return withTemporal(flags, async (t) => {
     const id = run ?? (await latestRunId(t.client));
     if (!id) throw new CliError(`no runs yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
-    const state = await getState(t.client, id);
-    io.out.write(flags.json ? JSON.stringify(state, null, 2) + '\n' : formatStatusTable(state));
+    let state = await getState(t.client, id);
+    // Terminated (or failed) in Temporal: the query still answers with the last state, 'running'.
+    const closed = runIsOngoing(state.status) ? await closedTemporalStatus(t.client.workflow.getHandle(id)) : undefined;
+    if (closed) state = closedState(state, closed);
+    if (flags.json) io.out.write(JSON.stringify(closed ? { ...state, temporalStatus: closed } : state, null, 2) + '\n');
+    else io.out.write((closed ? `run closed in Temporal as ${closed}; tasks show their last reported state\n` : '') + formatStatusTable(state));
     return 0;
   });
 }

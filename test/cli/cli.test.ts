@@ -190,6 +190,12 @@ describe('sdlc-runner CLI (built binary)', () => {
     );
     expect(tty.code).toBe(1);
     expect(tty.stdout).toContain('run closed in Temporal as TERMINATED');
+    // status says so too, instead of the last reported 'running'.
+    const status = await cli(['status', 'sdlc-shop-014-terminated'], dir, env);
+    expect(status.stdout).toContain('run closed in Temporal as TERMINATED');
+    expect(status.stdout).toMatch(/status=failed/);
+    const statusJson = JSON.parse((await cli(['status', 'sdlc-shop-014-terminated', '--json'], dir, env)).stdout);
+    expect(statusJson).toMatchObject({ status: 'failed', temporalStatus: 'TERMINATED' });
   });
 
   test('bad input: unknown run, credentials in the repo URL, unreachable Temporal', async () => {
