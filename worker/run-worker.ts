@@ -35,7 +35,10 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
     telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.SDLC_METRICS_PORT}` } } },
   });
   const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate });
-  const git = createCliGitGateway({ tokenFile: config.SDLC_GIT_TOKEN_FILE && existsSync(config.SDLC_GIT_TOKEN_FILE) ? config.SDLC_GIT_TOKEN_FILE : undefined });
+  const git = createCliGitGateway({
+    tokenFile: config.SDLC_GIT_TOKEN_FILE && existsSync(config.SDLC_GIT_TOKEN_FILE) ? config.SDLC_GIT_TOKEN_FILE : undefined,
+    username: config.SDLC_GIT_USERNAME,
+  });
   const target = {
     address: config.TEMPORAL_ADDRESS,
     namespace: config.TEMPORAL_NAMESPACE,

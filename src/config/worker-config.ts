@@ -27,6 +27,11 @@ export const WorkerConfigSchema = z.object({
   SDLC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(200),
   /** Read token for `git ls-remote` when verifying pushed branches (optional for public repos). */
   SDLC_GIT_TOKEN_FILE: z.string().optional(),
+  /** HTTPS username that goes with the read token (default x-access-token); some hosts need their own, e.g. a deploy token's user. */
+  SDLC_GIT_USERNAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._~+-]+$/, "must be a plain username: letters, digits and . _ ~ + - only (no whitespace, ':', '@', quotes or shell characters)")
+    .optional(),
   SDLC_DEFAULT_TASK_TIMEOUT_MINUTES: positiveInt.default(60),
   SDLC_DEFAULT_PENDING_TIMEOUT_MINUTES: positiveInt.default(10),
   SDLC_DEFAULT_MAX_PARALLEL: positiveInt.default(4),

@@ -25,7 +25,14 @@ export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@]+@/, '//***@');
 }
 
+/** A username the credential protocol carries as is: no whitespace (a newline would add protocol lines), ':' or '@'. */
+export const PLAIN_GIT_USERNAME = /^[A-Za-z0-9._~+-]+$/;
+
 export function createCliGitGateway(opts: { tokenFile?: string; username?: string; timeoutMs?: number } = {}): GitGateway {
+  const username = opts.username ?? 'x-access-token';
+  if (!PLAIN_GIT_USERNAME.test(username)) {
+    throw new Error(`git username ${JSON.stringify(username)} is not a plain username: use letters, digits and . _ ~ + - only`);
+  }
   return {
     async branchHead(repoUrl: string, branch: string): Promise<string | undefined> {
       const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
@@ -33,12 +40,14 @@ export function createCliGitGateway(opts: { tokenFile?: string; username?: strin
       if (opts.tokenFile && origin) {
         // git runs this helper itself; the helper reads the file. The token never appears in argv.
         // Scoped to the repository's scheme://host[:port], so a redirect to another host gets no token.
+        // The username also comes from the environment, never spliced into the shell text.
         env.GIT_CONFIG_COUNT = '2';
         env.GIT_CONFIG_KEY_0 = 'credential.helper';
         env.GIT_CONFIG_VALUE_0 = '';
         env.GIT_CONFIG_KEY_1 = `credential.${origin}.helper`;
-        env.GIT_CONFIG_VALUE_1 = `!f() { test "$1" = get || exit 0; echo username=${opts.username ?? 'x-access-token'}; printf 'password=%s\\n' "$(cat "$SDLC_GIT_TOKEN_FILE")"; }; f`;
+        env.GIT_CONFIG_VALUE_1 = `!f() { test "$1" = get || exit 0; printf 'username=%s\\n' "$SDLC_GIT_USERNAME"; printf 'password=%s\\n' "$(cat "$SDLC_GIT_TOKEN_FILE")"; }; f`;
         env.SDLC_GIT_TOKEN_FILE = opts.tokenFile;
+        env.SDLC_GIT_USERNAME = username;
       }
       try {
         const { stdout } = await run('git', ['ls-remote', '--heads', '--', repoUrl, `refs/heads/${branch}`], { env, timeout: opts.timeoutMs ?? 30_000 });

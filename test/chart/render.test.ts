@@ -347,7 +347,7 @@ describe('NOTES without External Secrets', () => {
 describe('worker Deployment and its config', () => {
   const CONTRACT_ENV = [
     'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'TEMPORAL_TLS', 'SDLC_K8S_NAMESPACE', 'SDLC_POD_TEMPLATE_FILE',
-    'SDLC_HEALTH_PORT', 'SDLC_METRICS_PORT', 'SDLC_SHUTDOWN_GRACE_SECONDS', 'SDLC_MAX_CONCURRENT_ACTIVITIES', 'SDLC_GIT_TOKEN_FILE',
+    'SDLC_HEALTH_PORT', 'SDLC_METRICS_PORT', 'SDLC_SHUTDOWN_GRACE_SECONDS', 'SDLC_MAX_CONCURRENT_ACTIVITIES', 'SDLC_GIT_TOKEN_FILE', 'SDLC_GIT_USERNAME',
     'SDLC_DEFAULT_TASK_TIMEOUT_MINUTES', 'SDLC_DEFAULT_PENDING_TIMEOUT_MINUTES', 'SDLC_DEFAULT_MAX_PARALLEL',
   ];
 
@@ -364,6 +364,9 @@ describe('worker Deployment and its config', () => {
     for (const k of CONTRACT_ENV) expect(Object.keys(cm.data)).toContain(k);
     expect(cm.data.TEMPORAL_TASK_QUEUE).toBe('agentic-sdlc');
     expect(cm.data.SDLC_K8S_NAMESPACE).toBe(podTemplateOf(objs).pod.metadata.namespace);
+    // The worker's branch checks use the agents' HTTPS username (SSH agents have none: the value's default).
+    const agentEnv = Object.fromEntries(podTemplateOf(objs).pod.spec.containers[0].env.map((e: AnyObj) => [e.name, e.value]));
+    expect(cm.data.SDLC_GIT_USERNAME).toBe(agentEnv.SDLC_GIT_USERNAME ?? 'x-access-token');
     const ports = Object.fromEntries(c.ports.map((p: AnyObj) => [p.name, p.containerPort]));
     expect(ports).toEqual({ health: Number(cm.data.SDLC_HEALTH_PORT), metrics: Number(cm.data.SDLC_METRICS_PORT) });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
@@ -400,6 +403,11 @@ describe('worker Deployment and its config', () => {
     expect(d.spec.template.spec.containers[0].image).toBe(
       'ghcr.io/agentic-sdlc-runner/worker@sha256:0000000000000000000000000000000000000000000000000000000000000001',
     );
+  });
+
+  it('agents.git.username reaches the worker too (a deploy token with its own user verifies branches)', async () => {
+    const objs = await render({ set: ['agents.git.username=gitlab+deploy-token-42'] });
+    expect((find(objs, 'ConfigMap', '-config') as AnyObj).data.SDLC_GIT_USERNAME).toBe('gitlab+deploy-token-42');
   });
 
   it('a ServiceMonitor scrapes the metrics Service when enabled', () => {

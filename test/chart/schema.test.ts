@@ -23,6 +23,7 @@ describe('values.schema.json rejects bad values with a readable message', () => 
     [['agents.resources.requests.memory=lots'], "at '/agents/resources/requests/memory'"],
     [['runDefaults.maxParallel=0'], "at '/runDefaults/maxParallel': minimum: got 0, want 1"],
     [['temporal.taskQueue='], "at '/temporal/taskQueue': minLength: got 0, want 1"],
+    [['agents.git.username=bot@example.com'], "at '/agents/git/username': 'bot@example.com' does not match pattern"],
   ])('--set %s', async (set, message) => {
     const stderr = await reject(set);
     expect(stderr).toContain("values don't meet the specifications of the schema");

@@ -111,6 +111,32 @@ describe('the token goes only to the repository host (a redirect or a submodule 
     expect(credentialFor(env, 'http', 'git.example.test:8443')).not.toContain(TOKEN);
   });
 
+  test("the worker's branch check sends the configured username (a deploy token's user), read from the environment, not the shell text", async () => {
+    const envFile = path.join(dir, 'git-env-user.json');
+    const fakeGit = path.join(dir, 'bin-user');
+    mkdirSync(fakeGit, { recursive: true });
+    writeFileSync(path.join(fakeGit, 'git'), `#!/bin/sh\nnode -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env))' ${envFile}\n`, { mode: 0o755 });
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${fakeGit}:${savedPath}`;
+    try {
+      await createCliGitGateway({ tokenFile: goodToken, username: 'gitlab+deploy-token-42' }).branchHead('https://git.example.test/acme/app.git', 'main');
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    const env = JSON.parse(readFileSync(envFile, 'utf8')) as NodeJS.ProcessEnv;
+    expect(credentialFor(env, 'https', 'git.example.test')).toContain(`username=gitlab+deploy-token-42\npassword=${TOKEN}`);
+    expect(env.GIT_CONFIG_VALUE_1).not.toContain('gitlab+deploy-token-42');
+    // And the real server still answers with it.
+    const git = createCliGitGateway({ tokenFile: goodToken, username: 'gitlab+deploy-token-42' });
+    expect(await git.branchHead(server.url('app'), 'main')).toBe(server.branchHead('app', 'main'));
+  });
+
+  test('a username that is not plain (whitespace, quotes, shell or URL characters) is refused up front', () => {
+    for (const username of ['bot user', 'bot\npassword=x', "bot'$(id)", 'bot:pw', 'bot@host', '']) {
+      expect(() => createCliGitGateway({ tokenFile: goodToken, username })).toThrow(/is not a plain username/);
+    }
+  });
+
   test("the agent pod's git (docker/agent/git.js)", () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Git } = require(path.join(repoRoot, 'docker', 'agent', 'git.js'));

@@ -57,6 +57,15 @@ describe('worker configuration', () => {
     expect(loadWorkerConfig({ ...base, TEMPORAL_TLS: 'true', TEMPORAL_TLS_CA_FILE: '/ca' }).TEMPORAL_TLS_CA_FILE).toBe('/ca');
   });
 
+  test('SDLC_GIT_USERNAME: a plain username for the branch checks, or a clear refusal (it reaches a git credential helper)', () => {
+    const base = { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' };
+    expect(loadWorkerConfig({ ...base, SDLC_GIT_USERNAME: 'gitlab+deploy-token-42' }).SDLC_GIT_USERNAME).toBe('gitlab+deploy-token-42');
+    expect(loadWorkerConfig(base).SDLC_GIT_USERNAME).toBeUndefined();
+    for (const bad of ['bot user', "bot'", 'bot;id', 'bot:pw', 'bot@host', 'a$(id)']) {
+      expect(() => loadWorkerConfig({ ...base, SDLC_GIT_USERNAME: bad })).toThrow(`SDLC_GIT_USERNAME=${JSON.stringify(bad)}: must be a plain username`);
+    }
+  });
+
   test('defaults fill what is not set', () => {
     const c = loadWorkerConfig({ SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' });
     expect(c).toMatchObject({ TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: 'agentic-sdlc', SDLC_HEALTH_PORT: 8080, SDLC_SHUTDOWN_GRACE_SECONDS: 30, TEMPORAL_TLS: false });
