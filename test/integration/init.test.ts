@@ -233,3 +233,38 @@ test('a spec-kit project in a subfolder of a larger git repository gets the comm
     rmSync(mono, { recursive: true, force: true });
   }
 });
+
+const flatText = (f: string) => read(f).replace(/\s+/g, ' ');
+
+test('the texts find tasks.md in a PowerShell spec-kit project too (specify init --script ps), bash first', () => {
+  expect(init().code).toBe(0);
+  // Only .specify/scripts/powershell/check-prerequisites.ps1 exists there (flags as in spec-kit's implement template).
+  // The hook and /implement-async say it the same way.
+  const psFallback = (t: string) => /; if only `\.specify\/scripts\/powershell\/check-prerequisites\.ps1` exists .*? instead\./.exec(t)?.[0];
+  for (const f of [`${CMD}/speckit.sdlc-runner.dispatch.md`, `${CMD}/implement-async.md`]) {
+    const t = flatText(f);
+    const sh = t.indexOf('.specify/scripts/bash/check-prerequisites.sh --json --require-tasks --include-tasks');
+    const ps = t.indexOf('.specify/scripts/powershell/check-prerequisites.ps1 -Json -RequireTasks -IncludeTasks');
+    expect([f, sh >= 0, ps > sh]).toEqual([f, true, true]);
+  }
+  const dispatch = psFallback(flatText(`${CMD}/speckit.sdlc-runner.dispatch.md`));
+  expect(dispatch).toBeDefined();
+  expect(dispatch).toBe(psFallback(flatText(`${CMD}/implement-async.md`)));
+});
+
+test("the dispatch hook squares the delegated [ASYNC] tasks with /speckit.implement's 'all tasks completed and marked [X]'", () => {
+  expect(init().code).toBe(0);
+  const dispatch = flatText(`${CMD}/speckit.sdlc-runner.dispatch.md`);
+  expect(dispatch).toMatch(/completed \(and marked `\[X\]`\) only when their branches are merged/);
+  expect(dispatch).toContain('report them as "delegated to run <run>" with `sdlc-runner status <run>`');
+  expect(dispatch).toContain('do not tick them or implement them locally');
+});
+
+test('every text that runs `timeout -s INT` says what to do without GNU timeout (macOS): gtimeout, else status', () => {
+  expect(init().code).toBe(0);
+  const withTimeout = INSTALLED.filter((f) => f.endsWith('.md') && read(f).includes('timeout -s INT'));
+  expect(withTimeout).toHaveLength(3);
+  for (const f of withTimeout) {
+    expect([f, /If `timeout` is not found[^.]*`gtimeout`[^.]*; if neither exists, run `sdlc-runner status <run>`/.test(flatText(f))]).toEqual([f, true]);
+  }
+});
