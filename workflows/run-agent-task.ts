@@ -24,7 +24,7 @@ import { podName as makePodName, labelValue } from '../src/k8s/names';
 import { AGENT_EXIT, describeAgentExit } from '../src/contract/agent-exit-codes';
 import { AGENT_ENV } from '../src/contract/agent-env';
 import { ANNOTATIONS, LABELS, MANAGED_BY } from '../src/k8s/gateway';
-import type { AgentTaskInput, AgentTaskOutcome } from './types';
+import { reaperWorkflowId, type AgentTaskInput, type AgentTaskOutcome } from './types';
 import { reapPod } from './reap-pod';
 import { SA_TASK_STATUS } from '../src/temporal/search-attributes';
 
@@ -121,6 +121,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         labels,
         annotations: {
           [ANNOTATIONS.workflowId]: workflowInfo().workflowId,
+          [ANNOTATIONS.taskRunId]: workflowInfo().runId,
           [ANNOTATIONS.runId]: input.runUid,
           [ANNOTATIONS.taskTitle]: describeTask(input).slice(0, 200),
         },
@@ -213,7 +214,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         if (keepFailed && failedPods.includes(name)) {
           // Kept for inspection, deleted later by a reaper that outlives this workflow.
           await startChild(reapPod, {
-            workflowId: `${workflowInfo().workflowId}/reap/${name}`,
+            workflowId: reaperWorkflowId(workflowInfo().workflowId, name),
             args: [{ podName: name, afterSeconds: o.keepFailedPodsSeconds }],
             parentClosePolicy: ParentClosePolicy.ABANDON,
             staticSummary: `delete kept pod ${name} after ${o.keepFailedPodsSeconds}s`,

@@ -12,6 +12,11 @@ export const RETRYABLE_TASK_STATUSES: readonly TaskStatus[] = ['failed', 'timed_
 /** `cancelling`: the run was cancelled and waits for its tasks to report (their pods being deleted). */
 export type RunStatus = 'running' | 'awaiting_decision' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
 
+/** The reaper workflow that keeps a task's failed pod for inspection, then deletes it. */
+export function reaperWorkflowId(taskWorkflowId: string, podName: string): string {
+  return `${taskWorkflowId}/reap/${podName}`;
+}
+
 /** Whether a follower should keep watching: the run's tasks may still change. */
 export function runIsOngoing(status: RunStatus): boolean {
   return status === 'running' || status === 'cancelling';

@@ -21,6 +21,8 @@ export const ANNOTATIONS = {
   workflowId: 'sdlc-runner.dev/workflow-id',
   runId: 'sdlc-runner.dev/run-id',
   taskTitle: 'sdlc-runner.dev/task-title',
+  /** The task workflow's own run ID: with workflowId, names the one execution that owns the pod. */
+  taskRunId: 'sdlc-runner.dev/task-run-id',
 } as const;
 
 export interface AgentPodRequest {
@@ -45,6 +47,7 @@ export interface PodStatus {
   name: string;
   phase: PodPhase;
   labels: Record<string, string>;
+  annotations: Record<string, string>;
   /** Set once deletion has started (graceful deletion in progress). */
   deleting: boolean;
   /** Container waiting reason while Pending (ContainerCreating, ErrImagePull, ImagePullBackOff, ...). */

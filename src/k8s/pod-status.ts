@@ -30,6 +30,7 @@ export function toPodStatus(pod: V1Pod): PodStatus {
     name: pod.metadata?.name ?? '',
     phase: (PHASES.has(phase) ? phase : 'Unknown') as PodPhase,
     labels: { ...(pod.metadata?.labels ?? {}) },
+    annotations: { ...(pod.metadata?.annotations ?? {}) },
     deleting: Boolean(pod.metadata?.deletionTimestamp),
   };
   if (state?.waiting?.reason) out.waitingReason = state.waiting.reason;

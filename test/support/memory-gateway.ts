@@ -131,7 +131,7 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
     const script = this.behaviour(req);
     const pod: MemPod = {
       req,
-      status: { name: req.name, phase: 'Pending', labels: { ...req.labels }, deleting: false, waitingReason: 'ContainerCreating' },
+      status: { name: req.name, phase: 'Pending', labels: { ...req.labels }, annotations: { ...req.annotations }, deleting: false, waitingReason: 'ContainerCreating' },
       logs: [],
       timers: [],
       createdAt: Date.now(),
