@@ -35,8 +35,13 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
     telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.SDLC_METRICS_PORT}` } } },
   });
   const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate });
+  const tokenFile = config.SDLC_GIT_TOKEN_FILE && existsSync(config.SDLC_GIT_TOKEN_FILE) ? config.SDLC_GIT_TOKEN_FILE : undefined;
+  if (config.SDLC_GIT_TOKEN_FILE && !tokenFile) {
+    // The chart's worker Secret is optional (public repositories need no read token): say what that means.
+    log(`warning: SDLC_GIT_TOKEN_FILE=${config.SDLC_GIT_TOKEN_FILE} does not exist: branch checks run without credentials; private repositories will fail verification`);
+  }
   const git = createCliGitGateway({
-    tokenFile: config.SDLC_GIT_TOKEN_FILE && existsSync(config.SDLC_GIT_TOKEN_FILE) ? config.SDLC_GIT_TOKEN_FILE : undefined,
+    tokenFile,
     username: config.SDLC_GIT_USERNAME,
   });
   const target = {

@@ -312,6 +312,21 @@ describe('ExternalSecrets (external-secrets.io/v1)', () => {
     }
   });
 
+  it('the worker Secret is optional unless it holds Temporal credentials (a store without a read token must not keep the worker from starting)', () => {
+    const secretVolume = (label: string) => (find(get(label).objs, 'Deployment') as AnyObj).spec.template.spec.volumes.find((v: AnyObj) => v.secret).secret;
+    expect(secretVolume('ci/default').optional).toBe(true);
+    expect(secretVolume('ci/existing-secrets').optional).toBe(true);
+    expect(secretVolume('ci/ssh-temporal-cloud').optional).toBeUndefined();
+  });
+
+  it('secrets.worker.gitReadToken=null (public repositories): no read-token entry, no SDLC_GIT_TOKEN_FILE, and no empty worker ExternalSecret', async () => {
+    const plain = await render({ set: ['secrets.worker.gitReadToken=null'] });
+    expect(plain.filter((o) => o.kind === 'ExternalSecret').map((o) => o.metadata.name)).toEqual(['sdlc-agentic-sdlc-agent-runner-agent']);
+    expect(Object.keys((find(plain, 'ConfigMap', '-config') as AnyObj).data)).not.toContain('SDLC_GIT_TOKEN_FILE');
+    const cloud = await render({ valuesFiles: [ci('ssh-temporal-cloud')], set: ['secrets.worker.gitReadToken=null'] });
+    expect(keysOf(find(cloud, 'ExternalSecret', '-worker'))).toEqual(['temporal-api-key', 'tls.crt', 'tls.key', 'ca.crt']);
+  });
+
   it('existing secrets: no ExternalSecret, the pods use the given Secret names', () => {
     const { objs } = get('ci/existing-secrets');
     expect(objs.filter((o) => o.kind === 'ExternalSecret')).toEqual([]);

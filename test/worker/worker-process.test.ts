@@ -104,9 +104,36 @@ describe('worker process', () => {
     const prom = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
     expect(prom).toMatch(/temporal_/);
     expect(p.output()).toContain('worker polling');
+    expect(p.output()).not.toContain('branch checks run without credentials');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.output()).toContain('shutting down: in-flight activities get 2s');
+  });
+
+  test('a missing git token file (optional worker Secret, public repositories) starts the worker with one clear warning', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-worker-'));
+    const template = path.join(dir, 'pod-template.yaml');
+    writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+    const tokenFile = path.join(dir, 'secrets', 'git-read-token');
+    const p = start(WORKER, [], {
+      TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
+      TEMPORAL_TASK_QUEUE: `worker-proc-${Date.now()}`,
+      SDLC_K8S_NAMESPACE: 'agents',
+      SDLC_POD_TEMPLATE_FILE: template,
+      SDLC_HEALTH_PORT: String(await freePort()),
+      SDLC_METRICS_PORT: String(await freePort()),
+      SDLC_SHUTDOWN_GRACE_SECONDS: '2',
+      SDLC_GIT_TOKEN_FILE: tokenFile,
+      KUBECONFIG: kubeconfig,
+    });
+    await until(() => p.output().includes('worker polling') || p.child.exitCode !== null, 'worker polling');
+    const warning = `warning: SDLC_GIT_TOKEN_FILE=${tokenFile} does not exist: branch checks run without credentials; private repositories will fail verification`;
+    expect(p.output()).toContain('worker polling');
+    expect(p.output().split(warning).length - 1).toBe(1);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
   });
 });
 

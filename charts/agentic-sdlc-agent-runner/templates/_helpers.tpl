@@ -132,6 +132,11 @@ Usage: include "agentic-sdlc-agent-runner.checkedEnv" (list "worker.extraEnv" .V
 {{- end }}
 {{- end }}
 
+{{/* "true" when the worker Secret holds Temporal credentials: then it must exist before the worker can start. */}}
+{{- define "agentic-sdlc-agent-runner.workerNeedsTemporalSecret" -}}
+{{- if or .Values.temporal.apiKey.enabled (and .Values.temporal.tls.enabled (or .Values.temporal.tls.clientCertificate .Values.temporal.tls.customCA)) }}true{{ end }}
+{{- end }}
+
 {{/* Paths the worker and the agent pods see (the contract with the worker's config loader and the agent entrypoint). */}}
 {{- define "agentic-sdlc-agent-runner.configDir" -}}/etc/sdlc-runner{{- end }}
 {{- define "agentic-sdlc-agent-runner.workerSecretDir" -}}/var/run/secrets/sdlc-runner{{- end }}
