@@ -2,6 +2,9 @@
  * Bad values are rejected before anything reaches a cluster, with a message that names the value and
  * the rule: values.schema.json for shapes and ranges, template checks for rules across values.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { buildReleaseCopies, helm, templateArgs, type ReleaseCopies } from './helm';
 
 const reject = async (set: string[]) => {
@@ -39,6 +42,36 @@ describe('values.schema.json rejects bad values with a readable message', () => 
     } finally {
       copies.cleanup();
     }
+  });
+});
+
+describe('NetworkPolicy peer lists: an empty list would render `to: []`, which allows any destination', () => {
+  const withValues = async (yaml: string) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-np-values-'));
+    try {
+      writeFileSync(path.join(dir, 'values.yaml'), yaml);
+      return await helm(templateArgs({ valuesFiles: [path.join(dir, 'values.yaml')] }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it.each([
+    ['networkPolicy:\n  dns: []\n', "at '/networkPolicy/dns': minItems: got 0, want 1"],
+    ...['git', 'llm', 'temporal', 'apiserver'].map((key) => [
+      `networkPolicy:\n  ${key}:\n    - to: []\n      ports: [{port: 443, protocol: TCP}]\n`,
+      `at '/networkPolicy/${key}/0/to': minItems: got 0, want 1`,
+    ]),
+  ])('%s is refused', async (yaml, message) => {
+    const r = await withValues(yaml);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
+  it('lists that allow nothing when empty stay allowed: no scrapers (metricsFrom) or no git rule at all', async () => {
+    const r = await withValues('networkPolicy:\n  metricsFrom: []\n  git: []\n');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 });
 
