@@ -466,6 +466,28 @@ describe('network policies and the agent namespace', () => {
     expect((find(objs, 'ConfigMap', '-config') as AnyObj).data.SDLC_K8S_NAMESPACE).toBe('sdlc-agents');
   });
 
+  it('Temporal Cloud scenario: the worker may reach a public address on 7233 (Temporal Cloud), not a private one', () => {
+    const ipv4 = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+    const inCidr = (ip: string, cidr: string) => {
+      const [base, bits] = cidr.split('/');
+      const size = 2 ** (32 - Number(bits));
+      return Math.floor(ipv4(ip) / size) === Math.floor(ipv4(base!) / size);
+    };
+    /** Whether the policy's egress rules let `ip` through on TCP `port` (ipBlock peers only). */
+    const allows = (np: AnyObj, ip: string, port: number) =>
+      np.spec.egress.some(
+        (r: AnyObj) =>
+          r.ports.some((p: AnyObj) => p.port === port && (p.protocol ?? 'TCP') === 'TCP') &&
+          r.to.some((peer: AnyObj) => peer.ipBlock && inCidr(ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((e: string) => inCidr(ip, e))),
+      );
+    const cloud = find(get('ci/ssh-temporal-cloud').objs, 'NetworkPolicy', '-worker') as AnyObj;
+    expect((find(get('ci/ssh-temporal-cloud').objs, 'ConfigMap', '-config') as AnyObj).data.TEMPORAL_ADDRESS).toMatch(/\.tmprl\.cloud:7233$/);
+    expect(allows(cloud, '34.120.5.9', 7233)).toBe(true);
+    expect(allows(cloud, '10.1.2.3', 7233)).toBe(false);
+    // The default (in-cluster Temporal) does not open 7233 to the internet.
+    expect(allows(find(get('ci/default').objs, 'NetworkPolicy', '-worker') as AnyObj, '34.120.5.9', 7233)).toBe(false);
+  });
+
   it('no NetworkPolicy when disabled', () => {
     expect(get('ci/existing-secrets').objs.filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
   });
