@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { loadWorkerConfig, type WorkerConfig } from '../src/config/worker-config';
@@ -13,6 +14,7 @@ import { connectionOptions } from '../src/temporal/connection';
 import { createCliGitGateway } from '../src/git/cli-gateway';
 import { createClientGateway } from '../src/k8s/client-gateway';
 import { startHealthServer } from './health';
+import { startOrphanPodSweeper, temporalExecutionIsOpen } from './orphan-pod-sweeper';
 import { workerLogger } from './logger';
 
 export const WORKFLOW_BUNDLE_PATH = path.resolve(__dirname, '..', 'workflow-bundle.js');
@@ -66,7 +68,15 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
   });
   const health = await startHealthServer(config.SDLC_HEALTH_PORT, () => worker.getState() === 'RUNNING');
   log(`worker polling ${config.TEMPORAL_ADDRESS} namespace=${config.TEMPORAL_NAMESPACE} taskQueue=${config.TEMPORAL_TASK_QUEUE}; agent pods in ${config.SDLC_K8S_NAMESPACE}; health :${health.port}, metrics :${config.SDLC_METRICS_PORT}`);
+  // Owners are asked of Temporal through the worker's own connection (no second connection to configure).
+  const sweeper = config.SDLC_ORPHAN_SWEEP_SECONDS > 0
+    ? startOrphanPodSweeper(
+        { kubernetes, isOpen: temporalExecutionIsOpen(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })), log },
+        config.SDLC_ORPHAN_SWEEP_SECONDS * 1000,
+      )
+    : undefined;
   const done = worker.run().finally(async () => {
+    await sweeper?.stop();
     await kubernetes.close();
     await health.close();
     await connection.close();

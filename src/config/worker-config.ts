@@ -25,6 +25,8 @@ export const WorkerConfigSchema = z.object({
   SDLC_METRICS_PORT: port.default(9464),
   SDLC_SHUTDOWN_GRACE_SECONDS: positiveInt.default(30),
   SDLC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(200),
+  /** How often the worker deletes agent pods whose task workflow closed without cleanup (terminated); 0 turns it off. */
+  SDLC_ORPHAN_SWEEP_SECONDS: z.coerce.number().int().min(0).default(300),
   /** Read token for `git ls-remote` when verifying pushed branches (optional for public repos). */
   SDLC_GIT_TOKEN_FILE: z.string().optional(),
   /** HTTPS username that goes with the read token (default x-access-token); some hosts need their own, e.g. a deploy token's user. */

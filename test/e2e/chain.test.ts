@@ -6,10 +6,12 @@
  * repo and prints the result line) → the workflow's branch verification (`git ls-remote`).
  * Then the same with the worker SIGKILLed while the pods run and a new worker process taking over.
  */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { RunSummary } from '../../workflows/types';
+import { getRunStateQuery } from '../../workflows/definitions';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
 import { eventually, makeRecordDir, recordedRuns, runResult, startE2eStack, startRun, temporalClient, timing, type E2eStack } from './support/stack';
 
@@ -126,3 +128,35 @@ it('the worker process is SIGKILLed while the agent pods run; a new worker finis
   expect(replacement.output()).toMatch(/activityType: 'followAgentPod'/);
   expect(replacement.output()).not.toMatch(/taskToken/);
 }, 240_000);
+
+it("a task workflow terminated in Temporal (no cleanup runs) leaves its pod running; the worker's orphan sweeper deletes it", async () => {
+  const holdDir = path.join(stack.scratch, 'holds-orphan');
+  mkdirSync(holdDir, { recursive: true });
+  const queue = newQueue();
+  const template = stack.writePodTemplate({ E2E_HOLD_DIR: holdDir });
+  const t0 = Date.now();
+  const worker = await startWorkerProcess({
+    env: { ...stack.workerEnv(queue, template), SDLC_ORPHAN_SWEEP_SECONDS: '1' },
+    logFile: path.join(stack.scratch, 'worker-orphan.log'),
+    name: 'worker-orphan',
+  });
+  workers.push(worker);
+  const handle = await startRun(temporal.client, { taskQueue: queue, tasks: 1, repo: stack.repo, options: { decisionTimeoutSeconds: 1 } });
+  // The agent holds after its work until the hold file goes: it is surely still running when its workflow is terminated.
+  writeFileSync(path.join(holdDir, handle.workflowId), '');
+  const task = await eventually(async () => {
+    const t = (await handle.query(getRunStateQuery)).tasks[0]!;
+    const running = (await stack.pods()).some((p) => p.metadata?.name === t.podName && p.status?.phase === 'Running');
+    return t.podName && t.childWorkflowId && running ? t : undefined;
+  }, 'the agent pod running', 60_000);
+  await temporal.client.workflow.getHandle(task.childWorkflowId!).terminate('operator stopped the task');
+  await eventually(async () => !(await stack.pods()).some((p) => p.metadata?.name === task.podName), 'the orphan pod deleted by the sweeper', 60_000);
+  timing('chain/orphan: start → terminated task pod swept', Date.now() - t0);
+  expect(worker.output()).toContain(`deleted orphan agent pod ${task.podName}`);
+  rmSync(path.join(holdDir, handle.workflowId), { force: true });
+  // The run records the terminated task as not succeeded and ends (no decision arrives).
+  const summary = await runResult(handle);
+  expect(summary.tasks[0]!.status).not.toBe('succeeded');
+  await expectNoPodsLeft();
+  expect(await worker.stop()).toBe(0);
+}, 180_000);
