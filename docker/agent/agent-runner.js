@@ -22,18 +22,57 @@ const OPENCODE_VERSION = '1.18.33';
 const redactor = new Redactor();
 redactor.addSecretsFromEnv(process.env);
 
+/**
+ * Run state shared with the signal handler. Exactly one result line per run: the first report wins,
+ * every later one (the normal end racing a SIGTERM, a second signal) is dropped, and nothing else is
+ * printed on stdout after it.
+ */
+const state = {
+  /** Set once the result line is written; the process exits when stdout has taken it. */
+  reported: false,
+  /** The signal that asked the pod to stop, if any. */
+  stopping: undefined,
+  /** Set from the moment `git push` starts until the result line: the remote branch may move. */
+  pushing: false,
+  /** How long a push in flight may still take after a stop signal (SDLC_EXIT_GRACE_SECONDS). */
+  pushGraceMs: 20_000,
+  /** The Git instance, so a stop signal cancels further retries. */
+  git: undefined,
+};
+
+/** Progress on stdout, never after the result line (it must stay the last line). */
+function say(line) {
+  if (!state.reported) process.stdout.write(`[sdlc-agent] ${redactor.redact(line)}\n`);
+}
+
 const log = {
-  info: (line) => process.stdout.write(`[sdlc-agent] ${redactor.redact(line)}\n`),
-  progress: (line) => process.stdout.write(`[sdlc-agent] ${redactor.redact(line)}\n`),
+  info: say,
+  progress: say,
   opencodeStderr: (line) => process.stderr.write(`[opencode] ${redactor.redact(line)}\n`),
 };
 
+function report(exitCode, status, fields) {
+  if (state.reported) return;
+  state.reported = true;
+  const line = formatResultLine({ ...fields, status });
+  process.stdout.write(`${line}\n`, () => process.exit(exitCode));
+}
+
 /** Prints the one result line, waits until stdout has taken it, and exits. */
 function finish(code, fields) {
+  if (state.reported) return;
   const reason = fields.reason ? redactor.redact(fields.reason) : undefined;
   if (reason) log.info(`${STATUS_FOR_EXIT[code]}: ${reason}`);
-  const line = formatResultLine({ ...fields, reason, status: STATUS_FOR_EXIT[code] });
-  process.stdout.write(`${line}\n`, () => process.exit(code));
+  report(code, STATUS_FOR_EXIT[code], { ...fields, reason });
+}
+
+/** The pod was stopped before a result: `failed`, exit 128+signal (143 for SIGTERM). */
+function finishStopped(signal, reason) {
+  if (state.reported) return;
+  const identity = identityForReport(process.env);
+  const text = redactor.redact(reason);
+  log.info(`failed: ${text}`);
+  report(128 + (signal === 'SIGTERM' ? 15 : 2), 'failed', { ...identity, reason: text });
 }
 
 function registerFileSecrets(cfg) {
@@ -93,6 +132,8 @@ async function main() {
   }
 
   const git = new Git(cfg, log, stateDir);
+  state.git = git;
+  state.pushGraceMs = cfg.exitGraceSeconds * 1000;
   let clone;
   try {
     clone = await git.cloneTaskBranch(repoDir);
@@ -160,6 +201,9 @@ async function main() {
       log.info(`committed ${sha.slice(0, 12)}`);
     }
     const commits = await git.countCommits(repoDir, clone.startSha);
+    // Stopped before the push: it must not start (the stop was reported as failed, nothing pushed).
+    if (state.stopping) return undefined;
+    state.pushing = true;
     const sha = await git.pushTaskBranch(repoDir);
     log.info(`pushed ${cfg.taskBranch} at ${sha}`);
     if (failure) {
@@ -167,18 +211,33 @@ async function main() {
     }
     return finish(EXIT.SUCCESS, { ...base, ...usage, sha, commits });
   } catch (err) {
-    if (err instanceof GitError) return finish(EXIT.GIT_FAILURE, { ...base, ...usage, reason: failure ? `${failure}; then ${err.message}` : err.message });
+    if (err instanceof GitError) {
+      const reason = failure ? `${failure}; then ${err.message}` : err.message;
+      // Stopped while pushing and the push failed (its retries were cut short by the stop).
+      if (state.stopping) return finishStopped(state.stopping, `the agent pod received ${state.stopping} while pushing, and the push failed: ${reason}`);
+      return finish(EXIT.GIT_FAILURE, { ...base, ...usage, reason });
+    }
     throw err;
   }
 }
 
-// The pod is being stopped: say so in the result line rather than vanish silently.
+// The pod is being stopped: say so in the result line rather than vanish silently. A push already
+// under way may have moved the remote branch: it gets the exit grace to finish, and the result line
+// then reports what happened on the remote (the work pushed → succeeded with its sha).
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => {
-    const identity = identityForReport(process.env);
-    log.info(`received ${signal}; stopping`);
+    // The result line is out (the process exits once stdout has taken it), or a stop is already under way.
+    if (state.reported || state.stopping) return;
+    state.stopping = signal;
     killActiveOpencode();
-    process.stdout.write(`${formatResultLine({ ...identity, status: 'failed', reason: `the agent pod received ${signal} before it finished` })}\n`, () => process.exit(128 + (signal === 'SIGTERM' ? 15 : 2)));
+    if (state.git) state.git.stopRetrying();
+    if (!state.pushing) {
+      log.info(`received ${signal}; stopping`);
+      return finishStopped(signal, `the agent pod received ${signal} before it finished`);
+    }
+    const graceS = state.pushGraceMs / 1000;
+    log.info(`received ${signal} while pushing; letting the push finish (up to ${graceS}s)`);
+    setTimeout(() => finishStopped(signal, `the agent pod received ${signal} while pushing, and the push did not finish within ${graceS}s; the remote branch may have moved`), state.pushGraceMs);
   });
 }
 

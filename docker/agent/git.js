@@ -41,7 +41,13 @@ class Git {
     this.cfg = cfg;
     this.log = log;
     this.retryDelaysMs = retryDelaysMs;
+    this.stopped = false;
     this.env = this.buildEnv(privateDir);
+  }
+
+  /** The pod is stopping: an operation under way may finish, but failed ones are not retried. */
+  stopRetrying() {
+    this.stopped = true;
   }
 
   buildEnv(privateDir) {
@@ -118,11 +124,12 @@ class Git {
       if (r.code === 0) return r.stdout.trim();
       const message = lastLines(r.stderr || r.stdout);
       const delay = this.retryDelaysMs[attempt - 1];
-      if (PERMANENT_FAILURE.test(r.stderr) || delay === undefined) {
+      if (PERMANENT_FAILURE.test(r.stderr) || delay === undefined || this.stopped) {
         throw new GitError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`);
       }
       this.log.info(`${what} failed (attempt ${attempt}), retrying in ${delay} ms: ${message}`);
       await sleep(delay);
+      if (this.stopped) throw new GitError(`${what} failed (not retried: the pod is stopping): ${message}`);
     }
   }
 

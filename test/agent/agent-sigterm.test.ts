@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
+import { parseResultLine, RESULT_LINE_PREFIX } from '../../src/contract/result-line';
+import { toolPath } from '../../src/tools';
+import { ENTRYPOINT, runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
+
+/**
+ * A pod stopped (SIGTERM from the kubelet: deletion, eviction) around the push. The result line must
+ * state what happened on the remote — the workflow trusts the last result line and the exit code —
+ * and there must be exactly one, however the signal and the normal end interleave.
+ */
+describe('agent entrypoint: SIGTERM around the push', () => {
+  let fx: AgentFixture | undefined;
+  afterEach(async () => {
+    await fx?.close();
+    fx = undefined;
+  });
+
+  const scenario = {
+    turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome!\n' } }] }, { text: 'Done.' }],
+  };
+
+  /** Installs a server-side hook in the bare repo that marks its start, then holds the push. */
+  function holdPush(f: AgentFixture, hook: 'pre-receive' | 'post-receive', seconds: number): string {
+    const marker = path.join(f.dir, `${hook}-started`);
+    const file = path.join(f.git.root, `${f.repo}.git`, 'hooks', hook);
+    writeFileSync(file, `#!/bin/sh\ncat >/dev/null\ntouch '${marker}'\nsleep ${seconds}\n`);
+    chmodSync(file, 0o755);
+    return marker;
+  }
+
+  const sigtermWhen = (marker: string) => (child: ChildProcess) => {
+    if (!existsSync(marker)) return false;
+    child.kill('SIGTERM');
+    return true;
+  };
+
+  test('SIGTERM while the push is in flight → the push finishes and the pushed sha is reported (succeeded, 0)', async () => {
+    fx = await startAgentFixture(scenario);
+    const marker = holdPush(fx, 'pre-receive', 3);
+
+    const run = await runEntrypoint(fx.env(), 90_000, sigtermWhen(marker));
+
+    expect(run.stdout).toContain('received SIGTERM');
+    const head = fx.git.branchHead(fx.repo, TASK_BRANCH);
+    expect(head).toBeDefined();
+    expect({ code: run.code, status: run.result.status, sha: run.result.sha }).toEqual({ code: AGENT_EXIT.SUCCESS, status: 'succeeded', sha: head });
+    expect(fx.git.readFile(fx.repo, head!, 'welcome.txt')).toBe('Welcome!\n');
+  });
+
+  test('SIGTERM after the remote branch moved (push not yet returned) → succeeded with that sha, not failed', async () => {
+    fx = await startAgentFixture(scenario);
+    const marker = holdPush(fx, 'post-receive', 2);
+
+    const run = await runEntrypoint(fx.env(), 90_000, sigtermWhen(marker));
+
+    const head = fx.git.branchHead(fx.repo, TASK_BRANCH);
+    expect(head).toBeDefined();
+    expect({ code: run.code, status: run.result.status, sha: run.result.sha }).toEqual({ code: AGENT_EXIT.SUCCESS, status: 'succeeded', sha: head });
+  });
+
+  test('a push that outlasts the exit grace after SIGTERM → failed, 143, and the reason says the branch may have moved', async () => {
+    fx = await startAgentFixture(scenario);
+    const marker = holdPush(fx, 'pre-receive', 8);
+
+    const run = await runEntrypoint(fx.env({ SDLC_EXIT_GRACE_SECONDS: '2' }), 90_000, sigtermWhen(marker));
+
+    expect(run.code).toBe(143);
+    expect(run.result).toMatchObject({ status: 'failed', taskId: 'T012' });
+    expect(run.result.sha).toBeUndefined();
+    expect(run.result.reason).toMatch(/SIGTERM.*push.*may have moved/);
+  });
+
+  test('SIGTERM while the final result line waits for a slow log reader → still exactly one result line, the true one', async () => {
+    fx = await startAgentFixture(scenario);
+    // A lot of output (≈400 KB) right before the push, so stdout backs up while the test does not read it,
+    // like a slow container log reader: the result line is then still waiting to be written when the
+    // signal arrives. (Node writes the noise: opencode leaves the shared stdout pipe non-blocking.)
+    const wrapper = path.join(fx.dir, 'opencode-chatty');
+    writeFileSync(wrapper, `#!/bin/sh\n"${toolPath('opencode')}" "$@"\nrc=$?\n"${process.execPath}" -e 'for (let i = 0; i < 400; i++) process.stdout.write("noise " + "0".repeat(990) + "\\n")'\nexit $rc\n`);
+    chmodSync(wrapper, 0o755);
+    const env = fx.env({ OPENCODE_BIN: wrapper });
+
+    const child = spawn(ENTRYPOINT, [], {
+      cwd: os.tmpdir(),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // A 'readable' listener that reads nothing yet: stdout fills up and stays unread (and is not
+    // discarded when the child exits, as it would be without a listener).
+    let reading = false;
+    let stdout = '';
+    const drain = () => {
+      if (!reading) return;
+      for (let c = child.stdout.read() as Buffer | null; c !== null; c = child.stdout.read() as Buffer | null) stdout += c.toString();
+    };
+    child.stdout.on('readable', drain);
+    child.stderr.resume();
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const deadline = Date.now() + 90_000;
+    while (!fx.git.branchHead(fx.repo, TASK_BRANCH) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeDefined();
+    // The push is done; give the runner time to read the branch back and start writing its result line.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(child.exitCode).toBeNull(); // still held by its unread stdout
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    reading = true;
+    drain();
+    const code = await closed;
+
+    const lines = stdout.trimEnd().split('\n');
+    const resultLines = lines.filter((l) => l.includes(RESULT_LINE_PREFIX));
+    expect(resultLines.map((l) => l.slice(0, 80))).toHaveLength(1);
+    const parsed = parseResultLine(lines[lines.length - 1] ?? '');
+    expect(parsed).toMatchObject({ ok: true, result: { status: 'succeeded', sha: fx.git.branchHead(fx.repo, TASK_BRANCH) } });
+    expect(code).toBe(AGENT_EXIT.SUCCESS);
+  });
+});
