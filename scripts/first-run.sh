@@ -12,5 +12,12 @@ if [ ! -f dist/worker/main.js ] || [ ! -f dist/src/cli/main.js ]; then
   exit 1
 fi
 export PATH="$PWD/.tools/bin:$PATH"
-npx tsc -p test/demo/tsconfig.json
+# Two demos started at once (the demo tests do) compile into the same dist/support-build: one at a time,
+# so neither runs a file the other is rewriting.
+mkdir -p dist/support-build
+if command -v flock >/dev/null 2>&1; then
+  flock dist/support-build/.demo-compile.lock npx tsc -p test/demo/tsconfig.json
+else
+  npx tsc -p test/demo/tsconfig.json
+fi
 exec node dist/support-build/test/demo/first-run.js "$@"

@@ -6,68 +6,14 @@
  * runs (/proc), so it knows every server and agent the demo started, and checks each one has gone.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { repoRoot } from '../../src/tools';
+import { collectDescendants, readProc, stillAlive, type Proc } from './procs';
 
 const SCRIPT = path.join(repoRoot, 'scripts', 'first-run.sh');
 const ASYNC_TASKS: Record<string, string> = { T002: 'src/greet.js', T003: 'src/farewell.js', T005: 'docs/usage.md' };
-
-interface Proc {
-  pid: number;
-  ppid: number;
-  /** Start time in clock ticks since boot: a pid and this identify one process even if the pid is reused. */
-  start: string;
-  comm: string;
-  /** R, S, D, Z (zombie: exited, not yet reaped) … */
-  state: string;
-  cmdline: string;
-}
-
-function readProc(pid: number): Proc | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const close = stat.lastIndexOf(')');
-    const fields = stat.slice(close + 2).split(' ');
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-    return { pid, ppid: Number(fields[1]), start: fields[19]!, comm: stat.slice(stat.indexOf('(') + 1, close), state: fields[0]!, cmdline };
-  } catch {
-    return undefined; // gone meanwhile
-  }
-}
-
-function allProcs(): Proc[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map((d) => readProc(Number(d)))
-    .filter((p): p is Proc => p !== undefined);
-}
-
-/**
- * Adds every current descendant of `root` to `seen` (keyed by pid+start time). A process sampled as it
- * exits (zombie) has an empty cmdline: the one seen while it ran is kept.
- */
-function collectDescendants(root: number, seen: Map<string, Proc>): void {
-  const procs = allProcs();
-  const children = new Map<number, Proc[]>();
-  for (const p of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
-  const queue = [root];
-  while (queue.length) {
-    for (const c of children.get(queue.shift()!) ?? []) {
-      const key = `${c.pid}/${c.start}`;
-      const before = seen.get(key);
-      seen.set(key, !c.cmdline && before?.cmdline ? { ...c, cmdline: before.cmdline } : c);
-      queue.push(c.pid);
-    }
-  }
-}
-
-/** The same process (pid and start time) still exists and has not exited. */
-function stillAlive(p: Proc): boolean {
-  const now = readProc(p.pid);
-  return now !== undefined && now.start === p.start && now.state !== 'Z';
-}
 
 function httpStatus(url: string): Promise<number> {
   return new Promise((resolve) => {

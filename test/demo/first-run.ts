@@ -80,12 +80,20 @@ function chooseModel(model: string | undefined, keyEnvFlag: string | undefined):
   return { model, keyEnv, apiKey, scripted: false };
 }
 
-/** Cleanups run last-in first-out, once, whatever ends the demo. */
+/**
+ * Cleanups run last-in first-out, once, whatever ends the demo. Only main() runs them, in its
+ * `finally`, after every component it started has registered: a signal never tears down under a start
+ * still in progress (which would register its cleanup too late and leave its processes and temp dirs).
+ */
 class Teardown {
   private steps: { what: string; fn: () => Promise<unknown> | unknown }[] = [];
   private running?: Promise<void>;
   add(what: string, fn: () => Promise<unknown> | unknown): void {
+    if (this.running) throw new Error(`demo: ${what} registered its cleanup after the teardown started`);
     this.steps.push({ what, fn });
+  }
+  get empty(): boolean {
+    return this.steps.length === 0;
   }
   run(): Promise<void> {
     this.running ??= (async () => {
@@ -99,6 +107,16 @@ class Teardown {
     })();
     return this.running;
   }
+}
+
+/** Ctrl-C (or SIGTERM) arrived: main() stops at its next step and tears down. */
+class Stopped extends Error {}
+
+/** Every result of a Promise.allSettled, or the first failure (after all of them have settled). */
+function allOrFirstError<T extends readonly unknown[]>(results: { -readonly [K in keyof T]: PromiseSettledResult<T[K]> }): T {
+  const failed = (results as readonly PromiseSettledResult<unknown>[]).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return (results as readonly PromiseSettledResult<unknown>[]).map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 function waitForExit(child: ChildProcess): Promise<number> {
@@ -144,20 +162,29 @@ async function main(): Promise<number> {
   readFileSync(CLI);
 
   const teardown = new Teardown();
-  let stopping = false;
+  // Set by the first Ctrl-C/SIGTERM: the exit code. main() finishes the step in progress (a component
+  // still starting is let come up so its cleanup is known), then tears everything down and returns it.
+  let signalCode: number | undefined;
   let cli: ChildProcess | undefined;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`\ndemo: ${signal}: stopping every process and removing temp dirs…\n`);
+  let wake: () => void = () => undefined;
+  const signalled = new Promise<void>((resolve) => (wake = resolve));
+  const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (signalCode !== undefined) {
+      // A second Ctrl-C: leave now. The exit hooks kill the servers; temp dirs may be left behind.
+      process.stdout.write(`\ndemo: ${signal} again: exiting without waiting for the cleanup (temp dirs may be left in ${os.tmpdir()})\n`);
+      process.exit(signalCode);
+    }
+    signalCode = signal === 'SIGINT' ? 130 : 143;
+    process.stdout.write(`\ndemo: ${signal}: stopping every process and removing temp dirs… (a second signal exits at once)\n`);
     cli?.kill('SIGTERM');
-    void teardown.run().then(() => {
-      say('stopped');
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
+    wake();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  /** Between steps: stop starting things once a signal came. */
+  const checkpoint = () => {
+    if (signalCode !== undefined) throw new Stopped();
+  };
 
   try {
     const t0 = Date.now();
@@ -165,18 +192,24 @@ async function main(): Promise<number> {
     teardown.add('temp dir', () => rmSync(scratch, { recursive: true, force: true }));
     const gitToken = `demo-git-${randomBytes(12).toString('hex')}`;
     say('starting the Temporal dev server (with UI), etcd + kube-apiserver, the git server and the model…');
-    const [temporal, cluster, gitServer, scripted] = await Promise.all([
-      startDevServer({ headless: false }).then((s) => (teardown.add('temporal dev server', () => s.stop()), s)),
-      startCluster().then((c) => (teardown.add('control plane', () => c.stop()), c)),
-      startGitServer({ token: gitToken }).then((g) => (teardown.add('git server', () => g.stop()), g)),
-      model.scripted ? startScriptedModel(agentScenario).then((m) => (teardown.add('model server', () => m.close()), m)) : Promise.resolve(undefined),
-    ]);
+    // allSettled, not all: when one fails, the others are still starting; each must be up (and its
+    // cleanup registered) before the teardown runs, or it would be left running with its temp dir.
+    const [temporal, cluster, gitServer, scripted] = allOrFirstError(
+      await Promise.allSettled([
+        startDevServer({ headless: false }).then((s) => (teardown.add('temporal dev server', () => s.stop()), s)),
+        startCluster().then((c) => (teardown.add('control plane', () => c.stop()), c)),
+        startGitServer({ token: gitToken }).then((g) => (teardown.add('git server', () => g.stop()), g)),
+        model.scripted ? startScriptedModel(agentScenario).then((m) => (teardown.add('model server', () => m.close()), m)) : Promise.resolve(undefined),
+      ] as const),
+    );
+    checkpoint();
     say(`Temporal ${temporal.address}, UI ${temporal.uiUrl}`);
     say(`kube-apiserver ${cluster.server}; KUBECONFIG=${cluster.kubeconfigPath}`);
 
     const kubelet = await startKubelet({ ...cluster.kubeletOptions(), mountVolumes: true, imageCommands: { [AGENT_IMAGE]: ['/bin/sh', ENTRYPOINT] } });
     teardown.add('test kubelet', () => kubelet.stop());
     say(`test kubelet node ${kubelet.nodeName} up`);
+    checkpoint();
     const access = await createLeastPrivilegeAccess(cluster, { namespace: NAMESPACE });
     await createAgentPodSecrets(cluster.kubeconfigPath, NAMESPACE, {
       gitToken,
@@ -198,6 +231,7 @@ async function main(): Promise<number> {
       env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`demo:${gitToken}`).toString('base64')}` },
     });
     execFileSync('git', ['reset', '-q', '--hard', 'origin/main'], { cwd: sample.dir });
+    checkpoint();
     say(`sample spec-kit repository ${gitServer.url(REPO_NAME)} (checkout ${sample.dir}), [ASYNC] tasks ${ASYNC_TASKS.join(', ')}`);
 
     const templateFile = path.join(scratch, 'pod-template.yaml');
@@ -222,7 +256,7 @@ async function main(): Promise<number> {
     say(`worker pid ${worker.pid} ready (log ${workerLog}); stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     say(`running: sdlc-runner implement specs/001-greeting/tasks.md --follow --model ${model.model}`);
 
-    if (stopping) return 130;
+    checkpoint();
     cli = spawn(process.execPath, [CLI, 'implement', path.relative(sample.dir, sample.tasksFile), '--follow', '--model', model.model], {
       cwd: sample.dir,
       env: {
@@ -238,25 +272,27 @@ async function main(): Promise<number> {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     const cliCode = await waitForExit(cli);
-    if (stopping) return 130;
+    checkpoint();
 
     const branches = pushedBranches(gitServer);
     for (const b of branches) say(`pushed branch ${b.branch} commit=${b.commit} files=${b.files.join(',')}`);
     const ok = cliCode === 0 && branches.length === ASYNC_TASKS.length;
     say(`run ${ok ? 'succeeded' : `did not succeed (sdlc-runner exit ${cliCode}, ${branches.length} branch(es) pushed)`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    if (ci) {
-      await teardown.run();
-      say('stopped');
-      return ok ? 0 : 1;
-    }
+    if (ci) return ok ? 0 : 1;
     say(`everything stays up — Temporal UI ${temporal.uiUrl}; try: TEMPORAL_ADDRESS=${temporal.address} node ${path.relative(process.cwd(), CLI)} status`);
     say(`KUBECONFIG=${cluster.kubeconfigPath} kubectl -n ${NAMESPACE} get pods; the git token is in ${workerToken}`);
     say('Ctrl-C stops everything and removes the temp dirs.');
-    await new Promise<never>(() => undefined);
-    return 0;
+    await signalled;
+    throw new Stopped();
   } catch (err) {
-    await teardown.run();
+    // After a signal, a step may also fail because of it (the CLI killed, a server gone): that is the stop.
+    if (signalCode !== undefined) return signalCode;
     throw err;
+  } finally {
+    // The one place the stack comes down, before main() returns and the process exits.
+    const anything = !teardown.empty;
+    await teardown.run();
+    if (anything) say('stopped');
   }
 }
 
