@@ -142,34 +142,26 @@ describe('agent runner: verdict from events', () => {
 });
 
 describe('agent runner: watchdog timers', () => {
-  test('a time limit beyond 24.8 days (the longest Node timer) does not end opencode at once', async () => {
-    // A stand-in for opencode: one final step, then it exits by itself after 500 ms.
-    const script = `console.log(JSON.stringify({ type: 'step_finish', part: { reason: 'stop', tokens: {} } })); setTimeout(() => {}, 500);`;
-    const run = await runOpencode({
+  /** A stand-in for opencode: one final step, then it exits by itself after 500 ms. */
+  const finishesAlone = (limits: { deadline: number; exitGraceMs: number }) =>
+    runOpencode({
       bin: process.execPath,
-      args: ['-e', script],
+      args: ['-e', `console.log(JSON.stringify({ type: 'step_finish', part: { reason: 'stop', tokens: {} } })); setTimeout(() => {}, 500);`],
       cwd: os.tmpdir(),
       env: { PATH: process.env.PATH },
-      deadline: Date.now() + 30 * 24 * 3600 * 1000,
-      exitGraceMs: 10_000,
+      ...limits,
       progress: () => undefined,
       stderrLine: () => undefined,
     });
+  const DAYS_30 = 30 * 24 * 3600 * 1000;
+
+  test('a time limit beyond 24.8 days (the longest Node timer) does not end opencode at once', async () => {
+    const run = await finishesAlone({ deadline: Date.now() + DAYS_30, exitGraceMs: 10_000 });
     expect(run).toMatchObject({ timedOut: false, exitCode: 0, endedByWatchdogAfterFinish: false });
   });
 
   test('an exit grace beyond 24.8 days does not end opencode right after its final step', async () => {
-    const script = `console.log(JSON.stringify({ type: 'step_finish', part: { reason: 'stop', tokens: {} } })); setTimeout(() => {}, 500);`;
-    const run = await runOpencode({
-      bin: process.execPath,
-      args: ['-e', script],
-      cwd: os.tmpdir(),
-      env: { PATH: process.env.PATH },
-      deadline: Date.now() + 60_000,
-      exitGraceMs: 30 * 24 * 3600 * 1000,
-      progress: () => undefined,
-      stderrLine: () => undefined,
-    });
+    const run = await finishesAlone({ deadline: Date.now() + 60_000, exitGraceMs: DAYS_30 });
     expect(run).toMatchObject({ timedOut: false, exitCode: 0, endedByWatchdogAfterFinish: false });
   });
 });

@@ -5,11 +5,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { formatResultLine, parseResultLine } from '../../src/contract/result-line';
+import { parseResultLine } from '../../src/contract/result-line';
 import { KubernetesError, LABELS, MANAGED_BY, type PodStatus } from '../../src/k8s/gateway';
 import { createClientGateway, type ClientGateway } from '../../src/k8s/client-gateway';
 import { toolPath } from '../../src/tools';
-import { agentRequest, newRunId, POD_TEMPLATE, startTestEnv, type TestEnv } from './support/env';
+import { agentRequest, newRunId, POD_TEMPLATE, RESULT, startTestEnv, type TestEnv } from './support/env';
 import { followToEnd } from './support/follow';
 
 let env: TestEnv;
@@ -28,7 +28,6 @@ afterEach(async () => {
   await env?.kubelet.clearFaults();
 });
 
-const RESULT = formatResultLine({ v: 1, status: 'succeeded', taskId: 'T001', branch: 'specs/001-x/T001', sha: 'a'.repeat(40), commits: 1 });
 
 /** Prints `count` numbered lines, `perBurst` at a time, then the given tail. */
 function numberedLines(count: number, sleep = 0.02): string {

@@ -6,10 +6,9 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../activities';
 import type { FollowOutcome } from '../../activities/types';
 import type { GitGateway } from '../../src/git/gateway';
-import { formatResultLine } from '../../src/contract/result-line';
 import { LABELS } from '../../src/k8s/gateway';
 import type { ClientGateway } from '../../src/k8s/client-gateway';
-import { agentRequest, newRunId, startTestEnv, type TestEnv } from './support/env';
+import { agentRequest, newRunId, RESULT, startTestEnv, type TestEnv } from './support/env';
 
 let env: TestEnv;
 let gw: ClientGateway;
@@ -27,7 +26,6 @@ afterEach(async () => {
   await env?.kubelet.clearFaults();
 });
 
-const RESULT = formatResultLine({ v: 1, status: 'succeeded', taskId: 'T001', branch: 'specs/001-x/T001', sha: 'a'.repeat(40), commits: 1 });
 const noGit = {} as GitGateway;
 
 async function follow(podName: string, pollIntervalMs = 10_000, onHeartbeat?: (details: unknown) => void): Promise<FollowOutcome> {

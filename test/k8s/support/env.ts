@@ -14,6 +14,7 @@ import { startKubelet, type TestKubelet, type StartKubeletOptions } from '../../
 import { createClientGateway, type ClientGateway } from '../../../src/k8s/client-gateway';
 import { LABELS, type AgentPodRequest } from '../../../src/k8s/gateway';
 import { podName } from '../../../src/k8s/names';
+import { formatResultLine } from '../../../src/contract/result-line';
 
 export const AGENT_IMAGE = 'sdlc-test/agent:1';
 export const MISSING_IMAGE = 'sdlc-test/does-not-exist:1';
@@ -98,6 +99,9 @@ export async function startTestEnv(name: string, kubeletOpts: Partial<StartKubel
 let runSeq = 0;
 
 /** A unique run id per call, so pods of different tests never share a name. */
+/** The result line of an agent that succeeded (T001, one commit). */
+export const RESULT = formatResultLine({ v: 1, status: 'succeeded', taskId: 'T001', branch: 'specs/001-x/T001', sha: 'a'.repeat(40), commits: 1 });
+
 export function newRunId(prefix = 'run'): string {
   return `${prefix}-${++runSeq}-${randomBytes(3).toString('hex')}`;
 }
