@@ -93,10 +93,12 @@ function findCandidates(tokens: Token[], lineCount: number): Candidate[] {
  * a task defined elsewhere. A list item without checkbox or status emoji is such a mention when its
  * ID was already seen, or when the ID is bare (not bold/struck) and a checkbox, emoji or heading
  * task defines it anywhere in the file. Files written only as `- **T-001**: …` or `- T001 …` items
- * keep them all as tasks.
+ * keep them all as tasks. An item whose ID is directly followed by a marker (`- T001 [ASYNC] …`)
+ * is a task, never a mention: a repeated one must surface as a duplicate (an error when both are
+ * dispatched), not vanish.
  */
 function dropCrossReferences(candidates: Candidate[]): Candidate[] {
-  const definite = (c: Candidate) => c.source === 'heading' || c.head.checkbox !== null || c.head.emoji !== null;
+  const definite = (c: Candidate) => c.source === 'heading' || c.head.checkbox !== null || c.head.emoji !== null || c.head.markedAfterId;
   const definedIds = new Set(candidates.filter(definite).map((c) => c.head.id));
   const seen = new Set<string>();
   const kept: Candidate[] = [];

@@ -19,6 +19,8 @@ const LEADING_MARKER = /^\s*\[([^[\]\n]+)\]/;
 const TRAILING_MARKER = /\s*\[([^[\]\n]+)\]\s*$/;
 const TITLE_SEPARATOR = /^\s*(?:[:：|—–-]+\s*)?/;
 const KNOWN_MARKER = /\[\s*(P|ASYNC|SYNC|US\d+|USX)\s*\]/gi;
+const KNOWN_MARKER_NAME = /^(P|ASYNC|SYNC|US\d+|USX)$/i;
+const KNOWN_MARKER_AT_START = /^[\uE002-\uE005]*\[\s*(P|ASYNC|SYNC|US\d+|USX)\s*\]/i;
 const HEADING_DONE = /\s*\[[xX]\]\s*$/;
 const HEADING_MODE = /\s*\(\s*(ASYNC|SYNC)\s*\)\s*$/i;
 
@@ -36,6 +38,11 @@ export interface TaskHead {
   decorated: boolean;
   /** A heading task ending in `[X]`. */
   headingDone: boolean;
+  /**
+   * A `[P]`/`[ASYNC]`/`[SYNC]`/`[USn]` marker follows the ID directly (`- T001 [ASYNC] …`): the item
+   * is written as a task, not a note that mentions one (`- T002 and T003 are [SYNC] because …`).
+   */
+  markedAfterId: boolean;
   /** All mode markers in order of appearance ([ASYNC]/[SYNC], or a heading's trailing `(ASYNC)`). */
   modes: TaskMode[];
   parallel: boolean;
@@ -107,6 +114,8 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
     rest = stripped.slice(marker[0].length);
   }
   rest = rest.replace(/^[\s\uE003]*/, '').replace(TITLE_SEPARATOR, '');
+  // `**T-001**: [ASYNC] …`: a marker right after the ID's separator is as good as one right after it.
+  const markedAfterId = leading.some((marker) => KNOWN_MARKER_NAME.test(marker.trim())) || KNOWN_MARKER_AT_START.test(rest);
   const titleStruck = rest.startsWith(SENTINEL.STRIKE_OPEN);
   rest = stripStyleSentinels(rest);
 
@@ -151,6 +160,7 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
     struck: struckBeforeId || titleStruck,
     decorated,
     headingDone,
+    markedAfterId,
     modes: [],
     parallel: false,
     story: null,

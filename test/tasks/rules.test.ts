@@ -322,3 +322,19 @@ describe('scale', () => {
     expect(elapsed).toBeLessThan(20_000);
   });
 });
+
+describe('contract probes (issue 2 §2)', () => {
+  it('keeps checkbox-less items that repeat an ID but carry their own markers, so two dispatched tasks with one ID are an error', () => {
+    for (const text of [md('- T001 [ASYNC] a', '- T001 [ASYNC] b'), md('- [ ] T001 [ASYNC] a', '- T001 [ASYNC] b'), md('- **T-001**: [ASYNC] a', '- **T-001**: [ASYNC] b')]) {
+      const plan = parse(text);
+      expect(plan.tasks.map((t) => t.line)).toEqual([1, 2]);
+      expect(plan.dispatch).toEqual([]);
+      expect(plan.errors).toEqual([expect.objectContaining({ lines: [1, 2], problem: expect.stringContaining('same ID') })]);
+    }
+  });
+
+  it('still drops notes that mention a task with a marker mid-sentence ("- T002 and T003 are [SYNC] because …")', () => {
+    const plan = parse(md('- [ ] T002 [ASYNC] a', '- [ ] T003 [ASYNC] b', '', '## Notes', '- T002 and T003 are [SYNC] because they need a human'));
+    expect(plan.tasks.map((t) => t.line)).toEqual([1, 2]);
+  });
+});
