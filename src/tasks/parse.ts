@@ -9,7 +9,7 @@ import {
   type InlineText,
   type Token,
 } from './markdown';
-import { isDone, parseTaskHead, phaseHeadingMode, TASK_ID_GLOBAL, type TaskHead, type TaskSource } from './task-head';
+import { isDone, parseTaskHead, phaseHeadingMode, type TaskHead, type TaskSource } from './task-head';
 import type { ParseOptions, PlanError, PlanWarning, Task, TaskMode, TaskPlan, TaskStatus } from './types';
 
 /**
@@ -34,6 +34,7 @@ export function parseTasksMarkdown(text: string, opts: ParseOptions): TaskPlan {
   const kept = dropCrossReferences(candidates);
   const warnings: PlanWarning[] = [];
   const tasks = kept.map((candidate, index) => buildTask(candidate, nestedIn(kept, index), tokens, lines, warnings));
+  expandDependencyRanges(tasks);
   return planDispatch({ file: opts.file, feature: opts.feature, tasks, warnings, branchPattern: opts.branchPattern });
 }
 
@@ -167,20 +168,48 @@ function inlineTokensOf(candidate: Candidate, nested: Candidate[], tokens: Token
   return result;
 }
 
-const DEPENDS_ON = new RegExp(
-  String.raw`\bdepends?\s+on\b[\s:*]*(ID(?:\s*(?:,|;|/|&|\+|\band\b)\s*ID)*)`.replace(/ID/g, String.raw`T-?\d+[a-z]?(?:\.\d+)*`),
-  'giu',
-);
+const DEP_ID = String.raw`T-?\d+[a-z]?(?:\.\d+)*`;
+/** `T012, T013`, `T012 and T013`, `T012, T013, and T014`, `T012 & T013`, ranges `T012-T015` / `T012–T015`. */
+const DEP_SEPARATOR = String.raw`(?:\s*,\s*(?:and\s+)?|\s*[;/&+]\s*|\s+and\s+|\s*[-–]\s*)`;
+const DEPENDS_ON = new RegExp(String.raw`\bdepends?\s+on\b[\s:*]*(${DEP_ID}(?:${DEP_SEPARATOR}${DEP_ID})*)`, 'giu');
+const DEP_PART = new RegExp(String.raw`(${DEP_ID})(?:\s*[-–]\s*(${DEP_ID}))?`, 'gu');
+/** Stands for "every task from A to B" in `dependsOn` until {@link expandDependencyRanges} resolves it. */
+const RANGE_JOIN = '\u0000';
 
-/** `depends on T012, T013` / `**Depends on**: T001 and T002`, anywhere in the task's own text. */
+/**
+ * `depends on T012, T013` / `**Depends on**: T001 and T002` / `depends on T002-T004`, anywhere in
+ * the task's own text. Ranges stay as one `A\0B` entry until every task of the file is known.
+ */
 function dependenciesIn(text: string, selfId: string): string[] {
   const ids: string[] = [];
   for (const match of text.matchAll(DEPENDS_ON)) {
-    for (const id of match[1]!.match(TASK_ID_GLOBAL) ?? []) {
+    for (const part of match[1]!.matchAll(DEP_PART)) {
+      const id = part[2] !== undefined ? `${part[1]}${RANGE_JOIN}${part[2]}` : part[1]!;
       if (id !== selfId && !ids.includes(id)) ids.push(id);
     }
   }
   return ids;
+}
+
+/**
+ * A range `T002-T005` means the tasks from T002 to T005 in file order (spec-kit numbers tasks in
+ * file order, so this also picks up `T003a`). When an end is not a task in the file, or comes before
+ * the start, the range is just its two ends (and the unknown end is warned about like any other).
+ */
+function expandDependencyRanges(tasks: Task[]): void {
+  const order = tasks.map((task) => task.id);
+  for (const task of tasks) {
+    if (!task.dependsOn.some((dep) => dep.includes(RANGE_JOIN))) continue;
+    const expanded: string[] = [];
+    for (const dep of task.dependsOn) {
+      const [from, to] = dep.split(RANGE_JOIN) as [string, string | undefined];
+      const start = order.indexOf(from);
+      const end = to === undefined ? -1 : order.indexOf(to);
+      const ids = to === undefined ? [from] : start >= 0 && end >= start ? order.slice(start, end + 1) : [from, to];
+      for (const id of ids) if (id !== task.id && !expanded.includes(id)) expanded.push(id);
+    }
+    task.dependsOn = expanded;
+  }
 }
 
 /** Backticked text that looks like a path: no spaces, and a `/` or a file extension. */

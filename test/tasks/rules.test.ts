@@ -338,3 +338,22 @@ describe('contract probes (issue 2 §2)', () => {
     expect(plan.tasks.map((t) => t.line)).toEqual([1, 2]);
   });
 });
+
+describe('depends on: list forms a spec-kit user writes', () => {
+  const deps = (text: string) => parse(text).tasks[0]!.dependsOn;
+  const rest = ['- [ ] T002 [SYNC] b', '- [ ] T003 [SYNC] c', '- [ ] T004 [SYNC] d'];
+
+  it('reads "T002, T003, and T004" (serial comma)', () => {
+    expect(deps(md('- [ ] T001 [ASYNC] a, depends on T002, T003, and T004', ...rest))).toEqual(['T002', 'T003', 'T004']);
+    expect(deps(md('- [ ] T001 [ASYNC] a (Depends on: T002, and T003)', ...rest))).toEqual(['T002', 'T003']);
+  });
+
+  it('expands a range "T002-T004" / "T002–T004" to the tasks from one end to the other in file order', () => {
+    expect(deps(md('- [ ] T001 [ASYNC] a, depends on T002-T004', ...rest))).toEqual(['T002', 'T003', 'T004']);
+    expect(deps(md('- [ ] T001 [ASYNC] a, depends on T002–T003 and T004', ...rest))).toEqual(['T002', 'T003', 'T004']);
+    // An end that is not a task in the file: only the ends, and the unknown one is warned about.
+    expect(deps(md('- [ ] T001 [ASYNC] a, depends on T002-T009', ...rest))).toEqual(['T002', 'T009']);
+    // An em dash is a clause break, not a range.
+    expect(deps(md('- [ ] T001 [ASYNC] a (depends on T002 — T004 does the rest)', ...rest))).toEqual(['T002']);
+  });
+});
