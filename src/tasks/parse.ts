@@ -212,8 +212,13 @@ function expandDependencyRanges(tasks: Task[]): void {
   }
 }
 
-/** Backticked text that looks like a path: no spaces, and a `/` or a file extension. */
-const PATH_LIKE = /^(?![a-z][a-z0-9+.-]*:\/\/)[\w.@~/+-]*(?:\/[\w.@+-]|\.[a-z][a-z0-9]{0,7}$)[\w.@~/+-]*$/;
+/**
+ * Backticked text that looks like a path: no spaces, and a `/` or a file extension (letters and
+ * digits of any script, so `docs/功能说明.md` counts). URLs and commands (`npm run build`) do not.
+ */
+const PATH_LIKE = /^(?![a-z][a-z0-9+.-]*:\/\/)[\p{L}\p{N}_.@~/+-]*(?:\/[\p{L}\p{N}_.@+-]|\.[a-z][a-z0-9]{0,7}$)[\p{L}\p{N}_.@~/+-]*$/u;
+/** Files that are named without an extension, as a spec-kit task mentions them (`Dockerfile`). */
+const EXTENSIONLESS_FILE = /^(?:Dockerfile|Containerfile|Makefile|GNUmakefile|Justfile|Procfile|Gemfile|Rakefile|Jenkinsfile|Vagrantfile|Brewfile|Podfile|Cartfile|Pipfile|Tiltfile|Caddyfile|CODEOWNERS|LICENSE|NOTICE)$/;
 
 function filesIn(inlines: InlineText[]): string[] {
   const files: string[] = [];
@@ -221,7 +226,8 @@ function filesIn(inlines: InlineText[]): string[] {
     for (const code of inline.codes) {
       // `shared_infra.py:297-298` names the file; the line range is not part of the path.
       const candidate = code.trim().replace(/:\d+(?:-\d+)?$/, '');
-      if (PATH_LIKE.test(candidate) && !/^\.+$/.test(candidate) && !files.includes(candidate)) files.push(candidate);
+      const path = PATH_LIKE.test(candidate) || EXTENSIONLESS_FILE.test(candidate);
+      if (path && !/^\.+$/.test(candidate) && !files.includes(candidate)) files.push(candidate);
     }
   }
   return files;

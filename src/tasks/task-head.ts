@@ -180,7 +180,9 @@ function applyMarker(head: TaskHead, marker: string): void {
   const upper = marker.toUpperCase();
   if (marker === 'P' || marker === 'p') head.parallel = true;
   else if (upper === 'ASYNC' || upper === 'SYNC') head.modes.push(upper === 'ASYNC' ? 'async' : 'sync');
-  else if (/^US(\d+|X)$/i.test(marker)) head.story ??= upper;
+  // One story per task; a second story marker (`[US3] [USX]`) is kept as a label rather than dropped.
+  else if (/^US(\d+|X)$/i.test(marker) && head.story === null) head.story = upper;
+  else if (/^US(\d+|X)$/i.test(marker)) head.labels.push(upper);
   else if (marker.length > 0) head.labels.push(marker);
 }
 

@@ -357,3 +357,14 @@ describe('depends on: list forms a spec-kit user writes', () => {
     expect(deps(md('- [ ] T001 [ASYNC] a (depends on T002 — T004 does the rest)', ...rest))).toEqual(['T002']);
   });
 });
+
+describe('stories and files: nothing the user wrote is lost', () => {
+  it('keeps a second story marker as a label (the first is the story)', () => {
+    expect(only(parse(md('- [ ] T001 [US3] [USX] [P] shared by two stories')))).toMatchObject({ story: 'US3', labels: ['USX'], parallel: true });
+  });
+
+  it('counts non-ASCII paths and well-known extensionless files (Dockerfile, Makefile) as files', () => {
+    const t = only(parse(md('- [ ] T001 [ASYNC] Update `docs/功能说明.md`, `Dockerfile`, `docker/Dockerfile`, `Makefile` and `src/módulo.py`; run `make build`')));
+    expect(t.files).toEqual(['docs/功能说明.md', 'Dockerfile', 'docker/Dockerfile', 'Makefile', 'src/módulo.py']);
+  });
+});
