@@ -6,6 +6,7 @@ import {
   parseMarkdown,
   searchText,
   splitLines,
+  stripStyleSentinels,
   type InlineText,
   type Token,
 } from './markdown';
@@ -73,7 +74,8 @@ function findCandidates(tokens: Token[], lineCount: number): Candidate[] {
         candidates.push({ head, source: 'heading', startToken: i, endToken, startLine: token.map![0], endLine, phase, phaseMode });
       } else if (level === 2) {
         phase = headingText(inline);
-        phaseMode = phaseHeadingMode(phase);
+        // Like task markers, a mode inside inline code (`[ASYNC]` quoted in a Format heading) does not count.
+        phaseMode = phaseHeadingMode(textOutsideCode(inline));
       }
     } else if (token.type === 'list_item_open' && quoteDepth === 0 && isBulletItem(token)) {
       // A task's ID must open the item's first paragraph; an item that starts with a fence or a
@@ -256,6 +258,11 @@ function headingLevel(token: Token): number {
 
 function headingText(inline: InlineText): string {
   return displayText(inline.marked, inline.codes).replace(/\s+/g, ' ').trim();
+}
+
+/** The heading's text with code spans blanked out and style sentinels dropped. */
+function textOutsideCode(inline: InlineText): string {
+  return stripStyleSentinels(inline.marked).replace(/\uE000\d+\uE001/g, ' ');
 }
 
 function headingSectionEnd(tokens: Token[], start: number, level: number): number {

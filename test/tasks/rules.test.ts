@@ -171,6 +171,15 @@ describe('phases', () => {
     expect(plan.dispatch).toEqual(['T002', 'T004']);
   });
 
+  it('does not take a phase mode from inline code in the heading (`## Format: `[ID] [ASYNC] …``)', () => {
+    const plan = parse(md('## Format: `[ID] [P?] [ASYNC] [Story] Description`', '- [ ] T001 example', '## Phase 2 `(ASYNC)` docs', '- [ ] T002 example'));
+    expect(plan.tasks.map((t) => [t.id, t.mode, t.phase])).toEqual([
+      ['T001', null, 'Format: `[ID] [P?] [ASYNC] [Story] Description`'],
+      ['T002', null, 'Phase 2 `(ASYNC)` docs'],
+    ]);
+    expect(plan.dispatch).toEqual([]);
+  });
+
   it('ignores YAML front matter (it is not a level-2 heading)', () => {
     const plan = parse(md('---', 'description: "template"', '---', '', '- [ ] T001 x'));
     expect(only(plan)).toMatchObject({ phase: null, line: 5 });
