@@ -11,13 +11,15 @@ export const TASK_ID_GLOBAL = new RegExp(TASK_ID_SOURCE, 'gu');
 
 const ID_RANGE_AFTER = /^[\uE003\uE005]*\s*[-–—]\s*[\uE002\uE004]*T-?\d/u;
 const CHECKBOX = /^\[([ xX])\]/;
-const STATUS_EMOJI = /^\p{Extended_Pictographic}\uFE0F?/u;
+/** A pictographic emoji, or the text check marks ✓/✗ that people use the same way. */
+const STATUS_EMOJI = /^(?:\p{Extended_Pictographic}|[\u2713\u2717])\uFE0F?/u;
 /** Emoji that mean "done" when they precede the ID; others (🔄, ⏳ …) are allowed but say nothing. */
-const DONE_EMOJI = new Set(['✅', '✔', '☑', '🗹']);
+const DONE_EMOJI = new Set(['✅', '✔', '✓', '☑', '🗹']);
 
 const LEADING_MARKER = /^\s*\[([^[\]\n]+)\]/;
 const TRAILING_MARKER = /\s*\[([^[\]\n]+)\]\s*$/;
-const TITLE_SEPARATOR = /^\s*(?:[:：|—–-]+\s*)?/;
+/** What people put between the ID (and markers) and the title: `T001: …`, `T001 — …`, `T001. …`, `T001) …`. */
+const TITLE_SEPARATOR = /^\s*(?:[:：|—–.)-]+\s*)?/;
 const KNOWN_MARKER = /\[\s*(P|ASYNC|SYNC|US\d+|USX)\s*\]/gi;
 const KNOWN_MARKER_NAME = /^(P|ASYNC|SYNC|US\d+|USX)$/i;
 const KNOWN_MARKER_AT_START = /^[\uE002-\uE005]*\[\s*(P|ASYNC|SYNC|US\d+|USX)\s*\]/i;

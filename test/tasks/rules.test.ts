@@ -11,11 +11,11 @@ const only = (plan: TaskPlan) => {
 };
 
 describe('task IDs', () => {
-  it.each(['T001', 'T-001', 'T001a', 'T001.1', 'T1', 'T012.3.4'])('%s is a task ID', (id) => {
+  it.each(['T001', 'T-001', 'T001a', 'T001.1', 'T001.1.2', 'T-001a.2', 'T1', 'T012.3.4'])('%s is a task ID', (id) => {
     expect(only(parse(md(`- [ ] ${id} Do it`))).id).toBe(id);
   });
 
-  it.each(['TXXX', 'TR01', 'T001ab', 'Task1', 'T', 't001'])('%s is not a task ID', (id) => {
+  it.each(['TXXX', 'TR01', 'T01x2', 'T001A', 'T001ab', 'Task1', 'T', 't001'])('%s is not a task ID', (id) => {
     const plan = parse(md(`- [ ] ${id} Not a task`, '- [ ] T900 Real task'));
     expect(plan.tasks.map((t) => t.id)).toEqual(['T900']);
   });
@@ -375,5 +375,21 @@ describe('stories and files: nothing the user wrote is lost', () => {
   it('counts non-ASCII paths and well-known extensionless files (Dockerfile, Makefile) as files', () => {
     const t = only(parse(md('- [ ] T001 [ASYNC] Update `docs/功能说明.md`, `Dockerfile`, `docker/Dockerfile`, `Makefile` and `src/módulo.py`; run `make build`')));
     expect(t.files).toEqual(['docs/功能说明.md', 'Dockerfile', 'docker/Dockerfile', 'Makefile', 'src/módulo.py']);
+  });
+});
+
+describe('task heads: what is left for the title and status', () => {
+  it.each([
+    ['- [ ] T001. Build it', 'Build it'],
+    ['- [ ] T001) Build it', 'Build it'],
+    ['- [ ] T001: Build it', 'Build it'],
+    ['- [ ] T001 — Build it', 'Build it'],
+    ['- [ ] T001 [ASYNC]. Build it', 'Build it'],
+  ])('%s → title %s', (line, title) => {
+    expect(only(parse(md(line))).title).toBe(title);
+  });
+
+  it.each(['✓', '✔', '✔️', '☑️'])('%s before the ID means done', (mark) => {
+    expect(only(parse(md(`- ${mark} T001 x`))).status).toBe('done');
   });
 });
