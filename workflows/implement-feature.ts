@@ -138,22 +138,36 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
 
   const task = (id: string) => state.tasks.find((t) => t.id === id);
   const unknownIds = (ids: string[]) => ids.filter((id) => !task(id));
+  const retryTargets = (req: RetryTasksRequest) => (req.taskIds?.length ? req.taskIds : state.tasks.filter((t) => RETRYABLE_TASK_STATUSES.includes(t.status)).map((t) => t.id));
+  /** The retried tasks plus every blocked task downstream of them (transitively): all of them get another chance. */
+  const requeued = (ids: string[]) => {
+    const set = new Set(ids);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const t of state.tasks) {
+        if (!set.has(t.id) && t.status === 'blocked' && t.dependsOn.some((d) => set.has(d))) {
+          set.add(t.id);
+          grew = true;
+        }
+      }
+    }
+    return set;
+  };
 
   setHandler(getRunStateQuery, () => state);
 
   setHandler(
     retryTasksUpdate,
     (req: RetryTasksRequest) => {
-      const ids = req.taskIds?.length ? req.taskIds : state.tasks.filter((t) => RETRYABLE_TASK_STATUSES.includes(t.status)).map((t) => t.id);
-      for (const id of ids) {
+      const ids = retryTargets(req);
+      // The retried tasks and their blocked dependants (transitively) are queued again.
+      for (const id of requeued(ids)) {
         const t = task(id)!;
         t.status = 'pending';
         t.reason = undefined;
         t.lastLines = undefined;
         t.autoRetries = 0;
       }
-      // Blocked dependants of retried tasks get another chance too.
-      for (const t of state.tasks) if (t.status === 'blocked' && t.dependsOn.some((d) => ids.includes(d))) { t.status = 'pending'; t.reason = undefined; }
       retryRequested = true;
       state.status = 'running';
       dirty = true;
@@ -161,12 +175,24 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     },
     {
       validator: (req: RetryTasksRequest) => {
-        if (state.status === 'succeeded' || state.finishRequested) throw new Error('the run has finished; start a new run instead');
+        if (state.status === 'cancelling' || state.status === 'cancelled') throw new Error('the run is being cancelled; start a new run instead');
+        // Once the run has decided its outcome (finish requested, or the decision wait over) nothing may change it.
+        if (state.status === 'succeeded' || state.status === 'failed' || state.finishRequested) throw new Error('the run has finished; start a new run instead');
         const unknown = unknownIds(req.taskIds ?? []);
         if (unknown.length) throw new Error(`unknown task(s) ${unknown.join(', ')}; dispatched tasks are ${state.tasks.map((t) => t.id).join(', ')}`);
         const notRetryable = (req.taskIds ?? []).filter((id) => !RETRYABLE_TASK_STATUSES.includes(task(id)!.status));
         if (notRetryable.length) throw new Error(`only failed, timed-out, cancelled or blocked tasks can be retried: ${notRetryable.map((id) => `${id} is ${task(id)!.status}`).join(', ')}`);
         if (!req.taskIds?.length && !state.tasks.some((t) => RETRYABLE_TASK_STATUSES.includes(t.status))) throw new Error('no failed, timed-out, cancelled or blocked task to retry');
+        // A task whose dependency stays unsuccessful would only be blocked again: say which one to retry with it.
+        const queued = requeued(retryTargets(req));
+        const stuck: string[] = [];
+        for (const id of queued) {
+          for (const d of task(id)!.dependsOn) {
+            const dep = task(d)!;
+            if (!queued.has(d) && isTerminal(dep) && dep.status !== 'succeeded') stuck.push(`${id} depends on ${d}, which is ${dep.status.replace('_', ' ')}: retry ${d} too`);
+          }
+        }
+        if (stuck.length) throw new Error(stuck.join('; '));
       },
     },
   );
@@ -216,7 +242,8 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     () => {
       state.finishRequested = true;
       dirty = true;
-      return state.status;
+      // Every task is terminal (the validator saw to it): this is the status the run ends with.
+      return state.tasks.every((t) => t.status === 'succeeded') ? 'succeeded' : 'failed';
     },
     {
       validator: () => {
@@ -233,6 +260,11 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     t.endedAt = undefined;
     t.reason = undefined;
     t.commit = undefined;
+    // Figures belong to one attempt: none from the previous attempt while this one runs.
+    t.tokens = undefined;
+    t.cost = undefined;
+    t.lastLines = undefined;
+    t.logLines = undefined;
     t.childWorkflowId = `${info.workflowId}/${t.id}/${t.attempt}`;
     t.podName = podName(info.workflowId, t.id, t.attempt, 0, runUid);
     const scope = new CancellationScope();

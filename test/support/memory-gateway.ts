@@ -175,7 +175,7 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
           this.log(pod, formatResultLine({ v: 1, status: 'succeeded', taskId, branch, sha, commits: 1, tokens: { input: script.tokens?.input ?? 1000, output: script.tokens?.output ?? 200, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, cost: script.cost ?? 0.01 }));
           this.terminate(pod, script.exitCode ?? 0, 'Completed');
         } else if (result === 'failure') {
-          this.log(pod, formatResultLine({ v: 1, status: 'failed', taskId, branch, commits: 0, reason: 'the agent made no change' }));
+          this.log(pod, formatResultLine({ v: 1, status: 'failed', taskId, branch, commits: 0, reason: 'the agent made no change', ...(script.tokens ? { tokens: { ...script.tokens, reasoning: 0, cacheRead: 0, cacheWrite: 0 } } : {}), ...(script.cost !== undefined ? { cost: script.cost } : {}) }));
           this.terminate(pod, script.exitCode ?? 10, 'Error');
         } else {
           this.terminate(pod, script.exitCode ?? 1, 'Error');

@@ -44,6 +44,17 @@ describe('implementFeature durability', () => {
     const summary = await h.result(handle);
     expect(summary.counts.succeeded).toBe(6);
     expect(summary.tasks.every((t) => t.attempt === 1 && t.commit)).toBe(true);
+    // Every per-task field made it across the generations, not just status and commit.
+    for (const t of summary.tasks) {
+      expect(t.commit).toBe(await h.git.branchHead('https://git.example.test/acme/app.git', t.branch));
+      expect(t.tokens?.input).toBe(1000);
+      expect(t.cost).toBe(0.01);
+      expect(t.logLines).toBeGreaterThan(0);
+      expect(t.podName).toBe(h.k8s.created.find((n) => n.includes(`-${t.id.toLowerCase()}-`)));
+      expect(t.childWorkflowId).toBe(`${handle.workflowId}/${t.id}/1`);
+      expect(Date.parse(t.endedAt!)).toBeGreaterThanOrEqual(Date.parse(t.startedAt!));
+    }
+    expect((await h.state(handle)).generation).toBeGreaterThan(0);
     const desc = await handle.describe();
     // The handle follows the chain: the final run is not the first one.
     const first = await h.env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).describe();

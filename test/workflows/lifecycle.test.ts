@@ -159,7 +159,7 @@ describe('implementFeature task lifecycle', () => {
     h = await harness(() => ({ result: 'failure' }));
     const handle = await h.start(tasksMarkdown(1), { decisionTimeoutSeconds: 600 });
     await eventually(async () => (await h.state(handle)).status === 'awaiting_decision', 'awaiting decision');
-    expect(await handle.executeUpdate(finishUpdate)).toBe('awaiting_decision');
+    expect(await handle.executeUpdate(finishUpdate)).toBe('failed');
     const summary = await h.result(handle);
     expect(summary.status).toBe('failed');
     expect(summary.counts.failed).toBe(1);
