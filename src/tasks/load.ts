@@ -59,6 +59,15 @@ async function readLimited(file: string): Promise<Buffer> {
 }
 
 function decodeText(file: string, bytes: Buffer): string {
+  // UTF-16 (a BOM FF FE / FE FF, as Windows editors save) is full of NUL bytes but is text: say so.
+  if (bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))) {
+    throw new TasksFileError({
+      file,
+      line: 1,
+      problem: 'is UTF-16 text, not UTF-8',
+      hint: 're-save the file as UTF-8 (e.g. `iconv -f utf-16 -t utf-8 tasks.md > tasks.utf8.md` and move it back)',
+    });
+  }
   const nul = bytes.indexOf(0);
   if (nul >= 0) {
     throw new TasksFileError({

@@ -151,6 +151,13 @@ describe('loadTasksFile', () => {
     expect(error.message).toMatch(new RegExp(`^${escape(file)}:2: contains a NUL byte, so it is binary data, not markdown text\\. Fix: `));
   });
 
+  it('UTF-16 (as Windows editors save it): not UTF-8, with the re-save fix rather than "binary data"', async () => {
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('- [ ] T001 [ASYNC] a\n', 'utf16le')]);
+    const file = write('015-utf16', utf16);
+    const error = await caughtAsync(loadTasksFile(file));
+    expect(error.message).toMatch(new RegExp(`^${escape(file)}:1: is UTF-16 text, not UTF-8\\. Fix: re-save the file as UTF-8`));
+  });
+
   it('over 5 MB', async () => {
     const big = Buffer.alloc(MAX_TASKS_FILE_BYTES + 1, 'a');
     big.write('- [ ] T001 a\n');
