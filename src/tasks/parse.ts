@@ -171,9 +171,12 @@ function inlineTokensOf(candidate: Candidate, nested: Candidate[], tokens: Token
 }
 
 const DEP_ID = String.raw`T-?\d+[a-z]?(?:\.\d+)*`;
-/** `T012, T013`, `T012 and T013`, `T012, T013, and T014`, `T012 & T013`, ranges `T012-T015` / `T012–T015`. */
+/**
+ * `T012, T013`, `T012 and T013`, `T012, T013, and T014`, `T012 & T013`, ranges `T012-T015` / `T012–T015`.
+ * A negated phrase (`does not depend on T002`) names no dependency.
+ */
 const DEP_SEPARATOR = String.raw`(?:\s*,\s*(?:and\s+)?|\s*[;/&+]\s*|\s+and\s+|\s*[-–]\s*)`;
-const DEPENDS_ON = new RegExp(String.raw`\bdepends?\s+on\b[\s:*]*(${DEP_ID}(?:${DEP_SEPARATOR}${DEP_ID})*)`, 'giu');
+const DEPENDS_ON = new RegExp(String.raw`(?<!(?:\bnot|n['’]t|\bnever)\s+)\bdepends?\s+on\b[\s:*]*(${DEP_ID}(?:${DEP_SEPARATOR}${DEP_ID})*)`, 'giu');
 const DEP_PART = new RegExp(String.raw`(${DEP_ID})(?:\s*[-–]\s*(${DEP_ID}))?`, 'gu');
 /** Stands for "every task from A to B" in `dependsOn` until {@link expandDependencyRanges} resolves it. */
 const RANGE_JOIN = '\u0000';

@@ -198,6 +198,10 @@ function isInsideCode(markerText: string): boolean {
  * (`SYNC/ASYNC Summary`) is not a mode.
  */
 export function phaseHeadingMode(headingText: string): TaskMode | null {
-  const match = /[[(]\s*(ASYNC|SYNC)\s*(?:[)\]]|[—–:,;-][^)\]]*[)\]])/i.exec(headingText);
+  const match =
+    /[[(]\s*(ASYNC|SYNC)\s*(?:[)\]]|[—–:,;-][^)\]]*[)\]])/i.exec(headingText) ??
+    // `(SYNC Human Review Required)`: the mode word in capitals, then words. Not `(Async processing)`,
+    // which is prose, nor `(SYNC/ASYNC …)`.
+    /[[(]\s*(ASYNC|SYNC)\s+[^)\]/]*[)\]]/.exec(headingText);
   return match ? (match[1]!.toLowerCase() as TaskMode) : null;
 }

@@ -393,3 +393,15 @@ describe('task heads: what is left for the title and status', () => {
     expect(only(parse(md(`- ${mark} T001 x`))).status).toBe('done');
   });
 });
+
+describe('mode and dependency wording', () => {
+  it('reads a phase mode written in capitals with words after it: (SYNC Human Review Required), [ASYNC agents]', () => {
+    const plan = parse(md('## Phase 1: Setup (SYNC Human Review Required)', '- [ ] T001 a', '## Phase 2: Build [ASYNC agents]', '- [ ] T002 b', '## Phase 3: Async work (Async processing of uploads)', '- [ ] T003 c'));
+    expect(plan.tasks.map((t) => t.mode)).toEqual(['sync', 'async', null]);
+  });
+
+  it('does not read "does not depend on T002" / "doesn\'t depend on T002" as a dependency', () => {
+    const plan = parse(md('- [ ] T001 [ASYNC] a; does not depend on T002', '- [ ] T003 [ASYNC] c; doesn\'t depend on T002, but depends on T004', '- [ ] T002 [ASYNC] b', '- [ ] T004 [ASYNC] d'));
+    expect(plan.tasks.map((t) => t.dependsOn)).toEqual([[], ['T004'], [], []]);
+  });
+});
