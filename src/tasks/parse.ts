@@ -103,12 +103,19 @@ function findCandidates(tokens: Token[], lineCount: number): Candidate[] {
 function dropCrossReferences(candidates: Candidate[]): Candidate[] {
   const definite = (c: Candidate) => c.source === 'heading' || c.head.checkbox !== null || c.head.emoji !== null || c.head.markedAfterId;
   const definedIds = new Set(candidates.filter(definite).map((c) => c.head.id));
-  const seen = new Set<string>();
+  // In a file of bare items (`- T001 …`, no checkboxes) a repeated ID is only a note when it would
+  // not be dispatched: two open items with one ID in an (ASYNC) phase are two tasks, and the
+  // duplicate must be reported, not silently dropped.
+  const wouldDispatch = (c: Candidate) => !c.head.struck && !isDone(c.head) && (c.head.modes[0] ?? c.phaseMode) === 'async';
+  const firstBare = new Map<string, boolean>();
   const kept: Candidate[] = [];
   for (const candidate of candidates) {
     const id = candidate.head.id;
-    const mention = !definite(candidate) && (seen.has(id) || (!candidate.head.decorated && definedIds.has(id)));
-    seen.add(id);
+    const seenBefore = firstBare.has(id);
+    const mention =
+      !definite(candidate) &&
+      (seenBefore ? !(firstBare.get(id) && wouldDispatch(candidate)) : !candidate.head.decorated && definedIds.has(id));
+    if (!seenBefore) firstBare.set(id, !definite(candidate));
     if (!mention) kept.push(candidate);
   }
   return kept;

@@ -405,3 +405,17 @@ describe('mode and dependency wording', () => {
     expect(plan.tasks.map((t) => t.dependsOn)).toEqual([[], ['T004'], [], []]);
   });
 });
+
+describe('checkbox-less files', () => {
+  it('reports two bare items with one ID in an (ASYNC) phase as duplicate dispatched tasks, not a task and a note', () => {
+    const plan = parse(md('## Phase 1 (ASYNC)', '- T001 Build a', '- T001 Build b'));
+    expect(plan.tasks.map((t) => t.line)).toEqual([2, 3]);
+    expect(plan.errors).toEqual([expect.objectContaining({ lines: [2, 3], problem: expect.stringContaining('same ID T001') })]);
+  });
+
+  it('still treats a bare repeat of a checkbox task as a note, even in an (ASYNC) phase', () => {
+    const plan = parse(md('## Phase 1 (ASYNC)', '- [ ] T001 Build a', '- [ ] T002 Build b', '- T001 must finish before T002'));
+    expect(plan.tasks.map((t) => t.line)).toEqual([2, 3]);
+    expect(plan.dispatch).toEqual(['T001', 'T002']);
+  });
+});
