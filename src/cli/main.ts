@@ -79,7 +79,10 @@ program
   .option('--branch-pattern <pattern>', 'task branch name pattern ({feature}, {taskId}, {taskIdLower})')
   .action(async (file: string, o: { json?: boolean; branchPattern?: string }) => {
     const { plan } = await loadTasksFile(file, { branchPattern: o.branchPattern });
-    io.out.write(o.json ? JSON.stringify(plan, null, 2) + '\n' : formatPlanTable(plan));
+    // A plan printed here is runnable (loadTasksFile refused any with errors), so `errors` is always empty:
+    // the JSON keeps the documented shape { file, feature, tasks, dispatch, warnings }.
+    const { errors: _none, ...shape } = plan;
+    io.out.write(o.json ? JSON.stringify(shape, null, 2) + '\n' : formatPlanTable(plan));
   });
 
 agentLogOptions(temporalOptions(

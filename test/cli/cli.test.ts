@@ -75,6 +75,8 @@ describe('sdlc-runner CLI (built binary)', () => {
     expect(table.stdout).toContain('Dispatch');
     const json = await cli(['plan', 'specs/010-plan/tasks.md', '--json'], dir, env);
     const plan = JSON.parse(json.stdout);
+    expect(Object.keys(plan)).toEqual(['file', 'feature', 'tasks', 'dispatch', 'warnings']);
+    expect(Object.keys(plan.tasks[0]).sort()).toEqual(['branch', 'dependsOn', 'details', 'files', 'id', 'labels', 'line', 'mode', 'parallel', 'phase', 'status', 'story', 'title'].sort());
     expect(plan.feature).toBe('010-plan');
     expect(plan.dispatch).toEqual(['T002', 'T003', 'T005']);
     expect(plan.tasks.find((t: { id: string }) => t.id === 'T005')).toMatchObject({ status: 'open', mode: 'async', dependsOn: ['T002', 'T003'], branch: 'specs/010-plan/T005-async', line: 9 });
