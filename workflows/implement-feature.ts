@@ -166,6 +166,9 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
         t.status = 'pending';
         t.reason = undefined;
         t.lastLines = undefined;
+        // Times belong to an attempt: a re-queued task has neither until its next attempt starts.
+        t.startedAt = undefined;
+        t.endedAt = undefined;
         t.autoRetries = 0;
       }
       retryRequested = true;
@@ -206,6 +209,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
         if (t.status === 'pending') {
           t.status = 'cancelled';
           t.reason = 'cancelled before it started';
+          t.endedAt = new Date().toISOString();
         } else scopes.get(id)?.cancel();
       }
       dirty = true;
@@ -349,6 +353,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       if (failedDep) {
         t.status = 'blocked';
         t.reason = `dependency ${failedDep.id} ${failedDep.status.replace('_', ' ')}`;
+        t.endedAt = new Date().toISOString();
       }
     }
     let running = state.tasks.filter((t) => t.status === 'running').length;
@@ -401,7 +406,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     publish();
     // Children are cancelled with the run's root scope and clean up their own pods; wait for them to report.
     await CancellationScope.nonCancellable(() => condition(() => state.tasks.every((t) => t.status !== 'running'), 5 * 60 * 1000));
-    for (const t of state.tasks) if (t.status === 'pending') { t.status = 'cancelled'; t.reason = 'run cancelled'; }
+    for (const t of state.tasks) if (t.status === 'pending') { t.status = 'cancelled'; t.reason = 'run cancelled'; t.endedAt = new Date().toISOString(); }
     state.status = 'cancelled';
   } finally {
     state.endedAt = new Date().toISOString();

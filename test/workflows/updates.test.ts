@@ -1,7 +1,7 @@
 /** retryTasks / cancelTasks / finish against the contract: what they act on, and what they refuse. */
 import type { WorkflowHandle } from '@temporalio/client';
 import { harness, tasksMarkdown, type Harness } from './harness';
-import { cancelTasksUpdate, finishUpdate, retryTasksUpdate } from '../../workflows/definitions';
+import { cancelTasksUpdate, finishUpdate, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
 import { eventually, updateRejection } from '../support/temporal';
 
 const TASK = 'sdlc-runner.dev/task';
@@ -34,6 +34,35 @@ describe('implementFeature updates', () => {
       ['T003', 'succeeded'],
     ]);
     expect(state.status).toBe('succeeded');
+  });
+
+  test('a blocked task records when it was blocked; re-queued by a retry it shows no end time until it has run again', async () => {
+    h = await harness((req) => ({ result: req.labels[TASK] === 'T001' && req.labels[ATTEMPT] === '1' ? 'failure' : 'success', runMs: req.labels[ATTEMPT] === '2' ? 3000 : 0 }));
+    const handle = await h.start(tasksMarkdown(2, { T002: 'depends on T001' }), { decisionTimeoutSeconds: 600 });
+    open = handle;
+    await eventually(async () => (await h.state(handle)).status === 'awaiting_decision', 'awaiting decision');
+    const blocked = (await h.state(handle)).tasks[1]!;
+    expect(blocked.status).toBe('blocked');
+    expect(blocked.endedAt).toBeDefined();
+    await handle.executeUpdate(retryTasksUpdate, { args: [{ taskIds: ['T001'] }] });
+    const requeued = (await h.state(handle)).tasks;
+    expect(requeued[1]!.status).toBe('pending');
+    expect(requeued[1]!.endedAt).toBeUndefined();
+    expect(requeued[0]!.endedAt).toBeUndefined();
+    expect(requeued[1]!.startedAt).toBeUndefined();
+    expect((await h.result(handle)).status).toBe('succeeded');
+  });
+
+  test('setMaxParallel lowered while running: nothing new starts until fewer tasks run than the new limit', async () => {
+    h = await harness(() => ({ runMs: 1500 }));
+    const handle = await h.start(tasksMarkdown(6), { maxParallel: 3 });
+    await eventually(() => h.k8s.alive === 3, 'three pods');
+    expect(await handle.executeUpdate(setMaxParallelUpdate, { args: [1] })).toBe(3);
+    const summary = await h.result(handle);
+    expect(summary.counts.succeeded).toBe(6);
+    // After the three of the first wave, one pod at a time.
+    const created = h.k8s.records.filter((r) => r.event === 'created').slice(3);
+    expect(created.map((r) => r.alive)).toEqual([1, 1, 1]);
   });
 
   test('retrying a blocked task whose dependency is still failed is rejected with what to do', async () => {
@@ -120,6 +149,8 @@ describe('implementFeature updates', () => {
     await eventually(async () => (await h.state(handle)).status === 'awaiting_decision', 'awaiting decision');
     const state = await h.state(handle);
     expect(state.tasks.map((t) => t.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    // Tasks cancelled before they started have an end time too (and no start time).
+    expect(state.tasks.map((t) => [Boolean(t.startedAt), Boolean(t.endedAt)])).toEqual([[true, true], [false, true], [false, true]]);
     expect(h.k8s.created).toHaveLength(1);
     const sa = async (hd: WorkflowHandle, key: string) => (await hd.describe()).searchAttributes[key]?.[0];
     expect(await sa(handle, 'SdlcRunStatus')).toBe('awaiting_decision');
