@@ -59,7 +59,7 @@ test('non-TTY: implement --follow prints one greppable line per event, then the 
       seen.push(`${m[1]} started`);
     } else if ((m = /^task (T\d{3}) succeeded attempt=1 branch=(\S+) commit=[0-9a-f]{12} tokens=1200\/340 cost=\$0\.0123 duration=\d+s$/.exec(line))) {
       seen.push(`${m[1]} succeeded`);
-    } else if ((m = /^task (T\d{3}) failed attempt=1 branch=(\S+) duration=\d+s reason="the agent made no change"$/.exec(line))) {
+    } else if ((m = /^task (T\d{3}) failed attempt=1 branch=(\S+) tokens=1200\/340 cost=\$0\.0123 duration=\d+s reason="the agent made no change"$/.exec(line))) {
       seen.push(`${m[1]} failed`);
     } else if (/^progress( (pending|running|succeeded|failed)=\d+)+( running=T\d{3}(,T\d{3})*)?$/.test(line)) {
       seen.push('progress');
@@ -102,7 +102,7 @@ test('--json: the same events as JSON lines, one object per line', async () => {
         expect(e).toEqual({ event: 'task_started', task: expect.stringMatching(/^T00[235]$/), title: expect.any(String), attempt: 1, pod: expect.any(String), branch: BRANCH(e.task as string) });
         break;
       case 'task_finished':
-        if (e.task === 'T005') expect(e).toEqual({ event: 'task_finished', task: 'T005', status: 'failed', attempt: 1, branch: BRANCH('T005'), reason: 'the agent made no change', durationSeconds: expect.any(Number) });
+        if (e.task === 'T005') expect(e).toEqual({ event: 'task_finished', task: 'T005', status: 'failed', attempt: 1, branch: BRANCH('T005'), reason: 'the agent made no change', tokens: { input: 1200, output: 340 }, cost: 0.0123, durationSeconds: expect.any(Number) });
         else expect(e).toEqual({ event: 'task_finished', task: e.task, status: 'succeeded', attempt: 1, branch: BRANCH(e.task as string), commit: expect.stringMatching(/^[0-9a-f]{40}$/), tokens: { input: 1200, output: 340 }, cost: 0.0123, durationSeconds: expect.any(Number) });
         break;
       case 'progress':
@@ -168,7 +168,8 @@ test('TTY: a live table redrawn in place, its final frame, then the summary (in 
       expect.stringMatching(/^TASK {4}STATUS {5}ATT ELAPSED TOKENS\/COST {9}LAST LINE$/),
       expect.stringMatching(new RegExp(`^T002 {4}succeeded {2}1 {3}\\d+s\\s+1200/340 \\$0\\.0123 {4}[0-9a-f]{12} → ${BRANCH('T002')}$`)),
       expect.stringMatching(new RegExp(`^T003 {4}succeeded {2}1 {3}\\d+s\\s+1200/340 \\$0\\.0123 {4}[0-9a-f]{12} → ${BRANCH('T003')}$`)),
-      expect.stringMatching(/^T005 {4}failed {5}1 {3}\d+s\s+- {19}the agent made no change$/),
+      // A failed agent still spent tokens: they are shown like a success's.
+      expect.stringMatching(/^T005 {4}failed {5}1 {3}\d+s\s+1200\/340 \$0\.0123 {4}the agent made no change$/),
     ]);
     // Then the same summary as the line-oriented output, and the exit code.
     expect(lines.slice(top + 7)).toEqual(expect.arrayContaining([`retry with: sdlc-runner retry ${runId} --task T005`, `ready to merge: ${BRANCH('T002')} ${BRANCH('T003')}`, 'EXIT=1']));
