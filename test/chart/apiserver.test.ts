@@ -170,6 +170,8 @@ describe('server-side dry-run', () => {
       expect(objs.some((o) => o.kind === kind)).toBe(true);
     }
     if (env !== 'dev') expect(objs.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
+    // stg and prod run 2 workers behind a policy/v1 PodDisruptionBudget; dev has none.
+    expect(objs.some((o) => o.kind === 'PodDisruptionBudget')).toBe(env !== 'dev');
 
     const app = await kubectl(['apply', '--dry-run=server', '-f', path.join(repoRoot, 'releases', releaseName(env), 'argocd.yaml')]);
     expect(app.stderr).toBe('');

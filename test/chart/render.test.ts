@@ -436,6 +436,48 @@ describe('worker Deployment and its config', () => {
   });
 });
 
+describe('worker PodDisruptionBudget (policy/v1)', () => {
+  const pdbs = (objs: K8sObject[]) => objs.filter((o) => o.kind === 'PodDisruptionBudget') as AnyObj[];
+
+  it.each(['stg', 'prod'] as const)('release %s: 2 workers and a PDB that selects exactly the worker pods, one eviction at a time', (env) => {
+    const { objs, releaseNs } = get(`release ${env}`);
+    const d = find(objs, 'Deployment', '-worker') as AnyObj;
+    const [pdb] = pdbs(objs);
+    expect(pdbs(objs)).toHaveLength(1);
+    expect(d.spec.replicas).toBeGreaterThanOrEqual(2);
+    expect(pdb!.apiVersion).toBe('policy/v1');
+    expect(pdb!.metadata).toMatchObject({ name: `${releaseName(env)}-worker`, namespace: releaseNs });
+    // The same selector as the Deployment, no more, no fewer labels; every worker pod carries them.
+    expect(pdb!.spec.selector).toEqual({ matchLabels: d.spec.selector.matchLabels });
+    for (const [k, v] of Object.entries(pdb!.spec.selector.matchLabels)) expect(d.spec.template.metadata.labels[k]).toBe(v);
+    expect(pdb!.spec.selector.matchLabels['app.kubernetes.io/component']).toBe('worker');
+    expect(pdb!.spec.maxUnavailable).toBe(1);
+    expect(pdb!.spec).not.toHaveProperty('minAvailable');
+    // It selects no other pod the release renders: not the agent pod template's labels.
+    const agentLabels = podTemplateOf(objs).pod.metadata.labels ?? {};
+    expect(Object.entries(pdb!.spec.selector.matchLabels).every(([k, v]) => agentLabels[k] === v)).toBe(false);
+  });
+
+  it.each(['release dev', 'ci/default', 'ci/ssh-temporal-cloud', 'ci/existing-secrets'])('%s: no PodDisruptionBudget', (label) => {
+    expect(pdbs(get(label).objs)).toEqual([]);
+  });
+
+  it('minAvailable (a percentage) instead of maxUnavailable: rendered as a string, the other field absent', () => {
+    const objs = get('ci/separate-namespace').objs;
+    const d = find(objs, 'Deployment', '-worker') as AnyObj;
+    const pdb = find(objs, 'PodDisruptionBudget', '-worker') as AnyObj;
+    expect(pdb.spec).toEqual({ selector: { matchLabels: d.spec.selector.matchLabels }, minAvailable: '50%' });
+  });
+
+  it('enabled with the chart defaults (neither field set): maxUnavailable 1; an integer stays an integer (0 is kept, not defaulted)', async () => {
+    const on = find(await render({ set: ['worker.podDisruptionBudget.enabled=true'] }), 'PodDisruptionBudget') as AnyObj;
+    expect(on.spec.maxUnavailable).toBe(1);
+    expect(on.metadata.name).toBe('sdlc-agentic-sdlc-agent-runner-worker');
+    const zero = find(await render({ set: ['worker.podDisruptionBudget.enabled=true', 'worker.podDisruptionBudget.maxUnavailable=0'] }), 'PodDisruptionBudget') as AnyObj;
+    expect(zero.spec.maxUnavailable).toBe(0);
+  });
+});
+
 describe('network policies and the agent namespace', () => {
   it('default: agents get no ingress and egress only to DNS (53), git (443, 22) and LLM APIs (443); the worker also reaches Temporal', () => {
     const { objs } = get('ci/default');

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildReleaseCopies, helm, templateArgs, type ReleaseCopies } from './helm';
+import { CHART_DIR, buildReleaseCopies, helm, templateArgs, type ReleaseCopies } from './helm';
 
 const reject = async (set: string[]) => {
   const r = await helm(templateArgs({ set }));
@@ -41,6 +41,49 @@ describe('values.schema.json rejects bad values with a readable message', () => 
       expect(r.stderr).toContain("at '/worker': additional properties 'replicass' not allowed");
     } finally {
       copies.cleanup();
+    }
+  });
+});
+
+describe('worker.podDisruptionBudget: one of minAvailable and maxUnavailable, never both', () => {
+  it.each([
+    [['worker.podDisruptionBudget.enabled=true', 'worker.podDisruptionBudget.minAvailable=1', 'worker.podDisruptionBudget.maxUnavailable=1'], 'number'],
+    [['worker.podDisruptionBudget.minAvailable=50%', 'worker.podDisruptionBudget.maxUnavailable=25%'], 'string'],
+  ])('both set is refused (even while disabled): --set %s', async (set, got) => {
+    const stderr = await reject(set);
+    expect(stderr).toContain("values don't meet the specifications of the schema");
+    expect(stderr).toContain(`at '/worker/podDisruptionBudget/maxUnavailable': got ${got}, want null`);
+  });
+
+  it.each([
+    [['worker.podDisruptionBudget.maxUnavailable=150%'], "at '/worker/podDisruptionBudget/maxUnavailable': '150%' does not match pattern"],
+    [['worker.podDisruptionBudget.maxUnavailable=-1'], "at '/worker/podDisruptionBudget/maxUnavailable': minimum: got -1, want 0"],
+    [['worker.podDisruptionBudget.minAvailable=half'], "at '/worker/podDisruptionBudget/minAvailable': 'half' does not match pattern"],
+    [['worker.podDisruptionBudget.enabled=yes'], "at '/worker/podDisruptionBudget/enabled': got string, want boolean"],
+  ])('--set %s', async (set, message) => {
+    expect(await reject(set)).toContain(message);
+  });
+
+  it.each([
+    [[]],
+    [['worker.podDisruptionBudget.minAvailable=1']],
+    [['worker.podDisruptionBudget.minAvailable=50%']],
+    [['worker.podDisruptionBudget.maxUnavailable=0']],
+    [['worker.podDisruptionBudget.maxUnavailable=100%']],
+  ])('one (or neither: maxUnavailable 1) is accepted: --set enabled=true %s', async (set) => {
+    const r = await helm(templateArgs({ set: ['worker.podDisruptionBudget.enabled=true', ...set] }));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('helm lint accepts minAvailable alone in a values file (no null override of a default is needed)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-pdb-values-'));
+    try {
+      writeFileSync(path.join(dir, 'values.yaml'), 'worker:\n  replicas: 3\n  podDisruptionBudget:\n    enabled: true\n    minAvailable: 2\n');
+      const r = await helm(['lint', '--strict', CHART_DIR, '--namespace', 'sdlc', '--values', path.join(dir, 'values.yaml')]);
+      expect(r.stderr + r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
