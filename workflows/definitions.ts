@@ -15,7 +15,7 @@ export interface CancelTasksRequest {
   /** Task IDs; default: every pending or running task. */
   taskIds?: string[];
 }
-/** Both return the task IDs they acted on. */
+/** Both return the task IDs they acted on (a retry also re-queues the blocked tasks downstream of those it names). */
 export const retryTasksUpdate = defineUpdate<string[], [RetryTasksRequest]>('retryTasks');
 export const cancelTasksUpdate = defineUpdate<string[], [CancelTasksRequest]>('cancelTasks');
 /** Returns the previous value. */

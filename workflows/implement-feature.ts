@@ -159,9 +159,9 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
   setHandler(
     retryTasksUpdate,
     (req: RetryTasksRequest) => {
-      const ids = retryTargets(req);
       // The retried tasks and their blocked dependants (transitively) are queued again.
-      for (const id of requeued(ids)) {
+      const queued = requeued(retryTargets(req));
+      for (const id of queued) {
         const t = task(id)!;
         t.status = 'pending';
         t.reason = undefined;
@@ -174,7 +174,8 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       retryRequested = true;
       state.status = 'running';
       dirty = true;
-      return ids;
+      // Everything queued again, in dispatch order, so the caller sees the dependants that come along.
+      return state.tasks.filter((t) => queued.has(t.id)).map((t) => t.id);
     },
     {
       validator: (req: RetryTasksRequest) => {

@@ -217,7 +217,10 @@ export async function retryCommand(run: string, flags: TemporalFlags & { task?: 
     await getState(t.client, run);
     try {
       const ids = await t.client.workflow.getHandle(run).executeUpdate(retryTasksUpdate, { args: [{ taskIds: flags.task }] });
-      io.out.write(`retrying ${ids.join(', ')} in ${run}; follow with 'sdlc-runner watch ${run}'\n`);
+      // The run also re-queues the tasks that were blocked on the retried ones: say so.
+      const named = flags.task?.length ? ids.filter((id) => flags.task!.includes(id)) : ids;
+      const along = ids.filter((id) => !named.includes(id));
+      io.out.write(`retrying ${named.join(', ')} in ${run}${along.length ? ` (with ${along.join(', ')}, blocked on it until now)` : ''}; follow with 'sdlc-runner watch ${run}'\n`);
       return 0;
     } catch (err) {
       throw new CliError(`cannot retry in ${run}: ${rootMessage(err)}`);

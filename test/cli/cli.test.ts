@@ -119,7 +119,8 @@ describe('sdlc-runner CLI (built binary)', () => {
 
     const retry = await cli(['retry', 'sdlc-shop-011-checkout', '--task', 'T003'], dir, env);
     expect(retry.code).toBe(0);
-    expect(retry.stdout).toContain('retrying T003 in sdlc-shop-011-checkout');
+    // T005 depends on T003: it was blocked, and comes along.
+    expect(retry.stdout).toContain('retrying T003 in sdlc-shop-011-checkout (with T005, blocked on it until now)');
     const watch = await cli(['watch', 'sdlc-shop-011-checkout'], dir, env);
     expect(watch.code).toBe(0);
     expect(watch.stdout).toMatch(/task T003 succeeded attempt=2 /);

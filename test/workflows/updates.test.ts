@@ -23,7 +23,8 @@ describe('implementFeature updates', () => {
     open = handle;
     await eventually(async () => (await h.state(handle)).status === 'awaiting_decision', 'awaiting decision');
     expect((await h.state(handle)).tasks.map((t) => t.status)).toEqual(['failed', 'blocked', 'blocked']);
-    await handle.executeUpdate(retryTasksUpdate, { args: [{ taskIds: ['T001'] }] });
+    // The answer names every task queued again, so `sdlc-runner retry` can say the dependants come along.
+    expect(await handle.executeUpdate(retryTasksUpdate, { args: [{ taskIds: ['T001'] }] })).toEqual(['T001', 'T002', 'T003']);
     const state = await eventually(async () => {
       const s = await h.state(handle);
       return s.status !== 'running' && s;
