@@ -16,7 +16,7 @@ const PERMANENT_FAILURE = /Authentication failed|HTTP (401|403)|could not read (
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** `scheme://host[:port]` of an http(s) repository URL (the scope of its credential helper); else undefined. */
+/** `scheme://host[:port]` of an http(s) repository URL (the scope of its credential helper); else undefined. The worker's branch check (src/git/cli-gateway.ts) uses this same function. */
 function credentialOrigin(repoUrl) {
   try {
     const url = new URL(repoUrl);

@@ -4,22 +4,13 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { credentialOrigin } from '../../docker/agent/git';
 import { GitRemoteError, type GitGateway } from './gateway';
 
 const run = promisify(execFile);
 
 /** What git prints when the remote refuses us for good (HTTP 401/403/404, SSH key refused, no such repo). */
 const PERMANENT_GIT_FAILURE = /Authentication failed|could not read (Username|Password)|terminal prompts disabled|Permission denied|Repository not found|repository '[^']*' not found|does not appear to be a git repository|returned error: 40[134]|Invalid username or password|Host key verification failed/i;
-
-/** `scheme://host[:port]` of an http(s) repository URL: the scope of the token's credential helper. */
-export function credentialOrigin(repoUrl: string): string | undefined {
-  try {
-    const url = new URL(repoUrl);
-    return /^https?:$/.test(url.protocol) ? `${url.protocol}//${url.host}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@]+@/, '//***@');
