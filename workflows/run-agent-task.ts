@@ -29,19 +29,16 @@ import { reapPod } from './reap-pod';
 import { SA_TASK_STATUS } from '../src/temporal/search-attributes';
 
 /** Kubernetes API calls: infrastructure errors (5xx, 429, network) retry with backoff, bounded. */
-const k8sApi = proxyActivities<Activities>({
+const K8S_API_OPTIONS = {
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
-});
+} as const;
+const k8sApi = proxyActivities<Activities>(K8S_API_OPTIONS);
 /**
  * Pod creation: a cancel must wait for an attempt already in flight, or the pod it creates lands after
  * the cleanup below has run (an orphan). Between attempts (backoff) the cancel still takes effect at once.
  */
-const createPodApi = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
+const createPodApi = proxyActivities<Activities>({ ...K8S_API_OPTIONS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 const gitApi = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
@@ -63,6 +60,11 @@ function followActivity(input: AgentTaskInput) {
 export function describeTask(input: Pick<AgentTaskInput, 'taskId' | 'title' | 'attempt'>): string {
   const title = input.title.length > 80 ? input.title.slice(0, 77) + '…' : input.title;
   return `${input.taskId} — ${title} (attempt ${input.attempt})`;
+}
+
+/** An activity that failed with a non-retryable error (a request the API refuses for good). */
+function isRefusedForGood(err: unknown): err is ActivityFailure & { cause: ApplicationFailure } {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable === true;
 }
 
 /** An infrastructure failure: the pod died for reasons that are not the agent's. */
@@ -130,7 +132,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       }).catch((err: unknown) => {
         // A create refused for good (invalid spec, forbidden, or the name taken by another run/task/attempt)
         // made no pod of ours under this name: cleanup must not delete (or keep and reap) someone else's.
-        if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) livePods.delete(podName);
+        if (isRefusedForGood(err)) livePods.delete(podName);
         throw err;
       });
       setCurrentDetails(`${describeTask(input)}: pod ${podName}`);
@@ -198,7 +200,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       // A cancelled task reports its outcome instead of failing: the parent records it either way.
       return outcome;
     }
-    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
+    if (isRefusedForGood(err)) {
       failedPods.push(podName);
       return finish({ status: 'failed', infrastructure: true, reason: err.cause.message });
     }
