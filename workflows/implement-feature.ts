@@ -137,6 +137,8 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
   };
 
   const task = (id: string) => state.tasks.find((t) => t.id === id);
+  /** The status a run whose tasks are all terminal ends with. */
+  const outcome = () => (state.tasks.every((t) => t.status === 'succeeded') ? 'succeeded' : 'failed');
   const unknownIds = (ids: string[]) => ids.filter((id) => !task(id));
   const retryTargets = (req: RetryTasksRequest) => (req.taskIds?.length ? req.taskIds : state.tasks.filter((t) => RETRYABLE_TASK_STATUSES.includes(t.status)).map((t) => t.id));
   /** The retried tasks plus every blocked task downstream of them (transitively): all of them get another chance. */
@@ -248,7 +250,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       state.finishRequested = true;
       dirty = true;
       // Every task is terminal (the validator saw to it): this is the status the run ends with.
-      return state.tasks.every((t) => t.status === 'succeeded') ? 'succeeded' : 'failed';
+      return outcome();
     },
     {
       validator: () => {
@@ -399,7 +401,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       }
       await condition(() => dirty || historyTooLong());
     }
-    state.status = state.tasks.every((t) => t.status === 'succeeded') ? 'succeeded' : 'failed';
+    state.status = outcome();
   } catch (err) {
     if (!isCancellation(err)) throw err;
     cancellation = err;
