@@ -89,7 +89,7 @@ async function runDemo(name: string, opts: RunOptions = {}): Promise<Outcome> {
     await new Promise((r) => setTimeout(r, 200));
     left = alive();
   }
-  const leftFiles = readdirSync(tmp);
+  const leftFiles = readdirSync(tmp, { recursive: true }) as string[];
   // Whatever the outcome, do not leave it to the next run: kill what is left and remove the dir.
   for (const p of left) {
     try {

@@ -63,6 +63,12 @@ export class PodWorker {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly appliedFaults = new Set<Fault>();
   private started = false;
+  /**
+   * Settles when run() has returned. run() checks stopping() after every await, but what it is awaiting
+   * (mounting volumes, resolving env) may still write into the pod dir after a kill: remove the dir only
+   * after this, or it comes back.
+   */
+  private setUp: Promise<void> = Promise.resolve();
   private terminating = false;
   private gone = false;
   private syncing = false;
@@ -100,7 +106,7 @@ export class PodWorker {
 
   start(): void {
     if (this.wasStartedElsewhere()) return this.reportLost();
-    void this.run().catch((err: Error) => this.deps.log(`pod ${this.key}: ${err.stack ?? err.message}`));
+    this.setUp = this.run().catch((err: Error) => this.deps.log(`pod ${this.key}: ${err.stack ?? err.message}`));
   }
 
   /** A newer version of the pod from the watch. */
@@ -115,7 +121,7 @@ export class PodWorker {
     this.gone = true;
     this.clearTimers();
     for (const c of this.containers) this.signal(c, 'SIGKILL');
-    void Promise.all(this.containers.map((c) => c.closed)).then(() => {
+    void Promise.all([this.setUp, ...this.containers.map((c) => c.closed)]).then(() => {
       rmSync(this.podDir, { recursive: true, force: true });
       rmSync(this.logDir(), { recursive: true, force: true });
     });
@@ -125,6 +131,7 @@ export class PodWorker {
   /** Kubelet shutdown: processes die, the pod stays in the API as it is (as when a node dies). */
   async shutdown(): Promise<void> {
     this.killNow();
+    await this.setUp;
     await Promise.all(this.containers.map((c) => c.closed));
   }
 
