@@ -160,9 +160,10 @@ export function createActivities(deps: ActivityDeps) {
       return { ok: true, head };
     },
 
+    /** gracePeriodSeconds left out: the pod's own terminationGracePeriodSeconds (as kubectl delete). */
     async deleteAgentPod(input: { podName: string; gracePeriodSeconds?: number }): Promise<void> {
       try {
-        await k8s.deletePod(input.podName, { gracePeriodSeconds: input.gracePeriodSeconds ?? 30 });
+        await k8s.deletePod(input.podName, { gracePeriodSeconds: input.gracePeriodSeconds });
       } catch (err) {
         return toFailure(err);
       }

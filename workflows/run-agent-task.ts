@@ -222,7 +222,9 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
             staticSummary: `delete kept pod ${name} after ${o.keepFailedPodsSeconds}s`,
           }).catch(() => k8sApi.deleteAgentPod({ podName: name, gracePeriodSeconds: 0 }));
         } else {
-          await k8sApi.deleteAgentPod({ podName: name, gracePeriodSeconds: status === 'succeeded' ? 30 : 5 });
+          // With the pod's own grace: a pod stopped mid-push (a cancel) then finishes the push and says so
+          // in its log (a shorter grace here would SIGKILL it first). An agent that already exited goes at once.
+          await k8sApi.deleteAgentPod({ podName: name });
         }
       }
     });
