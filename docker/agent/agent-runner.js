@@ -34,11 +34,21 @@ const state = {
   stopping: undefined,
   /** Set from the moment `git push` starts until the result line: the remote branch may move. */
   pushing: false,
-  /** How long a push in flight may still take after a stop signal (SDLC_EXIT_GRACE_SECONDS). */
+  /** How long a push in flight may still take after a stop signal (see pushGraceSeconds). */
   pushGraceMs: 20_000,
   /** The Git instance, so a stop signal cancels further retries. */
   git: undefined,
 };
+
+/**
+ * How long a push in flight may still take after SIGTERM: the exit grace, but ending 2 s before the
+ * kubelet's SIGKILL (the pod's terminationGracePeriodSeconds, which the runner passes in) so the result
+ * line is still written. A grace set above the pod's would otherwise end the pod without a result.
+ */
+function pushGraceSeconds(cfg) {
+  if (cfg.terminationGraceSeconds === undefined) return cfg.exitGraceSeconds;
+  return Math.max(0.5, Math.min(cfg.exitGraceSeconds, cfg.terminationGraceSeconds - 2));
+}
 
 /** Progress on stdout, never after the result line (it must stay the last line). */
 function say(line) {
@@ -133,7 +143,7 @@ async function main() {
 
   const git = new Git(cfg, log, stateDir);
   state.git = git;
-  state.pushGraceMs = cfg.exitGraceSeconds * 1000;
+  state.pushGraceMs = pushGraceSeconds(cfg) * 1000;
   let clone;
   try {
     clone = await git.cloneTaskBranch(repoDir);

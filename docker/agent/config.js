@@ -93,6 +93,7 @@ function loadConfig(env) {
     model,
     timeLimitSeconds: positiveNumber(env, ENV.TIME_LIMIT_SECONDS, DEFAULT_TIME_LIMIT_SECONDS),
     exitGraceSeconds: positiveNumber(env, ENV.EXIT_GRACE_SECONDS, DEFAULT_EXIT_GRACE_SECONDS),
+    terminationGraceSeconds: positiveNumber(env, ENV.TERMINATION_GRACE_SECONDS, undefined),
     runId: required(env, ENV.RUN_ID),
     attempt: env[ENV.ATTEMPT] || '1',
     authorName: env[ENV.GIT_AUTHOR_NAME] || 'SDLC Agent',

@@ -39,4 +39,10 @@ export const AGENT_ENV = {
    * entrypoint's watchdog ends it (known upstream: runs that finish and never exit).
    */
   EXIT_GRACE_SECONDS: 'SDLC_EXIT_GRACE_SECONDS',
+  /**
+   * The pod's terminationGracePeriodSeconds, set by the runner from the pod spec (the container cannot
+   * read it). After SIGTERM a push in flight gets the exit grace, but never so long that the kubelet's
+   * SIGKILL comes first: the result line must still be written.
+   */
+  TERMINATION_GRACE_SECONDS: 'SDLC_TERMINATION_GRACE_SECONDS',
 } as const;

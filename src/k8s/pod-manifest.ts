@@ -6,6 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { AGENT_ENV } from '../contract/agent-env';
 import { LABELS, MANAGED_BY, type AgentPodRequest } from './gateway';
 
 export const AGENT_CONTAINER = 'agent';
@@ -16,6 +17,9 @@ export const DEFAULT_RESOURCES = {
   requests: { cpu: '500m', memory: '1Gi' },
   limits: { cpu: '2', memory: '4Gi' },
 } as const;
+
+/** Kubernetes' own default for a pod's terminationGracePeriodSeconds. */
+const DEFAULT_TERMINATION_GRACE_SECONDS = 30;
 
 const StringMap = z.record(z.string(), z.string({ error: 'must be a string (quote numbers and booleans in YAML)' }));
 
@@ -57,6 +61,7 @@ const PodTemplateSchema = z.looseObject({
         .literal(false, { error: 'must be false or left out: the agent must not get a Kubernetes API token' })
         .optional(),
       activeDeadlineSeconds: z.unknown().optional(),
+      terminationGracePeriodSeconds: z.number({ error: 'must be a whole number of seconds' }).int('must be a whole number of seconds').nonnegative('must not be negative').optional(),
       securityContext: z.looseObject({}).optional(),
     },
     { error: 'is required' },
@@ -140,7 +145,10 @@ export function buildPodManifest(template: PodTemplate, req: AgentPodRequest, na
   const [templateContainer] = spec.containers;
   const container: Obj = { ...templateContainer! };
 
-  container.env = mergeEnv(templateContainer!.env, req.env);
+  // The agent must know when the kubelet's SIGKILL comes after SIGTERM (its push grace ends before it);
+  // the container cannot read its own pod spec, so the runner passes the value the spec says.
+  const terminationGrace = Math.max(1, spec.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_SECONDS);
+  container.env = mergeEnv(templateContainer!.env, { ...req.env, [AGENT_ENV.TERMINATION_GRACE_SECONDS]: String(terminationGrace) });
   container.securityContext = withContainerSecurityDefaults(templateContainer!.securityContext);
   container.resources ??= clone(DEFAULT_RESOURCES);
 

@@ -74,6 +74,28 @@ describe('agent entrypoint: SIGTERM around the push', () => {
     expect(run.result.reason).toMatch(/SIGTERM.*push.*may have moved/);
   });
 
+  test("the exit grace set above the pod's terminationGracePeriodSeconds → the push grace ends 2 s before the kubelet's SIGKILL, so the result line is still written", async () => {
+    fx = await startAgentFixture(scenario);
+    const marker = holdPush(fx, 'pre-receive', 15);
+    let signalledAt = 0;
+    const sigterm = sigtermWhen(marker);
+
+    // Exit grace 20 s (the default) but a pod that is SIGKILLed 4 s after SIGTERM.
+    const run = await runEntrypoint(fx.env({ SDLC_TERMINATION_GRACE_SECONDS: '4' }), 90_000, (child) => {
+      if (!sigterm(child)) return false;
+      signalledAt = Date.now();
+      return true;
+    });
+    const closedAfterMs = Date.now() - signalledAt;
+
+    expect(run.code).toBe(143);
+    expect(run.result).toMatchObject({ status: 'failed', taskId: 'T012' });
+    expect(run.result.reason).toMatch(/SIGTERM.*push did not finish within 2s.*may have moved/);
+    expect(run.stdout).toContain('letting the push finish (up to 2s)');
+    // The result line came before the kubelet would have SIGKILLed the pod (4 s after SIGTERM).
+    expect(closedAfterMs).toBeLessThan(4_000);
+  });
+
   test('SIGTERM while the final result line waits for a slow log reader → still exactly one result line, the true one', async () => {
     fx = await startAgentFixture(scenario);
     // A lot of output (≈400 KB) right before the push, so stdout backs up while the test does not read it,

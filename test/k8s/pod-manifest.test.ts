@@ -50,6 +50,8 @@ describe('pod template → agent pod manifest', () => {
       { name: 'ANTHROPIC_API_KEY', valueFrom: { secretKeyRef: { name: 'llm', key: 'anthropic' } } },
       { name: 'SDLC_TASK_ID', value: 'T012' },
       { name: 'SDLC_MODEL', value: 'anthropic/claude' },
+      // Kubernetes' default grace (the template sets none): the agent ends a push in flight before SIGKILL.
+      { name: 'SDLC_TERMINATION_GRACE_SECONDS', value: '30' },
     ]);
     expect(pod.spec.restartPolicy).toBe('Never');
     expect(pod.spec.automountServiceAccountToken).toBe(false);
@@ -79,6 +81,27 @@ spec:
       capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] },
     });
     expect(pod.spec.containers[0].resources).toEqual({ limits: { memory: '8Gi' } });
+  });
+
+  it("tells the agent the pod's terminationGracePeriodSeconds (it cannot read its own spec), whatever the template's env says", () => {
+    const t = parsePodTemplate(`
+apiVersion: v1
+kind: Pod
+spec:
+  terminationGracePeriodSeconds: 45
+  containers:
+    - name: agent
+      image: agent:dev
+      env: [{ name: SDLC_TERMINATION_GRACE_SECONDS, value: "600" }]
+`);
+    const pod = buildPodManifest(t, request, 'ns') as any;
+    expect(pod.spec.terminationGracePeriodSeconds).toBe(45);
+    expect(pod.spec.containers[0].env.filter((e: { name: string }) => e.name === 'SDLC_TERMINATION_GRACE_SECONDS')).toEqual([
+      { name: 'SDLC_TERMINATION_GRACE_SECONDS', value: '45' },
+    ]);
+    expect(() => parsePodTemplate(MINIMAL.replace('spec:\n', 'spec:\n  terminationGracePeriodSeconds: "30"\n'))).toThrow(
+      /spec\.terminationGracePeriodSeconds: must be a whole number of seconds/,
+    );
   });
 
   it('does not modify the parsed template (one template serves every task)', () => {
