@@ -111,6 +111,7 @@ const line = (re: RegExp) => (stdout: string) => re.test(stdout);
 function problems(what: string, o: Outcome, code: number, mustSay: RegExp[] = []): string[] {
   const found: string[] = [];
   if (o.code !== code) found.push(`exit code ${o.code}, expected ${code}`);
+  if (code === 130 && !o.signalled) found.push('it ended before the moment to press Ctrl-C came');
   if (o.leftProcesses.length) found.push(`processes left running:\n  ${o.leftProcesses.join('\n  ')}`);
   if (o.leftFiles.length) found.push(`left in its TMPDIR: ${o.leftFiles.join(', ')}`);
   for (const re of mustSay) if (!re.test(o.stdout)) found.push(`stdout lacks ${re}`);
@@ -177,7 +178,6 @@ it('Ctrl-C at any point of the start-up or of the run stops every process, remov
     // eslint-disable-next-line no-console
     console.log(`[demo stop] SIGINT when ${what}: exit ${o.code} in ${(o.ms / 1000).toFixed(1)} s`);
   }
-  expect(outcomes.filter(([, o]) => !o.signalled).map(([what]) => what)).toEqual([]);
   expect(outcomes.flatMap(([what, o]) => problems(`SIGINT when ${what}`, o, 130, [STOPPING, STOPPED]))).toEqual([]);
 }, 120_000);
 
@@ -185,6 +185,5 @@ it('Ctrl-C once the run has finished and the demo waits stops everything, remove
   const o = await afterRun;
   // eslint-disable-next-line no-console
   console.log(`[demo stop] SIGINT after the run: exit ${o.code} in ${(o.ms / 1000).toFixed(1)} s`);
-  expect(o.signalled).toBe(true);
   expect(problems('SIGINT after the run', o, 130, [/^demo: run succeeded in /m, STOPPING, STOPPED])).toEqual([]);
 }, 120_000);
