@@ -26,7 +26,7 @@ import { planErrorToException } from '../src/tasks/errors';
 import { parseTasksMarkdown } from '../src/tasks/parse';
 import { podName } from '../src/k8s/names';
 import { SA_BRANCH, SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS, SA_TASK_ID, SA_TASK_STATUS } from '../src/temporal/search-attributes';
-import { cancelTasksUpdate, finishUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate, type CancelTasksRequest, type RetryTasksRequest } from './definitions';
+import { cancelTasksUpdate, finishUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate, taskPodReplacedSignal, type CancelTasksRequest, type RetryTasksRequest, type TaskPodReplaced } from './definitions';
 import { runAgentTask, describeTask } from './run-agent-task';
 import {
   DEFAULT_RUN_OPTIONS,
@@ -158,6 +158,15 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
 
   setHandler(getRunStateQuery, () => state);
 
+  setHandler(taskPodReplacedSignal, (s: TaskPodReplaced) => {
+    const t = state.tasks.find((x) => x.id === s.taskId);
+    // A late signal from an attempt already superseded or finished changes nothing.
+    if (!t || t.attempt !== s.attempt || t.status !== 'running' || (t.infraRetries ?? 0) >= s.infraRetry) return;
+    t.podName = s.podName;
+    t.infraRetries = s.infraRetry;
+    t.reason = `infrastructure retry ${s.infraRetry} after: ${s.reason}`;
+  });
+
   setHandler(
     retryTasksUpdate,
     (req: RetryTasksRequest) => {
@@ -274,6 +283,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     t.logLines = undefined;
     t.childWorkflowId = `${info.workflowId}/${t.id}/${t.attempt}`;
     t.podName = podName(info.workflowId, t.id, t.attempt, 0, runUid);
+    t.infraRetries = undefined;
     const scope = new CancellationScope();
     scopes.set(t.id, scope);
     const attempt = t.attempt;

@@ -8,8 +8,10 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  getExternalWorkflowHandle,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   sleep,
@@ -26,6 +28,7 @@ import { AGENT_ENV } from '../src/contract/agent-env';
 import { ANNOTATIONS, LABELS, MANAGED_BY } from '../src/k8s/gateway';
 import { reaperWorkflowId, type AgentTaskInput, type AgentTaskOutcome } from './types';
 import { reapPod } from './reap-pod';
+import { taskPodReplacedSignal } from './definitions';
 import { SA_TASK_STATUS } from '../src/temporal/search-attributes';
 
 /** Kubernetes API calls: infrastructure errors (5xx, 429, network) retry with backoff, bounded. */
@@ -95,6 +98,8 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
   setCurrentDetails(describeTask(input));
   upsertMemo({ summary: describeTask(input), taskId: input.taskId, branch: input.branch });
 
+  /** Set once an infrastructure failure made this attempt replace its pod: what happened to the last one. */
+  let replacedBecause: string | undefined;
   try {
     for (let infraTry = 0; ; infraTry++) {
       podName = makePodName(input.runWorkflowId, input.taskId, input.attempt, infraTry, input.runUid);
@@ -136,6 +141,13 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         throw err;
       });
       setCurrentDetails(`${describeTask(input)}: pod ${podName}`);
+      if (replacedBecause && patched('signal-pod-replaced')) {
+        // Best effort: the run may have closed meanwhile (then nobody is watching this pod's name).
+        const reason = replacedBecause;
+        await getExternalWorkflowHandle(input.runWorkflowId)
+          .signal(taskPodReplacedSignal, { taskId: input.taskId, attempt: input.attempt, podName, infraRetry: infraTry, reason })
+          .catch(() => undefined);
+      }
 
       // The workflow's own deadline backs up the pod's activeDeadlineSeconds (which a broken kubelet might not enforce).
       const deadlineMs = (o.taskTimeoutSeconds + o.pendingTimeoutSeconds + DEADLINE_SLACK_SECONDS) * 1000;
@@ -171,6 +183,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         if (infraTry < o.retry.infraRetries) {
           setCurrentDetails(`${describeTask(input)}: ${infra}; new pod (infrastructure retry ${infraTry + 1}/${o.retry.infraRetries})`);
           await sleep(Math.min(60_000, 2000 * 2 ** infraTry));
+          replacedBecause = infra;
           continue;
         }
         return finish({ status: 'failed', infrastructure: true, reason: `${infra} (infrastructure retries exhausted)`, lastLines: out.lastLines });

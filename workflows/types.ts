@@ -98,6 +98,8 @@ export interface TaskState {
   /** Agent-failure attempts started automatically (bounded by retry.agentRetries). */
   autoRetries: number;
   podName?: string;
+  /** Pods of this attempt replaced after an infrastructure failure so far (podName is the current one). */
+  infraRetries?: number;
   childWorkflowId?: string;
   startedAt?: string;
   endedAt?: string;

@@ -6,6 +6,7 @@ import type { RunState, TaskState } from '../../workflows/types';
 
 export type RunEvent =
   | { type: 'task_started'; task: string; title: string; attempt: number; pod?: string; branch: string }
+  | { type: 'task_pod_replaced'; task: string; attempt: number; pod?: string; infraRetry: number; reason?: string }
   | { type: 'task_finished'; task: string; status: TaskState['status']; attempt: number; branch: string; commit?: string; reason?: string; tokens?: { input: number; output: number }; cost?: number; durationSeconds?: number }
   | { type: 'progress'; counts: Record<string, number>; running: string[] }
   | { type: 'run_status'; status: RunState['status'] };
@@ -24,6 +25,8 @@ export function diffRunState(prev: RunState | undefined, next: RunState): RunEve
     const restarted = p && t.attempt > p.attempt;
     if (t.status === 'running' && (p?.status !== 'running' || restarted)) {
       events.push({ type: 'task_started', task: t.id, title: t.title, attempt: t.attempt, pod: t.podName, branch: t.branch });
+    } else if (t.status === 'running' && p?.status === 'running' && !restarted && (t.infraRetries ?? 0) > (p.infraRetries ?? 0)) {
+      events.push({ type: 'task_pod_replaced', task: t.id, attempt: t.attempt, pod: t.podName, infraRetry: t.infraRetries!, reason: t.reason });
     }
     if (TERMINAL.has(t.status) && (p?.status !== t.status || restarted)) {
       events.push({
@@ -62,6 +65,8 @@ export function formatEventLine(e: RunEvent): string {
   switch (e.type) {
     case 'task_started':
       return `task ${e.task} started ${kv({ attempt: e.attempt, pod: e.pod, branch: e.branch })}`;
+    case 'task_pod_replaced':
+      return `task ${e.task} new-pod ${kv({ attempt: e.attempt, pod: e.pod, 'infra-retry': e.infraRetry, reason: e.reason })}`;
     case 'task_finished':
       return `task ${e.task} ${e.status} ${kv({
         attempt: e.attempt,

@@ -3,6 +3,8 @@ import { harness, tasksMarkdown, type Harness } from './harness';
 import { cancelTasksUpdate, finishUpdate, retryTasksUpdate } from '../../workflows/definitions';
 import { eventually, updateRejection } from '../support/temporal';
 import { formatResultLine } from '../../src/contract/result-line';
+import { diffRunState, formatEventLine } from '../../src/cli/run-events';
+import type { RunState } from '../../workflows/types';
 
 describe('implementFeature task lifecycle', () => {
   let h: Harness;
@@ -174,9 +176,25 @@ describe('implementFeature task lifecycle', () => {
     expect(summary.tasks[0]!.reason).toMatch(/^branch verification failed: branch specs\/.+\/T001-async does not exist on the remote/);
   });
 
-  test('eviction is an infrastructure failure: a new pod is created for the same attempt', async () => {
-    h = await harness((req) => ({ evict: !req.name.includes('a1r') }));
+  test('eviction is an infrastructure failure: a new pod is created for the same attempt, and the run names it while it runs', async () => {
+    // The replacement pod runs long enough to be seen in the run's state (and by the follow events).
+    h = await harness((req) => (req.name.includes('a1r') ? { runMs: 4000 } : { evict: true, runMs: 1000 }));
     const handle = await h.start(tasksMarkdown(1), { retry: { infraRetries: 1, agentRetries: 0 } });
+    let before: RunState | undefined;
+    let during: RunState | undefined;
+    await eventually(async () => {
+      const s = await h.state(handle);
+      if (h.k8s.created.length < 2 && s.tasks[0]?.status === 'running') before = s;
+      else during = s;
+      return during?.tasks[0]?.infraRetries === 1;
+    }, 'the run names the replacement pod', 30_000);
+    const task = during!.tasks[0]!;
+    expect({ status: task.status, attempt: task.attempt, podName: task.podName }).toEqual({ status: 'running', attempt: 1, podName: h.k8s.created[1] });
+    expect(task.reason).toBe('infrastructure retry 1 after: the pod was evicted from its node');
+    // What the main session prints for it (--follow, watch).
+    expect(diffRunState(before, during!).map(formatEventLine)).toContainEqual(
+      `task T001 new-pod attempt=1 pod=${h.k8s.created[1]} infra-retry=1 reason="infrastructure retry 1 after: the pod was evicted from its node"`,
+    );
     const summary = await h.result(handle);
     expect(summary.tasks[0]!.status).toBe('succeeded');
     expect(summary.tasks[0]!.attempt).toBe(1);
