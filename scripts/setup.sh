@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-step setup for a fresh machine: npm dependencies, tool binaries (Temporal CLI, kubectl, helm,
-# kube-apiserver + kine), and the build. Idempotent: a warm machine skips what is already there.
+# kube-apiserver + etcd), and the build. Idempotent: a warm machine skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AGENT_ENV } from '../../src/contract/agent-env';
@@ -22,6 +22,13 @@ describe('agent runner: contract mirror', () => {
     expect(Object.values(contract.STATUS_FOR_EXIT).sort()).toEqual([...AgentResultStatus.options].sort());
     expect(contract.ENV).toEqual(AGENT_ENV);
     expect(contract.RESULT_LINE_PREFIX).toBe(RESULT_LINE_PREFIX);
+  });
+
+  test('docker/agent/README.md documents every variable of the env contract and every exit code (the image users read it)', () => {
+    const doc = readFileSync(path.join(repoRoot, 'docker', 'agent', 'README.md'), 'utf8');
+    expect(Object.values(AGENT_ENV).filter((name) => !doc.includes(`\`${name}\``))).toEqual([]);
+    const table = new Set([...doc.matchAll(/^\| (\d+)(?: \((\d+) for SIGINT\))? \|/gm)].flatMap((m) => [m[1], m[2]]).filter(Boolean).map(Number));
+    expect([...Object.values(AGENT_EXIT), 143, 130].filter((code) => !table.has(code))).toEqual([]);
   });
 
   test('the result line the runner writes parses with the workflow\'s parser', () => {
