@@ -86,6 +86,24 @@ describe('sdlc-runner CLI (built binary)', () => {
     expect(missing.stderr).toContain('specs/nope/tasks.md: does not exist');
   });
 
+  test('a tasks.md that cannot run (no task, a duplicate [ASYNC] ID) is refused with file:line and the fix, exit 2, and implement starts nothing', async () => {
+    const empty = specKitRepo('011-empty', '# Tasks\n\nNothing here yet.\n');
+    const none = await cli(['plan', 'specs/011-empty/tasks.md'], empty, env);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^sdlc-runner: specs\/011-empty\/tasks\.md:1: no task found: .*\. Fix: add tasks as list items/m);
+
+    const dup = specKitRepo('012-dup', '# Tasks\n\n- [ ] T001 [ASYNC] a\n- [ ] T001 [ASYNC] b\n');
+    const plan = await cli(['plan', 'specs/012-dup/tasks.md'], dup, env);
+    expect(plan.code).toBe(2);
+    expect(plan.stderr).toMatch(/^sdlc-runner: specs\/012-dup\/tasks\.md:3: two open \[ASYNC\] tasks have the same ID T001.*\(lines 3, 4\)\. Fix: /m);
+    const implement = await cli(['implement', 'specs/012-dup/tasks.md'], dup, env);
+    expect({ code: implement.code, stderr: implement.stderr }).toEqual({ code: 2, stderr: plan.stderr });
+    // Nothing half-created: no run for the feature exists in Temporal.
+    const runs = await cli(['status', 'sdlc-shop-012-dup'], dup, env);
+    expect(runs.stderr).toContain("no run 'sdlc-shop-012-dup'");
+    expect(k8s.created.filter((name) => name.includes('012-dup'))).toEqual([]);
+  });
+
   test('implement --follow: progress lines, a non-zero exit when a task failed, then retry and watch to success', async () => {
     behaviour = (req) => ({ runMs: 200, result: req.labels['sdlc-runner.dev/task'] === 'T003' && req.labels['sdlc-runner.dev/attempt'] === '1' ? 'failure' : 'success' });
     const dir = specKitRepo('011-checkout', TASKS);
