@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { loadTasksFile } from '../../src/tasks/load';
+import type { Task } from '../../src/tasks/types';
 import { assertRunnablePlan, TasksFileError } from '../../src/tasks/errors';
 import { allFixtures, FIXTURE_DIR, fixtureText, ids, parseFixture, reopened, task, withStatus } from './fixture-support';
 
@@ -323,5 +324,111 @@ describe('extra-async: agent-eval-framework, 30 open tasks', () => {
     expect(withStatus(plan, 'open')).toHaveLength(30);
     expect(plan.dispatch).toEqual(['T001', 'T002', 'T004', 'T005', 'T006', 'T008', 'T009', 'T011', 'T013', 'T018', 'T019', 'T020', 'T021', 'T022', 'T023', 'T024', 'T025', 'T027', 'T028', 'T029']);
     expect(task(plan, 'T007')).toMatchObject({ mode: 'sync', parallel: true, story: 'US1' });
+  });
+});
+
+/**
+ * Per-fixture facts, each counted by reading the file itself (not copied from the parser). `reopened`
+ * is the dispatch list once every [x]/[X] box is turned back into [ ]: most of these files are
+ * finished, so it is what shows their [ASYNC] markers and `depends on` at work.
+ */
+interface FixtureFacts {
+  /** File name prefix (fixtureText resolves it to exactly one file). */
+  file: string;
+  /** Why the fixture is worth a row. */
+  why: string;
+  tasks: number;
+  status: { open: number; done: number; skipped: number };
+  mode: { async: number; sync: number; none: number };
+  /** One task and the level-2 heading it sits under. */
+  phase: [id: string, phase: string];
+  dispatch: string[];
+  reopened: string[];
+}
+
+/** `tids(1, 6)` → ['T001', 'T006']. */
+const tids = (...n: number[]) => n.map((i) => `T${String(i).padStart(3, '0')}`);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+const FIXTURE_FACTS: FixtureFacts[] = [
+  { file: '05_', why: 'Hebrew words in titles, `Files:` trailer, uppercase [X], Phase 1 is Foundational; "- T002 (…) can run in parallel" notes are not tasks',
+    tasks: 14, status: { open: 0, done: 14, skipped: 0 }, mode: { async: 10, sync: 3, none: 1 },
+    phase: ['T010', 'Phase 4: User Story 3 - Use the dashboard UI in Hebrew with RTL layout (Priority: P3)'],
+    dispatch: [], reopened: tids(2, 3, 4, 6, 7, 9, 10, 11, 12, 13) },
+  { file: '11_', why: 'mixed [x]/[ ]: the nine open tasks are all [SYNC] (human account access), so nothing runs; only [SYNC] tasks say `(depends on …)`',
+    tasks: 14, status: { open: 9, done: 5, skipped: 0 }, mode: { async: 5, sync: 9, none: 0 },
+    phase: ['T008', 'Phase 4: User Story 2 - Meta reaches the bot via webhook in production (Priority: P2)'],
+    dispatch: [], reopened: tids(1, 2, 3, 13, 14) },
+  { file: '12_', why: 'task lines end in "— file: <path>", box-drawing diagram in a fence, a "SYNC/ASYNC Summary" heading after the tasks',
+    tasks: 12, status: { open: 0, done: 12, skipped: 0 }, mode: { async: 6, sync: 6, none: 0 },
+    phase: ['T007', 'Phase 5: User Story 3 — Automated dependency update proposals (P2)'],
+    dispatch: [], reopened: tids(4, 6, 7, 8, 10, 12) },
+  { file: '17_', why: 'YAML front matter, two-space hard breaks, em-dash story phases, all open; the `T001 → T002` chain is in a fence, not `depends on`',
+    tasks: 9, status: { open: 9, done: 0, skipped: 0 }, mode: { async: 5, sync: 4, none: 0 },
+    phase: ['T005', 'Phase 4: User Story 2 — Screen Stays On in Conservation Mode'],
+    dispatch: tids(1, 6, 7, 8, 9), reopened: tids(1, 6, 7, 8, 9) },
+  { file: '19_', why: 'decimal `Phase 2.5`, letter-suffix IDs T008a–T008e and T014a, ID ranges in the summary lists',
+    tasks: 63, status: { open: 0, done: 63, skipped: 0 }, mode: { async: 23, sync: 40, none: 0 },
+    phase: ['T008c', 'Phase 2.5: Architectural Decision Records (Required)'],
+    dispatch: [], reopened: tids(1, 2, 13, 14, 20, 21, 22, 26, 27, 28, 34, 35, 36, ...range(43, 48), ...range(54, 57)) },
+  { file: '28_', why: 'Korean, story before [P] (`T010 [US1] [P]`), trailing ` - 사용자 테스트 필요` notes, mixed [x]/[ ], no mode markers at all',
+    tasks: 30, status: { open: 17, done: 13, skipped: 0 }, mode: { async: 0, sync: 0, none: 30 },
+    phase: ['T010', 'Phase 3: User Story 1 - 관리자 알림 푸시 수신 (Priority: P1) 🎯 MVP'],
+    dispatch: [], reopened: [] },
+  { file: 'ColombusAH+octoprep2000__specs_001', why: 'front matter; "- **T001 blocks everything**" / "- **T006 (US2) depends on T004**" bold notes are not tasks',
+    tasks: 11, status: { open: 0, done: 11, skipped: 0 }, mode: { async: 4, sync: 7, none: 0 },
+    phase: ['T008', 'Phase 4: User Story 3 — PPTX persisted by its owning agent (P2)'],
+    dispatch: [], reopened: tids(2, 3, 9, 10) },
+  { file: 'natanbs+gitops-template__specs_003', why: 'an unmarked `## Phase 8: Convergence` appended after Implementation Strategy',
+    tasks: 19, status: { open: 0, done: 19, skipped: 0 }, mode: { async: 10, sync: 4, none: 5 },
+    phase: ['T017', 'Phase 8: Convergence'],
+    dispatch: [], reopened: tids(1, 2, 4, 5, 6, 8, 9, 10, 11, 13) },
+  { file: 'natanbs+gitops-template__specs_009', why: 'the five US1 tasks carry no mode while the rest do; absolute /Users/… paths',
+    tasks: 13, status: { open: 0, done: 13, skipped: 0 }, mode: { async: 6, sync: 2, none: 5 },
+    phase: ['T008', 'Phase 3: User Story 1 - Run tag.sh from app folder to release a new version (Priority: P1) 🎯 MVP'],
+    dispatch: [], reopened: tids(1, 2, 4, 5, 11, 12) },
+  { file: 'natanbs+gitops-template__specs_010', why: 'Format line omits [SYNC/ASYNC] yet every task is [ASYNC]; `[1/4] to [1/5]` brackets in a title are prose',
+    tasks: 11, status: { open: 0, done: 11, skipped: 0 }, mode: { async: 11, sync: 0, none: 0 },
+    phase: ['T003', 'Phase 1: Foundational (Blocking Prerequisites)'],
+    dispatch: [], reopened: tids(...range(1, 11)) },
+  { file: 'natanbs+gitops-template__specs_011', why: 'story phases out of order (US4 before US2); `[OPTIONS]` and regex brackets inside code',
+    tasks: 9, status: { open: 0, done: 9, skipped: 0 }, mode: { async: 3, sync: 6, none: 0 },
+    phase: ['T004', 'Phase 3: User Story 4 - Target Directory Computed Correctly (Priority: P1)'],
+    dispatch: [], reopened: tids(5, 7, 8) },
+  { file: 'sshahar1+wheelie__specs_003', why: 'tasks wrapped over 2–4 lines; the [SYNC] tasks carry `depends on T002 and T009` in a wrapped line',
+    tasks: 12, status: { open: 0, done: 12, skipped: 0 }, mode: { async: 10, sync: 2, none: 0 },
+    phase: ['T010', 'Phase 3: User Story 1 - Bot Replies Are Visible to the Whole Troupe (Priority: P1) 🎯 MVP'],
+    dispatch: [], reopened: tids(...range(1, 8), 11, 12) },
+  { file: 'sshahar1+wheelie__specs_005', why: 'empty Setup/Foundational phases, tasks start in Phase 3; `(depends on …)` chain T011 → T012; a "- [SYNC]/[ASYNC] labels …" note',
+    tasks: 12, status: { open: 0, done: 12, skipped: 0 }, mode: { async: 3, sync: 9, none: 0 },
+    phase: ['T009', 'Phase 5: User Story 3 - Dependency versions confirmed compatible with PostgreSQL 18 (Priority: P3)'],
+    dispatch: [], reopened: tids(4, 11, 12) },
+  { file: 'sshahar1+wheelie__specs_006', why: 'front matter with a blank line after `---`; "- **T002** depends on T001" notes; only [SYNC] tasks',
+    tasks: 2, status: { open: 0, done: 2, skipped: 0 }, mode: { async: 0, sync: 2, none: 0 },
+    phase: ['T002', 'Phase 3: User Story 1 - Logo visible at top of README (Priority: P1) 🎯 MVP'],
+    dispatch: [], reopened: [] },
+  { file: 'sshahar1+wheelie__specs_008', why: '`## Final Phase:` heading; `(depends on T002-T004)` range; "- T005 depends on T002-T004." notes',
+    tasks: 15, status: { open: 0, done: 15, skipped: 0 }, mode: { async: 11, sync: 4, none: 0 },
+    phase: ['T015', 'Final Phase: Polish & Cross-Cutting Concerns'],
+    dispatch: [], reopened: tids(1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 14) },
+];
+
+describe('per-fixture facts read by hand (task count, status, mode, one phase, dispatch)', () => {
+  it('covers at least 12 fixtures, 4 or more of them from extra-async/', () => {
+    expect(FIXTURE_FACTS.length).toBeGreaterThanOrEqual(12);
+    expect(FIXTURE_FACTS.filter((f) => f.file.includes('__specs_')).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each(FIXTURE_FACTS.map((f) => [f.file, f.why, f] as const))('%s — %s', (_name, _why, facts) => {
+    const plan = parseFixture(facts.file);
+    const count = (pred: (t: Task) => boolean) => plan.tasks.filter(pred).length;
+    expect(plan.errors).toEqual([]);
+    expect(plan.tasks).toHaveLength(facts.tasks);
+    expect({ open: count((t) => t.status === 'open'), done: count((t) => t.status === 'done'), skipped: count((t) => t.status === 'skipped') }).toEqual(facts.status);
+    expect({ async: count((t) => t.mode === 'async'), sync: count((t) => t.mode === 'sync'), none: count((t) => t.mode === null) }).toEqual(facts.mode);
+    const [id, phase] = facts.phase;
+    expect(task(plan, id).phase).toBe(phase);
+    expect(plan.dispatch).toEqual(facts.dispatch);
+    expect(parseFixture(facts.file, reopened(fixtureText(facts.file))).dispatch).toEqual(facts.reopened);
   });
 });
