@@ -3,18 +3,19 @@
  * a configured worker answers its health endpoints and stops gracefully on SIGTERM; `dev` brings up
  * a Temporal dev server with its UI and stops on Ctrl-C.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/util/free-port';
+import { repoRoot } from '../../src/tools';
 import { loadWorkerConfig, ConfigError } from '../../src/config/worker-config';
 
 const WORKER = path.resolve(__dirname, '../../dist/worker/main.js');
 const CLI = path.resolve(__dirname, '../../dist/src/cli/main.js');
 
-function start(file: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [file, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(file: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [file, ...args], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -134,6 +135,48 @@ describe('worker process', () => {
     expect(p.output().split(warning).length - 1).toBe(1);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
+  });
+});
+
+describe('the worker image layout', () => {
+  // docker/Dockerfile.worker ships dist/ (prebuilt workflow bundle included) with `npm prune --omit=dev`
+  // node_modules. No Docker engine here, so the same layout is made on disk: a module the worker needs
+  // at run time that sits in devDependencies (a test helper or a type-only package imported by product
+  // code) would fail here as it would in the image.
+  test('production dependencies only: the built worker starts, polls, answers /readyz and stops on SIGTERM', async () => {
+    const app = mkdtempSync(path.join(os.tmpdir(), 'sdlc-worker-image-'));
+    try {
+      for (const f of ['package.json', 'package-lock.json']) copyFileSync(path.join(repoRoot, f), path.join(app, f));
+      execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, stdio: 'pipe', env: { ...process.env, NODE_ENV: 'production' } });
+      // Really without the devDependencies (jest, ts-jest, typescript, the test server SDK).
+      for (const dev of ['jest', 'typescript', '@temporalio/testing']) expect({ dev, installed: existsSync(path.join(app, 'node_modules', dev)) }).toEqual({ dev, installed: false });
+      // What `npm run build` makes (the demo's and the tests' own builds are not in the image).
+      for (const d of ['src', 'workflows', 'activities', 'worker', 'docker']) cpSync(path.join(repoRoot, 'dist', d), path.join(app, 'dist', d), { recursive: true });
+      copyFileSync(path.join(repoRoot, 'dist', 'workflow-bundle.js'), path.join(app, 'dist', 'workflow-bundle.js'));
+
+      const template = path.join(app, 'pod-template.yaml');
+      writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
+      const kubeconfig = path.join(app, 'kubeconfig');
+      writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+      const health = await freePort();
+      const p = start(path.join(app, 'dist', 'worker', 'main.js'), [], {
+        NODE_ENV: 'production',
+        TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
+        TEMPORAL_TASK_QUEUE: `worker-image-${Date.now()}`,
+        SDLC_K8S_NAMESPACE: 'agents',
+        SDLC_POD_TEMPLATE_FILE: template,
+        SDLC_HEALTH_PORT: String(health),
+        SDLC_METRICS_PORT: String(await freePort()),
+        SDLC_SHUTDOWN_GRACE_SECONDS: '2',
+        KUBECONFIG: kubeconfig,
+      }, app);
+      await until(async () => p.child.exitCode !== null || (await fetch(`http://127.0.0.1:${health}/readyz`).catch(() => undefined))?.status === 200, 'readyz 200');
+      expect(p.output()).toContain('worker polling');
+      p.child.kill('SIGTERM');
+      expect({ code: await p.exited, moduleErrors: p.output().match(/Cannot find module[^\n]*/g) ?? [] }).toEqual({ code: 0, moduleErrors: [] });
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 });
 
