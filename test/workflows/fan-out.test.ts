@@ -1,4 +1,5 @@
-import { harness, tasksMarkdown, type Harness } from './harness';
+import { harness, REPO, tasksMarkdown, type Harness } from './harness';
+import { SA_BRANCH, SA_TASK_ID } from '../../src/temporal/search-attributes';
 import { setMaxParallelUpdate } from '../../workflows/definitions';
 import { eventually, updateRejection } from '../support/temporal';
 
@@ -65,5 +66,42 @@ describe('implementFeature fan-out', () => {
     expect(summary.counts.succeeded).toBe(6);
     expect(h.k8s.maxAlive).toBe(3);
     expect((await h.state(handle)).options.maxParallel).toBe(3);
+  });
+});
+
+describe('finding runs and tasks in Temporal (UI, temporal workflow list)', () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  test('search attributes and memo: the run by repository + feature with its status; a failed task by status, ID and branch, summarised in words', async () => {
+    h = await harness((req) => ({ result: req.labels['sdlc-runner.dev/task'] === 'T002' ? 'failure' : 'success' }));
+    const feature = `find-${Date.now().toString(36)}`;
+    const handle = await h.start(tasksMarkdown(2), { decisionTimeoutSeconds: 1 }, feature);
+    const summary = await h.result(handle);
+    const failed = summary.tasks.find((t) => t.id === 'T002')!;
+    expect(failed.status).toBe('failed');
+
+    const list = async (query: string) => {
+      const out = [];
+      for await (const wf of h.env.client.workflow.list({ query })) out.push(wf);
+      return out;
+    };
+    // Visibility is eventually consistent: wait until the closed run's final values are indexed.
+    const [run] = await eventually(async () => {
+      const found = await list(`SdlcRepository="${REPO.url}" AND SdlcFeature="${feature}" AND WorkflowType="implementFeature" AND SdlcRunStatus="${summary.status}"`);
+      return found.length === 1 && found[0]!.status.name !== 'RUNNING' ? found : undefined;
+    }, 'the run by repository, feature and status', 30_000);
+    expect(run!.workflowId).toBe(handle.workflowId);
+    expect(run!.memo).toMatchObject({ feature, repository: REPO.url, tasksFile: `specs/${feature}/tasks.md` });
+    expect(String(run!.memo!.summary)).toContain(feature);
+
+    const [task] = await eventually(async () => {
+      const found = await list(`SdlcFeature="${feature}" AND SdlcTaskStatus="failed"`);
+      return found.length === 1 ? found : undefined;
+    }, 'the failed task by status', 30_000);
+    expect(task!.workflowId).toBe(failed.childWorkflowId);
+    expect(task!.typedSearchAttributes.get(SA_TASK_ID)).toBe('T002');
+    expect(task!.typedSearchAttributes.get(SA_BRANCH)).toBe(failed.branch);
+    expect(task!.memo!.summary).toBe(`T002 — Implement part 2 in \`src/part2.ts\` (attempt 1): failed — ${failed.reason}`);
   });
 });
