@@ -8,6 +8,9 @@
 #   E2E_PRESET_SHA        skip git: the test already created every task branch at this commit
 #   E2E_HOLD_DIR          after the last progress line, wait while the file $E2E_HOLD_DIR/$SDLC_RUN_ID exists
 #                         (a test holds one run's agents until it has seen what it waits for)
+#   E2E_TICK_SECONDS      while held, print "tick <n>" every this many seconds (instead of waiting silently);
+#                         once released print "released after <n> ticks" and append "<task> <n>" to
+#                         $E2E_RECORD_DIR/ticks.log (so a test knows exactly how many lines the agent printed)
 # When SDLC_GIT_TOKEN_FILE is set (the chart's pod template mounts the git credentials Secret there),
 # the file must hold a token — otherwise exit 30, the contract's configuration error.
 set -eu
@@ -32,7 +35,20 @@ else
     sleep "${E2E_STEP_SECONDS:-0}"
   done
   if [ -n "${E2E_HOLD_DIR:-}" ]; then
-    while [ -f "$E2E_HOLD_DIR/${SDLC_RUN_ID:-}" ]; do sleep 0.2; done
+    ticks=0
+    while [ -f "$E2E_HOLD_DIR/${SDLC_RUN_ID:-}" ]; do
+      if [ -n "${E2E_TICK_SECONDS:-}" ]; then
+        ticks=$((ticks + 1))
+        say "tick $ticks"
+        sleep "$E2E_TICK_SECONDS"
+      else
+        sleep 0.2
+      fi
+    done
+    if [ -n "${E2E_TICK_SECONDS:-}" ]; then
+      say "released after $ticks ticks"
+      if [ -n "${E2E_RECORD_DIR:-}" ]; then echo "$SDLC_TASK_ID $ticks" >>"$E2E_RECORD_DIR/ticks.log"; fi
+    fi
   fi
   printf '%s\n' "$SDLC_TASK_TEXT" >"task-$SDLC_TASK_ID.txt"
   git add -A

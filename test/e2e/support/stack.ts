@@ -4,7 +4,7 @@
  * least-privilege ServiceAccount, a bare git remote, and helpers to start `implementFeature` with the
  * Temporal client and to read what happened from the API and the audit log.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -112,6 +112,11 @@ export interface E2eStack {
   podCreations(): string[];
   /** Pod watches the runner opened (audit: verb watch, stage ResponseStarted). */
   runnerWatches(): AuditEvent[];
+  /**
+   * kill -9 this stack's kube-apiserver and leave it down (etcd keeps running): the outage lasts until
+   * the test calls cluster.restartApiserver(). Returns the killed pid.
+   */
+  killApiserver(): number;
   /** Writes a pod template file for the worker and returns its path. */
   writePodTemplate(env?: Record<string, string>): string;
   /** Env for a worker process of this stack (KUBECONFIG = the least-privilege ServiceAccount). */
@@ -155,6 +160,11 @@ export async function startE2eStack(name: string, kubeletOpts: Partial<StartKube
       runnerWatches() {
         return cluster.auditEvents().filter((e) => e.stage === 'ResponseStarted' && e.verb === 'watch' && e.user.username === runnerUser);
       },
+      killApiserver() {
+        const pid = apiserverPid(cluster.server);
+        process.kill(pid, 'SIGKILL');
+        return pid;
+      },
       writePodTemplate(env = {}) {
         const file = path.join(scratch, `pod-template-${++templates}.yaml`);
         writeFileSync(file, podTemplate(env));
@@ -186,6 +196,22 @@ export async function startE2eStack(name: string, kubeletOpts: Partial<StartKube
     repo?.remove();
     throw err;
   }
+}
+
+/** The pid of the kube-apiserver serving `server` (https://127.0.0.1:<port>), found by its --secure-port flag in /proc. */
+function apiserverPid(server: string): number {
+  const flag = `--secure-port=${new URL(server).port}`;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // exited meanwhile, or not ours to read
+    }
+    if (path.basename(args[0] ?? '') === 'kube-apiserver' && args.includes(flag)) return Number(entry);
+  }
+  throw new Error(`no kube-apiserver process with ${flag} found`);
 }
 
 /** Lines of E2E_RECORD_DIR/runs.log: one "<task> <pod>" per agent start. */
