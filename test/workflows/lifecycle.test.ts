@@ -202,6 +202,22 @@ describe('implementFeature task lifecycle', () => {
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
 
+  test('OOM kill is an infrastructure failure: a new pod for the same attempt; with no infrastructure retry left, the task fails', async () => {
+    h = await harness((req) => (req.name.includes('a1r') ? {} : { oomKill: true, runMs: 500 }));
+    const tag = Date.now().toString(36);
+    const [retried, exhausted] = await Promise.all([
+      h.start(tasksMarkdown(1), { retry: { infraRetries: 1, agentRetries: 0 } }, `oomretry-${tag}`).then(h.result),
+      h.start(tasksMarkdown(1), { retry: { infraRetries: 0, agentRetries: 0 } }, `oomfinal-${tag}`).then(h.result),
+    ]);
+    const podsOf = (feature: string) => h.k8s.created.filter((name) => name.includes(`-${feature}-${tag}-`));
+    expect(retried.tasks[0]).toMatchObject({ status: 'succeeded', attempt: 1, infraRetries: 1 });
+    expect(podsOf('oomretry')).toHaveLength(2);
+    expect(exhausted.tasks[0]).toMatchObject({ status: 'failed', attempt: 1 });
+    expect(exhausted.tasks[0]!.reason).toMatch(/OOM-killed.*infrastructure retries exhausted/);
+    expect(podsOf('oomfinal')).toHaveLength(1);
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  });
+
   test('a failed pod is kept for inspection, then deleted by the durable reaper', async () => {
     h = await harness(() => ({ result: 'failure' }));
     // The keep time must outlast the parent's own wind-down (1 s decision timeout, the sweep, the result) on a loaded machine.
