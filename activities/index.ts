@@ -31,6 +31,9 @@ function redactedResultLine(result: AgentResult): string {
   return RESULT_LINE_PREFIX + JSON.stringify({ ...result, reason: result.reason && redactText(result.reason).slice(0, 2000) });
 }
 
+/** Further reads of an ended container's log while its result line is missing (each must bring new lines). */
+const MAX_EXTRA_FINAL_READS = 3;
+
 function isTerminal(pod: PodStatus | undefined): boolean {
   return !pod || pod.phase === 'Succeeded' || pod.phase === 'Failed';
 }
@@ -116,6 +119,13 @@ export function createActivities(deps: ActivityDeps) {
             // A cut stream and a clean end look the same: what the agent wrote between a cut and its
             // exit (often the result line) is read now, from the cursor (the log of an ended container stays readable).
             await streamFromCursor();
+            // A read cut after the apiserver had begun to answer also ends like a clean end. The result
+            // line is the agent's last: while it is missing, read again as long as a read brings new lines.
+            for (let extra = 0; extra < MAX_EXTRA_FINAL_READS && !p.resultLine && !signal.aborted; extra++) {
+              const before = p.linesSeen;
+              await streamFromCursor();
+              if (p.linesSeen === before) break;
+            }
             if (signal.aborted) throw new CancelledFailure('follow cancelled');
             const parsed = p.resultLine ? parseResultLine(p.resultLine) : undefined;
             // What leaves here is stored in workflow history and shown by the CLI: mask anything credential-shaped.

@@ -94,6 +94,31 @@ it('a log stream cut just before the agent prints its result and exits: the resu
   expect(outcome.result?.status).toBe('succeeded');
 });
 
+it('log reads of an ended pod that end early but cleanly (a connection cut after the apiserver began to answer): read again until the result line', async () => {
+  // 20 lines 0.25 s apart, then the result line; the follow starts once the pod has ended.
+  const script = `${numberedLines(20, 0.25)}; printf '%s\\n' "$RESULT_LINE"; exit 0`;
+  const req = agentRequest(newRunId('clean-cut'), 'T001', script, { env: { RESULT_LINE: RESULT } });
+  await gw.createPod(req);
+  await gw.waitForPod(req.name, (p) => p?.phase === 'Succeeded', { timeoutMs: 60_000 });
+  // The first two reads stop after 6 lines without an error, as a truncated answer does.
+  let reads = 0;
+  const cutting: KubernetesGateway = Object.assign(Object.create(gw) as KubernetesGateway, {
+    async *followLogs(name: string, opts: Parameters<KubernetesGateway['followLogs']>[1]) {
+      const cut = ++reads <= 2;
+      let n = 0;
+      for await (const line of gw.followLogs(name, opts)) {
+        yield line;
+        if (cut && ++n >= 6) return;
+      }
+    },
+  });
+  const activities = createActivities({ kubernetes: cutting, git: noGit, pollIntervalMs: 1000 });
+  const outcome: FollowOutcome = await new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 }).run(activities.followAgentPod, { podName: req.name, taskId: 'T001', pendingTimeoutSeconds: 60 });
+  expect(reads).toBeGreaterThanOrEqual(3);
+  expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, linesSeen: 21, result: { status: 'succeeded' } });
+  if (outcome.kind === 'exited') expect(outcome.lastLines.slice(-2)).toEqual(['line 20', RESULT]);
+});
+
 it('an agent that prints very long lines: the heartbeat and the outcome stay far below Temporal\'s payload limit (2 MB)', async () => {
   // 25 lines of 150 kB each (think: a minified bundle or a base64 blob cat'ed to stdout), then a malformed result line of 300 kB.
   const script = `i=0; while [ $i -lt 25 ]; do head -c 150000 /dev/zero | tr '\\0' x; echo; i=$((i+1)); done; printf '::sdlc-result::{'; head -c 300000 /dev/zero | tr '\\0' y; echo`;
