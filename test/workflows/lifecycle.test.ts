@@ -30,7 +30,8 @@ describe('implementFeature task lifecycle', () => {
     const handle = await h.start(tasksMarkdown(1), { taskTimeoutSeconds: 2, decisionTimeoutSeconds: 1 });
     const summary = await h.result(handle);
     expect(summary.tasks[0]!.status).toBe('timed_out');
-    expect(summary.tasks[0]!.reason).toMatch(/deadline/);
+    // The pod's activeDeadlineSeconds ended it (not the workflow's backup timer, 30 s later).
+    expect(summary.tasks[0]!.reason).toBe('task deadline of 2s passed (DeadlineExceeded)');
     expect(await h.k8s.waitAllGone()).toBe(true);
     expect(h.k8s.records.some((r) => r.event === 'deleted')).toBe(true);
   });
@@ -63,13 +64,19 @@ describe('implementFeature task lifecycle', () => {
     expect(await h.k8s.waitAllGone()).toBe(true);
   }, 90_000);
 
-  test('cancel one task: it ends cancelled and its pod is deleted; the others carry on', async () => {
-    h = await harness((req) => (req.labels['sdlc-runner.dev/task'] === 'T002' ? { hang: true } : { runMs: 1000 }));
+  test('cancel one task: it ends cancelled and its pod is deleted at once; the others carry on', async () => {
+    // T001/T003 run long enough that the run is still going when T002's pod is gone.
+    h = await harness((req) => (req.labels['sdlc-runner.dev/task'] === 'T002' ? { hang: true } : { runMs: 15_000 }));
     const handle = await h.start(tasksMarkdown(3), { maxParallel: 3, decisionTimeoutSeconds: 1 });
     // All three pods created (a count that only grows: T001/T003 may already have finished by the time this is sampled).
     await eventually(async () => (await h.state(handle)).tasks.find((t) => t.id === 'T002')?.status === 'running' && h.k8s.created.length === 3, 'T002 running');
     expect(await updateRejection(handle.executeUpdate(cancelTasksUpdate, { args: [{ taskIds: ['T404'] }] }))).toMatch(/unknown task\(s\) T404; dispatched tasks are T001, T002, T003/);
     expect(await handle.executeUpdate(cancelTasksUpdate, { args: [{ taskIds: ['T002'] }] })).toEqual(['T002']);
+    // The task's own cleanup deletes its pod, not the run's final sweep: the agent must not run on.
+    const t002Pod = h.k8s.created.find((n) => n.includes('-t002-'))!;
+    await eventually(() => !h.k8s.pods.has(t002Pod), 'T002 pod deleted', 10_000);
+    const during = await h.state(handle);
+    expect({ run: during.status, tasks: during.tasks.map((t) => `${t.id} ${t.status}`) }).toEqual({ run: 'running', tasks: ['T001 running', 'T002 cancelled', 'T003 running'] });
     const summary = await h.result(handle);
     const byId = Object.fromEntries(summary.tasks.map((t) => [t.id, t.status]));
     expect(byId).toEqual({ T001: 'succeeded', T002: 'cancelled', T003: 'succeeded' });
