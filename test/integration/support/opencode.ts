@@ -12,6 +12,7 @@ import { opencodeConfig } from './scripted-model';
 
 export interface OpencodeEvent {
   type: string;
+  sessionID?: string;
   part?: { type?: string; tool?: string; text?: string; state?: { status?: string; input?: { command?: string }; output?: string; metadata?: { exit?: number } } };
   error?: unknown;
 }
@@ -23,6 +24,8 @@ export interface OpencodeRun {
   /** The bash tool calls, in order: the command the model asked for and what the session saw. */
   bash: { command: string; output: string; exit?: number }[];
   texts: string[];
+  /** The session the command ran in (pass it as `session` to run the next command in the same session). */
+  sessionId?: string;
 }
 
 /** A bin dir whose `sdlc-runner` runs the built CLI, as `npm i -g` would provide it. */
@@ -42,6 +45,8 @@ export async function runOpencodeCommand(opts: {
   scratch: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Continue this session (`--session`), as a command run later in the same OpenCode session. */
+  session?: string;
 }): Promise<OpencodeRun> {
   const home = path.join(opts.scratch, 'home');
   for (const d of ['.config', '.local/share', '.cache', '.local/state']) mkdirSync(path.join(home, d), { recursive: true });
@@ -61,7 +66,7 @@ export async function runOpencodeCommand(opts: {
     OPENCODE_DISABLE_AUTOUPDATE: '1',
     OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
   };
-  const child = spawn(toolPath('opencode'), ['run', '--command', opts.command, '--format', 'json', opts.args], {
+  const child = spawn(toolPath('opencode'), ['run', ...(opts.session ? ['--session', opts.session] : []), '--command', opts.command, '--format', 'json', opts.args], {
     cwd: opts.cwd,
     env,
     // opencode run reads a prompt from stdin when it is not a TTY: give it none.
@@ -90,5 +95,6 @@ export async function runOpencodeCommand(opts: {
     .filter((e) => e.type === 'tool_use' && e.part?.tool === 'bash')
     .map((e) => ({ command: e.part!.state!.input!.command ?? '', output: e.part!.state!.output ?? '', exit: e.part!.state!.metadata?.exit }));
   const texts = events.filter((e) => e.type === 'text').map((e) => e.part!.text ?? '');
-  return { code, events, stderr, bash, texts };
+  const sessionId = events.find((e) => e.sessionID)?.sessionID;
+  return { code, events, stderr, bash, texts, sessionId };
 }

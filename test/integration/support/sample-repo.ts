@@ -4,7 +4,7 @@
  * `tasks.md` with [SYNC] and [ASYNC] tasks, committed on `main`, with a git `origin`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -64,6 +64,33 @@ docs/usage.md
 \`\`\`
 `;
 
+/**
+ * A stand-in for spec-kit's `.specify/scripts/bash/check-prerequisites.sh` (written here, not copied): same flags
+ * and the same one-line JSON (`{"FEATURE_DIR":"<absolute>","AVAILABLE_DOCS":[…]}`), the feature taken from
+ * SPECIFY_FEATURE or the current git branch, as spec-kit does; errors on stderr with exit 1.
+ */
+const CHECK_PREREQUISITES_SH = `#!/usr/bin/env bash
+set -e
+json=false require_tasks=false include_tasks=false
+for arg in "$@"; do
+  case "$arg" in
+    --json) json=true ;;
+    --require-tasks) require_tasks=true ;;
+    --include-tasks) include_tasks=true ;;
+    *) echo "ERROR: Unknown option '$arg'." >&2; exit 1 ;;
+  esac
+done
+root=$(git rev-parse --show-toplevel)
+feature=\${SPECIFY_FEATURE:-$(git rev-parse --abbrev-ref HEAD)}
+dir="$root/specs/$feature"
+[ -d "$dir" ] || { echo "ERROR: Feature directory not found: $dir" >&2; exit 1; }
+[ -f "$dir/plan.md" ] || { echo "ERROR: plan.md not found in $dir" >&2; exit 1; }
+if $require_tasks && [ ! -f "$dir/tasks.md" ]; then echo "ERROR: tasks.md not found in $dir" >&2; exit 1; fi
+docs=""
+if $include_tasks && [ -f "$dir/tasks.md" ]; then docs='"tasks.md"'; fi
+if $json; then printf '{"FEATURE_DIR":"%s","AVAILABLE_DOCS":[%s]}\\n' "$dir" "$docs"; else echo "FEATURE_DIR:$dir"; fi
+`;
+
 export interface SampleRepo {
   /** Working copy (the user's checkout). */
   dir: string;
@@ -84,7 +111,11 @@ export function writeFiles(dir: string, files: Record<string, string>): void {
 }
 
 /** Creates the sample repository; `originUrl` overrides the origin (e.g. an http git server). */
-export function createSampleRepo(opts: { parent?: string; originUrl?: string; originName?: string; speckitVersion?: string; tasksMd?: string } = {}): SampleRepo {
+/**
+ * `specKitScripts`: also spec-kit's check-prerequisites.sh (a stand-in, see above) and the checkout on the
+ * feature branch (pushed), where `/speckit.specify` leaves it; the script finds the feature from that branch.
+ */
+export function createSampleRepo(opts: { parent?: string; originUrl?: string; originName?: string; speckitVersion?: string; tasksMd?: string; specKitScripts?: boolean } = {}): SampleRepo {
   const parent = opts.parent ?? mkdtempSync(path.join(os.tmpdir(), 'sdlc-sample-'));
   const dir = path.join(parent, 'app');
   // The bare origin's name is the repository name in the run ID (sdlc-<name>-<feature>): unique names keep parallel tests apart.
@@ -97,7 +128,9 @@ export function createSampleRepo(opts: { parent?: string; originUrl?: string; or
     [`specs/${FEATURE}/plan.md`]: PLAN_MD,
     [`specs/${FEATURE}/tasks.md`]: opts.tasksMd ?? TASKS_MD,
     'README.md': '# app\n',
+    ...(opts.specKitScripts ? { '.specify/scripts/bash/check-prerequisites.sh': CHECK_PREREQUISITES_SH } : {}),
   });
+  if (opts.specKitScripts) chmodSync(path.join(dir, '.specify/scripts/bash/check-prerequisites.sh'), 0o755);
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, '-c', 'user.name=Dev', '-c', 'user.email=dev@example.test', 'add', '-A');
   git(dir, '-c', 'user.name=Dev', '-c', 'user.email=dev@example.test', 'commit', '-qm', 'spec, plan and tasks for 001-greeting');
@@ -107,6 +140,10 @@ export function createSampleRepo(opts: { parent?: string; originUrl?: string; or
     git(parent, 'init', '-q', '--bare', origin);
     git(dir, 'remote', 'add', 'origin', origin);
     git(dir, 'push', '-q', 'origin', 'main');
+  }
+  if (opts.specKitScripts) {
+    git(dir, 'checkout', '-q', '-b', FEATURE);
+    if (!opts.originUrl) git(dir, 'push', '-q', 'origin', FEATURE);
   }
   return { dir, origin, tasksFile: path.join(dir, 'specs', FEATURE, 'tasks.md') };
 }
