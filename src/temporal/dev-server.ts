@@ -29,6 +29,22 @@ export interface DevServerOptions {
  * 2-core machine misses, hence this one.
  */
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
+  // The CLI also picks ports of its own (its internal services): on a busy machine one may be taken
+  // between its pick and its bind. Such a start is tried again with fresh ports (ours, when not given).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortClashError)) throw err;
+      opts.log?.(`temporal dev server: ${err.message.split('\n')[0]}; starting again\n`);
+    }
+  }
+}
+
+/** The dev server exited during start because a port it wanted was taken. */
+class PortClashError extends Error {}
+
+async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   const port = opts.port ?? (await freePort());
   const uiPort = opts.uiPort ?? (await freePort());
   const namespace = opts.namespace ?? 'default';
@@ -56,7 +72,10 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   for (;;) {
-    if (exited) throw new Error(`temporal dev server exited during start:\n${output}`);
+    if (exited) {
+      const message = `temporal dev server exited during start:\n${output}`;
+      throw /address already in use/i.test(output) ? new PortClashError(message) : new Error(message);
+    }
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
       await conn.workflowService.getSystemInfo({});
