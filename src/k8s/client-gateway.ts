@@ -171,9 +171,9 @@ class ClientGatewayImpl implements ClientGateway {
 
   async getPod(name: string): Promise<PodStatus | undefined> {
     await this.ensureInformer();
-    const cached = this.informer.synced ? this.informer.get(name) : undefined;
+    const cached = this.informer.current ? this.informer.get(name) : undefined;
     if (cached) return toPodStatus(cached);
-    // Not (yet) in the cache: just created, gone, or the watch is still syncing. Ask the API.
+    // Not (yet) in the cache (just created, gone), or the watch is down or still syncing: ask the API.
     return this.readPod(name);
   }
 
@@ -210,10 +210,12 @@ class ClientGatewayImpl implements ClientGateway {
         sawEvent = true;
         consider(pod ? toPodStatus(pod) : undefined);
       });
-      // A pod the shared watch does not see (no managed-by label) would otherwise never change.
+      // A pod the shared watch does not see (no managed-by label), or any pod while the watch is down,
+      // would otherwise never change: read it from the API.
+      const watched = () => this.informer.current && this.informer.get(name) !== undefined;
       const poll = setInterval(() => {
-        if (settled || this.informer.get(name)) return;
-        this.readPod(name).then((s) => !settled && !this.informer.get(name) && consider(s), () => undefined);
+        if (settled || watched()) return;
+        this.readPod(name).then((s) => !settled && !watched() && consider(s), () => undefined);
       }, this.uncachedPollMs);
       if (opts.timeoutMs !== undefined) timers.push(setTimeout(() => finish(latest), Math.max(0, opts.timeoutMs)));
       if (opts.signal?.aborted) return finish(undefined);

@@ -96,6 +96,15 @@ export class PodInformer {
     return this.pods.get(name);
   }
 
+  /**
+   * Whether the cache follows the API right now: synced and a watch connection open. While the watch
+   * is down (refused, being re-established) a cached pod may be stale — e.g. deleted, or ended —
+   * and only a read from the API tells.
+   */
+  get current(): boolean {
+    return this.syncedFlag && this.stats.openWatches > 0;
+  }
+
   list(): V1Pod[] {
     return [...this.pods.values()];
   }

@@ -63,7 +63,7 @@ it(`${PODS} pods that exit at once all end Succeeded, observed through exactly o
   );
 }, 180_000);
 
-it('watch dropped, watches refused, then 410 Expired → the informer relists and reports a pod deleted meanwhile', async () => {
+it('watch dropped, watches refused: pods are read from the API meanwhile (the cache would still say Running); then 410 Expired → the informer relists', async () => {
   const runId = newRunId('gone');
   const keep = agentRequest(runId, 'T900', 'sleep 60');
   const doomed = agentRequest(runId, 'T901', 'sleep 60');
@@ -77,16 +77,21 @@ it('watch dropped, watches refused, then 410 Expired → the informer relists an
   const admin = env.gateway({ kubeConfig: adminKubeConfig() });
   await admin.deletePod(doomed.name, { gracePeriodSeconds: 0 });
   await admin.waitForPod(doomed.name, (p) => !p, { timeoutMs: 30_000 });
-  // Still in the runner's cache: it has not heard of the deletion.
-  expect((await gw.getPod(doomed.name))?.phase).toBe('Running');
+  // The runner has not heard of the deletion (no watch), but with the watch down it does not trust its
+  // cache: a follow waiting for the pod to end or go sees it gone while watches are still refused.
+  expect(gw.watchStats().openWatches).toBe(0);
+  expect(await gw.getPod(doomed.name)).toBeUndefined();
+  expect(await gw.waitForPod(doomed.name, (p) => !p, { timeoutMs: 30_000 })).toBeUndefined();
+  expect(gw.watchStats().openWatches).toBe(0);
 
   // The apiserver comes back, but our resourceVersion has been compacted away.
   proxy.expireNextWatch();
   proxy.blockWatches(false);
-  const gone = await gw.waitForPod(doomed.name, (p) => !p, { timeoutMs: 30_000 });
-  expect(gone).toBeUndefined();
-  // The relist reported the deletion; the fresh watch opens right after it.
-  for (let i = 0; i < 100 && gw.watchStats().openWatches === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  // The relist drops the deleted pod from the cache; the fresh watch opens right after it.
+  for (let i = 0; i < 300 && (gw.watchStats().openWatches === 0 || gw.watchStats().relistsAfterGone === before.relistsAfterGone); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(await gw.getPod(doomed.name)).toBeUndefined();
   const after = gw.watchStats();
   expect(after.relistsAfterGone).toBe(before.relistsAfterGone + 1);
   expect(after.lists).toBe(before.lists + 1);
