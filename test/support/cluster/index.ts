@@ -49,6 +49,10 @@ export interface StartClusterOptions {
 /** The fields of an audit.k8s.io/v1 Event that tests use. */
 export interface AuditEvent {
   stage: 'ResponseStarted' | 'ResponseComplete' | 'Panic';
+  /** One request's events share it. */
+  auditID?: string;
+  /** When this stage was reached (RFC 3339, microseconds). */
+  stageTimestamp?: string;
   verb: string;
   requestURI: string;
   user: { username: string; groups?: string[] };
