@@ -33,7 +33,7 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-it(`${PODS} pods that exit at once all end Succeeded, observed through exactly one watch`, async () => {
+it(`${PODS} pods that exit at once all end Succeeded, observed through one watch connection (never two at once)`, async () => {
   const runId = newRunId('scale');
   const requests = Array.from({ length: PODS }, (_, i) => agentRequest(runId, `T${String(i + 1).padStart(3, '0')}`, 'echo done'));
   const t0 = Date.now();
@@ -48,11 +48,12 @@ it(`${PODS} pods that exit at once all end Succeeded, observed through exactly o
   expect(outcomes.map((p: PodStatus | undefined) => p?.phase)).toEqual(requests.map(() => 'Succeeded'));
   expect(outcomes.every((p) => p?.exitCode === 0)).toBe(true);
 
+  // One watch connection, never two at once. (A watch the apiserver ends early — "resource version too
+  // large" while its watch cache lags on a loaded machine — is re-opened: requests may exceed one.)
   const watches = proxy.watchRequests();
-  expect(watches).toHaveLength(1);
-  expect(watches[0]!.path).toBe(`/api/v1/namespaces/${env.namespace}/pods`);
-  expect(proxy.openWatches()).toBe(1);
-  expect(gw.watchStats()).toMatchObject({ watches: 1, openWatches: 1, lists: 1 });
+  expect(watches.map((w) => w.path).filter((p) => p !== `/api/v1/namespaces/${env.namespace}/pods`)).toEqual([]);
+  expect({ open: proxy.openWatches(), peak: proxy.peakOpenWatches() }).toEqual({ open: 1, peak: 1 });
+  expect(gw.watchStats()).toMatchObject({ watches: watches.length, openWatches: 1, lists: 1 });
 
   const listed = await gw.listPods({ [LABELS.run]: runId });
   expect(listed).toHaveLength(PODS);

@@ -20,6 +20,8 @@ export interface CountingProxy {
   watchRequests(): ProxiedRequest[];
   /** Watch connections open right now. */
   openWatches(): number;
+  /** The most watch connections that were open at the same time. */
+  peakOpenWatches(): number;
   /** Drops every open watch connection mid-stream. */
   cutWatches(): void;
   /** While true, new watch requests get 503 (an apiserver that is not serving watches). */
@@ -36,6 +38,7 @@ export async function startCountingProxy(upstream: string, caPem: string): Promi
   const target = new URL(upstream);
   const requests: ProxiedRequest[] = [];
   let open = 0;
+  let peak = 0;
   let blocked = false;
   let expireNext = false;
   const openWatchResponses = new Set<http.ServerResponse>();
@@ -62,6 +65,7 @@ export async function startCountingProxy(upstream: string, caPem: string): Promi
       (upstreamRes) => {
         if (watch && upstreamRes.statusCode === 200) {
           open++;
+          peak = Math.max(peak, open);
           let closed = false;
           const done = () => {
             if (!closed) {
@@ -94,6 +98,7 @@ export async function startCountingProxy(upstream: string, caPem: string): Promi
     requests,
     watchRequests: () => requests.filter((r) => r.watch),
     openWatches: () => open,
+    peakOpenWatches: () => peak,
     cutWatches() {
       for (const res of openWatchResponses) res.destroy();
     },
