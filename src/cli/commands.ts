@@ -149,10 +149,12 @@ function pad(s: string, n: number): string {
 
 export function formatStatusTable(state: RunState): string {
   const rows = [`run ${state.workflowId}  feature=${state.feature.name}  status=${state.status}  repo=${state.repository.url}`, ''];
-  rows.push(`${pad('TASK', 8)} ${pad('STATUS', 10)} ${pad('ATT', 3)} ${pad('BRANCH', 36)} ${pad('COMMIT', 12)} DETAIL`);
+  // Branches are never cut: they are what a user merges.
+  const branchWidth = Math.max(6, ...state.tasks.map((t) => t.branch.length));
+  rows.push(`${pad('TASK', 8)} ${pad('STATUS', 10)} ${pad('ATT', 3)} ${'BRANCH'.padEnd(branchWidth)} ${pad('COMMIT', 12)} DETAIL`);
   for (const t of state.tasks) {
     const detail = t.reason ?? (t.tokens ? `tokens ${t.tokens.input}/${t.tokens.output}${t.cost !== undefined ? ` $${t.cost.toFixed(4)}` : ''}` : t.title);
-    rows.push(`${pad(t.id, 8)} ${pad(t.status, 10)} ${pad(String(t.attempt), 3)} ${pad(t.branch, 36)} ${pad(t.commit?.slice(0, 12) ?? '-', 12)} ${detail}`);
+    rows.push(`${pad(t.id, 8)} ${pad(t.status, 10)} ${pad(String(t.attempt), 3)} ${t.branch.padEnd(branchWidth)} ${pad(t.commit?.slice(0, 12) ?? '-', 12)} ${detail}`);
   }
   return rows.join('\n') + '\n';
 }
@@ -192,8 +194,11 @@ export async function runsCommand(flags: TemporalFlags & { json?: boolean; limit
     if (flags.json) io.out.write(JSON.stringify(rows, null, 2) + '\n');
     else if (!rows.length) io.out.write('no runs yet\n');
     else {
-      io.out.write(`${pad('RUN', 40)} ${pad('WORKFLOW', 16)} ${pad('RUN STATUS', 18)} STARTED\n`);
-      for (const r of rows) io.out.write(`${pad(r.id, 40)} ${pad(r.status, 16)} ${pad(r.runStatus || '-', 18)} ${r.started}\n`);
+      // Run IDs and features are never cut: the ID is what `status`, `watch` and `retry` take.
+      const idWidth = Math.max(3, ...rows.map((r) => r.id.length));
+      const featureWidth = Math.max(7, ...rows.map((r) => (r.feature || '-').length));
+      io.out.write(`${'RUN'.padEnd(idWidth)} ${pad('WORKFLOW', 16)} ${pad('RUN STATUS', 18)} ${'FEATURE'.padEnd(featureWidth)} STARTED\n`);
+      for (const r of rows) io.out.write(`${r.id.padEnd(idWidth)} ${pad(r.status, 16)} ${pad(r.runStatus || '-', 18)} ${(r.feature || '-').padEnd(featureWidth)} ${r.started}\n`);
     }
     return 0;
   });

@@ -146,8 +146,23 @@ describe('sdlc-runner CLI (built binary)', () => {
     expect(watch.stdout).toContain('run finished id=sdlc-shop-011-checkout status=succeeded succeeded=3');
     expect(watch.stdout).toContain('ready to merge: specs/011-checkout/T002-async specs/011-checkout/T003-async specs/011-checkout/T005-async');
 
-    const runs = await cli(['runs'], dir, env);
-    expect(runs.stdout).toMatch(/sdlc-shop-011-checkout\s+COMPLETED\s+succeeded/);
+    const runs = await cli(['runs', '--limit', '200'], dir, env);
+    expect(runs.stdout).toMatch(/^RUN\s+WORKFLOW\s+RUN STATUS\s+FEATURE\s+STARTED$/m);
+    expect(runs.stdout).toMatch(/^sdlc-shop-011-checkout\s+COMPLETED\s+succeeded\s+011-checkout\s+\d{4}-/m);
+  });
+
+  test('status and runs never cut a run ID or a branch, however long the feature name (they are what users copy)', async () => {
+    behaviour = () => ({ runMs: 200 });
+    const feature = '013-user-authentication-with-a-long-name';
+    const dir = specKitRepo(feature, TASKS);
+    const run = `sdlc-shop-${feature}`;
+    expect((await cli(['implement', `specs/${feature}/tasks.md`, '--follow'], dir, env)).code).toBe(0);
+    const status = await cli(['status', run], dir, env);
+    expect(status.code).toBe(0);
+    for (const id of ['T002', 'T003', 'T005']) expect(status.stdout).toMatch(new RegExp(`^${id}\\s+succeeded\\s+1\\s+specs/${feature}/${id}-async\\s+[0-9a-f]{12}\\s`, 'm'));
+    const runs = await cli(['runs', '--limit', '200'], dir, env);
+    expect(runs.stdout).toMatch(new RegExp(`^${run}\\s+COMPLETED\\s+succeeded\\s+${feature}\\s+\\d{4}-`, 'm'));
+    expect(status.stdout + runs.stdout).not.toContain('…');
   });
 
   test('cancel one task, then the whole run: pods are deleted and the run ends cancelled', async () => {
