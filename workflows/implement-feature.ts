@@ -165,6 +165,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     t.podName = s.podName;
     t.infraRetries = s.infraRetry;
     t.reason = `infrastructure retry ${s.infraRetry} after: ${s.reason}`;
+    dirty = true; // publish(): Temporal UI's details show the retry too
   });
 
   setHandler(

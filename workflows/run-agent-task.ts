@@ -142,11 +142,14 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       });
       setCurrentDetails(`${describeTask(input)}: pod ${podName}`);
       if (replacedBecause && patched('signal-pod-replaced')) {
-        // Best effort: the run may have closed meanwhile (then nobody is watching this pod's name).
+        // Best effort: the run may have closed meanwhile (then nobody is watching this pod's name). A
+        // cancellation is not swallowed: it must reach the cleanup below.
         const reason = replacedBecause;
         await getExternalWorkflowHandle(input.runWorkflowId)
           .signal(taskPodReplacedSignal, { taskId: input.taskId, attempt: input.attempt, podName, infraRetry: infraTry, reason })
-          .catch(() => undefined);
+          .catch((err: unknown) => {
+            if (isCancellation(err)) throw err;
+          });
       }
 
       // The workflow's own deadline backs up the pod's activeDeadlineSeconds (which a broken kubelet might not enforce).
