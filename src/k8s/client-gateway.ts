@@ -28,6 +28,8 @@ import { GrantMemory } from './grant-memory';
 /** Label that, besides run/task/attempt, must match for a 409 to be an adoption (when the request carries it). */
 export const RUN_UID_LABEL = LABELS.runUid;
 const IDENTITY_LABELS = [LABELS.run, LABELS.task, LABELS.attempt] as const;
+/** How long a pod read from the API answers later reads of the same pod (ms). */
+const READ_REUSE_MS = 1000;
 
 export interface ClientGatewayOptions {
   namespace: string;
@@ -98,6 +100,7 @@ class ClientGatewayImpl implements ClientGateway {
   }
 
   async createPod(req: AgentPodRequest): Promise<CreatePodResult> {
+    this.recentReads.delete(req.name);
     if (!this.template) {
       throw new KubernetesError('This gateway was created without a pod template, so it cannot create pods (pass podTemplate).', false);
     }
@@ -159,8 +162,30 @@ class ClientGatewayImpl implements ClientGateway {
     await this.firstSync;
   }
 
-  /** Reads the pod from the API (not the cache); undefined on 404. */
-  private async readPod(name: string): Promise<PodStatus | undefined> {
+  /** Pod reads in flight or answered within READ_REUSE_MS, by name (see readPod). */
+  private readonly recentReads = new Map<string, { at: number; result: Promise<PodStatus | undefined> }>();
+
+  /**
+   * Reads the pod from the API (not the cache); undefined on 404. Callers asking for the same pod at
+   * about the same time share one request: while the watch is down every follow reads its pod, and a
+   * struggling apiserver must not get one GET per caller per poll. Create and delete forget the entry.
+   */
+  private readPod(name: string): Promise<PodStatus | undefined> {
+    const now = Date.now();
+    const recent = this.recentReads.get(name);
+    if (recent && now - recent.at < READ_REUSE_MS) return recent.result;
+    const result = this.readPodNow(name);
+    const entry = { at: now, result };
+    this.recentReads.set(name, entry);
+    const forget = () => {
+      if (this.recentReads.get(name) === entry) this.recentReads.delete(name);
+    };
+    result.catch(forget); // a failed read is not shared after it failed
+    setTimeout(forget, READ_REUSE_MS).unref();
+    return result;
+  }
+
+  private async readPodNow(name: string): Promise<PodStatus | undefined> {
     try {
       return toPodStatus(await this.grants.call(this.ctx('get', name), () => this.core.readNamespacedPod({ name, namespace: this.namespace })));
     } catch (err) {
@@ -265,6 +290,7 @@ class ClientGatewayImpl implements ClientGateway {
     // the agent (and push), so "gone" would lie. Like kubectl without --force, ask for 1 s instead: the
     // object stays, marked deleting, until the kubelet has stopped the containers.
     const gracePeriodSeconds = opts.gracePeriodSeconds === undefined ? undefined : Math.max(1, opts.gracePeriodSeconds);
+    this.recentReads.delete(name);
     try {
       await this.grants.call(this.ctx('delete', name), () =>
         this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds }),

@@ -81,9 +81,16 @@ it('watch dropped, watches refused: pods are read from the API meanwhile (the ca
   // The runner has not heard of the deletion (no watch), but with the watch down it does not trust its
   // cache: a follow waiting for the pod to end or go sees it gone while watches are still refused.
   expect(gw.watchStats().openWatches).toBe(0);
-  expect(await gw.getPod(doomed.name)).toBeUndefined();
   expect(await gw.waitForPod(doomed.name, (p) => !p, { timeoutMs: 30_000 })).toBeUndefined();
+  expect(await gw.getPod(doomed.name)).toBeUndefined();
   expect(gw.watchStats().openWatches).toBe(0);
+  // Twenty followers asking for the same pod at once (one poll round while the watch is down) cost the
+  // apiserver one GET, not twenty.
+  const getsOf = (name: string) => proxy.requests.filter((r) => r.method === 'GET' && !r.watch && r.path === `/api/v1/namespaces/${env.namespace}/pods/${name}`).length;
+  const getsBefore = getsOf(keep.name);
+  const answers = await Promise.all(Array.from({ length: 20 }, () => gw.getPod(keep.name)));
+  expect(answers.map((p) => p?.phase)).toEqual(answers.map(() => 'Running'));
+  expect(getsOf(keep.name) - getsBefore).toBe(1);
 
   // The apiserver comes back, but our resourceVersion has been compacted away.
   proxy.expireNextWatch();
