@@ -11,6 +11,7 @@ import {
   continueAsNew,
   isCancellation,
   ParentClosePolicy,
+  patched,
   ChildWorkflowCancellationType,
   proxyActivities,
   setCurrentDetails,
@@ -159,6 +160,9 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
   setHandler(getRunStateQuery, () => state);
 
   setHandler(taskPodReplacedSignal, (s: TaskPodReplaced) => {
+    // Guarded like the sender: a run that received this signal on a worker without the handler must
+    // replay unchanged on one with it (a rolling deploy).
+    if (!patched('signal-pod-replaced')) return;
     const t = state.tasks.find((x) => x.id === s.taskId);
     // A late signal from an attempt already superseded or finished changes nothing.
     if (!t || t.attempt !== s.attempt || t.status !== 'running' || (t.infraRetries ?? 0) >= s.infraRetry) return;
