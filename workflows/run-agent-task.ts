@@ -239,8 +239,9 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
           }).catch(() => k8sApi.deleteAgentPod({ podName: name, gracePeriodSeconds: 0 }));
         } else {
           // With the pod's own grace: a pod stopped mid-push (a cancel) then finishes the push and says so
-          // in its log (a shorter grace here would SIGKILL it first). An agent that already exited goes at once.
-          await k8sApi.deleteAgentPod({ podName: name });
+          // in its log (a shorter grace here would SIGKILL it first). An agent that already exited goes at
+          // once. A task past its deadline gets 5 s: it must not go on pushing once declared timed out.
+          await k8sApi.deleteAgentPod(status === 'timed_out' ? { podName: name, gracePeriodSeconds: 5 } : { podName: name });
         }
       }
     });
