@@ -38,10 +38,10 @@ export async function freePort(): Promise<number> {
   for (let tries = 0; tries < 100; tries++) {
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
     if (handedOut.has(port)) continue;
-    if (await canListen(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    // Reserved before the check, so a call running at the same time cannot take it too.
+    handedOut.add(port);
+    if (await canListen(port)) return port;
+    handedOut.delete(port);
   }
   // Everything we tried is in use (a very busy host): let the OS choose.
   const port = await osPort();
