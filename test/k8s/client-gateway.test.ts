@@ -9,7 +9,7 @@ import { parseResultLine } from '../../src/contract/result-line';
 import { KubernetesError, LABELS, MANAGED_BY, type PodStatus } from '../../src/k8s/gateway';
 import { createClientGateway, type ClientGateway } from '../../src/k8s/client-gateway';
 import { toolPath } from '../../src/tools';
-import { agentRequest, newRunId, POD_TEMPLATE, RESULT, startTestEnv, type TestEnv } from './support/env';
+import { agentRequest, newRunId, numberedLines, POD_TEMPLATE, RESULT, startTestEnv, type TestEnv } from './support/env';
 import { followToEnd } from './support/follow';
 
 let env: TestEnv;
@@ -28,18 +28,12 @@ afterEach(async () => {
   await env?.kubelet.clearFaults();
 });
 
-
-/** Prints `count` numbered lines, `perBurst` at a time, then the given tail. */
-function numberedLines(count: number, sleep = 0.02): string {
-  return `i=1; while [ $i -le ${count} ]; do echo "line $i"; i=$((i+1)); sleep ${sleep}; done`;
-}
-
 const ended = (p: PodStatus | undefined) => !p || p.phase === 'Succeeded' || p.phase === 'Failed';
 
 describe('agent pod lifecycle through the real apiserver', () => {
   it('create → Running → logs followed → Succeeded, with the ::sdlc-result:: line', async () => {
     const runId = newRunId();
-    const req = agentRequest(runId, 'T001', `echo "task $SDLC_TASK_ID from template=$FROM_TEMPLATE"; ${numberedLines(5)}; sleep 1; printf '%s\\n' "$RESULT_LINE"; exit 0`, {
+    const req = agentRequest(runId, 'T001', `echo "task $SDLC_TASK_ID from template=$FROM_TEMPLATE"; ${numberedLines(5, 0.02)}; sleep 1; printf '%s\\n' "$RESULT_LINE"; exit 0`, {
       env: { RESULT_LINE: RESULT },
     });
     const t0 = Date.now();

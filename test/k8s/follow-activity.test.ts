@@ -8,7 +8,7 @@ import type { FollowOutcome, FollowProgress } from '../../activities/types';
 import type { GitGateway } from '../../src/git/gateway';
 import { KubernetesError, LABELS, type KubernetesGateway } from '../../src/k8s/gateway';
 import type { ClientGateway } from '../../src/k8s/client-gateway';
-import { agentRequest, newRunId, RESULT, startTestEnv, type TestEnv } from './support/env';
+import { agentRequest, newRunId, numberedLines, RESULT, startTestEnv, type TestEnv } from './support/env';
 
 let env: TestEnv;
 let gw: ClientGateway;
@@ -75,9 +75,6 @@ async function firstLine(podName: string): Promise<string> {
   throw new Error(`pod ${podName} ended without a log line`);
 }
 
-function numberedLines(count: number, sleep = 0.05): string {
-  return `i=1; while [ $i -le ${count} ]; do echo "line $i"; i=$((i+1)); sleep ${sleep}; done`;
-}
 
 it('a log stream cut just before the agent prints its result and exits: the result line is still read', async () => {
   const runId = newRunId('cut-end');
@@ -186,7 +183,7 @@ describe('log stream cuts, through the follow activity', () => {
     const runId = newRunId('cut2');
     // Two cuts: after 7 lines of the first stream and 7 lines of the second (a replay after a reconnect counts).
     await env.kubelet.injectFault({ kind: 'cutLogStream', target: { namespace: env.namespace, labels: { [LABELS.run]: runId } }, afterLines: 7, times: 2 });
-    const req = agentRequest(runId, 'T001', `${numberedLines(40)}; printf '%s\\n' "$RESULT_LINE"`, { env: { RESULT_LINE: RESULT } });
+    const req = agentRequest(runId, 'T001', `${numberedLines(40, 0.05)}; printf '%s\\n' "$RESULT_LINE"`, { env: { RESULT_LINE: RESULT } });
     await gw.createPod(req);
     let streams = 0;
     const counting: KubernetesGateway = Object.assign(Object.create(gw) as KubernetesGateway, {

@@ -102,6 +102,11 @@ let runSeq = 0;
 /** The result line of an agent that succeeded (T001, one commit). */
 export const RESULT = formatResultLine({ v: 1, status: 'succeeded', taskId: 'T001', branch: 'specs/001-x/T001', sha: 'a'.repeat(40), commits: 1 });
 
+/** A shell loop an agent pod runs: prints `line 1` … `line <count>`, `sleep` seconds apart. */
+export function numberedLines(count: number, sleep: number): string {
+  return `i=1; while [ $i -le ${count} ]; do echo "line $i"; i=$((i+1)); sleep ${sleep}; done`;
+}
+
 export function newRunId(prefix = 'run'): string {
   return `${prefix}-${++runSeq}-${randomBytes(3).toString('hex')}`;
 }
