@@ -24,6 +24,18 @@ function start(file: string, args: string[], env: NodeJS.ProcessEnv, cwd?: strin
   return { child, output: () => out, exited };
 }
 
+/**
+ * A minimal pod template and a kubeconfig pointing at nothing, written into `dir`: enough for the worker
+ * to start (the shared pod watch retries in the background).
+ */
+function workerFiles(dir: string): { template: string; kubeconfig: string } {
+  const template = path.join(dir, 'pod-template.yaml');
+  writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+  return { template, kubeconfig };
+}
+
 async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await pred())) {
@@ -83,11 +95,7 @@ describe('worker configuration', () => {
 describe('worker process', () => {
   test('serves /healthz and /readyz while polling, and shuts down gracefully on SIGTERM', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-worker-'));
-    const template = path.join(dir, 'pod-template.yaml');
-    writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
-    // A kubeconfig pointing at nothing: the worker starts (the shared pod watch retries in the background).
-    const kubeconfig = path.join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+    const { template, kubeconfig } = workerFiles(dir);
     const health = await freePort();
     const metrics = await freePort();
     const p = start(WORKER, [], {
@@ -113,10 +121,7 @@ describe('worker process', () => {
 
   test('a missing git token file (optional worker Secret, public repositories) starts the worker with one clear warning', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-worker-'));
-    const template = path.join(dir, 'pod-template.yaml');
-    writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
-    const kubeconfig = path.join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+    const { template, kubeconfig } = workerFiles(dir);
     const tokenFile = path.join(dir, 'secrets', 'git-read-token');
     const p = start(WORKER, [], {
       TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
@@ -154,10 +159,7 @@ describe('the worker image layout', () => {
       for (const d of ['src', 'workflows', 'activities', 'worker', 'docker']) cpSync(path.join(repoRoot, 'dist', d), path.join(app, 'dist', d), { recursive: true });
       copyFileSync(path.join(repoRoot, 'dist', 'workflow-bundle.js'), path.join(app, 'dist', 'workflow-bundle.js'));
 
-      const template = path.join(app, 'pod-template.yaml');
-      writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
-      const kubeconfig = path.join(app, 'kubeconfig');
-      writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+      const { template, kubeconfig } = workerFiles(app);
       const health = await freePort();
       const p = start(path.join(app, 'dist', 'worker', 'main.js'), [], {
         NODE_ENV: 'production',
@@ -197,10 +199,7 @@ describe('sdlc-runner dev', () => {
   test('with --pod-template it also starts the worker (health on a free port unless SDLC_HEALTH_PORT is set)', async () => {
     const [port, uiPort, metrics] = [await freePort(), await freePort(), await freePort()];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-dev-'));
-    const template = path.join(dir, 'pod-template.yaml');
-    writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
-    const kubeconfig = path.join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
+    const { template, kubeconfig } = workerFiles(dir);
     const p = start(CLI, ['dev', '--pod-template', template, '--port', String(port), '--ui-port', String(uiPort), '--db', path.join(dir, 'temporal.db')], { KUBECONFIG: kubeconfig, SDLC_METRICS_PORT: String(metrics) });
     const exited = p.exited.then((code) => ({ code }));
     await until(() => p.output().includes('ready. In another terminal') || p.output().includes('sdlc-runner:'), 'dev ready or an error');
