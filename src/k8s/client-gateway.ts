@@ -194,9 +194,14 @@ class ClientGatewayImpl implements ClientGateway {
     }
   }
 
+  /** The pod from the shared watch's cache, only while that cache follows the API (see PodInformer.current). */
+  private cachedPod(name: string): V1Pod | undefined {
+    return this.informer.current ? this.informer.get(name) : undefined;
+  }
+
   async getPod(name: string): Promise<PodStatus | undefined> {
     await this.ensureInformer();
-    const cached = this.informer.current ? this.informer.get(name) : undefined;
+    const cached = this.cachedPod(name);
     if (cached) return toPodStatus(cached);
     // Not (yet) in the cache (just created, gone), or the watch is down or still syncing: ask the API.
     return this.readPod(name);
@@ -237,10 +242,9 @@ class ClientGatewayImpl implements ClientGateway {
       });
       // A pod the shared watch does not see (no managed-by label), or any pod while the watch is down,
       // would otherwise never change: read it from the API.
-      const watched = () => this.informer.current && this.informer.get(name) !== undefined;
       const poll = setInterval(() => {
-        if (settled || watched()) return;
-        this.readPod(name).then((s) => !settled && !watched() && consider(s), () => undefined);
+        if (settled || this.cachedPod(name)) return;
+        this.readPod(name).then((s) => !settled && !this.cachedPod(name) && consider(s), () => undefined);
       }, this.uncachedPollMs);
       if (opts.timeoutMs !== undefined) timers.push(setTimeout(() => finish(latest), Math.max(0, opts.timeoutMs)));
       if (opts.signal?.aborted) return finish(undefined);
