@@ -60,7 +60,20 @@ export interface RunOptions {
   heartbeatTimeoutSeconds: number;
   /** Continue-as-new when history passes this many events (and between waves); Temporal's own suggestion also counts. */
   maxHistoryEvents: number;
+  /**
+   * Where a task with dependencies starts: `dependencies` = its branch starts from the base plus a merge of
+   * its dependencies' verified commits (made on the worker before its pod); `none` = from the base.
+   */
+  stack: StackMode;
+  /** Open [ASYNC] tasks naming the same file with no order between them: `serialize` = the later waits and stacks on the earlier. */
+  fileOverlap: FileOverlapMode;
+  /** Branch the feature is integrated into once every task succeeded (placeholders as branchPattern); `none` = no integration. */
+  integrationBranch: string;
 }
+
+export type StackMode = 'dependencies' | 'none';
+export type FileOverlapMode = 'serialize' | 'ignore';
+export const DEFAULT_INTEGRATION_BRANCH = 'specs/{feature}/integration';
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
   maxParallel: 4,
@@ -72,6 +85,9 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   retry: { infraRetries: 2, agentRetries: 0 },
   heartbeatTimeoutSeconds: 60,
   maxHistoryEvents: 10_000,
+  stack: 'dependencies',
+  fileOverlap: 'serialize',
+  integrationBranch: DEFAULT_INTEGRATION_BRANCH,
 };
 
 export interface ImplementFeatureInput {
