@@ -4,7 +4,7 @@
  */
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { KubernetesError, LABELS, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
-import { GitRemoteError, type GitGateway } from '../src/git/gateway';
+import { GitRemoteError, type GitGateway, type IntegrateRequest, type IntegrateResult, type PrepareBranchRequest, type PrepareBranchResult } from '../src/git/gateway';
 import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../src/contract/result-line';
 import { clipLine, LogCursor } from './log-cursor';
 import { labelValue } from '../src/k8s/names';
@@ -23,6 +23,8 @@ function toFailure(err: unknown): never {
   if (err instanceof KubernetesError && !err.retryable) {
     throw ApplicationFailure.nonRetryable(err.message, 'KubernetesError', { statusCode: err.statusCode });
   }
+  // Refused credentials or a missing repository do not heal with retries: fail the task now, with the fix.
+  if (err instanceof GitRemoteError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'GitRemoteError');
   throw err;
 }
 
@@ -158,16 +160,25 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The remote branch must point at the commit the agent reported: the result line is checked, not trusted. */
     async verifyBranch(input: VerifyBranchInput): Promise<VerifyBranchResult> {
-      const head = await git.branchHead(input.repoUrl, input.branch).catch((err: unknown) => {
-        // Refused credentials or a missing repository do not heal with retries: fail the task now, with the fix.
-        if (err instanceof GitRemoteError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'GitRemoteError');
-        throw err;
-      });
+      const head = await git.branchHead(input.repoUrl, input.branch).catch(toFailure);
       if (!head) return { ok: false, reason: `branch ${input.branch} does not exist on the remote` };
       if (head !== input.expectedSha) {
         return { ok: false, head, reason: `remote ${input.branch} is at ${head.slice(0, 12)}, but the agent reported ${input.expectedSha.slice(0, 12)}` };
       }
       return { ok: true, head };
+    },
+
+    /**
+     * Makes a dependent task's branch start from its dependencies' verified work (merged on the worker, in a
+     * scratch clone; never in the agent pod). Idempotent: a retry pushes the same sha. A conflict is a result.
+     */
+    async prepareTaskBranch(input: PrepareBranchRequest): Promise<PrepareBranchResult> {
+      return git.prepareTaskBranch(input).catch(toFailure);
+    },
+
+    /** Merges the finished tasks' branches onto the base into the integration branch, stopping before a conflict. */
+    async integrateBranches(input: IntegrateRequest): Promise<IntegrateResult> {
+      return git.integrate(input).catch(toFailure);
     },
 
     /** gracePeriodSeconds left out: the pod's own terminationGracePeriodSeconds (as kubectl delete). */

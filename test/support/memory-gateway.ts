@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { AgentPodRequest, CreatePodResult, FollowLogsOptions, KubernetesGateway, LogLine, PodStatus } from '../../src/k8s/gateway';
 import { KubernetesError, LABELS } from '../../src/k8s/gateway';
 import { compareLogTimestamps } from '../../src/k8s/timestamps';
-import type { GitGateway } from '../../src/git/gateway';
+import { describeConflict, GitRemoteError, type BranchSource, type ConflictingFile, type GitGateway, type IntegrateRequest, type IntegrateResult, type PrepareBranchRequest, type PrepareBranchResult } from '../../src/git/gateway';
 import { formatResultLine } from '../../src/contract/result-line';
 import { AGENT_ENV } from '../../src/contract/agent-env';
 
@@ -62,14 +62,71 @@ function nowTs(): string {
   return `${iso.slice(0, 23)}${String(tsSeq).padStart(6, '0')}Z`;
 }
 
+/**
+ * Remote branch heads in a map, and merges as a model: what the workflow logic depends on (which calls, in
+ * which order, what head comes back), not git's content merging (src/git/cli-gateway.ts, tested with real git).
+ */
 export class MemoryGit implements GitGateway {
   readonly heads = new Map<string, string>();
+  /** Every prepareTaskBranch / integrate call, in order (retries included). */
+  readonly prepareCalls: PrepareBranchRequest[] = [];
+  readonly integrateCalls: IntegrateRequest[] = [];
+  /** Test hook: the files a prepareTaskBranch call conflicts on (undefined: it merges). */
+  conflictOn?: (req: PrepareBranchRequest) => ConflictingFile[] | undefined;
+  /** Test hook: the task an integrate call stops before, and its files (undefined: everything integrates). */
+  integrationConflict?: (req: IntegrateRequest) => { taskId: string; files: ConflictingFile[] } | undefined;
+
   async branchHead(repoUrl: string, branch: string): Promise<string | undefined> {
     return this.heads.get(`${repoUrl}#${branch}`);
   }
   push(repoUrl: string, branch: string, sha: string): void {
     this.heads.set(`${repoUrl}#${branch}`, sha);
   }
+
+  /** A source's commit: the one given, else its branch's head (a missing branch fails like the real gateway). */
+  private commitOf(repoUrl: string, source: BranchSource): string {
+    const commit = source.commit ?? this.heads.get(`${repoUrl}#${source.branch}`);
+    if (!commit) throw new GitRemoteError(`task ${source.taskId}'s branch ${source.branch} does not exist on ${repoUrl}`, false);
+    return commit;
+  }
+
+  async prepareTaskBranch(req: PrepareBranchRequest): Promise<PrepareBranchResult> {
+    this.prepareCalls.push(structuredClone(req));
+    const commits = req.sources.map((source) => this.commitOf(req.repoUrl, source));
+    const files = this.conflictOn?.(req);
+    if (files) {
+      const involved = new Set(files.flatMap((f) => f.tasks));
+      const merging = [...req.sources].reverse().find((source) => involved.has(source.taskId)) ?? req.sources[req.sources.length - 1];
+      return { kind: 'conflict', files, message: describeConflict(files, `merging ${merging?.taskId} into ${req.taskId}'s branch conflicts`) };
+    }
+    const existing = this.heads.get(`${req.repoUrl}#${req.branch}`);
+    // One dependency and no branch yet: the branch simply starts at that commit (no merge), as with real git.
+    const head = !existing && commits.length === 1 ? commits[0]! : fakeSha(req.branch, ...commits, req.timestamp);
+    this.push(req.repoUrl, req.branch, head);
+    return { kind: 'ready', head, created: !existing, merged: req.sources.map((s) => s.taskId), contained: [] };
+  }
+
+  async integrate(req: IntegrateRequest): Promise<IntegrateResult> {
+    this.integrateCalls.push(structuredClone(req));
+    const conflict = this.integrationConflict?.(req);
+    const stop = conflict ? req.sources.findIndex((s) => s.taskId === conflict.taskId) : -1;
+    const merged = stop >= 0 ? req.sources.slice(0, stop) : req.sources;
+    const included = merged.map((source) => ({ taskId: source.taskId, commit: this.commitOf(req.repoUrl, source) }));
+    const head = fakeSha(req.branch, ...included.map((i) => i.commit), req.timestamp);
+    this.push(req.repoUrl, req.branch, head);
+    if (!conflict || stop < 0) return { head, included, skipped: [] };
+    return {
+      head,
+      included,
+      conflict: { ...conflict, message: describeConflict(conflict.files, `integrating ${conflict.taskId} into ${req.branch} conflicts`) },
+      skipped: req.sources.slice(stop + 1).map((s) => s.taskId),
+    };
+  }
+}
+
+/** A deterministic stand-in for a merge commit's sha: same inputs, same sha (as the real gateway's fixed identity and date). */
+function fakeSha(...parts: string[]): string {
+  return createHash('sha1').update(parts.join('\n')).digest('hex');
 }
 
 export class MemoryKubernetesGateway implements KubernetesGateway {
