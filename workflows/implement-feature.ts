@@ -29,17 +29,15 @@ import { podName } from '../src/k8s/names';
 import { SA_BRANCH, SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS, SA_TASK_ID, SA_TASK_STATUS } from '../src/temporal/search-attributes';
 import { cancelTasksUpdate, finishUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate, taskPodReplacedSignal, type CancelTasksRequest, type RetryTasksRequest, type TaskPodReplaced } from './definitions';
 import { runAgentTask, describeTask } from './run-agent-task';
+import { RunTable } from './run-table';
 import {
   DEFAULT_RUN_OPTIONS,
-  RETRYABLE_TASK_STATUSES,
-  TERMINAL_TASK_STATUSES,
   type AgentTaskOutcome,
   type ImplementFeatureInput,
   type RunOptions,
   type RunState,
   type RunSummary,
   type TaskState,
-  type TaskStatus,
 } from './types';
 
 const { sweepRunPods } = proxyActivities<Activities>({
@@ -47,14 +45,10 @@ const { sweepRunPods } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
 });
 
-export const MAX_PARALLEL_LIMIT = 100;
+export { MAX_PARALLEL_LIMIT } from './run-table';
 
 function resolveOptions(partial: Partial<RunOptions> | undefined): RunOptions {
   return { ...DEFAULT_RUN_OPTIONS, ...partial, retry: { ...DEFAULT_RUN_OPTIONS.retry, ...partial?.retry } };
-}
-
-function isTerminal(t: TaskState): boolean {
-  return TERMINAL_TASK_STATUSES.includes(t.status);
 }
 
 function initialState(input: ImplementFeatureInput): { state: RunState; texts: Record<string, string> } {
@@ -98,18 +92,6 @@ function initialState(input: ImplementFeatureInput): { state: RunState; texts: R
   return { state, texts };
 }
 
-function counts(state: RunState): Record<TaskStatus, number> {
-  const c: Record<TaskStatus, number> = { pending: 0, running: 0, succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, blocked: 0 };
-  for (const t of state.tasks) c[t.status]++;
-  return c;
-}
-
-function summaryText(state: RunState): string {
-  const c = counts(state);
-  const parts = (Object.keys(c) as TaskStatus[]).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
-  return `${state.feature.name}: ${state.status} — ${parts.join(', ') || 'no tasks'}`;
-}
-
 export async function implementFeature(input: ImplementFeatureInput): Promise<RunSummary> {
   const info = workflowInfo();
   let state: RunState;
@@ -122,9 +104,10 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     ({ state, texts } = initialState(input));
   }
   const runUid = info.firstExecutionRunId;
+  const table = new RunTable(state);
   const scopes = new Map<string, CancellationScope>();
-  let dirty = true;
   let retryRequested = false;
+  const now = () => new Date().toISOString();
 
   const publish = () => {
     upsertSearchAttributes([
@@ -132,29 +115,8 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       { key: SA_REPOSITORY, value: state.repository.url },
       { key: SA_RUN_STATUS, value: state.status },
     ] as never);
-    const text = summaryText(state);
-    upsertMemo({ summary: text, feature: state.feature.name, repository: state.repository.url, tasksFile: state.tasksFile });
-    setCurrentDetails(text + '\n' + state.tasks.map((t) => `${t.id} ${t.status}${t.attempt > 1 ? ` (attempt ${t.attempt})` : ''}${t.reason ? ` — ${t.reason}` : ''}`).join('\n'));
-  };
-
-  const task = (id: string) => state.tasks.find((t) => t.id === id);
-  /** The status a run whose tasks are all terminal ends with. */
-  const outcome = () => (state.tasks.every((t) => t.status === 'succeeded') ? 'succeeded' : 'failed');
-  const unknownIds = (ids: string[]) => ids.filter((id) => !task(id));
-  const retryTargets = (req: RetryTasksRequest) => (req.taskIds?.length ? req.taskIds : state.tasks.filter((t) => RETRYABLE_TASK_STATUSES.includes(t.status)).map((t) => t.id));
-  /** The retried tasks plus every blocked task downstream of them (transitively): all of them get another chance. */
-  const requeued = (ids: string[]) => {
-    const set = new Set(ids);
-    for (let grew = true; grew; ) {
-      grew = false;
-      for (const t of state.tasks) {
-        if (!set.has(t.id) && t.status === 'blocked' && t.dependsOn.some((d) => set.has(d))) {
-          set.add(t.id);
-          grew = true;
-        }
-      }
-    }
-    return set;
+    upsertMemo({ summary: table.summary(), feature: state.feature.name, repository: state.repository.url, tasksFile: state.tasksFile });
+    setCurrentDetails(table.details());
   };
 
   setHandler(getRunStateQuery, () => state);
@@ -163,135 +125,41 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     // Guarded like the sender: a run that received this signal on a worker without the handler must
     // replay unchanged on one with it (a rolling deploy).
     if (!patched('signal-pod-replaced')) return;
-    const t = state.tasks.find((x) => x.id === s.taskId);
-    // A late signal from an attempt already superseded or finished changes nothing.
-    if (!t || t.attempt !== s.attempt || t.status !== 'running' || (t.infraRetries ?? 0) >= s.infraRetry) return;
-    t.podName = s.podName;
-    t.infraRetries = s.infraRetry;
-    t.reason = `infrastructure retry ${s.infraRetry} after: ${s.reason}`;
-    dirty = true; // publish(): Temporal UI's details show the retry too
+    table.podReplaced(s);
   });
 
   setHandler(
     retryTasksUpdate,
     (req: RetryTasksRequest) => {
-      // The retried tasks and their blocked dependants (transitively) are queued again.
-      const queued = requeued(retryTargets(req));
-      for (const id of queued) {
-        const t = task(id)!;
-        t.status = 'pending';
-        t.reason = undefined;
-        t.lastLines = undefined;
-        // Times belong to an attempt: a re-queued task has neither until its next attempt starts.
-        t.startedAt = undefined;
-        t.endedAt = undefined;
-        t.autoRetries = 0;
-      }
+      // The retried tasks and their blocked dependants (transitively) are queued again; the caller sees them all.
+      const queued = table.requeue(req, now());
       retryRequested = true;
-      state.status = 'running';
-      dirty = true;
-      // Everything queued again, in dispatch order, so the caller sees the dependants that come along.
-      return state.tasks.filter((t) => queued.has(t.id)).map((t) => t.id);
+      return queued;
     },
-    {
-      validator: (req: RetryTasksRequest) => {
-        if (state.status === 'cancelling' || state.status === 'cancelled') throw new Error('the run is being cancelled; start a new run instead');
-        // Once the run has decided its outcome (finish requested, or the decision wait over) nothing may change it.
-        if (state.status === 'succeeded' || state.status === 'failed' || state.finishRequested) throw new Error('the run has finished; start a new run instead');
-        const unknown = unknownIds(req.taskIds ?? []);
-        if (unknown.length) throw new Error(`unknown task(s) ${unknown.join(', ')}; dispatched tasks are ${state.tasks.map((t) => t.id).join(', ')}`);
-        const notRetryable = (req.taskIds ?? []).filter((id) => !RETRYABLE_TASK_STATUSES.includes(task(id)!.status));
-        if (notRetryable.length) throw new Error(`only failed, timed-out, cancelled or blocked tasks can be retried: ${notRetryable.map((id) => `${id} is ${task(id)!.status}`).join(', ')}`);
-        if (!req.taskIds?.length && !state.tasks.some((t) => RETRYABLE_TASK_STATUSES.includes(t.status))) throw new Error('no failed, timed-out, cancelled or blocked task to retry');
-        // A task whose dependency stays unsuccessful would only be blocked again: say which one to retry with it.
-        const queued = requeued(retryTargets(req));
-        const stuck: string[] = [];
-        for (const id of queued) {
-          for (const d of task(id)!.dependsOn) {
-            const dep = task(d)!;
-            if (!queued.has(d) && isTerminal(dep) && dep.status !== 'succeeded') stuck.push(`${id} depends on ${d}, which is ${dep.status.replace('_', ' ')}: retry ${d} too`);
-          }
-        }
-        if (stuck.length) throw new Error(stuck.join('; '));
-      },
-    },
+    { validator: (req: RetryTasksRequest) => table.validateRetry(req) },
   );
 
   setHandler(
     cancelTasksUpdate,
     (req: CancelTasksRequest) => {
-      const ids = req.taskIds?.length ? req.taskIds : state.tasks.filter((t) => !isTerminal(t)).map((t) => t.id);
-      for (const id of ids) {
-        const t = task(id)!;
-        if (t.status === 'pending') {
-          t.status = 'cancelled';
-          t.reason = 'cancelled before it started';
-          t.endedAt = new Date().toISOString();
-        } else scopes.get(id)?.cancel();
-      }
-      dirty = true;
+      const { ids, running } = table.cancel(req, now());
+      for (const id of running) scopes.get(id)?.cancel();
       return ids;
     },
-    {
-      validator: (req: CancelTasksRequest) => {
-        const unknown = unknownIds(req.taskIds ?? []);
-        if (unknown.length) throw new Error(`unknown task(s) ${unknown.join(', ')}; dispatched tasks are ${state.tasks.map((t) => t.id).join(', ')}`);
-        const done = (req.taskIds ?? []).filter((id) => isTerminal(task(id)!));
-        if (done.length) throw new Error(`already finished: ${done.map((id) => `${id} is ${task(id)!.status}`).join(', ')}`);
-        if (!req.taskIds?.length && state.tasks.every(isTerminal)) throw new Error('no pending or running task to cancel');
-      },
-    },
+    { validator: (req: CancelTasksRequest) => table.validateCancel(req) },
   );
 
-  setHandler(
-    setMaxParallelUpdate,
-    (value: number) => {
-      const previous = state.options.maxParallel;
-      state.options.maxParallel = value;
-      dirty = true;
-      return previous;
-    },
-    {
-      validator: (value: number) => {
-        if (!Number.isInteger(value) || value < 1 || value > MAX_PARALLEL_LIMIT) throw new Error(`maxParallel must be an integer from 1 to ${MAX_PARALLEL_LIMIT}, got ${value}`);
-      },
-    },
-  );
+  setHandler(setMaxParallelUpdate, (value: number) => table.setMaxParallel(value), { validator: (value: number) => table.validateMaxParallel(value) });
 
-  setHandler(
-    finishUpdate,
-    () => {
-      state.finishRequested = true;
-      dirty = true;
-      // Every task is terminal (the validator saw to it): this is the status the run ends with.
-      return outcome();
-    },
-    {
-      validator: () => {
-        const running = state.tasks.filter((t) => !isTerminal(t));
-        if (running.length) throw new Error(`tasks still pending or running: ${running.map((t) => t.id).join(', ')}; cancel them first (cancelTasks) or wait`);
-      },
-    },
-  );
+  setHandler(finishUpdate, () => table.finish(), { validator: () => table.validateFinish() });
 
   const startTask = (t: TaskState) => {
-    t.attempt += 1;
-    t.status = 'running';
-    t.startedAt = new Date().toISOString();
-    t.endedAt = undefined;
-    t.reason = undefined;
-    t.commit = undefined;
-    // Figures belong to one attempt: none from the previous attempt while this one runs.
-    t.tokens = undefined;
-    t.cost = undefined;
-    t.lastLines = undefined;
-    t.logLines = undefined;
-    t.childWorkflowId = `${info.workflowId}/${t.id}/${t.attempt}`;
-    t.podName = podName(info.workflowId, t.id, t.attempt, 0, runUid);
-    t.infraRetries = undefined;
+    const attempt = table.begin(t, now(), {
+      childWorkflowId: `${info.workflowId}/${t.id}/${t.attempt + 1}`,
+      podName: podName(info.workflowId, t.id, t.attempt + 1, 0, runUid),
+    });
     const scope = new CancellationScope();
     scopes.set(t.id, scope);
-    const attempt = t.attempt;
     const summary = describeTask({ taskId: t.id, title: t.title, attempt });
     scope
       .run(async () => {
@@ -336,52 +204,19 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
             podName: '',
             reason: isCancellation(err) ? 'cancelled by request' : `task workflow failed: ${(err as Error).message}${(err as { cause?: Error }).cause ? `: ${(err as { cause?: Error }).cause!.message}` : ''}`,
             startedAt: t.startedAt!,
-            endedAt: new Date().toISOString(),
+            endedAt: now(),
           }),
       );
   };
 
   const record = (t: TaskState, attempt: number, out: AgentTaskOutcome) => {
-    if (t.attempt !== attempt) return; // a stale attempt (already superseded)
-    scopes.delete(t.id);
-    t.status = out.status;
-    t.podName = out.podName || t.podName;
-    t.endedAt = out.endedAt;
-    t.commit = out.commit;
-    t.reason = out.reason;
-    t.tokens = out.tokens;
-    t.cost = out.cost;
-    t.lastLines = out.lastLines;
-    t.logLines = out.logLines;
-    // OnFailure-style automatic retry of the agent's own failure, when configured.
-    if ((out.status === 'failed' || out.status === 'timed_out') && !out.infrastructure && t.autoRetries < state.options.retry.agentRetries) {
-      t.autoRetries++;
-      t.status = 'pending';
-      t.reason = `retrying automatically after: ${out.reason ?? out.status}`;
-    }
-    dirty = true;
+    if (table.record(t, attempt, out, now())) scopes.delete(t.id);
   };
 
-  /** Decides what can start now; marks tasks blocked when a dependency ended without success. */
+  /** Blocks what can never start, then starts what can. */
   const schedule = () => {
-    for (const t of state.tasks) {
-      if (t.status !== 'pending') continue;
-      const deps = t.dependsOn.map((d) => task(d)!);
-      const failedDep = deps.find((d) => isTerminal(d) && d.status !== 'succeeded');
-      if (failedDep) {
-        t.status = 'blocked';
-        t.reason = `dependency ${failedDep.id} ${failedDep.status.replace('_', ' ')}`;
-        t.endedAt = new Date().toISOString();
-      }
-    }
-    let running = state.tasks.filter((t) => t.status === 'running').length;
-    for (const t of state.tasks) {
-      if (running >= state.options.maxParallel) break;
-      if (t.status !== 'pending') continue;
-      if (!t.dependsOn.every((d) => task(d)!.status === 'succeeded')) continue;
-      startTask(t);
-      running++;
-    }
+    table.blockDependants(now());
+    for (const t of table.nextToStart(state.options.maxParallel)) startTask(t);
   };
 
   const historyTooLong = () => workflowInfo().historyLength >= state.options.maxHistoryEvents || workflowInfo().continueAsNewSuggested;
@@ -394,16 +229,16 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
         // Drain: start nothing new; once no child is running, continue as new with the state.
         await condition(() => state.tasks.every((t) => t.status !== 'running'));
         await condition(allHandlersFinished); // no Update may be cut off by continue-as-new
-        if (!state.tasks.every(isTerminal) || !state.finishRequested) {
+        if (!table.allTerminal() || !state.finishRequested) {
           await continueAsNew<typeof implementFeature>({ ...input, carried: state });
         }
       }
-      if (dirty) {
-        dirty = false;
+      if (table.dirty) {
+        table.dirty = false;
         schedule();
         publish();
       }
-      if (state.tasks.every(isTerminal)) {
+      if (table.allTerminal()) {
         const allOk = state.tasks.every((t) => t.status === 'succeeded');
         if (allOk || state.finishRequested) break;
         state.status = 'awaiting_decision';
@@ -414,9 +249,9 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
         if (state.finishRequested && !retryRequested) break;
         continue;
       }
-      await condition(() => dirty || historyTooLong());
+      await condition(() => table.dirty || historyTooLong());
     }
-    state.status = outcome();
+    state.status = table.outcome();
   } catch (err) {
     if (!isCancellation(err)) throw err;
     cancellation = err;
@@ -424,10 +259,10 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     publish();
     // Children are cancelled with the run's root scope and clean up their own pods; wait for them to report.
     await CancellationScope.nonCancellable(() => condition(() => state.tasks.every((t) => t.status !== 'running'), 5 * 60 * 1000));
-    for (const t of state.tasks) if (t.status === 'pending') { t.status = 'cancelled'; t.reason = 'run cancelled'; t.endedAt = new Date().toISOString(); }
+    table.cancelPending(now());
     state.status = 'cancelled';
   } finally {
-    state.endedAt = new Date().toISOString();
+    state.endedAt = now();
   }
   await CancellationScope.nonCancellable(async () => {
     publish();
@@ -440,5 +275,5 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
   // Rethrowing the cancellation closes the run as Canceled (what Temporal UI and `temporal workflow list` show);
   // the final state stays readable through the getRunState query.
   if (cancellation) throw cancellation;
-  return { workflowId: state.workflowId, status: state.status, counts: counts(state), tasks: state.tasks };
+  return { workflowId: state.workflowId, status: state.status, counts: table.counts(), tasks: state.tasks };
 }
