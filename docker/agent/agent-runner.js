@@ -151,10 +151,13 @@ async function main() {
     if (err instanceof GitError) return finish(EXIT.GIT_FAILURE, { ...base, reason: err.message });
     throw err;
   }
-  const previousCommit = clone.resumed ? (await git.run(['log', '-1', '--format=%s'], { cwd: repoDir })).stdout.trim() : undefined;
+  const previousCommit = clone.previousCommit;
+  const stacked = cfg.stackedOn.length ? ` holding ${cfg.stackedOn.map((d) => d.taskId).join(', ')}` : '';
   log.info(clone.resumed
-    ? `cloned existing task branch at ${clone.startSha.slice(0, 12)}: continuing on top of earlier work`
-    : `created task branch from ${cfg.baseBranch} at ${clone.startSha.slice(0, 12)}`);
+    ? `cloned existing task branch at ${clone.startSha.slice(0, 12)}${stacked}: continuing on top of earlier work`
+    : stacked
+      ? `cloned task branch at ${clone.startSha.slice(0, 12)}${stacked}`
+      : `created task branch from ${cfg.baseBranch} at ${clone.startSha.slice(0, 12)}`);
 
   const prompt = composePrompt(cfg, { repoDir, resumed: clone.resumed, previousCommit });
   const home = prepareOpencodeHome(path.join(stateDir, 'home'), cfg.extraOpencodeConfig, OPENCODE_VERSION);

@@ -79,6 +79,7 @@ function loadConfig(env) {
       throw new ConfigError(`${ENV.OPENCODE_CONFIG_FILE} must hold a JSON object`);
     }
   }
+  const stackedOn = stackedOnList(env);
   const featureDir = env[ENV.FEATURE_DIR] || '';
   if (featureDir && (path.isAbsolute(featureDir) || featureDir.split(/[\\/]/).includes('..'))) {
     throw new ConfigError(`${ENV.FEATURE_DIR} must be a path inside the repo, got '${featureDir}'`);
@@ -90,6 +91,7 @@ function loadConfig(env) {
     taskId: required(env, ENV.TASK_ID),
     taskText: required(env, ENV.TASK_TEXT),
     featureDir,
+    stackedOn,
     model,
     timeLimitSeconds: positiveNumber(env, ENV.TIME_LIMIT_SECONDS, DEFAULT_TIME_LIMIT_SECONDS),
     exitGraceSeconds: positiveNumber(env, ENV.EXIT_GRACE_SECONDS, DEFAULT_EXIT_GRACE_SECONDS),
@@ -106,6 +108,21 @@ function loadConfig(env) {
     workdir: path.resolve(env[ENV.WORKDIR] || '/workspace'),
     extraOpencodeConfig,
   };
+}
+
+/** What the runner already merged into the task branch: [{taskId, title, commit}], or [] when not stacked. */
+function stackedOnList(env) {
+  const raw = env[ENV.STACKED_ON];
+  if (!raw) return [];
+  let list;
+  try {
+    list = JSON.parse(raw);
+  } catch (err) {
+    throw new ConfigError(`${ENV.STACKED_ON} is not valid JSON: ${err.message}`);
+  }
+  const ok = Array.isArray(list) && list.every((d) => d && typeof d.taskId === 'string' && typeof d.title === 'string' && /^[0-9a-f]{40}$/.test(d.commit));
+  if (!ok) throw new ConfigError(`${ENV.STACKED_ON} must be a JSON array of {taskId, title, commit} (commit: 40 hex)`);
+  return list.map((d) => ({ taskId: d.taskId, title: d.title, commit: d.commit }));
 }
 
 module.exports = { loadConfig, ConfigError, identityForReport };

@@ -143,7 +143,7 @@ class Git {
   /**
    * Clones the task branch when it exists (a retry continues on top of earlier work), else the base
    * branch and creates the task branch from it.
-   * @returns {{ resumed: boolean, startSha: string }}
+   * @returns {{ resumed: boolean, startSha: string, previousCommit?: string }}
    */
   async cloneTaskBranch(repoDir) {
     const { taskBranch, baseBranch, repoUrl } = this.cfg;
@@ -155,7 +155,14 @@ class Git {
     await this.withRetries('git clone', ['clone', '--quiet', '--single-branch', '--branch', source, '--', repoUrl, repoDir]);
     if (!existing) await this.must('git checkout', ['checkout', '--quiet', '-b', taskBranch], { cwd: repoDir });
     const startSha = await this.must('git rev-parse', ['rev-parse', 'HEAD'], { cwd: repoDir });
-    return { resumed: Boolean(existing), startSha };
+    if (!existing) return { resumed: false, startSha };
+    // A stacked branch may hold only its dependencies' work (merged by the runner): the agent resumes
+    // only when it also holds a commit of this task's own (its Sdlc-Task-Id trailer).
+    const stacked = Boolean(this.cfg.stackedOn && this.cfg.stackedOn.length);
+    const own = await this.must('git log', ['log', '-1', '--format=%s', '--fixed-strings', `--grep=Sdlc-Task-Id: ${this.cfg.taskId}`], { cwd: repoDir });
+    if (stacked && !own) return { resumed: false, startSha };
+    const previousCommit = own || (await this.must('git log', ['log', '-1', '--format=%s'], { cwd: repoDir }));
+    return { resumed: true, startSha, previousCommit };
   }
 
   /** Uncommitted changes (tracked or untracked, .gitignore respected). */

@@ -38,6 +38,18 @@ function composePrompt(cfg, run) {
   } else if (cfg.featureDir) {
     lines.push('## Feature context', '', `The feature directory is ${cfg.featureDir}.`, '');
   }
+  if (cfg.stackedOn && cfg.stackedOn.length) {
+    const ids = cfg.stackedOn.map((d) => d.taskId).join(', ');
+    lines.push(
+      '## Starting point',
+      '',
+      `This branch already holds the work of ${ids}, which this task builds on (merged by the runner before you started):`,
+      ...cfg.stackedOn.map((d) => `- ${d.taskId}: ${d.title} (commit ${d.commit.slice(0, 12)})`),
+      '',
+      'Use what they built; do not redo, revert or rewrite their work unless this task asks for it.',
+      '',
+    );
+  }
   if (run.resumed) {
     lines.push(
       '## Earlier attempt',

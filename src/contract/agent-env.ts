@@ -9,6 +9,11 @@ export const AGENT_ENV = {
   TASK_ID: 'SDLC_TASK_ID',
   /** The task's full text (title + details) from tasks.md. */
   TASK_TEXT: 'SDLC_TASK_TEXT',
+  /**
+   * What the task branch already holds when the agent starts (set only for a task stacked on its
+   * dependencies): a JSON array of {taskId, title, commit}, in tasks.md order. Told to the agent in its prompt.
+   */
+  STACKED_ON: 'SDLC_STACKED_ON',
   /** Feature directory inside the repo, e.g. specs/001-login. */
   FEATURE_DIR: 'SDLC_FEATURE_DIR',
   /** OpenCode model id, provider/model (e.g. anthropic/claude-sonnet-4-5). */

@@ -1,4 +1,5 @@
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
+import { AGENT_ENV } from '../../src/contract/agent-env';
 import {
   expectNoSecrets, FEATURE_DIR, GIT_TOKEN, MODEL_API_KEY, runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture,
 } from './agent-harness';
@@ -85,5 +86,36 @@ describe('agent entrypoint: success', () => {
     expect(run.stdout).toContain('continuing on top of earlier work');
     const prompt = JSON.stringify(fx.model.requests.find((r) => !r.title)!.body.messages);
     expect(prompt).toContain('T012: earlier partial work');
+  });
+
+  test("stacked: the branch holds only its dependencies' work; the prompt says which, the agent is not told it resumes, and its commit lands on top", async () => {
+    fx = await startAgentFixture({
+      turns: [
+        { toolCalls: [{ name: 'write', args: { filePath: 'index.js', content: "module.exports = require('./dep');\n" } }] },
+        { text: 'Exported the dependency.' },
+      ],
+    });
+    const dep = fx.git.commitToBranch(fx.repo, TASK_BRANCH, { 'dep.js': 'module.exports = 1;\n' }, 'T010: Create dep.js\n\nSdlc-Task-Id: T010', 'main');
+    const stackedOn = [{ taskId: 'T010', title: 'Create `dep.js`', commit: dep }];
+
+    const run = await runEntrypoint(fx.env({ [AGENT_ENV.STACKED_ON]: JSON.stringify(stackedOn) }));
+
+    expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
+    const head = fx.git.branchHead(fx.repo, TASK_BRANCH)!;
+    expect(fx.git.git(fx.repo, 'rev-parse', `${head}^`)).toBe(dep);
+    expect(run.stdout).toContain(`cloned task branch at ${dep.slice(0, 12)} holding T010`);
+    expect(run.stdout).not.toContain('continuing on top of earlier work');
+    const prompt = (fx.model.requests.find((r) => !r.title)!.body.messages as { content: unknown }[]).map((m) => JSON.stringify(m.content)).join('\n');
+    expect(prompt).toContain('## Starting point');
+    expect(prompt).toContain(`- T010: Create \`dep.js\` (commit ${dep.slice(0, 12)})`);
+    expect(prompt).not.toContain('Earlier attempt');
+  });
+
+  test('a malformed SDLC_STACKED_ON is a configuration error (exit 30), nothing cloned', async () => {
+    fx = await startAgentFixture({ turns: [{ text: 'never asked' }] });
+    const run = await runEntrypoint(fx.env({ [AGENT_ENV.STACKED_ON]: '[{"taskId":"T010"}]' }));
+    expect(run.code).toBe(AGENT_EXIT.CONFIG_ERROR);
+    expect(run.result.reason).toContain('SDLC_STACKED_ON must be a JSON array of {taskId, title, commit}');
+    expect(fx.model.requests).toHaveLength(0);
   });
 });
