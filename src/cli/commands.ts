@@ -4,15 +4,18 @@
  */
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { loadTasksFile } from '../tasks/load';
+import { featureOf, loadTasksFile } from '../tasks/load';
 import { TasksFileError } from '../tasks/errors';
+import { unknownPlaceholders } from '../tasks/dispatch';
+import { refNameProblem } from '../tasks/ref-name';
+import type { FileOverlapMode, TaskPlan } from '../tasks/types';
 import { SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS } from '../temporal/search-attributes';
 import { workflowUiLink } from '../temporal/connection';
 import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
-import { runIsOngoing, type ImplementFeatureInput, type RunOptions, type RunState } from '../../workflows/types';
+import { DEFAULT_RUN_OPTIONS, runIsOngoing, type ImplementFeatureInput, type RunOptions, type RunState, type StackMode } from '../../workflows/types';
 import { CliError, rootMessage } from './errors';
 import { closedState, closedTemporalStatus, emit, followRun, summaryLines } from './follow';
-import { resolveRepository, runWorkflowId } from './repo';
+import { currentBranch, resolveRepository, runWorkflowId } from './repo';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
 
@@ -21,10 +24,18 @@ export interface Output {
   err: NodeJS.WritableStream;
 }
 
-export interface ImplementFlags extends TemporalFlags {
-  repo?: string;
+/** What `plan` and `implement` both take: how tasks.md becomes a plan, and the branches around it. */
+export interface PlanFlags {
   base?: string;
   branchPattern?: string;
+  fileOverlap?: FileOverlapMode;
+  /** A pattern with {feature}, or `none`. */
+  integrationBranch?: string;
+}
+
+export interface ImplementFlags extends TemporalFlags, PlanFlags {
+  repo?: string;
+  stack?: StackMode;
   maxParallel?: number;
   taskTimeoutMinutes?: number;
   pendingTimeoutMinutes?: number;
@@ -42,11 +53,44 @@ async function withTemporal<T>(flags: TemporalFlags, fn: (t: Awaited<ReturnType<
   }
 }
 
+/**
+ * Reads tasks.md as the run will plan it, so `plan` refuses exactly what `implement` would (exit 2):
+ * the parser gets the file-overlap mode and the base and integration branches no task branch may
+ * be, and the CLI checks that git can use those two names itself.
+ */
+export async function loadPlan(tasksPath: string, flags: PlanFlags): Promise<{ text: string; plan: TaskPlan }> {
+  if (flags.base !== undefined) {
+    const problem = refNameProblem(flags.base);
+    if (problem) throw new CliError(`--base '${flags.base}' is not a valid git branch name: ${problem}. Fix: pass the branch the agents start from, e.g. --base main`);
+  }
+  const integrationPattern = flags.integrationBranch ?? DEFAULT_RUN_OPTIONS.integrationBranch;
+  const unknown = unknownPlaceholders(integrationPattern, ['{feature}']);
+  if (unknown.length > 0) {
+    throw new CliError(
+      `--integration-branch '${integrationPattern}' has the unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: a feature has one integration branch, so only {feature} is filled. Fix: e.g. --integration-branch '${DEFAULT_RUN_OPTIONS.integrationBranch}', or none`,
+    );
+  }
+  const feature = featureOf(tasksPath);
+  const integrationBranch = integrationPattern === 'none' ? 'none' : integrationPattern.replace(/\{feature\}/g, feature);
+  const baseBranch = flags.base ?? (await currentBranch(path.dirname(path.resolve(tasksPath))));
+  const loaded = await loadTasksFile(tasksPath, { branchPattern: flags.branchPattern, fileOverlap: flags.fileOverlap, baseBranch, integrationBranch });
+  // After the file: a feature folder git refuses is reported first on the tasks' own branches, with their lines.
+  const problem = integrationBranch === 'none' ? undefined : refNameProblem(integrationBranch);
+  if (problem) {
+    const fromFeature = integrationPattern.includes('{feature}') && refNameProblem(integrationPattern.replace(/\{feature\}/g, 'feature')) === undefined;
+    const fix = fromFeature
+      ? `rename the feature folder "${feature}", or pass --integration-branch without {feature} (or none)`
+      : `pass a valid --integration-branch, e.g. '${DEFAULT_RUN_OPTIONS.integrationBranch}', or none`;
+    throw new CliError(`the integration branch "${integrationBranch}" (--integration-branch '${integrationPattern}') is not a valid git branch name: ${problem}. Fix: ${fix}`);
+  }
+  return loaded;
+}
+
 /** `logs`: the agents' log lines too (`--logs`), from a cluster already checked reachable. */
 export async function implementCommand(tasksPath: string, flags: ImplementFlags, io: Output, logs?: RunLogs): Promise<number> {
   let loaded: Awaited<ReturnType<typeof loadTasksFile>>;
   try {
-    loaded = await loadTasksFile(tasksPath, { branchPattern: flags.branchPattern });
+    loaded = await loadPlan(tasksPath, flags);
   } catch (err) {
     if (err instanceof TasksFileError) throw new CliError(err.message);
     throw err;
@@ -64,6 +108,10 @@ export async function implementCommand(tasksPath: string, flags: ImplementFlags,
   if (flags.taskTimeoutMinutes !== undefined) options.taskTimeoutSeconds = flags.taskTimeoutMinutes * 60;
   if (flags.pendingTimeoutMinutes !== undefined) options.pendingTimeoutSeconds = flags.pendingTimeoutMinutes * 60;
   if (flags.model) options.model = flags.model;
+  if (flags.fileOverlap) options.fileOverlap = flags.fileOverlap;
+  if (flags.stack) options.stack = flags.stack;
+  // The pattern, not the name: the workflow fills {feature} itself, as for branchPattern.
+  if (flags.integrationBranch) options.integrationBranch = flags.integrationBranch;
   const input: ImplementFeatureInput = {
     repository: { url: repository.url, baseBranch: repository.baseBranch },
     feature: { name: plan.feature, dir: featureDir },

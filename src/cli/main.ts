@@ -3,12 +3,13 @@
  * sdlc-runner: run the [ASYNC] tasks of a spec-kit tasks.md as a durable Temporal run of agent pods.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadTasksFile } from '../tasks/load';
 import { formatPlanTable } from '../tasks/format';
+import { DEFAULT_RUN_OPTIONS } from '../../workflows/types';
 import { TasksFileError } from '../tasks/errors';
 import { labelValue } from '../k8s/names';
 import { CliError } from './errors';
-import { cancelCommand, implementCommand, parallelCommand, retryCommand, runsCommand, statusCommand, watchCommand } from './commands';
+import type { PlanFlags } from './commands';
+import { cancelCommand, implementCommand, loadPlan, parallelCommand, retryCommand, runsCommand, statusCommand, watchCommand } from './commands';
 import { devCommand } from './dev';
 import { openRunLogs, runLogsCommand, type RunLogs } from './logs';
 import { startProductionWorker } from '../../worker/run-worker';
@@ -28,6 +29,13 @@ function modelName(value: string): string {
   if (!/^[^/\s]+\/\S+$/.test(value)) throw new InvalidArgumentError('must be provider/model as OpenCode names it, e.g. anthropic/claude-sonnet-4-5');
   return value;
 }
+/** A flag with a fixed set of values: anything else is refused before anything starts (exit 2). */
+function oneOf<T extends string>(...values: T[]): (value: string) => T {
+  return (value) => {
+    if (!(values as string[]).includes(value)) throw new InvalidArgumentError(`must be ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`);
+    return value as T;
+  };
+}
 const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
 function temporalOptions(cmd: Command): Command {
@@ -36,6 +44,19 @@ function temporalOptions(cmd: Command): Command {
     .addOption(new Option('--namespace <ns>', 'Temporal namespace').env('TEMPORAL_NAMESPACE'))
     .addOption(new Option('--task-queue <queue>', 'task queue the workers poll').env('TEMPORAL_TASK_QUEUE'))
     .addOption(new Option('--ui-url <url>', 'Temporal UI base URL for links').env('SDLC_TEMPORAL_UI_URL'));
+}
+
+/** How tasks.md becomes a plan and which branches it must stay clear of: `plan` and `implement` read it the same way. */
+function planOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--file-overlap <serialize|ignore>',
+      'open [ASYNC] tasks that name the same file with no order between them: serialize = the later waits for the earlier',
+      oneOf('serialize', 'ignore'),
+      DEFAULT_RUN_OPTIONS.fileOverlap,
+    )
+    .option('--base <branch>', 'base branch the agents start from (default: the current branch)')
+    .option('--integration-branch <pattern|none>', 'branch the feature is integrated into ({feature}), or none', DEFAULT_RUN_OPTIONS.integrationBranch);
 }
 
 /** `--logs` and where to find the agent pods (the same flags as `logs`). */
@@ -71,35 +92,37 @@ program
     exitCode = initCommand(o, io);
   });
 
-program
-  .command('plan')
-  .description('show how tasks.md is read: tasks, modes, phases, and what would be dispatched')
-  .argument('<tasks.md>')
-  .option('--json', 'machine-readable output')
-  .option('--branch-pattern <pattern>', 'task branch name pattern ({feature}, {taskId}, {taskIdLower})')
-  .action(async (file: string, o: { json?: boolean; branchPattern?: string }) => {
-    const { plan } = await loadTasksFile(file, { branchPattern: o.branchPattern });
-    // A plan printed here is runnable (loadTasksFile refused any with errors), so `errors` is always empty:
+planOptions(
+  program
+    .command('plan')
+    .description('show how tasks.md is read: tasks, modes, phases, and what would be dispatched')
+    .argument('<tasks.md>')
+    .option('--json', 'machine-readable output')
+    .option('--branch-pattern <pattern>', 'task branch name pattern ({feature}, {taskId}, {taskIdLower})'),
+)
+  .action(async (file: string, o: { json?: boolean } & PlanFlags) => {
+    const { plan } = await loadPlan(file, o);
+    // A plan printed here is runnable (loadPlan refused any with errors), so `errors` is always empty:
     // the JSON keeps the documented shape { file, feature, tasks, dispatch, warnings }.
     const { errors: _none, ...shape } = plan;
     io.out.write(o.json ? JSON.stringify(shape, null, 2) + '\n' : formatPlanTable(plan));
   });
 
-agentLogOptions(temporalOptions(
+agentLogOptions(temporalOptions(planOptions(
   program
     .command('implement')
     .description('start a durable run for the open [ASYNC] tasks of tasks.md')
     .argument('<tasks.md>')
     .option('--repo <url>', 'repository URL the agents clone (default: git remote origin)')
-    .option('--base <branch>', 'base branch (default: the current branch)')
     .option('--branch-pattern <pattern>', 'task branch pattern', 'specs/{feature}/{taskId}-async')
+    .option('--stack <dependencies|none>', "where a task with dependencies starts: dependencies = the base plus its dependencies' commits", oneOf('dependencies', 'none'), DEFAULT_RUN_OPTIONS.stack)
     .option('--max-parallel <n>', 'agent pods at once', positiveInt)
     .option('--task-timeout-minutes <n>', 'deadline per task', positiveInt)
     .option('--pending-timeout-minutes <n>', 'how long a pod may stay Pending', positiveInt)
     .option('--model <provider/model>', 'OpenCode model for the agents', modelName)
     .option('-f, --follow', 'show progress until every task has ended; exit non-zero if any did not succeed')
     .option('--json', 'events as JSON lines'),
-))
+)))
   .action(async (file: string, o) => {
     if (o.logs && !o.follow) throw new CliError("--logs shows the agents' lines while following: add --follow (or use 'sdlc-runner logs <run> -f')");
     const logs = await agentLogs(o);

@@ -28,9 +28,15 @@ export async function resolveRepository(tasksFile: string, flags: { repo?: strin
   const url = flags.repo ?? (await git(dir, ['remote', 'get-url', 'origin']));
   if (!url) throw new CliError(`no repository URL: ${dir} has no git remote 'origin'. Pass --repo <url>.`);
   assertNoCredentials(url);
-  const baseBranch = flags.base ?? (await git(dir, ['symbolic-ref', '--short', '-q', 'HEAD']));
-  if (!baseBranch || baseBranch === 'HEAD') throw new CliError(`no base branch: ${dir} is not on a branch. Pass --base <branch>.`);
+  const baseBranch = flags.base ?? (await currentBranch(dir));
+  if (!baseBranch) throw new CliError(`no base branch: ${dir} is not on a branch. Pass --base <branch>.`);
   return { url, baseBranch, root };
+}
+
+/** The branch checked out in `dir`, or undefined (not a checkout, or a detached HEAD). */
+export async function currentBranch(dir: string): Promise<string | undefined> {
+  const branch = await git(dir, ['symbolic-ref', '--short', '-q', 'HEAD']);
+  return branch === 'HEAD' ? undefined : branch;
 }
 
 /** `sdlc-<repo name>-<feature>`: one running run per repository and feature (Temporal enforces it). */

@@ -5,8 +5,9 @@ const PHASE_WIDTH = 30;
 
 /**
  * The plan as a plain-text table for `sdlc-runner plan` without --json: one row per task (ID,
- * status, mode, dispatch order, phase, title), then the dispatch list and the warnings. No colour
- * codes, so it reads the same in a terminal, a CI log or a file.
+ * status, mode, dispatch order, phase, title), then the dispatch list, the order that shared files
+ * add, the tasks of the session that wait on agents, and the warnings. No colour codes, so it reads
+ * the same in a terminal, a CI log or a file.
  */
 export function formatPlanTable(plan: TaskPlan): string {
   const order = new Map(plan.dispatch.map((id, index) => [id, index + 1]));
@@ -38,6 +39,12 @@ export function formatPlanTable(plan: TaskPlan): string {
       ? `Dispatch (${plan.dispatch.length}): ${plan.dispatch.join(', ')}`
       : 'Dispatch: none (no open task is marked [ASYNC])',
   ];
+  const ordered = plan.tasks.flatMap((task) => task.orderedAfter.map((edge) => `  ${task.id} after ${edge.id}: both change ${edge.files.join(', ')}`));
+  if (ordered.length > 0) out.push('', 'Ordering (file overlap):', ...ordered);
+  const waiting = plan.tasks.filter((task) => task.waitsOnAgents.length > 0);
+  if (waiting.length > 0) {
+    out.push('', 'Waiting on agents (do these after their branches exist):', ...waiting.map((task) => `  ${task.id} ${task.mode === 'sync' ? '[SYNC]' : '(no mode)'} waits on ${task.waitsOnAgents.join(', ')}`));
+  }
   if (plan.warnings.length > 0) {
     out.push('', `Warnings (${plan.warnings.length}):`, ...plan.warnings.map((w) => `  line ${w.line}: ${w.message}`));
   }

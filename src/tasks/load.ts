@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { assertRunnablePlan, TasksFileError } from './errors';
 import { parseTasksMarkdown } from './parse';
-import type { TaskPlan } from './types';
+import type { ParseOptions, TaskPlan } from './types';
 
 /** A tasks.md is a few hundred lines; anything this big is the wrong file. */
 export const MAX_TASKS_FILE_BYTES = 5 * 1024 * 1024;
@@ -12,14 +12,20 @@ export const MAX_TASKS_FILE_BYTES = 5 * 1024 * 1024;
  * (`specs/001-login/tasks.md` → `001-login`).
  *
  * @throws TasksFileError when the file is missing or unreadable, over 5 MB, not UTF-8 text (or
- *   contains NUL bytes), or when the plan has errors (no task, duplicate dispatched ID, cycle).
+ *   contains NUL bytes), or when the plan has errors (no task, duplicate dispatched ID, cycle,
+ *   a task branch git cannot use).
  */
-export async function loadTasksFile(file: string, opts: { branchPattern?: string } = {}): Promise<{ text: string; plan: TaskPlan }> {
+export async function loadTasksFile(file: string, opts: Omit<ParseOptions, 'file' | 'feature'> = {}): Promise<{ text: string; plan: TaskPlan }> {
   const bytes = await readLimited(file);
   const text = decodeText(file, bytes);
-  const feature = path.basename(path.dirname(path.resolve(file)));
-  const plan = parseTasksMarkdown(text, { file, feature, ...(opts.branchPattern !== undefined ? { branchPattern: opts.branchPattern } : {}) });
+  const defined = Object.fromEntries(Object.entries(opts).filter(([, value]) => value !== undefined));
+  const plan = parseTasksMarkdown(text, { ...defined, file, feature: featureOf(file) });
   return { text, plan: assertRunnablePlan(plan) };
+}
+
+/** The feature a tasks.md belongs to: the name of its folder (`specs/001-login/tasks.md` → `001-login`). */
+export function featureOf(file: string): string {
+  return path.basename(path.dirname(path.resolve(file)));
 }
 
 async function readLimited(file: string): Promise<Buffer> {

@@ -20,9 +20,10 @@ import type { ParseOptions, PlanError, PlanWarning, Task, TaskMode, TaskPlan, Ta
  * Structure comes from markdown-it's token stream, so fenced code, HTML comments, tables and block
  * quotes never yield tasks; regexes only read the text of one inline token at a time.
  *
- * Never throws for any text: a file with no task at all, two dispatched tasks sharing an ID, or
- * dispatched tasks whose `depends on` form a cycle come back in `errors` (with an empty `dispatch`);
- * `assertRunnablePlan` turns them into the error the CLI and the workflow report.
+ * Never throws for any text: a file with no task at all, two dispatched tasks sharing an ID,
+ * dispatched tasks whose `depends on` form a cycle, or task branches git cannot use come back in
+ * `errors` (with an empty `dispatch`); `assertRunnablePlan` turns them into the error the CLI and
+ * the workflow report.
  */
 export function parseTasksMarkdown(text: string, opts: ParseOptions): TaskPlan {
   const lines = blankFrontMatter(splitLines(text.replace(/^\uFEFF/, '')));
@@ -36,7 +37,7 @@ export function parseTasksMarkdown(text: string, opts: ParseOptions): TaskPlan {
   const warnings: PlanWarning[] = [];
   const tasks = kept.map((candidate, index) => buildTask(candidate, nestedIn(kept, index), tokens, lines, warnings));
   expandDependencyRanges(tasks);
-  return planDispatch({ file: opts.file, feature: opts.feature, tasks, warnings, branchPattern: opts.branchPattern });
+  return planDispatch({ ...opts, tasks, warnings });
 }
 
 /** A list item or heading that begins with a task ID, with the token/line range it spans. */
@@ -153,6 +154,8 @@ function buildTask(candidate: Candidate, nested: Candidate[], tokens: Token[], l
     dependsOn: dependenciesIn(text, head.id),
     files: filesIn(ownInline),
     branch: null,
+    orderedAfter: [],
+    waitsOnAgents: [],
   };
 }
 

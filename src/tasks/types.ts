@@ -25,10 +25,28 @@ export interface Task {
   files: string[];
   /** Git branch the agent pushes to; set only for dispatched tasks. */
   branch: string | null;
+  /**
+   * Implicit dependencies of a dispatched task: earlier dispatched tasks that change the same files
+   * and had no order with it (`fileOverlap: 'serialize'`). Dispatch honours them like `dependsOn`,
+   * which stays as written; `files` are the paths both change. Empty for every other task.
+   */
+  orderedAfter: OrderedAfter[];
+  /**
+   * For an open task that is not dispatched (done by the session): the dispatched tasks it names in
+   * `depends on`, whose agents' branches must exist before it is done. Empty for every other task.
+   */
+  waitsOnAgents: string[];
+}
+
+export interface OrderedAfter {
+  id: string;
+  files: string[];
 }
 
 export type TaskStatus = 'open' | 'done' | 'skipped';
 export type TaskMode = 'async' | 'sync';
+/** Dispatched tasks naming the same file with no order between them: `serialize` = the later waits for the earlier. */
+export type FileOverlapMode = 'serialize' | 'ignore';
 
 export interface PlanWarning {
   line: number;
@@ -37,7 +55,7 @@ export interface PlanWarning {
 
 /**
  * Something that makes the file unusable for a run: no task at all, two dispatched tasks with the
- * same ID, a dependency cycle. The parser reports it in the plan instead of throwing, so any file can
+ * same ID, a dependency cycle, a task branch git cannot use. The parser reports it in the plan instead of throwing, so any file can
  * be inspected; {@link assertRunnablePlan} turns it into the error the CLI and the workflow raise.
  */
 export interface PlanError {
@@ -68,6 +86,12 @@ export interface ParseOptions {
   feature: string;
   /** Placeholders `{feature}`, `{taskId}`, `{taskIdLower}`; default {@link DEFAULT_BRANCH_PATTERN}. */
   branchPattern?: string;
+  /** Default 'serialize': dispatched tasks that change the same files run one after the other. */
+  fileOverlap?: FileOverlapMode;
+  /** The run's base branch, when known: no task branch may be it. */
+  baseBranch?: string;
+  /** The feature's integration branch, filled (`none` = no integration branch): no task branch may be it. */
+  integrationBranch?: string;
 }
 
 /** What the agentic-sdlc spec-kit fork passes to its runner. */

@@ -76,7 +76,9 @@ describe('sdlc-runner CLI (built binary)', () => {
     const json = await cli(['plan', 'specs/010-plan/tasks.md', '--json'], dir, env);
     const plan = JSON.parse(json.stdout);
     expect(Object.keys(plan)).toEqual(['file', 'feature', 'tasks', 'dispatch', 'warnings']);
-    expect(Object.keys(plan.tasks[0]).sort()).toEqual(['branch', 'dependsOn', 'details', 'files', 'id', 'labels', 'line', 'mode', 'parallel', 'phase', 'status', 'story', 'title'].sort());
+    expect(Object.keys(plan.tasks[0]).sort()).toEqual(
+      ['branch', 'dependsOn', 'details', 'files', 'id', 'labels', 'line', 'mode', 'orderedAfter', 'parallel', 'phase', 'status', 'story', 'title', 'waitsOnAgents'].sort(),
+    );
     expect(plan.feature).toBe('010-plan');
     expect(plan.dispatch).toEqual(['T002', 'T003', 'T005']);
     expect(plan.tasks.find((t: { id: string }) => t.id === 'T005')).toMatchObject({ status: 'open', mode: 'async', dependsOn: ['T002', 'T003'], branch: 'specs/010-plan/T005-async', line: 9 });
@@ -102,6 +104,80 @@ describe('sdlc-runner CLI (built binary)', () => {
     const runs = await cli(['status', 'sdlc-shop-012-dup'], dup, env);
     expect(runs.stderr).toContain("no run 'sdlc-shop-012-dup'");
     expect(k8s.created.filter((name) => name.includes('012-dup'))).toEqual([]);
+  });
+
+  test('branch names git cannot use, and bad --file-overlap/--stack/--base/--integration-branch values, are refused by plan and implement alike (exit 2, nothing started)', async () => {
+    const dir = specKitRepo('015-branches', TASKS);
+    const pattern = await cli(['plan', 'specs/015-branches/tasks.md', '--branch-pattern', 'agents/{feature}/{task}'], dir, env);
+    expect(pattern.code).toBe(2);
+    expect(pattern.stderr).toBe(
+      `sdlc-runner: specs/015-branches/tasks.md: the branch pattern "agents/{feature}/{task}" has the unknown placeholder {task}. Fix: use only {feature}, {taskId}, {taskIdLower} (e.g. --branch-pattern 'specs/{feature}/{taskId}-async')\n`,
+    );
+    const implement = await cli(['implement', 'specs/015-branches/tasks.md', '--branch-pattern', 'agents/{feature}/{task}'], dir, env);
+    expect({ code: implement.code, stderr: implement.stderr }).toEqual({ code: 2, stderr: pattern.stderr });
+
+    // A feature folder with a space: every task branch would have it; the lines of the dispatched tasks and both fixes.
+    const spaced = specKitRepo('016 my feature', TASKS);
+    const plan = await cli(['plan', 'specs/016 my feature/tasks.md'], spaced, env);
+    expect(plan.code).toBe(2);
+    expect(plan.stderr).toBe(
+      'sdlc-runner: specs/016 my feature/tasks.md:6: the branch "specs/016 my feature/T002-async" of T002 (and those of T003 and T005) is not a valid git branch name: it contains a space (lines 6, 7, 9). ' +
+        `Fix: rename the feature folder "016 my feature" (e.g. "016-my-feature"), or pass --branch-pattern without {feature} (e.g. 'agents/{taskId}')\n`,
+    );
+    expect(await cli(['implement', 'specs/016 my feature/tasks.md'], spaced, env)).toMatchObject({ code: 2, stderr: plan.stderr });
+    // Without {feature} in the task branches, the integration branch still has it.
+    const integration = await cli(['plan', 'specs/016 my feature/tasks.md', '--branch-pattern', 'agents/{taskId}'], spaced, env);
+    expect(integration.code).toBe(2);
+    expect(integration.stderr).toContain(
+      `the integration branch "specs/016 my feature/integration" (--integration-branch 'specs/{feature}/integration') is not a valid git branch name: it contains a space. Fix: rename the feature folder "016 my feature", or pass --integration-branch without {feature} (or none)`,
+    );
+    const fine = await cli(['plan', 'specs/016 my feature/tasks.md', '--branch-pattern', 'agents/{taskId}', '--integration-branch', 'none'], spaced, env);
+    expect(fine.code).toBe(0);
+    expect(fine.stdout).toContain('Dispatch (3): T002, T003, T005');
+
+    const overlap = await cli(['implement', 'specs/015-branches/tasks.md', '--file-overlap', 'sometimes'], dir, env);
+    expect(overlap.code).toBe(2);
+    expect(overlap.stderr).toContain("option '--file-overlap <serialize|ignore>' argument 'sometimes' is invalid. must be serialize or ignore");
+    expect((await cli(['plan', 'specs/015-branches/tasks.md', '--file-overlap', 'sometimes'], dir, env)).code).toBe(2);
+    const stack = await cli(['implement', 'specs/015-branches/tasks.md', '--stack', 'all'], dir, env);
+    expect(stack.code).toBe(2);
+    expect(stack.stderr).toContain('must be dependencies or none');
+    const base = await cli(['implement', 'specs/015-branches/tasks.md', '--base', 'main..dev'], dir, env);
+    expect(base.code).toBe(2);
+    expect(base.stderr).toContain(`sdlc-runner: --base 'main..dev' is not a valid git branch name: it contains "..". Fix: `);
+    const placeholder = await cli(['plan', 'specs/015-branches/tasks.md', '--integration-branch', 'int/{taskId}'], dir, env);
+    expect(placeholder.code).toBe(2);
+    expect(placeholder.stderr).toContain("--integration-branch 'int/{taskId}' has the unknown placeholder {taskId}");
+    // The base branch (here the checkout's current one) may not be a task branch.
+    const onBase = await cli(['plan', 'specs/015-branches/tasks.md', '--branch-pattern', '{taskId}', '--base', 'T003'], dir, env);
+    expect(onBase.code).toBe(2);
+    expect(onBase.stderr).toContain('tasks.md:7: the branch of T003 is "T003", the base branch of the run');
+
+    expect((await cli(['status', 'sdlc-shop-015-branches'], dir, env)).stderr).toContain("no run 'sdlc-shop-015-branches'");
+  });
+
+  test('plan shows the order file overlap adds and the session tasks that wait on agents; --file-overlap ignore drops the order', async () => {
+    const dir = specKitRepo(
+      '017-overlap',
+      [
+        '- [ ] T001 [ASYNC] Create the model in `src/user.ts`',
+        '- [ ] T002 [ASYNC] Validate it in `src/user.ts`',
+        '- [ ] T003 [SYNC] Review it (depends on T002)',
+        '',
+      ].join('\n'),
+    );
+    const table = await cli(['plan', 'specs/017-overlap/tasks.md'], dir, env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain('Ordering (file overlap):\n  T002 after T001: both change src/user.ts\n');
+    expect(table.stdout).toContain('Waiting on agents (do these after their branches exist):\n  T003 [SYNC] waits on T002\n');
+    const json = JSON.parse((await cli(['plan', 'specs/017-overlap/tasks.md', '--json'], dir, env)).stdout);
+    expect(json.tasks.map((t: { orderedAfter: unknown; waitsOnAgents: unknown }) => [t.orderedAfter, t.waitsOnAgents])).toEqual([
+      [[], []],
+      [[{ id: 'T001', files: ['src/user.ts'] }], []],
+      [[], ['T002']],
+    ]);
+    const ignored = JSON.parse((await cli(['plan', 'specs/017-overlap/tasks.md', '--json', '--file-overlap', 'ignore'], dir, env)).stdout);
+    expect(ignored.tasks[1].orderedAfter).toEqual([]);
   });
 
   test('implement --follow: progress lines, a non-zero exit when a task failed, then retry and watch to success', async () => {
@@ -131,9 +207,9 @@ describe('sdlc-runner CLI (built binary)', () => {
     const json = JSON.parse((await cli(['status', 'sdlc-shop-011-checkout', '--json'], dir, env)).stdout);
     expect(json.status).toBe('awaiting_decision');
 
-    const bad = await cli(['retry', 'sdlc-shop-011-checkout', '--task', 'T002'], dir, env);
+    const bad = await cli(['retry', 'sdlc-shop-011-checkout', '--task', 'T099'], dir, env);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('only failed, timed-out, cancelled or blocked tasks can be retried: T002 is succeeded');
+    expect(bad.stderr).toContain('unknown task(s) T099; dispatched tasks are');
 
     const retry = await cli(['retry', 'sdlc-shop-011-checkout', '--task', 'T003'], dir, env);
     expect(retry.code).toBe(0);

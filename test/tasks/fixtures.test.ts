@@ -2,6 +2,7 @@ import path from 'node:path';
 import { loadTasksFile } from '../../src/tasks/load';
 import type { Task } from '../../src/tasks/types';
 import { assertRunnablePlan, TasksFileError } from '../../src/tasks/errors';
+import { parseTasksMarkdown } from '../../src/tasks/parse';
 import { allFixtures, FIXTURE_DIR, fixtureText, ids, parseFixture, reopened, task, withStatus } from './fixture-support';
 
 /**
@@ -430,5 +431,58 @@ describe('per-fixture facts read by hand (task count, status, mode, one phase, d
     expect(task(plan, id).phase).toBe(phase);
     expect(plan.dispatch).toEqual(facts.dispatch);
     expect(parseFixture(facts.file, reopened(fixtureText(facts.file))).dispatch).toEqual(facts.reopened);
+  });
+});
+
+/**
+ * File overlap on the real files: which open [ASYNC] tasks name the same path with no order between
+ * them. Edges point back in the file, so no fixture's dispatch order moves; what changes is that the
+ * later task waits. Counted with every box reopened (most fixtures are finished).
+ */
+describe('file overlap on the real fixtures', () => {
+  const edgesOf = (name: string) =>
+    parseFixture(name, reopened(fixtureText(name)))
+      .tasks.filter((t) => t.orderedAfter.length > 0)
+      .map((t) => `${t.id}<${t.orderedAfter.map((e) => `${e.id}:${e.files.join(',')}`).join(' ')}`);
+
+  it('moves no dispatch list, as-is or reopened: implicit edges only make a later task wait for an earlier one', () => {
+    for (const name of allFixtures()) {
+      for (const text of [fixtureText(name), reopened(fixtureText(name))]) {
+        const serialized = parseTasksMarkdown(text, { file: name, feature: 'demo-feature' });
+        const ignored = parseTasksMarkdown(text, { file: name, feature: 'demo-feature', fileOverlap: 'ignore' });
+        expect([name, serialized.dispatch, serialized.errors]).toEqual([name, ignored.dispatch, ignored.errors]);
+      }
+    }
+  });
+
+  it('orders tasks in 9 of the 49 files', () => {
+    const withEdges = allFixtures().filter((name) => edgesOf(name).length > 0);
+    expect(withEdges.map((name) => name.replace(/^extra-async\//, '').replace(/(__specs_\d+).*/, '$1'))).toEqual([
+      '05_ColombusAH_octoprep2000.md',
+      '10_sshahar1_wheelie.md',
+      '12_edendadon_PitchTwin-fuse.md',
+      '17_chaimt_GarminShabbatMode.md',
+      '19_MyBoTeam_MyBoTeam.md',
+      'edendadon+PitchTwin-fuse__specs_004',
+      'natanbs+gitops-template__specs_005',
+      'natanbs+gitops-template__specs_007',
+      'sshahar1+wheelie__specs_008',
+    ]);
+  });
+
+  it('wheelie 008: T002–T004 all edit package.json (the file itself says to sequence them); `@nestjs/cli` reads as a path', () => {
+    expect(edgesOf('sshahar1+wheelie__specs_008')).toEqual([
+      'T003<T002:package.json',
+      'T004<T003:package.json',
+      'T007<T004:@nestjs/cli',
+      'T009<T001:tests/contract/webhook-latency.bench.ts',
+    ]);
+  });
+
+  it('19 MyBoTeam: each lifecycle file is a chain after T001 (which creates the folder); T054 documents the folder, after the last of each chain', () => {
+    const edges = edgesOf('19_');
+    expect(edges).toHaveLength(18);
+    expect(edges).toContain('T014<T013:packages/agent-core/src/daemon/lifecycle/daemon-process-manager.ts');
+    expect(edges.find((e) => e.startsWith('T054<'))!.split(' ').map((e) => e.replace(/^T054</, '').split(':')[0])).toEqual(tids(48, 46, 36, 28, 22, 14));
   });
 });

@@ -243,10 +243,11 @@ describe('details, nested items, dependencies and files', () => {
     expect(plan.tasks[1]!.files).toEqual(['src/index/part.ts']);
   });
 
-  it('warns about dependencies on IDs that are not in the file', () => {
+  it('warns about dependencies on IDs that are not in the file (and, for a dispatched task, on a [SYNC] one)', () => {
     expect(plan.warnings).toEqual([
       { line: 3, message: 'T001 depends on T003, which is not a task in this file' },
       { line: 3, message: 'T001 depends on T004, which is not a task in this file' },
+      { line: 3, message: expect.stringMatching(/^T001 depends on T002, which is \[SYNC\]/) },
       { line: 8, message: 'T001.1 depends on T009, which is not a task in this file' },
     ]);
   });
