@@ -32,6 +32,7 @@ import { runAgentTask, describeTask } from './run-agent-task';
 import { RunTable } from './run-table';
 import {
   DEFAULT_RUN_OPTIONS,
+  integrationBranchName,
   type AgentTaskOutcome,
   type ImplementFeatureInput,
   type RunOptions,
@@ -39,6 +40,15 @@ import {
   type RunSummary,
   type TaskState,
 } from './types';
+
+/** Marks runs started with stacking, file-overlap ordering and integration: older histories replay without them. */
+const STACKING_PATCH = 'stack-and-integrate';
+
+/** Integration fetches the repository into a scratch clone: a large one takes a while. */
+const mergeApi = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
 
 const { sweepRunPods } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -51,9 +61,20 @@ function resolveOptions(partial: Partial<RunOptions> | undefined): RunOptions {
   return { ...DEFAULT_RUN_OPTIONS, ...partial, retry: { ...DEFAULT_RUN_OPTIONS.retry, ...partial?.retry } };
 }
 
-function initialState(input: ImplementFeatureInput): { state: RunState; texts: Record<string, string> } {
+/**
+ * @param stacking false while replaying a run started before stacking existed (patched): tasks naming the
+ * same file were not ordered then, and nothing else about its plan may change either.
+ */
+function initialState(input: ImplementFeatureInput, stacking: boolean): { state: RunState; texts: Record<string, string> } {
   const options = resolveOptions(input.options);
-  const plan = parseTasksMarkdown(input.tasksMarkdown, { file: input.tasksFile, feature: input.feature.name, branchPattern: options.branchPattern });
+  const plan = parseTasksMarkdown(input.tasksMarkdown, {
+    file: input.tasksFile,
+    feature: input.feature.name,
+    branchPattern: options.branchPattern,
+    ...(stacking
+      ? { fileOverlap: options.fileOverlap, baseBranch: input.repository.baseBranch, integrationBranch: integrationBranchName(options, input.feature.name) ?? 'none' }
+      : { fileOverlap: 'ignore' as const }),
+  });
   const planError = plan.errors[0];
   if (planError) {
     // Bad input is final: fail the run with the parser's message instead of retrying the workflow task forever.
@@ -70,7 +91,8 @@ function initialState(input: ImplementFeatureInput): { state: RunState; texts: R
       phase: t.phase,
       line: t.line,
       branch: t.branch ?? '',
-      dependsOn: t.dependsOn.filter((d) => plan.dispatch.includes(d)),
+      // Tasks naming the same files wait for each other like written dependencies (and stack on them).
+      dependsOn: [...new Set([...t.dependsOn, ...(t.orderedAfter ?? []).map((a) => a.id)])].filter((d) => plan.dispatch.includes(d)),
       status: 'pending',
       attempt: 0,
       autoRetries: 0,
@@ -94,14 +116,15 @@ function initialState(input: ImplementFeatureInput): { state: RunState; texts: R
 
 export async function implementFeature(input: ImplementFeatureInput): Promise<RunSummary> {
   const info = workflowInfo();
+  const stacking = patched(STACKING_PATCH);
   let state: RunState;
   let texts: Record<string, string>;
   if (input.carried) {
     state = { ...input.carried, generation: input.carried.generation + 1 };
     // Task texts are re-derived from tasks.md rather than carried (keeps the carried state small).
-    texts = initialState({ ...input, carried: undefined }).texts;
+    texts = initialState({ ...input, carried: undefined }, stacking).texts;
   } else {
-    ({ state, texts } = initialState(input));
+    ({ state, texts } = initialState(input, stacking));
   }
   const runUid = info.firstExecutionRunId;
   const table = new RunTable(state);
@@ -115,7 +138,14 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       { key: SA_REPOSITORY, value: state.repository.url },
       { key: SA_RUN_STATUS, value: state.status },
     ] as never);
-    upsertMemo({ summary: table.summary(), feature: state.feature.name, repository: state.repository.url, tasksFile: state.tasksFile });
+    const i = state.integration;
+    upsertMemo({
+      summary: table.summary(),
+      feature: state.feature.name,
+      repository: state.repository.url,
+      tasksFile: state.tasksFile,
+      ...(i ? { integration: `${i.branch}${i.head ? ` @ ${i.head.slice(0, 12)}` : ''} (${i.status})` } : {}),
+    });
     setCurrentDetails(table.details());
   };
 
@@ -154,6 +184,9 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
   setHandler(finishUpdate, () => table.finish(), { validator: () => table.validateFinish() });
 
   const startTask = (t: TaskState) => {
+    // Only dependencies that succeeded with a verified commit can be stacked on (the table starts no other task).
+    const stackOn = stacking && state.options.stack === 'dependencies' ? table.stackSources(t) : [];
+    const stackTimestamp = table.stackTimestamp(t);
     const attempt = table.begin(t, now(), {
       childWorkflowId: `${info.workflowId}/${t.id}/${t.attempt + 1}`,
       podName: podName(info.workflowId, t.id, t.attempt + 1, 0, runUid),
@@ -177,6 +210,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
               repository: state.repository,
               feature: state.feature,
               options: state.options,
+              ...(stackOn.length ? { stackOn, stackTimestamp } : {}),
             },
           ],
           cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -219,6 +253,26 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     for (const t of table.nextToStart(state.options.maxParallel)) startTask(t);
   };
 
+  /**
+   * Every task succeeded: their branches merged onto the base, in dispatch order, into one branch. A
+   * conflict or a git failure does not fail the run: its state and summary say what to do.
+   */
+  const integrate = async () => {
+    const branch = integrationBranchName(state.options, state.feature.name);
+    if (!branch) return;
+    setCurrentDetails(`${table.details()}\nintegrating into ${branch}`);
+    const at = now();
+    const sources = state.tasks.map((t) => ({ taskId: t.id, title: t.title, branch: t.branch, commit: t.commit }));
+    try {
+      const r = await mergeApi.integrateBranches({ repoUrl: state.repository.url, baseBranch: state.repository.baseBranch, branch, sources, timestamp: at, runId: state.workflowId });
+      state.integration = { branch, status: r.conflict ? 'conflict' : 'integrated', at, ...r };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const cause = (err as { cause?: Error }).cause;
+      state.integration = { branch, status: 'failed', at, reason: cause?.message ?? (err as Error).message };
+    }
+  };
+
   const historyTooLong = () => workflowInfo().historyLength >= state.options.maxHistoryEvents || workflowInfo().continueAsNewSuggested;
 
   let cancellation: unknown;
@@ -234,12 +288,14 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
         }
       }
       if (table.dirty) {
-        table.dirty = false;
+        // What schedule() changes (tasks blocked or started) is published right here: no second pass.
         schedule();
+        table.dirty = false;
         publish();
       }
       if (table.allTerminal()) {
-        const allOk = state.tasks.every((t) => t.status === 'succeeded');
+        // Out-of-date successes need a decision too: re-run them on their dependencies' new work, or finish.
+        const allOk = stacking ? table.complete() : state.tasks.every((t) => t.status === 'succeeded');
         if (allOk || state.finishRequested) break;
         state.status = 'awaiting_decision';
         publish();
@@ -251,6 +307,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       }
       await condition(() => table.dirty || historyTooLong());
     }
+    if (stacking && table.outcome() === 'succeeded') await integrate();
     state.status = table.outcome();
   } catch (err) {
     if (!isCancellation(err)) throw err;

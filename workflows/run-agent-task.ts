@@ -26,7 +26,7 @@ import { podName as makePodName, labelValue } from '../src/k8s/names';
 import { AGENT_EXIT, describeAgentExit } from '../src/contract/agent-exit-codes';
 import { AGENT_ENV } from '../src/contract/agent-env';
 import { ANNOTATIONS, LABELS, MANAGED_BY } from '../src/k8s/gateway';
-import { reaperWorkflowId, type AgentTaskInput, type AgentTaskOutcome } from './types';
+import { reaperWorkflowId, type AgentTaskInput, type AgentTaskOutcome, type StackedCommit } from './types';
 import { reapPod } from './reap-pod';
 import { taskPodReplacedSignal } from './definitions';
 import { SA_TASK_STATUS } from '../src/temporal/search-attributes';
@@ -42,10 +42,10 @@ const k8sApi = proxyActivities<Activities>(K8S_API_OPTIONS);
  * the cleanup below has run (an orphan). Between attempts (backoff) the cancel still takes effect at once.
  */
 const createPodApi = proxyActivities<Activities>({ ...K8S_API_OPTIONS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
-const gitApi = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-});
+const GIT_RETRY = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 } as const;
+const gitApi = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: GIT_RETRY });
+/** Merges fetch the repository into a scratch clone: a large one takes a while. */
+const mergeApi = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes', retry: GIT_RETRY });
 
 /** Seconds of slack between the pod's own activeDeadlineSeconds and the workflow's deadline timer. */
 const DEADLINE_SLACK_SECONDS = 30;
@@ -89,9 +89,11 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
   const livePods = new Set<string>();
   let outcome: AgentTaskOutcome | undefined;
   let logLines: number | undefined;
+  /** The dependencies' commits the branch holds once stacked (reported, so the run can tell when they move). */
+  let stackedOn: StackedCommit[] | undefined;
 
   const finish = (o2: Omit<AgentTaskOutcome, 'taskId' | 'attempt' | 'startedAt' | 'endedAt' | 'podName'>): AgentTaskOutcome => {
-    outcome = { ...base, podName, endedAt: new Date().toISOString(), logLines, ...o2 };
+    outcome = { ...base, podName, endedAt: new Date().toISOString(), logLines, stackedOn, ...o2 };
     return outcome;
   };
 
@@ -101,6 +103,31 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
   /** Set once an infrastructure failure made this attempt replace its pod: what happened to the last one. */
   let replacedBecause: string | undefined;
   try {
+    const stack = input.stackOn ?? [];
+    if (stack.length) {
+      // The branch gets its dependencies' work before any pod exists: merged on the worker, never by the agent.
+      const names = stack.map((d) => d.taskId).join(', ');
+      setCurrentDetails(`${describeTask(input)}: building ${input.branch} on ${names}`);
+      const prepared = await mergeApi.prepareTaskBranch({
+        repoUrl: input.repository.url,
+        baseBranch: input.repository.baseBranch,
+        branch: input.branch,
+        taskId: input.taskId,
+        sources: stack,
+        timestamp: input.stackTimestamp ?? startedAt,
+      });
+      if (prepared.kind === 'conflict') {
+        return finish({
+          status: 'blocked',
+          infrastructure: false,
+          conflict: prepared.files,
+          reason:
+            `${prepared.message}; no agent was started. Fix: merge ${names} into ${input.branch}, resolve the conflict and push, ` +
+            `then retry ${input.taskId} — or retry the dependency whose work should change`,
+        });
+      }
+      stackedOn = stack.map((d) => ({ taskId: d.taskId, commit: d.commit! }));
+    }
     for (let infraTry = 0; ; infraTry++) {
       podName = makePodName(input.runWorkflowId, input.taskId, input.attempt, infraTry, input.runUid);
       const labels = {
@@ -122,6 +149,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         [AGENT_ENV.ATTEMPT]: String(input.attempt),
       };
       if (o.model) env[AGENT_ENV.MODEL] = o.model;
+      if (stackedOn) env[AGENT_ENV.STACKED_ON] = JSON.stringify(stack.map((d) => ({ taskId: d.taskId, title: d.title, commit: d.commit })));
       livePods.add(podName);
       await createPodApi.createAgentPod({
         name: podName,

@@ -13,7 +13,7 @@ import { RETRYABLE_TASK_STATUSES, TERMINAL_TASK_STATUSES, type AgentTaskOutcome,
 export const MAX_PARALLEL_LIMIT = 100;
 
 /** What one attempt of a task produced; cleared when the task is queued or started again. */
-type AttemptFields = Pick<TaskState, 'startedAt' | 'endedAt' | 'commit' | 'tokens' | 'cost' | 'lastLines' | 'logLines' | 'infraRetries'>;
+type AttemptFields = Pick<TaskState, 'startedAt' | 'endedAt' | 'commit' | 'tokens' | 'cost' | 'lastLines' | 'logLines' | 'infraRetries' | 'stackedOn' | 'conflict' | 'outdated'>;
 
 export function isTerminal(t: TaskState): boolean {
   return TERMINAL_TASK_STATUSES.includes(t.status);
@@ -52,6 +52,9 @@ export class RunTable {
         lastLines: undefined,
         logLines: undefined,
         infraRetries: undefined,
+        stackedOn: undefined,
+        conflict: undefined,
+        outdated: undefined,
       };
       Object.assign(t, reset);
     }
@@ -74,6 +77,25 @@ export class RunTable {
   /** The status a run whose tasks are all terminal ends with. */
   outcome(): 'succeeded' | 'failed' {
     return this.tasks.every((t) => t.status === 'succeeded') ? 'succeeded' : 'failed';
+  }
+
+  /** Every task succeeded on its dependencies' current work: the run can end (and integrate) without a decision. */
+  complete(): boolean {
+    return this.tasks.every((t) => t.status === 'succeeded' && !t.outdated);
+  }
+
+  /** The dependencies' verified work a task starts from, in tasks.md order (stack: dependencies). */
+  stackSources(t: TaskState): { taskId: string; title: string; branch: string; commit: string }[] {
+    return t.dependsOn
+      .map((id) => this.task(id)!)
+      .filter((d) => d.status === 'succeeded' && d.commit)
+      .sort((a, b) => a.line - b.line)
+      .map((d) => ({ taskId: d.id, title: d.title, branch: d.branch, commit: d.commit! }));
+  }
+
+  /** The latest end among a task's dependencies: the stacking merges' date, the same for every retry of the same inputs. */
+  stackTimestamp(t: TaskState): string | undefined {
+    return t.dependsOn.map((id) => this.task(id)!.endedAt).filter((x): x is string => Boolean(x)).sort().pop();
   }
 
   /** Pending tasks whose dependency ended without success can never start: blocked, naming the dependency. */
@@ -122,12 +144,28 @@ export class RunTable {
       cost: out.cost,
       lastLines: out.lastLines,
       logLines: out.logLines,
+      stackedOn: out.stackedOn,
+      conflict: out.conflict,
     });
+    if (out.status === 'succeeded') this.markOutdatedDependants(t);
     if ((out.status === 'failed' || out.status === 'timed_out') && !out.infrastructure && t.autoRetries < this.state.options.retry.agentRetries) {
       t.autoRetries++;
       this.mark(t, 'pending', `retrying automatically after: ${out.reason ?? out.status}`, at);
     }
     return true;
+  }
+
+  /**
+   * A re-run dependency moved: dependants that succeeded on its earlier commit lack the new work. They
+   * are not re-run silently; `status` shows them out of date and `retry` re-runs them on the new commit.
+   */
+  private markOutdatedDependants(dep: TaskState): void {
+    for (const t of this.tasks) {
+      const used = t.status === 'succeeded' ? t.stackedOn?.find((s) => s.taskId === dep.id) : undefined;
+      if (!used || used.commit === dep.commit) continue;
+      t.outdated = `${dep.id} was re-run (now ${dep.commit?.slice(0, 12)}); this branch holds its earlier work (${used.commit.slice(0, 12)}): retry ${t.id}`;
+      this.dirty = true;
+    }
   }
 
   /** An infrastructure failure made the running attempt replace its pod. A late report of an older attempt or retry changes nothing. */
@@ -140,8 +178,13 @@ export class RunTable {
     this.dirty = true; // published: Temporal UI's details show the retry too
   }
 
+  /** What a retry acts on by default: every task that did not succeed, and every success that is out of date. */
+  private retryable(t: TaskState): boolean {
+    return RETRYABLE_TASK_STATUSES.includes(t.status) || Boolean(t.outdated);
+  }
+
   private retryTargets(req: RetryTasksRequest): string[] {
-    return req.taskIds?.length ? req.taskIds : this.tasks.filter((t) => RETRYABLE_TASK_STATUSES.includes(t.status)).map((t) => t.id);
+    return req.taskIds?.length ? req.taskIds : this.tasks.filter((t) => this.retryable(t)).map((t) => t.id);
   }
 
   /** The retried tasks plus every blocked task downstream of them (transitively): all of them get another chance. */
@@ -171,9 +214,10 @@ export class RunTable {
     if (s.status === 'succeeded' || s.status === 'failed' || s.finishRequested) throw new Error('the run has finished; start a new run instead');
     const unknown = this.unknown(req.taskIds ?? []);
     if (unknown) throw new Error(unknown);
-    const notRetryable = (req.taskIds ?? []).filter((id) => !RETRYABLE_TASK_STATUSES.includes(this.task(id)!.status));
-    if (notRetryable.length) throw new Error(`only failed, timed-out, cancelled or blocked tasks can be retried: ${notRetryable.map((id) => `${id} is ${this.task(id)!.status}`).join(', ')}`);
-    if (!req.taskIds?.length && !this.tasks.some((t) => RETRYABLE_TASK_STATUSES.includes(t.status))) throw new Error('no failed, timed-out, cancelled or blocked task to retry');
+    // A named task that succeeded may be re-run (its dependants then show out of date); one still open may not.
+    const open = (req.taskIds ?? []).filter((id) => !isTerminal(this.task(id)!));
+    if (open.length) throw new Error(`only finished tasks can be retried: ${open.map((id) => `${id} is ${this.task(id)!.status}`).join(', ')}; cancel it first or wait`);
+    if (!req.taskIds?.length && !this.tasks.some((t) => this.retryable(t))) throw new Error('no failed, timed-out, cancelled, blocked or out-of-date task to retry');
     // A task whose dependency stays unsuccessful would only be blocked again: say which one to retry with it.
     const queued = this.requeued(this.retryTargets(req));
     const stuck: string[] = [];

@@ -4,6 +4,8 @@
  */
 import type { TokenUsage } from '../src/contract/result-line';
 
+import type { BranchSource, ConflictingFile, IntegrateResult } from '../src/git/gateway';
+
 export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'blocked';
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'blocked'];
 /** Statuses `retryTasks` accepts (and retries by default). */
@@ -75,6 +77,12 @@ export type StackMode = 'dependencies' | 'none';
 export type FileOverlapMode = 'serialize' | 'ignore';
 export const DEFAULT_INTEGRATION_BRANCH = 'specs/{feature}/integration';
 
+/** The run's integration branch ({feature} filled), or undefined when integration is off (`none`). */
+export function integrationBranchName(options: Pick<RunOptions, 'integrationBranch'>, feature: string): string | undefined {
+  const pattern = options.integrationBranch ?? DEFAULT_INTEGRATION_BRANCH;
+  return pattern === 'none' ? undefined : pattern.replace(/\{feature\}/g, feature);
+}
+
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
   maxParallel: 4,
   branchPattern: 'specs/{feature}/{taskId}-async',
@@ -128,6 +136,26 @@ export interface TaskState {
   lastLines?: string[];
   /** Agent log lines followed for the last attempt (each counted once, across reconnects and worker restarts). */
   logLines?: number;
+  /** The dependencies' commits this attempt's branch was built on (stack: dependencies), in tasks.md order. */
+  stackedOn?: StackedCommit[];
+  /** Files the dependencies' work conflicts in (the task is blocked until resolved on its branch). */
+  conflict?: ConflictingFile[];
+  /** Set when a dependency was re-run after this task succeeded: its branch lacks the new work. `retry` re-runs it. */
+  outdated?: string;
+}
+
+export interface StackedCommit {
+  taskId: string;
+  commit: string;
+}
+
+/** The run's integration branch: every task's work merged onto the base, once all succeeded. */
+export interface IntegrationState extends Partial<IntegrateResult> {
+  branch: string;
+  status: 'integrated' | 'conflict' | 'failed';
+  /** Why integration failed (git unreachable, refused), when it did. */
+  reason?: string;
+  at: string;
 }
 
 export interface RunState {
@@ -144,6 +172,7 @@ export interface RunState {
   /** Number of continue-as-new generations so far. */
   generation: number;
   finishRequested: boolean;
+  integration?: IntegrationState;
 }
 
 export interface RunSummary {
@@ -167,12 +196,20 @@ export interface AgentTaskInput {
   repository: Repository;
   feature: Feature;
   options: RunOptions;
+  /**
+   * The dependencies' verified work the branch must hold before the pod starts (stack: dependencies),
+   * in tasks.md order; merged on the worker. Absent or empty: the agent starts from its branch or the base.
+   */
+  stackOn?: BranchSource[];
+  /** Date of the stacking merge commits (from the run, so a retried merge gives the same commit). */
+  stackTimestamp?: string;
 }
 
 export interface AgentTaskOutcome {
   taskId: string;
   attempt: number;
-  status: Extract<TaskStatus, 'succeeded' | 'failed' | 'timed_out' | 'cancelled'>;
+  /** `blocked`: the dependencies' work could not be merged (conflict); no pod was created. */
+  status: Extract<TaskStatus, 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'blocked'>;
   podName: string;
   /** True when the failure was infrastructure's (retries exhausted), not the agent's. */
   infrastructure: boolean;
@@ -184,4 +221,6 @@ export interface AgentTaskOutcome {
   endedAt: string;
   lastLines?: string[];
   logLines?: number;
+  stackedOn?: StackedCommit[];
+  conflict?: ConflictingFile[];
 }

@@ -134,6 +134,8 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
   readonly pods = new Map<string, MemPod>();
   readonly records: GatewayRecord[] = [];
   readonly createCalls: string[] = [];
+  /** The request of every pod created (kept after the pod is deleted), in order. */
+  readonly createdRequests: AgentPodRequest[] = [];
   maxAlive = 0;
   private readonly events = new EventEmitter();
 
@@ -194,6 +196,7 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
       createdAt: Date.now(),
     };
     this.pods.set(req.name, pod);
+    this.createdRequests.push(req);
     this.record('created', req.name);
     this.run(pod, script);
     return { name: req.name, created: true };

@@ -116,8 +116,8 @@ describe('RunTable', () => {
   test('retry is refused once the run is cancelling or has decided its outcome, and for tasks that cannot be retried', () => {
     const tb = table([task('T1'), task('T2')]);
     start(tb, tb.task('T1')!);
-    expect(() => tb.validateRetry({ taskIds: ['T1'] })).toThrow('only failed, timed-out, cancelled or blocked tasks can be retried: T1 is running');
-    expect(() => tb.validateRetry({})).toThrow('no failed, timed-out, cancelled or blocked task to retry');
+    expect(() => tb.validateRetry({ taskIds: ['T1'] })).toThrow('only finished tasks can be retried: T1 is running; cancel it first or wait');
+    expect(() => tb.validateRetry({})).toThrow('no failed, timed-out, cancelled, blocked or out-of-date task to retry');
     tb.state.status = 'cancelling';
     expect(() => tb.validateRetry({})).toThrow('the run is being cancelled');
     tb.state.status = 'awaiting_decision';
