@@ -68,6 +68,8 @@ export interface StartRunOptions {
   repo: { url: string; baseBranch: string };
   options?: Partial<RunOptions>;
   feature?: string;
+  /** tasks.md text; default: `tasks` open [ASYNC] tasks. */
+  markdown?: string;
 }
 
 /** Fast run options: short timeouts, failed pods deleted at once. */
@@ -85,7 +87,7 @@ export async function startRun(client: Client, o: StartRunOptions): Promise<Work
     repository: { url: o.repo.url, baseBranch: o.repo.baseBranch },
     feature: { name: feature, dir: `specs/${feature}` },
     tasksFile: `specs/${feature}/tasks.md`,
-    tasksMarkdown: tasksMarkdown(o.tasks),
+    tasksMarkdown: o.markdown ?? tasksMarkdown(o.tasks),
     options: { ...FAST_OPTIONS, ...o.options },
   };
   return client.workflow.start('implementFeature', { taskQueue: o.taskQueue, workflowId: `sdlc-${feature}`, args: [input] });
