@@ -37,6 +37,12 @@ export interface PodScript {
   evict?: boolean;
   tokens?: { input: number; output: number };
   cost?: number;
+  /**
+   * The agent's work, done for real when the pod "runs" (after its log lines), instead of the fake sha push:
+   * e.g. clone the task branch, commit and push to a real git server. Reports the pushed commit or a failure;
+   * the pod then logs the result line and exits as with `result` 'success' / 'failure'. A throw is a failure.
+   */
+  agent?: (req: AgentPodRequest) => Promise<{ sha: string } | { failure: string }>;
 }
 
 interface MemPod {
@@ -139,9 +145,10 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
   maxAlive = 0;
   private readonly events = new EventEmitter();
 
+  /** @param git where pods without an `agent` push their fake commits (needed only for those pods). */
   constructor(
     private readonly behaviour: (req: AgentPodRequest) => PodScript,
-    private readonly git: MemoryGit,
+    private readonly git?: Pick<MemoryGit, 'push'>,
   ) {
     this.events.setMaxListeners(0);
   }
@@ -223,20 +230,35 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
       if (script.oomKill) return at(end, () => this.terminate(pod, 137, 'OOMKilled'));
       if (script.evict) return at(end, () => this.terminate(pod, 137, 'Error', 'Evicted'));
       if (script.hang) return;
+      const env = pod.req.env;
+      const repo = env[AGENT_ENV.REPO_URL]!;
+      const branch = env[AGENT_ENV.TASK_BRANCH]!;
+      const taskId = env[AGENT_ENV.TASK_ID]!;
+      const succeeded = (sha: string) => {
+        this.log(pod, formatResultLine({ v: 1, status: 'succeeded', taskId, branch, sha, commits: 1, tokens: { input: script.tokens?.input ?? 1000, output: script.tokens?.output ?? 200, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, cost: script.cost ?? 0.01 }));
+        this.terminate(pod, script.exitCode ?? 0, 'Completed');
+      };
+      const failed = (reason: string) => {
+        this.log(pod, formatResultLine({ v: 1, status: 'failed', taskId, branch, commits: 0, reason, ...(script.tokens ? { tokens: { ...script.tokens, reasoning: 0, cacheRead: 0, cacheWrite: 0 } } : {}), ...(script.cost !== undefined ? { cost: script.cost } : {}) }));
+        this.terminate(pod, script.exitCode ?? 10, 'Error');
+      };
       at(end, () => {
-        const env = pod.req.env;
-        const repo = env[AGENT_ENV.REPO_URL]!;
-        const branch = env[AGENT_ENV.TASK_BRANCH]!;
-        const taskId = env[AGENT_ENV.TASK_ID]!;
+        if (script.agent) {
+          void script.agent(pod.req).then(
+            (r) => pod.status.phase === 'Running' && ('sha' in r ? succeeded(r.sha) : failed(r.failure)),
+            (err: unknown) => pod.status.phase === 'Running' && failed(`the agent crashed: ${(err as Error).message}`),
+          );
+          return;
+        }
         const sha = createHash('sha1').update(pod.req.name).digest('hex');
         const result = script.result ?? 'success';
         if (result === 'success' || result === 'lie') {
-          if (result === 'success') this.git.push(repo, branch, sha);
-          this.log(pod, formatResultLine({ v: 1, status: 'succeeded', taskId, branch, sha, commits: 1, tokens: { input: script.tokens?.input ?? 1000, output: script.tokens?.output ?? 200, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, cost: script.cost ?? 0.01 }));
-          this.terminate(pod, script.exitCode ?? 0, 'Completed');
+          // A misuse (no MemoryGit and no agent) shows as the task's reason rather than a throw in a timer.
+          if (result === 'success' && !this.git) return failed('test setup: a pod without an agent needs a MemoryGit to push to');
+          if (result === 'success') this.git!.push(repo, branch, sha);
+          succeeded(sha);
         } else if (result === 'failure') {
-          this.log(pod, formatResultLine({ v: 1, status: 'failed', taskId, branch, commits: 0, reason: 'the agent made no change', ...(script.tokens ? { tokens: { ...script.tokens, reasoning: 0, cacheRead: 0, cacheWrite: 0 } } : {}), ...(script.cost !== undefined ? { cost: script.cost } : {}) }));
-          this.terminate(pod, script.exitCode ?? 10, 'Error');
+          failed('the agent made no change');
         } else {
           this.terminate(pod, script.exitCode ?? 1, 'Error');
         }
