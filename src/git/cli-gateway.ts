@@ -39,14 +39,15 @@ const MERGE_IDENTITY = { name: 'sdlc-runner', email: 'sdlc-runner@users.noreply.
 
 /**
  * Config for every git run in a scratch clone. Repository content is untrusted: no hooks (not even from a
- * hooksPath the worker's global config points into the work tree), no fsmonitor command, no file://
- * transport (submodule tricks); and nothing from the worker's own config that would change a merge commit
+ * hooksPath the worker's global config points into the work tree), no fsmonitor command, file:// only
+ * for the remote itself (`user`, git's default: never from submodules); and nothing from the worker's own config that would change a merge commit
  * (signing, a shortlog in the message, message cleanup) or run more than asked (submodules, gc).
  */
 const SCRATCH_CONFIG = [
   'core.hooksPath=/dev/null',
   'core.fsmonitor=false',
-  'protocol.file.allow=never',
+  // Which remote URLs are allowed at all is decided where the URL enters (the CLI), not here.
+  'protocol.file.allow=user',
   'commit.gpgsign=false',
   'commit.cleanup=whitespace',
   'merge.log=false',
@@ -336,24 +337,42 @@ export function createCliGitGateway(opts: { tokenFile?: string; username?: strin
         const { base, own, commits } = await fetchForMerge(s, req.repoUrl, req, req.branch);
         await s.git(['checkout', '-q', '--detach', base]);
         const included: IntegrateResult['included'] = [];
+        /**
+         * Tasks whose own merge conflicted but whose work a later task's branch holds (where the user resolved
+         * the conflict, as the blocked task's reason says): that later merge brings them in, resolved.
+         */
+        let deferred: { taskId: string; commit: string }[] = [];
         let conflict: IntegrateResult['conflict'];
+        let stoppedAt = req.sources.length;
         for (const [i, src] of req.sources.entries()) {
           const commit = commits[i]!;
           if (!(await isAncestor(s, commit, 'HEAD'))) {
-            const message = `${subject(`Integrate ${src.taskId}: ${src.title}`)}\n\nSdlc-Integrate: ${oneLine(src.taskId)} ${commit}\nSdlc-Run-Id: ${oneLine(req.runId)}\n`;
+            const also = (await Promise.all(deferred.map(async (d) => ((await isAncestor(s, d.commit, commit)) ? d : undefined)))).filter((d) => d !== undefined);
+            const trailers = [src, ...also].map((x) => `Sdlc-Integrate: ${oneLine(x.taskId)} ${x === src ? commit : (x as { commit: string }).commit}`).join('\n');
+            const message = `${subject(`Integrate ${src.taskId}: ${src.title}`)}\n\n${trailers}\nSdlc-Run-Id: ${oneLine(req.runId)}\n`;
             const unmerged = await merge(s, commit, message);
             if (unmerged) {
+              let holder = false;
+              for (const j of req.sources.keys()) if (j > i && (await isAncestor(s, commit, commits[j]!))) holder = true;
+              if (holder) {
+                deferred.push({ taskId: src.taskId, commit });
+                continue;
+              }
               const files = await attribute(s, unmerged, base, req.sources.slice(0, i + 1).map((x, j) => ({ taskId: x.taskId, commit: commits[j]! })));
               conflict = { taskId: src.taskId, files, message: describeConflict(files, `integrating ${src.taskId} into ${req.branch} conflicts`) };
+              stoppedAt = i;
               break;
             }
           }
-          included.push({ taskId: src.taskId, commit });
+          // Deferred tasks this merge brought in count as integrated, in tasks order (before the task that held them).
+          const held = await Promise.all(deferred.map((d) => isAncestor(s, d.commit, 'HEAD')));
+          included.push(...deferred.filter((_, k) => held[k]), { taskId: src.taskId, commit });
+          deferred = deferred.filter((_, k) => !held[k]);
         }
         const head = (await s.git(['rev-parse', 'HEAD'])).stdout.trim();
         // Derived from the base and the task branches: replaced, as long as nobody moved it since we looked.
         await publish(s, req.branch, head, own);
-        const skipped = conflict ? req.sources.slice(included.length + 1).map((x) => x.taskId) : [];
+        const skipped = [...deferred.map((d) => d.taskId), ...req.sources.slice(stoppedAt + 1).map((x) => x.taskId)];
         return { head, included, ...(conflict ? { conflict } : {}), skipped };
       });
     },

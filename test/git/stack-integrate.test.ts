@@ -274,6 +274,35 @@ describe('integrate', () => {
     expect(server.readFile(repo, result.head, 'b.txt')).toBeUndefined();
   });
 
+  test("a conflict a later task's branch already resolves (the user merged both there, as the blocked task's reason says) is integrated through it", async () => {
+    const repo = newRepo();
+    const t11 = task(repo, 'T011', { 'src/index.js': 'console.log("eleven");\n' });
+    const t12 = task(repo, 'T012', { 'src/index.js': 'console.log("twelve");\n' });
+    // T013's branch: T011 and T012 merged with the conflict resolved, then T013's own work on top.
+    const resolvedTree = server.commitToBranch(repo, 'tmp/resolution', { 'src/index.js': 'console.log("eleven and twelve");\n' }, 'resolution', t11.branch);
+    const merge = server.git(repo, 'commit-tree', `${resolvedTree}^{tree}`, '-p', t11.commit, '-p', t12.commit, '-m', 'Merge T011 and T012, resolved');
+    server.git(repo, 'update-ref', 'refs/heads/specs/001/T013-async', merge);
+    const t13 = task(repo, 'T013', { 'c.txt': 'c\n' }, 'specs/001/T013-async');
+    const result = await createCliGitGateway({ tokenFile: goodToken }).integrate({
+      repoUrl: server.url(repo),
+      baseBranch: 'main',
+      branch: 'specs/001/integration',
+      sources: [t11, t12, t13],
+      timestamp: TIMESTAMP,
+      runId: 'run-8',
+    });
+    expect(result).toMatchObject({ head: server.branchHead(repo, 'specs/001/integration'), skipped: [] });
+    expect(result.conflict).toBeUndefined();
+    expect(result.included).toEqual([
+      { taskId: 'T011', commit: t11.commit },
+      { taskId: 'T012', commit: t12.commit },
+      { taskId: 'T013', commit: t13.commit },
+    ]);
+    expect(server.readFile(repo, result.head, 'src/index.js')).toBe('console.log("eleven and twelve");\n');
+    // The merge that brought T012 in says so.
+    expect(server.git(repo, 'log', '-1', '--format=%B', result.head)).toBe(`Integrate T013: Work of T013\n\nSdlc-Integrate: T013 ${t13.commit}\nSdlc-Integrate: T012 ${t12.commit}\nSdlc-Run-Id: run-8`);
+  });
+
   test('a task branch that does not exist fails for good, naming the task and the branch', async () => {
     const repo = newRepo();
     const error = await failure(
