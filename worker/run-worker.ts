@@ -39,8 +39,8 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
   const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate });
   const tokenFile = config.SDLC_GIT_TOKEN_FILE && existsSync(config.SDLC_GIT_TOKEN_FILE) ? config.SDLC_GIT_TOKEN_FILE : undefined;
   if (config.SDLC_GIT_TOKEN_FILE && !tokenFile) {
-    // The chart's worker Secret is optional (public repositories need no read token): say what that means.
-    log(`warning: SDLC_GIT_TOKEN_FILE=${config.SDLC_GIT_TOKEN_FILE} does not exist: branch checks run without credentials; private repositories will fail verification`);
+    // The chart's worker Secret is optional (public repositories need no token to read): say what that means.
+    log(`warning: SDLC_GIT_TOKEN_FILE=${config.SDLC_GIT_TOKEN_FILE} does not exist: branch checks, stacking and integration run without credentials; private repositories will fail verification, and pushes of stacked and integration branches will be refused`);
   }
   const git = createCliGitGateway({
     tokenFile,

@@ -30,6 +30,7 @@ import { SA_BRANCH, SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS, SA_TASK_ID, SA_TAS
 import { cancelTasksUpdate, finishUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate, taskPodReplacedSignal, type CancelTasksRequest, type RetryTasksRequest, type TaskPodReplaced } from './definitions';
 import { runAgentTask, describeTask } from './run-agent-task';
 import { RunTable } from './run-table';
+import { integrateInto } from './integrate-feature';
 import {
   DEFAULT_RUN_OPTIONS,
   integrationBranchName,
@@ -43,12 +44,6 @@ import {
 
 /** Marks runs started with stacking, file-overlap ordering and integration: older histories replay without them. */
 const STACKING_PATCH = 'stack-and-integrate';
-
-/** Integration fetches the repository into a scratch clone: a large one takes a while. */
-const mergeApi = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-});
 
 const { sweepRunPods } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -261,16 +256,8 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     const branch = integrationBranchName(state.options, state.feature.name);
     if (!branch) return;
     setCurrentDetails(`${table.details()}\nintegrating into ${branch}`);
-    const at = now();
     const sources = state.tasks.map((t) => ({ taskId: t.id, title: t.title, branch: t.branch, commit: t.commit }));
-    try {
-      const r = await mergeApi.integrateBranches({ repoUrl: state.repository.url, baseBranch: state.repository.baseBranch, branch, sources, timestamp: at, runId: state.workflowId });
-      state.integration = { branch, status: r.conflict ? 'conflict' : 'integrated', at, ...r };
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      const cause = (err as { cause?: Error }).cause;
-      state.integration = { branch, status: 'failed', at, reason: cause?.message ?? (err as Error).message };
-    }
+    state.integration = await integrateInto({ repoUrl: state.repository.url, baseBranch: state.repository.baseBranch, branch, sources, runId: state.workflowId }, now());
   };
 
   const historyTooLong = () => workflowInfo().historyLength >= state.options.maxHistoryEvents || workflowInfo().continueAsNewSuggested;

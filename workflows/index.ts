@@ -2,3 +2,4 @@
 export { implementFeature } from './implement-feature';
 export { runAgentTask } from './run-agent-task';
 export { reapPod } from './reap-pod';
+export { integrateFeature } from './integrate-feature';

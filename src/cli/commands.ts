@@ -12,9 +12,10 @@ import type { FileOverlapMode, TaskPlan } from '../tasks/types';
 import { SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS } from '../temporal/search-attributes';
 import { workflowUiLink } from '../temporal/connection';
 import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
-import { DEFAULT_RUN_OPTIONS, runIsOngoing, type ImplementFeatureInput, type RunOptions, type RunState, type StackMode } from '../../workflows/types';
+import { DEFAULT_RUN_OPTIONS, integrationBranchName, runIsOngoing, type ImplementFeatureInput, type IntegrationState, type RunOptions, type RunState, type StackMode } from '../../workflows/types';
+import type { IntegrateFeatureInput } from '../../workflows/integrate-feature';
 import { CliError, rootMessage } from './errors';
-import { closedState, closedTemporalStatus, emit, followRun, summaryLines } from './follow';
+import { closedState, closedTemporalStatus, emit, followRun, integrationLines, summaryLines } from './follow';
 import { currentBranch, resolveRepository, runWorkflowId } from './repo';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
@@ -201,9 +202,11 @@ export function formatStatusTable(state: RunState): string {
   const branchWidth = Math.max(6, ...state.tasks.map((t) => t.branch.length));
   rows.push(`${pad('TASK', 8)} ${pad('STATUS', 10)} ${pad('ATT', 3)} ${'BRANCH'.padEnd(branchWidth)} ${pad('COMMIT', 12)} DETAIL`);
   for (const t of state.tasks) {
-    const detail = t.reason ?? (t.tokens ? `tokens ${t.tokens.input}/${t.tokens.output}${t.cost !== undefined ? ` $${t.cost.toFixed(4)}` : ''}` : t.title);
+    const detail = (t.outdated ? `out of date: ${t.outdated}` : undefined) ?? t.reason ?? (t.tokens ? `tokens ${t.tokens.input}/${t.tokens.output}${t.cost !== undefined ? ` $${t.cost.toFixed(4)}` : ''}` : t.title);
     rows.push(`${pad(t.id, 8)} ${pad(t.status, 10)} ${pad(String(t.attempt), 3)} ${t.branch.padEnd(branchWidth)} ${pad(t.commit?.slice(0, 12) ?? '-', 12)} ${detail}`);
   }
+  const integration = integrationLines(state, state.workflowId);
+  if (integration.length) rows.push('', ...integration);
   return rows.join('\n') + '\n';
 }
 
@@ -211,13 +214,74 @@ export async function statusCommand(run: string | undefined, flags: TemporalFlag
   return withTemporal(flags, async (t) => {
     const id = run ?? (await latestRunId(t.client));
     if (!id) throw new CliError(`no runs yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
-    let state = await getState(t.client, id);
+    let state = await withLatestIntegration(t.client, id, await getState(t.client, id));
     // Terminated (or failed) in Temporal: the query still answers with the last state, 'running'.
     const closed = runIsOngoing(state.status) ? await closedTemporalStatus(t.client.workflow.getHandle(id)) : undefined;
     if (closed) state = closedState(state, closed);
     if (flags.json) io.out.write(JSON.stringify(closed ? { ...state, temporalStatus: closed } : state, null, 2) + '\n');
     else io.out.write((closed ? `run closed in Temporal as ${closed}; tasks show their last reported state\n` : '') + formatStatusTable(state));
     return 0;
+  });
+}
+
+/** The workflow ID of a run's on-demand integrations (`sdlc-runner integrate`); one at a time. */
+export function integrateWorkflowId(run: string): string {
+  return `${run}/integrate`;
+}
+
+/** The run's state with the newest integration: its own, or a later one made by `sdlc-runner integrate`. */
+async function withLatestIntegration(client: Awaited<ReturnType<typeof connectTemporal>>['client'], run: string, state: RunState): Promise<RunState> {
+  const handle = client.workflow.getHandle(integrateWorkflowId(run));
+  const desc = await handle.describe().catch(() => undefined);
+  if (desc?.status.name !== 'COMPLETED') return state;
+  const later = (await handle.result().catch(() => undefined)) as IntegrationState | undefined;
+  return later && (!state.integration || later.at > state.integration.at) ? { ...state, integration: later } : state;
+}
+
+/**
+ * `integrate`: the run's succeeded task branches, as they are on the remote now (a user's fix included),
+ * merged onto the base into the integration branch again. Exit 0 when integrated, 1 on a conflict or failure.
+ */
+export async function integrateCommand(run: string, flags: TemporalFlags & { branch?: string; json?: boolean }, io: Output): Promise<number> {
+  return withTemporal(flags, async (t) => {
+    const state = await getState(t.client, run);
+    if (runIsOngoing(state.status)) throw new CliError(`run ${run} is still ${state.status}: it integrates by itself when every task has succeeded. Wait with 'sdlc-runner watch ${run}'.`);
+    const branch = flags.branch ?? integrationBranchName(state.options, state.feature.name);
+    if (!branch) throw new CliError(`run ${run} has no integration branch (started with --integration-branch none). Fix: pass --branch <name>`);
+    const problem = refNameProblem(branch);
+    if (problem) throw new CliError(`--branch '${branch}' is not a valid git branch name: ${problem}`);
+    if (state.tasks.some((x) => x.branch === branch) || branch === state.repository.baseBranch) throw new CliError(`--branch '${branch}' is a task's branch or the base branch; the integration branch is replaced on every integration. Fix: pick another name`);
+    const succeeded = state.tasks.filter((x) => x.status === 'succeeded');
+    if (!succeeded.length) throw new CliError(`run ${run} has no succeeded task to integrate`, 1);
+    const left = state.tasks.filter((x) => x.status !== 'succeeded').map((x) => `${x.id} (${x.status})`);
+    const input: IntegrateFeatureInput = {
+      repoUrl: state.repository.url,
+      baseBranch: state.repository.baseBranch,
+      branch,
+      // No commit: each branch as it is on the remote now.
+      sources: succeeded.map((x) => ({ taskId: x.id, title: x.title, branch: x.branch })),
+      runId: run,
+    };
+    let result: IntegrationState;
+    try {
+      result = await t.client.workflow.execute('integrateFeature', {
+        taskQueue: t.taskQueue,
+        workflowId: integrateWorkflowId(run),
+        args: [input],
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        staticSummary: `integrate ${state.feature.name} into ${branch}`,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new CliError(`an integration of ${run} is already running; wait for it (or see it in Temporal UI: ${integrateWorkflowId(run)})`);
+      throw err;
+    }
+    const after = { ...state, integration: result };
+    if (flags.json) io.out.write(JSON.stringify({ run, ...result, notIntegrated: left }) + '\n');
+    else {
+      if (left.length) io.out.write(`not integrated (did not succeed): ${left.join(', ')}\n`);
+      for (const line of integrationLines(after, run)) io.out.write(line + '\n');
+    }
+    return result.status === 'integrated' ? 0 : 1;
   });
 }
 

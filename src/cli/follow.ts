@@ -85,11 +85,35 @@ export function summaryLines(state: RunState, workflowId: string): string[] {
   const c = countTasks(state);
   const lines = [`run finished id=${workflowId} status=${state.status.replace('_', '-')} ${Object.entries(c).map(([k, v]) => `${k}=${v}`).join(' ')}`];
   for (const t of state.tasks) {
-    lines.push(`  ${t.id} ${t.status} branch=${t.branch}${t.commit ? ` commit=${t.commit.slice(0, 12)}` : ''}${t.reason ? ` reason=${JSON.stringify(t.reason)}` : ''}`);
+    lines.push(`  ${t.id} ${t.status} branch=${t.branch}${t.commit ? ` commit=${t.commit.slice(0, 12)}` : ''}${t.reason ? ` reason=${JSON.stringify(t.reason)}` : ''}${t.outdated ? ` out-of-date=${JSON.stringify(t.outdated)}` : ''}`);
   }
-  const failed = state.tasks.filter((t) => t.status !== 'succeeded').map((t) => t.id);
-  if (failed.length) lines.push(`retry with: sdlc-runner retry ${workflowId} ${failed.map((id) => `--task ${id}`).join(' ')}`);
+  const again = state.tasks.filter((t) => t.status !== 'succeeded' || t.outdated).map((t) => t.id);
+  if (again.length) lines.push(`retry with: sdlc-runner retry ${workflowId} ${again.map((id) => `--task ${id}`).join(' ')}`);
+  lines.push(...integrationLines(state, workflowId));
+  return lines;
+}
+
+/** What is ready to merge: the integration branch once made, else each succeeded task's branch; and how to go on. */
+export function integrationLines(state: RunState, workflowId: string): string[] {
+  const i = state.integration;
   const ready = state.tasks.filter((t) => t.status === 'succeeded').map((t) => t.branch);
-  if (ready.length) lines.push(`ready to merge: ${ready.join(' ')}`);
+  const lines: string[] = [];
+  if (i?.status === 'integrated') {
+    lines.push(`ready to merge: ${i.branch} @ ${i.head?.slice(0, 7)} (${(i.included ?? []).map((x) => x.taskId).join(', ')})`);
+  } else if (ready.length) {
+    lines.push(`ready to merge: ${ready.join(' ')}`);
+  }
+  if (i?.status === 'conflict' && i.conflict) {
+    const task = state.tasks.find((t) => t.id === i.conflict!.taskId);
+    lines.push(
+      `integration stopped before ${i.conflict.taskId}: ${i.conflict.message}; ${i.branch} @ ${i.head?.slice(0, 7)} holds ${(i.included ?? []).map((x) => x.taskId).join(', ') || 'the base only'}` +
+        `${i.skipped?.length ? ` (not integrated: ${[i.conflict.taskId, ...i.skipped].join(', ')})` : ''}`,
+      `fix: merge ${i.branch} into ${task?.branch ?? i.conflict.taskId}, resolve and push, then: sdlc-runner integrate ${workflowId}`,
+    );
+  } else if (i?.status === 'failed') {
+    lines.push(`integration into ${i.branch} failed: ${i.reason}; try again with: sdlc-runner integrate ${workflowId}`);
+  }
+  // The session's own tasks that build on the agents' work start from this (the exact commands to run).
+  if (i?.status === 'integrated') lines.push(`build on it locally: git fetch origin ${i.branch} && git merge --no-edit FETCH_HEAD`);
   return lines;
 }

@@ -9,7 +9,8 @@ import { TasksFileError } from '../tasks/errors';
 import { labelValue } from '../k8s/names';
 import { CliError } from './errors';
 import type { PlanFlags } from './commands';
-import { cancelCommand, implementCommand, loadPlan, parallelCommand, retryCommand, runsCommand, statusCommand, watchCommand } from './commands';
+import { cancelCommand, implementCommand, loadPlan, parallelCommand, retryCommand,
+  integrateCommand, runsCommand, statusCommand, watchCommand } from './commands';
 import { devCommand } from './dev';
 import { openRunLogs, runLogsCommand, type RunLogs } from './logs';
 import { startProductionWorker } from '../../worker/run-worker';
@@ -158,9 +159,20 @@ temporalOptions(program.command('parallel').description('change how many agent p
 );
 
 temporalOptions(
-  program.command('retry').description('retry failed, timed-out, cancelled or blocked tasks (default: all of them)').argument('<run>').option('--task <ids>', 'task ID (repeatable or comma-separated)', collect),
+  program.command('retry').description('retry failed, timed-out, cancelled, blocked or out-of-date tasks (default: all of them); a succeeded task is re-run when named').argument('<run>').option('--task <ids>', 'task ID (repeatable or comma-separated)', collect),
 ).action(async (run: string, o) => {
   exitCode = await retryCommand(run, o, io);
+});
+
+temporalOptions(
+  program
+    .command('integrate')
+    .description("merge the run's succeeded task branches (as they are now) onto the base into its integration branch again")
+    .argument('<run>')
+    .option('--branch <name>', 'integration branch (default: the run\'s)')
+    .option('--json', 'the result as JSON'),
+).action(async (run: string, o) => {
+  exitCode = await integrateCommand(run, o, io);
 });
 
 temporalOptions(

@@ -2,14 +2,16 @@
  * Turns successive snapshots of a run's state into user-facing events: what the main session (or a
  * terminal) shows while a run goes. Pure: the follow loop feeds it query results.
  */
-import type { RunState, TaskState } from '../../workflows/types';
+import type { IntegrationState, RunState, TaskState } from '../../workflows/types';
 
 export type RunEvent =
   | { type: 'task_started'; task: string; title: string; attempt: number; pod?: string; branch: string }
   | { type: 'task_pod_replaced'; task: string; attempt: number; pod?: string; infraRetry: number; reason?: string }
   | { type: 'task_finished'; task: string; status: TaskState['status']; attempt: number; branch: string; commit?: string; reason?: string; tokens?: { input: number; output: number }; cost?: number; durationSeconds?: number }
   | { type: 'progress'; counts: Record<string, number>; running: string[] }
-  | { type: 'run_status'; status: RunState['status'] };
+  | { type: 'run_status'; status: RunState['status'] }
+  | { type: 'task_outdated'; task: string; reason: string }
+  | { type: 'integration'; branch: string; status: IntegrationState['status']; commit?: string; tasks: string[]; conflictTask?: string; reason?: string };
 
 const TERMINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'blocked']);
 
@@ -42,6 +44,19 @@ export function diffRunState(prev: RunState | undefined, next: RunState): RunEve
         durationSeconds: seconds(t.startedAt, t.endedAt),
       });
     }
+    if (t.outdated && t.outdated !== p?.outdated) events.push({ type: 'task_outdated', task: t.id, reason: t.outdated });
+  }
+  const i = next.integration;
+  if (i && i.at !== prev?.integration?.at) {
+    events.push({
+      type: 'integration',
+      branch: i.branch,
+      status: i.status,
+      commit: i.head,
+      tasks: (i.included ?? []).map((x) => x.taskId),
+      conflictTask: i.conflict?.taskId,
+      reason: i.conflict?.message ?? i.reason,
+    });
   }
   if (prev?.status !== next.status && next.status !== 'running') events.push({ type: 'run_status', status: next.status });
   return events;
@@ -81,5 +96,9 @@ export function formatEventLine(e: RunEvent): string {
       return `progress ${Object.entries(e.counts).map(([k, v]) => `${k}=${v}`).join(' ')}${e.running.length ? ` running=${e.running.join(',')}` : ''}`;
     case 'run_status':
       return `run ${e.status.replace('_', '-')}`;
+    case 'task_outdated':
+      return `task ${e.task} out-of-date ${kv({ reason: e.reason })}`;
+    case 'integration':
+      return `integration ${e.branch} ${e.status} ${kv({ commit: e.commit?.slice(0, 12), tasks: e.tasks.join(',') || undefined, 'stopped-before': e.conflictTask, reason: e.reason })}`;
   }
 }

@@ -220,7 +220,9 @@ describe('sdlc-runner CLI (built binary)', () => {
     expect(watch.stdout).toMatch(/task T003 succeeded attempt=2 /);
     expect(watch.stdout).toMatch(/task T005 succeeded attempt=1 /);
     expect(watch.stdout).toContain('run finished id=sdlc-shop-011-checkout status=succeeded succeeded=3');
-    expect(watch.stdout).toContain('ready to merge: specs/011-checkout/T002-async specs/011-checkout/T003-async specs/011-checkout/T005-async');
+    // The retry completed the run: its task branches are integrated into one branch.
+    expect(watch.stdout).toMatch(/^ready to merge: specs\/011-checkout\/integration @ [0-9a-f]{7} \(T002, T003, T005\)$/m);
+    expect(watch.stdout).toMatch(/^integration specs\/011-checkout\/integration integrated commit=[0-9a-f]{12} tasks=T002,T003,T005$/m);
 
     const runs = await cli(['runs', '--limit', '200'], dir, env);
     expect(runs.stdout).toMatch(/^RUN\s+WORKFLOW\s+RUN STATUS\s+FEATURE\s+STARTED$/m);

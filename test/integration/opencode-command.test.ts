@@ -132,8 +132,11 @@ test('opencode runs /implement-async: the run starts with exactly the [ASYNC] ta
     }
     expect(lines.some((l) => /^progress (pending=\d+ )?(running=\d+|succeeded=\d+)/.test(l))).toBe(true);
     expect(lines).toContain(`run finished id=${runId} status=succeeded succeeded=3`);
-    expect(lines).toContain(`ready to merge: ${ASYNC_TASKS.map((id) => `specs/${FEATURE}/${id}-async`).join(' ')}`);
-    expect(run.texts.join('\n')).toContain(`Run ${runId} finished. Ready to merge: specs/${FEATURE}/T002-async`);
+    // Every task succeeded: the feature comes back as one integrated branch, and the session is told how to build on it.
+    const integrated = new RegExp(`^ready to merge: specs/${FEATURE}/integration @ [0-9a-f]{7} \\(${ASYNC_TASKS.join(', ')}\\)$`);
+    expect(lines).toContainEqual(expect.stringMatching(integrated));
+    expect(lines).toContain(`build on it locally: git fetch origin specs/${FEATURE}/integration && git merge --no-edit FETCH_HEAD`);
+    expect(run.texts.join('\n')).toContain(`Run ${runId} finished. Ready to merge: specs/${FEATURE}/integration @ `);
 
     // What the cluster saw: one agent pod per [ASYNC] task, none for the [SYNC] ones.
     const state = await env.client.workflow.getHandle(runId!).query(getRunStateQuery);

@@ -129,7 +129,8 @@ it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed a
     const known =
       /^task T00[123] started attempt=1 pod=\S+ branch=\S+$/.test(e) ||
       /^task T00[123] succeeded attempt=1 branch=\S+ commit=[0-9a-f]{12} tokens=120\/30 cost=\$0\.0012 duration=\d+s$/.test(e) ||
-      /^progress( \w+=\d+)+( running=\S+)?$/.test(e);
+      /^progress( \w+=\d+)+( running=\S+)?$/.test(e) ||
+      /^integration specs\/\S+\/integration integrated commit=[0-9a-f]{12} tasks=T001,T002,T003$/.test(e);
     if (!known) {
       throw new Error(`unexpected event line ${JSON.stringify(e)}${context}`);
     }
@@ -147,7 +148,8 @@ it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed a
     'run succeeded',
     `run finished id=${runId} status=succeeded succeeded=3`,
     ...TASKS.map((t) => expect.stringMatching(new RegExp(`^  ${t} succeeded branch=specs/${feature}/${t}-async commit=[0-9a-f]{12}$`))),
-    `ready to merge: ${TASKS.map((t) => `specs/${feature}/${t}-async`).join(' ')}`,
+    expect.stringMatching(new RegExp(`^ready to merge: specs/${feature}/integration @ [0-9a-f]{7} \\(T001, T002, T003\\)$`)),
+    `build on it locally: git fetch origin specs/${feature}/integration && git merge --no-edit FETCH_HEAD`,
   ]);
   // eslint-disable-next-line no-console
   console.log(`[timing] implement --follow --logs of a 3-task run (agents ~3 s each): ${elapsed} ms`);
@@ -184,7 +186,8 @@ it('watch --logs (non-TTY) attaches to a run already going: its agent lines once
   const end = lines.indexOf('run succeeded');
   expect(end).toBeGreaterThan(0);
   expect(lines.slice(end + 1).some((l) => l.startsWith('['))).toBe(false);
-  expect(lines.at(-1)).toBe(`ready to merge: ${TASKS.map((t) => `specs/${feature}/${t}-async`).join(' ')}`);
+  expect(lines.at(-2)).toMatch(new RegExp(`^ready to merge: specs/${feature}/integration @ [0-9a-f]{7} \\(T001, T002, T003\\)$`));
+  expect(lines.at(-1)).toBe(`build on it locally: git fetch origin specs/${feature}/integration && git merge --no-edit FETCH_HEAD`);
 });
 
 function tmux(socket: string, ...args: string[]): string {
@@ -231,7 +234,7 @@ it('implement --follow --logs on a terminal (tmux): the agent lines scroll above
     expect(top).toBeGreaterThan(lastLog);
     expect(history[top]).toMatch(new RegExp(`^run ${runId} {2}succeeded {2}succeeded=3 {2}\\d+s$`));
     for (const t of TASKS) expect(history.slice(top).some((l) => new RegExp(`^${t} +succeeded +1 +\\d+s +120/30 \\$0\\.0012 +[0-9a-f]{12} → specs/${feature}/${t}-async$`).test(l))).toBe(true);
-    expect(history.slice(top)).toEqual(expect.arrayContaining([`ready to merge: ${TASKS.map((t) => `specs/${feature}/${t}-async`).join(' ')}`, 'EXIT=0']));
+    expect(history.slice(top)).toEqual(expect.arrayContaining([`build on it locally: git fetch origin specs/${feature}/integration && git merge --no-edit FETCH_HEAD`, 'EXIT=0']));
     // On a terminal the task prefixes are coloured.
     expect(coloured).toMatch(/\x1b\[\d+m\[T00\d\]/);
   } finally {

@@ -113,7 +113,7 @@ describe('worker process', () => {
     const prom = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
     expect(prom).toMatch(/temporal_/);
     expect(p.output()).toContain('worker polling');
-    expect(p.output()).not.toContain('branch checks run without credentials');
+    expect(p.output()).not.toContain('run without credentials');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.output()).toContain('shutting down: in-flight activities get 2s');
@@ -135,7 +135,7 @@ describe('worker process', () => {
       KUBECONFIG: kubeconfig,
     });
     await until(() => p.output().includes('worker polling') || p.child.exitCode !== null, 'worker polling');
-    const warning = `warning: SDLC_GIT_TOKEN_FILE=${tokenFile} does not exist: branch checks run without credentials; private repositories will fail verification`;
+    const warning = `warning: SDLC_GIT_TOKEN_FILE=${tokenFile} does not exist: branch checks, stacking and integration run without credentials; private repositories will fail verification, and pushes of stacked and integration branches will be refused`;
     expect(p.output()).toContain('worker polling');
     expect(p.output().split(warning).length - 1).toBe(1);
     p.child.kill('SIGTERM');
