@@ -16,6 +16,7 @@ import type { RunState } from '../../workflows/types';
 import { startGitServer, type GitServer } from '../support/git-server';
 import { eventually } from '../support/temporal';
 import { git, gitEnv, gitHarness, type AgentWork, type GitHarness } from './git-harness';
+import { runCli } from '../integration/support/cli';
 
 const TOKEN = `tok_${randomBytes(12).toString('hex')}`;
 const TASK = 'sdlc-runner.dev/task';
@@ -182,9 +183,8 @@ describe('stacking with real git', () => {
     expect(server.git(repo, 'rev-parse', `${t3done.commit}^`)).toBe(resolution);
     expect(server.readFile(repo, t3done.commit!, 'src/greeting.js')).toBe('hello\nbonjour\n');
     expect(podsOf('T003', feature)).toHaveLength(1);
-    // T003's branch holds T001 and T002 resolved: the feature integrates with the user's resolution.
-    // (Fails today: integrate merges T001, then T002 on its own, hits the very conflict the user already
-    // resolved on T003's branch, and stops before T003 — status 'conflict', skipped ['T003'].)
+    // T003's branch holds T001 and T002 resolved: the feature integrates with the user's resolution (T002's
+    // own merge would conflict; T003's branch brings it in resolved).
     const branch = `specs/${feature}/integration`;
     expect(done.integration).toMatchObject({ branch, status: 'integrated', skipped: [] });
     expect(server.readFile(repo, branch, 'src/greeting.js')).toBe('hello\nbonjour\n');
@@ -281,7 +281,7 @@ describe('stacking with real git', () => {
     expect(ignored.integration).toMatchObject({ status: 'conflict', conflict: { taskId: 'T002', files: [{ path: 'src/models/user.ts', tasks: ['T001', 'T002'] }] } });
   });
 
-  test('an integration conflict does not fail the run: the state names the task and the file, the branch holds the first task only', async () => {
+  test("an integration conflict does not fail the run: the state names the task and the file, the branch holds the first task only; after the user's fix 'sdlc-runner integrate' pushes the whole feature", async () => {
     const { repo, url, feature } = fresh('integrate');
     const PORT: Record<string, string> = { T001: '8080\n', T002: '9090\n' };
     h = await gitHarness(tokenFile, ({ taskId }) => ({ 'config/port.txt': PORT[taskId]! }));
@@ -306,5 +306,36 @@ describe('stacking with real git', () => {
     expect(server.readFile(repo, branch, 'config/port.txt')).toBe('8080\n');
     expect(firstParentSubjects(repo, `main..${branch}`)).toEqual(['Integrate T001: Configure the production port']);
     expect(isAncestor(repo, task(state, 'T002').commit!, branch)).toBe(false);
+
+    // What the user reads (the built CLI): the conflict, what is integrated, and the fix to follow.
+    const cliEnv = { TEMPORAL_TASK_QUEUE: h.worker.taskQueue, SDLC_TEMPORAL_UI_URL: 'http://ui.test' };
+    const status = await runCli(['status', handle.workflowId], { env: cliEnv });
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`integration stopped before T002: T001 and T002 both change config/port.txt; integrating T002 into ${branch} conflicts; ${branch} @ ${state.integration!.head!.slice(0, 7)} holds T001`);
+    expect(status.stdout).toContain(`fix: merge ${branch} into ${task(state, 'T002').branch}, resolve and push, then: sdlc-runner integrate ${handle.workflowId}`);
+
+    // The user follows it with real git, then integrates again.
+    const work = await mkdtemp(path.join(os.tmpdir(), 'sdlc-test-user-'));
+    const env = gitEnv(url, tokenFile, 'A Developer');
+    try {
+      await git(work, env, ['clone', '-q', '--branch', task(state, 'T002').branch, '--', url, '.']);
+      await git(work, env, ['fetch', '-q', 'origin', branch]);
+      expect((await git(work, env, ['merge', '--no-edit', 'FETCH_HEAD'], [1])).code).toBe(1);
+      await writeFile(path.join(work, 'config/port.txt'), '8080\n9090\n');
+      await git(work, env, ['commit', '-q', '-a', '--no-edit']);
+      await git(work, env, ['push', '-q', 'origin', `HEAD:refs/heads/${task(state, 'T002').branch}`]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+    const again = await runCli(['integrate', handle.workflowId], { env: cliEnv });
+    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+    const head = server.branchHead(repo, branch)!;
+    expect(again.stdout).toContain(`ready to merge: ${branch} @ ${head.slice(0, 7)} (T001, T002)`);
+    expect(again.stdout).toContain(`build on it locally: git fetch origin ${branch} && git merge --no-edit FETCH_HEAD`);
+    expect(server.readFile(repo, branch, 'config/port.txt')).toBe('8080\n9090\n');
+    // status shows the newer integration, not the run's own conflict.
+    const after = await runCli(['status', handle.workflowId], { env: cliEnv });
+    expect(after.stdout).toContain(`ready to merge: ${branch} @ ${head.slice(0, 7)} (T001, T002)`);
+    expect(after.stdout).not.toContain('integration stopped before');
   });
 });
