@@ -141,7 +141,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       tasksFile: state.tasksFile,
       ...(i ? { integration: `${i.branch}${i.head ? ` @ ${i.head.slice(0, 12)}` : ''} (${i.status})` } : {}),
     });
-    setCurrentDetails(table.details());
+    setCurrentDetails(table.details() + (i ? `\nintegration ${i.branch}: ${i.status}${i.head ? ` @ ${i.head.slice(0, 12)}` : ''}${i.conflict ? ` — ${i.conflict.message}` : i.reason ? ` — ${i.reason}` : ''}` : ''));
   };
 
   setHandler(getRunStateQuery, () => state);
