@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { credentialOrigin } from '../../docker/agent/git';
-import { redactText } from '../security/redact';
+import { addKnownSecretFile, redactText } from '../security/redact';
 import {
   describeConflict,
   GitRemoteError,
@@ -114,6 +114,8 @@ export function createCliGitGateway(opts: { tokenFile?: string; username?: strin
   if (!PLAIN_GIT_USERNAME.test(username)) {
     throw new Error(`git username ${JSON.stringify(username)} is not a plain username: use letters, digits and . _ ~ + - only`);
   }
+  // From the start, not only from the first git run: agent log lines the worker stores come before that.
+  if (opts.tokenFile) addKnownSecretFile(opts.tokenFile);
   const remoteReadTimeoutMs = opts.timeoutMs ?? 30_000;
   // A fetch of a large repository or a checkout takes longer than a ref listing.
   const scratchTimeoutMs = opts.timeoutMs ?? 300_000;
@@ -123,6 +125,8 @@ export function createCliGitGateway(opts: { tokenFile?: string; username?: strin
     const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
     const origin = credentialOrigin(repoUrl);
     if (opts.tokenFile && origin) {
+      // Masked (also encoded) in whatever the worker stores or prints; re-read here, so a rotated token is too.
+      addKnownSecretFile(opts.tokenFile);
       // git runs this helper itself; the helper reads the file. The token never appears in argv.
       // Scoped to the repository's scheme://host[:port], so a redirect to another host gets no token.
       // The username also comes from the environment, never spliced into the shell text.

@@ -89,6 +89,113 @@ describe('agent runner: redaction', () => {
   });
 });
 
+describe('agent runner: redaction of encoded secrets', () => {
+  // '+' and '/' in its base64, characters encodeURIComponent escapes, a non-ASCII one: every form differs.
+  const token = 'gtok-4f1c?9a7e>2b8d/x+y&z é';
+  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+  const url = (s: string) => b64(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const hex = Buffer.from(token, 'utf8').toString('hex');
+  const everyByte = hex.replace(/../g, '%$&');
+  const r = new Redactor();
+  r.addSecret(`${token}\n`);
+
+  test('the forms below really differ from each other and from the token', () => {
+    const forms = [b64(token), url(token), hex, hex.toUpperCase(), encodeURIComponent(token), everyByte, everyByte.toUpperCase()];
+    expect(new Set([token, ...forms]).size).toBe(forms.length + 1);
+    expect(b64(token)).toMatch(/[+/]/);
+  });
+
+  test.each([
+    ['base64', b64(token)],
+    ['base64 without padding', b64(token).replace(/=+$/, '')],
+    ['base64 of the token file (with its newline)', b64(`${token}\n`)],
+    ['base64url', url(token)],
+    ['hex, lower case', hex],
+    ['hex, upper case', hex.toUpperCase()],
+    ['percent-encoding (encodeURIComponent)', encodeURIComponent(token)],
+    ['percent-encoding (encodeURIComponent, lower-case hex)', encodeURIComponent(token).replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase())],
+    ['percent-encoding of every byte, upper case', everyByte.toUpperCase()],
+    ['percent-encoding of every byte, lower case', everyByte],
+  ])('masks the token encoded as %s', (_what, encoded) => {
+    const out = r.redact(`leaked: ${encoded} (done)`);
+    expect(out).toBe(`leaked: ${MASK} (done)`);
+  });
+
+  /** What a masked base64 text still tells: each piece between masks, decoded, must not hold any 4 characters of the token in a row. */
+  function expectNoTokenIn(out: string, decode: (s: string) => string) {
+    expect(out).toContain(MASK);
+    const windows = Array.from({ length: token.length - 3 }, (_, i) => token.slice(i, i + 4));
+    for (const piece of out.split(MASK)) {
+      const text = decode(piece);
+      expect(windows.filter((w) => text.includes(w))).toEqual([]);
+    }
+  }
+
+  test.each(['', 'x', 'xy'])('masks base64 of "Authorization: Bearer " + token (prefix padded by %j: each offset mod 3), with and without text after it', (pad) => {
+    const prefix = `Authorization: Bearer ${pad}`;
+    for (const suffix of ['', '\n', ' and more text after the token']) {
+      const plain = `${prefix}${token}${suffix}`;
+      const fromBase64 = (s: string) => Buffer.from(s, 'base64').toString('latin1');
+      expectNoTokenIn(r.redact(b64(plain)), fromBase64);
+      expectNoTokenIn(r.redact(url(plain)), (s) => Buffer.from(s, 'base64url').toString('latin1'));
+      // The prefix's own encoding is left alone: only the token's part is masked.
+      expect(r.redact(b64(plain)).startsWith(b64(prefix).slice(0, Math.floor((prefix.length * 8) / 6)))).toBe(true);
+    }
+    expect(new Set(['', 'x', 'xy'].map((p) => `Authorization: Bearer ${p}`.length % 3)).size).toBe(3);
+  });
+
+  test('an encoding of a secret shorter than 8 characters is not masked (the value itself still is)', () => {
+    const short = new Redactor();
+    short.addSecret('ab12cd3'); // 7 characters
+    expect(short.redact('ab12cd3')).toBe(MASK);
+    for (const encoded of [b64('ab12cd3'), url('ab12cd3'), Buffer.from('ab12cd3').toString('hex'), '%61%62%31%32%63%64%33']) {
+      expect(short.redact(`x ${encoded} y`)).toBe(`x ${encoded} y`);
+    }
+    // 8 characters: encodings masked.
+    short.addSecret('ab12cd34');
+    expect(short.redact(`x ${b64('ab12cd34')} y`)).toBe(`x ${MASK} y`);
+  });
+
+  test('ordinary text, hex and base64 that do not hold a secret are left alone', () => {
+    const lines = [
+      'commit 62ba59f36605cf35801d021b09d41687ba18141e (HEAD -> specs/001-greeting/T012-async)',
+      'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+      '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==">',
+      `echo ${b64('hello, world: nothing secret here')} | base64 -d`,
+      'GET /search?q=caf%C3%A9%20au%20lait&page=2 200',
+      `integrity: sha512-${Buffer.alloc(64, 7).toString('base64')}`,
+      'tool write src/app.ts: completed; step 2 finished (stop): tokens in=10 out=5, cost $0.000100',
+    ];
+    for (const line of lines) expect(r.redact(line)).toBe(line);
+  });
+
+  test('10,000 log lines with 5 registered secrets redact in well under a second', () => {
+    const secrets = [token, 'anthropic-key-value-xyz-0123456789', 'sk-proj-abcdefghijklmnop1234', 'custom-provider-key-9d8c7b6a', 'gtok-right-4f1c9a7e2b8d'];
+    const five = new Redactor();
+    const setupStart = performance.now();
+    for (const s of secrets) five.addSecret(s);
+    five.redact('');
+    const setupMs = performance.now() - setupStart;
+    const lines = Array.from({ length: 10_000 }, (_, i) => {
+      const s = secrets[i % secrets.length]!;
+      return [
+        `step ${i} finished (stop): tokens in=1000 out=200 reasoning=0 cache r/w=0/0, cost $0.000100`,
+        `tool bash npm test -- --runInBand src/module${i}.test.ts: completed`,
+        `assistant: I changed src/app.ts; commit 62ba59f36605cf35801d021b09d41687ba18141e looks fine`,
+        `tool bash echo ${b64(`Authorization: Bearer ${s}`)}: completed`,
+        `GET /cb?state=${encodeURIComponent(s)}&code=${Buffer.from(s).toString('hex')} 200`,
+      ][i % 5]!;
+    });
+    const start = performance.now();
+    const out = lines.map((l) => five.redact(l));
+    const ms = performance.now() - start;
+    // eslint-disable-next-line no-console
+    console.log(`[timing] redaction: 10,000 lines, 5 secrets (${five.literals.size} masked forms, set up in ${setupMs.toFixed(1)} ms): ${ms.toFixed(1)} ms`);
+    expect(out.filter((l) => l.includes(MASK))).toHaveLength(4000);
+    expect(ms).toBeLessThan(5000); // loose: the figure above is what to watch
+  });
+});
+
 describe('agent runner: redaction of shortened event text', () => {
   test('a secret at the point where a long line is cut is masked whole, in progress lines and in the verdict', () => {
     const secret = 'gtok-right-4f1c9a7e2b8d';

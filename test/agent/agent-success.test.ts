@@ -111,6 +111,51 @@ describe('agent entrypoint: success', () => {
     expect(prompt).not.toContain('Earlier attempt');
   });
 
+  test('a model that has a tool print the provider key encoded (base64, hex, percent) and repeats it, and that writes the git token base64-encoded into a command, gets every form masked', async () => {
+    // The agent's tools cannot read the git token file (outside the working directory: OpenCode rejects it), but
+    // they see the provider key in their environment. The token reaches the output here through the command text.
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const encodings = (v: string) =>
+      `v=${v}; ` +
+      `printf 'b64 %s\\n' "$(printf %s "$v" | base64 -w0)"; ` +
+      `printf 'header %s\\n' "$(printf 'Authorization: Bearer %s' "$v" | base64 -w0)"; ` +
+      `printf 'hex %s\\n' "$(printf %s "$v" | od -An -v -tx1 | tr -d ' \\n')"; ` +
+      `printf 'HEX %s\\n' "$(printf %s "$v" | od -An -v -tx1 | tr -d ' \\n' | tr a-f A-F)"; ` +
+      `printf 'pct %s\\n' "$(printf %s "$v" | od -An -v -tx1 | tr -d '\\n' | sed 's/ /%/g')"; `;
+    fx = await startAgentFixture({
+      turns: [
+        { toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome!\n' } }] },
+        {
+          toolCalls: [{
+            name: 'bash',
+            args: { command: `printf 'token %s\\n' '${b64(GIT_TOKEN)}'; ${encodings('"$SCRIPTED_MODEL_API_KEY"')}`, description: 'Collect some values' },
+          }],
+        },
+        { textFromToolResult: (output) => `Here is what I found: ${output.replace(/\n/g, ' | ')}` },
+      ],
+    });
+
+    const run = await runEntrypoint(fx.env());
+
+    expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
+    // The model really got the encodings (the tool ran and read the key) …
+    const sent = JSON.stringify(fx.model.requests.map((r) => r.body.messages));
+    expect(sent).toContain(b64(MODEL_API_KEY));
+    expect(sent).toContain(Buffer.from(MODEL_API_KEY).toString('hex'));
+    // … and repeated them: the line is printed, with every form masked.
+    const said = run.stdout.split('\n').find((l) => l.includes('assistant: Here is what I found'));
+    expect(said).toMatch(/token \[REDACTED\] \| b64 \[REDACTED\] \| header QXV0aG9yaXphdGlvbjogQmVhcmVyI.{0,2}\[REDACTED\]/);
+    expect(said).toMatch(/hex \[REDACTED\] \| HEX \[REDACTED\] \| pct \[REDACTED\]/);
+    expect(run.stdout).toMatch(/tool bash printf 'token %s\\n' '\[REDACTED\]'; v="\$SCRIPTED_MODEL_API_KEY";.*: completed/);
+    const hex = (v: string) => Buffer.from(v).toString('hex');
+    const forms = (v: string) => [
+      v, b64(v), b64(v).replace(/=+$/, ''), hex(v), hex(v).toUpperCase(), hex(v).replace(/../g, '%$&'),
+      // the key's part of base64("Authorization: Bearer " + v), whatever the alignment
+      b64(`Authorization: Bearer ${v}`).slice(32, -4),
+    ];
+    expectNoSecrets(run, [...forms(GIT_TOKEN), ...forms(MODEL_API_KEY)]);
+  });
+
   test('a malformed SDLC_STACKED_ON is a configuration error (exit 30), nothing cloned', async () => {
     fx = await startAgentFixture({ turns: [{ text: 'never asked' }] });
     const run = await runEntrypoint(fx.env({ [AGENT_ENV.STACKED_ON]: '[{"taskId":"T010"}]' }));

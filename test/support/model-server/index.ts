@@ -17,6 +17,8 @@ export type Turn =
   | { toolCalls: ToolCall[] }
   /** The model answers with text; `finishReason: 'length'` simulates truncated output. */
   | { text: string; finishReason?: 'stop' | 'length' }
+  /** The model answers with text made from the last tool result it was sent: a prompt-injected model repeating what a tool printed. */
+  | { textFromToolResult: (toolOutput: string) => string }
   /** An HTTP error response. OpenCode retries 5xx (this server asks for a 10 ms back-off). */
   | { httpError: { status: number; message: string } }
   /** HTTP 200 whose stream carries an error chunk, as some providers do mid-stream. */
@@ -85,9 +87,10 @@ export async function startModelServer(scenario: Scenario): Promise<ModelServer>
       }
       const title = isTitleRequest(body);
       requests.push({ path: url.pathname, authorization: req.headers.authorization, body, title });
-      const turn: Turn = title
+      const scripted: Turn = title
         ? { text: 'Scripted task' }
         : (scenario.turns[next++] ?? { httpError: { status: 400, message: SCENARIO_EXHAUSTED } });
+      const turn = 'textFromToolResult' in scripted ? { text: scripted.textFromToolResult(lastToolResult(body)) } : scripted;
       answer(res, turn, body.stream === true, usage, body.model ?? SCRIPTED_MODEL_ID, hanging);
     });
   });
@@ -105,6 +108,14 @@ export async function startModelServer(scenario: Scenario): Promise<ModelServer>
       });
     },
   };
+}
+
+/** The content of the last tool message in a chat request ('' when there is none). */
+function lastToolResult(body: RecordedRequest['body']): string {
+  const content = [...(body.messages ?? [])].reverse().find((m) => m.role === 'tool')?.content;
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((part: { text?: unknown }) => (typeof part?.text === 'string' ? part.text : '')).join('');
+  return '';
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
