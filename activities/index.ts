@@ -9,13 +9,21 @@ import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../src/co
 import { clipLine, LogCursor } from './log-cursor';
 import { labelValue } from '../src/k8s/names';
 import { redactText } from '../src/security/redact';
-import type { CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
+import { branchPatternPrefixProblem, branchPrefixProblem, repoUrlProblem, type GitHostRule } from '../src/security/git-policy';
+import { runInputProblems, type CheckedRunInput } from '../src/contract/run-input';
+import { DEFAULT_RUN_OPTIONS, integrationBranchName } from '../workflows/types';
+import type { CheckRunInput, CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
 
 export interface ActivityDeps {
   kubernetes: KubernetesGateway;
   git: GitGateway;
   /** How often the follow activity re-checks a pod while waiting (ms). */
   pollIntervalMs?: number;
+  /**
+   * Which repositories and branches runs may use (the production worker's SDLC_ALLOWED_GIT_HOSTS and
+   * SDLC_TASK_BRANCH_PREFIX, required there). Left out (tests, embedding): any URL and branch.
+   */
+  gitPolicy?: { allowedHosts: GitHostRule[]; branchPrefix: string };
 }
 
 /** Turns gateway errors into Temporal failures: retryable ones are retried by the activity retry policy. */
@@ -156,6 +164,26 @@ export function createActivities(deps: ActivityDeps) {
       } finally {
         clearInterval(ticker);
       }
+    },
+
+    /**
+     * Run start: the repository and the branches the worker will push to must be ones this worker allows.
+     * Refused for good (the run fails at once, before any pod), naming what and why.
+     */
+    async checkRunInput({ input }: CheckRunInput): Promise<void> {
+      const problems = runInputProblems(input);
+      if (problems) throw ApplicationFailure.nonRetryable(`invalid run input: ${problems}`, 'InvalidRunInput');
+      const policy = deps.gitPolicy;
+      if (!policy) return;
+      const run = input as CheckedRunInput;
+      const options = { ...DEFAULT_RUN_OPTIONS, ...run.options };
+      const integration = integrationBranchName(options, run.feature.name);
+      const refused = [
+        repoUrlProblem(run.repository.url, policy.allowedHosts),
+        branchPatternPrefixProblem(options.branchPattern, run.feature.name, policy.branchPrefix),
+        integration ? branchPrefixProblem(integration, policy.branchPrefix) : undefined,
+      ].filter((p) => p !== undefined);
+      if (refused.length) throw ApplicationFailure.nonRetryable(refused.join('; '), 'RunRefused');
     },
 
     /** The remote branch must point at the commit the agent reported: the result line is checked, not trusted. */

@@ -48,3 +48,11 @@ export interface VerifyBranchInput {
   expectedSha: string;
 }
 export type VerifyBranchResult = { ok: true; head: string } | { ok: false; head?: string; reason: string };
+
+/**
+ * A new run's input as it reached the workflow (any client may start one), without tasks.md's text: its
+ * shape and the git policy (repository host, branches) are checked before anything starts.
+ */
+export interface CheckRunInput {
+  input: unknown;
+}

@@ -62,7 +62,7 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
-    activities: createActivities({ kubernetes, git }),
+    activities: createActivities({ kubernetes, git, gitPolicy: { allowedHosts: config.SDLC_ALLOWED_GIT_HOSTS, branchPrefix: config.SDLC_TASK_BRANCH_PREFIX } }),
     maxConcurrentActivityTaskExecutions: config.SDLC_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.SDLC_SHUTDOWN_GRACE_SECONDS} seconds`,
   });

@@ -45,12 +45,32 @@ import {
 /** Marks runs started with stacking, file-overlap ordering and integration: older histories replay without them. */
 const STACKING_PATCH = 'stack-and-integrate';
 
+const checkApi = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
+});
+
 const { sweepRunPods } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
 });
 
 export { MAX_PARALLEL_LIMIT } from './run-table';
+
+/**
+ * A new run's input: the schema (any client may start a run), then the worker's policy on the repository
+ * and the branches it will push. Either failing ends the run at once, non-retryably, before any pod.
+ */
+async function checkInput(input: ImplementFeatureInput): Promise<void> {
+  // Nothing of the input is read before the worker has checked it: a malformed one must not crash this code.
+  const { tasksMarkdown, carried: _carried, ...rest } = (input ?? {}) as Partial<ImplementFeatureInput>;
+  try {
+    await checkApi.checkRunInput({ input: { ...rest, tasksMarkdownLength: typeof tasksMarkdown === 'string' ? tasksMarkdown.length : -1 } });
+  } catch (err) {
+    const cause = (err as { cause?: ApplicationFailure }).cause;
+    throw ApplicationFailure.nonRetryable(cause?.message ?? (err as Error).message, cause?.type ?? 'RunRefused');
+  }
+}
 
 function resolveOptions(partial: Partial<RunOptions> | undefined): RunOptions {
   return { ...DEFAULT_RUN_OPTIONS, ...partial, retry: { ...DEFAULT_RUN_OPTIONS.retry, ...partial?.retry } };
@@ -112,6 +132,7 @@ function initialState(input: ImplementFeatureInput, stacking: boolean): { state:
 export async function implementFeature(input: ImplementFeatureInput): Promise<RunSummary> {
   const info = workflowInfo();
   const stacking = patched(STACKING_PATCH);
+  if (stacking && !input?.carried) await checkInput(input);
   let state: RunState;
   let texts: Record<string, string>;
   if (input.carried) {

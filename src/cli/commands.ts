@@ -139,12 +139,36 @@ export async function implementCommand(tasksPath: string, flags: ImplementFlags,
       }
       throw err;
     }
+    await refusedAtStart(t.client, workflowId);
     const ui = workflowUiLink(t.uiUrl, t.namespace, workflowId);
     if (flags.json) emit(io.out, true, { event: 'run_started', run: workflowId, ui, feature: plan.feature, tasks: plan.dispatch });
     else io.out.write(`run started id=${workflowId} tasks=${plan.dispatch.join(',')} ui=${ui}\n`);
     if (!flags.follow) return 0;
     return watchRun(t, workflowId, !!flags.json, io, logs);
   });
+}
+
+/**
+ * Waits until the run has taken its input (its state query answers) or refused it: a run the worker's
+ * checks refuse (a repository or branch it does not allow, an invalid field) fails at its first step, and
+ * that is bad input — one line, exit 2, not a 'run started' that silently ends.
+ */
+async function refusedAtStart(client: Awaited<ReturnType<typeof connectTemporal>>['client'], workflowId: string): Promise<void> {
+  const handle = client.workflow.getHandle(workflowId);
+  const pause = (ms: number) => new Promise<false>((r) => setTimeout(() => r(false), ms));
+  // Bounded: with no worker polling yet the run simply waits for one, and so does not this command.
+  for (const end = Date.now() + 10_000; Date.now() < end; await pause(100)) {
+    const desc = await handle.describe().catch(() => undefined);
+    if (!desc) continue;
+    if (desc.status.name !== 'RUNNING') {
+      const failure = await handle.result().then(() => undefined, (err: unknown) => err as { cause?: { message?: string; type?: string } });
+      const type = failure?.cause?.type;
+      if (type === 'RunRefused' || type === 'InvalidRunInput' || type === 'InvalidTasksFile') throw new CliError(`run refused: ${failure!.cause!.message}`);
+      return;
+    }
+    // A worker has picked the run up: its state answers once the input is accepted.
+    if ((desc.historyLength ?? 0) > 2 && (await Promise.race([handle.query(getRunStateQuery).then(() => true, () => false), pause(2000)]))) return;
+  }
 }
 
 async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflowId: string, json: boolean, io: Output, logs?: RunLogs): Promise<number> {

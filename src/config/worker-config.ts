@@ -3,6 +3,7 @@
  * validated at start with one clear message per bad value.
  */
 import { z } from 'zod';
+import { parseAllowedGitHosts, type GitHostRule } from '../security/git-policy';
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const port = z.coerce.number().int().min(1).max(65535);
@@ -34,6 +35,23 @@ export const WorkerConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._~+-]+$/, "must be a plain username: letters, digits and . _ ~ + - only (no whitespace, ':', '@', quotes or shell characters)")
     .optional(),
+  /**
+   * The git hosts runs may use (comma-separated): the worker's token goes to them and it pushes there.
+   * Required: a run on any other host, or over http/file, is refused before anything starts.
+   */
+  SDLC_ALLOWED_GIT_HOSTS: z.string().transform((text, ctx): GitHostRule[] => {
+    try {
+      return parseAllowedGitHosts(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
+  /** Agents (and the worker's stacking and integration) push only branches under this prefix; `none` for any. */
+  SDLC_TASK_BRANCH_PREFIX: z
+    .string()
+    .default('specs/')
+    .transform((p) => (p === 'none' ? '' : p)),
   SDLC_DEFAULT_TASK_TIMEOUT_MINUTES: positiveInt.default(60),
   SDLC_DEFAULT_PENDING_TIMEOUT_MINUTES: positiveInt.default(10),
   SDLC_DEFAULT_MAX_PARALLEL: positiveInt.default(4),
@@ -58,6 +76,7 @@ export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 const REQUIRED_HINTS: Record<string, string> = {
   SDLC_K8S_NAMESPACE: 'set it to the namespace the agent pods run in',
   SDLC_POD_TEMPLATE_FILE: 'set it to the path of the agent pod template (the Helm chart mounts it; format in docs/pod-template.md)',
+  SDLC_ALLOWED_GIT_HOSTS: 'set it to the git hosts runs may use, e.g. github.com (chart value git.allowedHosts); http:// and file:// URLs need an explicit entry such as http://127.0.0.1:*',
 };
 
 export class ConfigError extends Error {

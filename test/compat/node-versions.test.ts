@@ -62,6 +62,7 @@ describe.each(['node22', 'node24'])('on %s', (name) => {
         TEMPORAL_TASK_QUEUE: `compat-${name}-${Date.now()}`,
         SDLC_K8S_NAMESPACE: 'agents',
         SDLC_POD_TEMPLATE_FILE: path.join(dir, 'pod-template.yaml'),
+        SDLC_ALLOWED_GIT_HOSTS: 'github.com',
         SDLC_HEALTH_PORT: String(health),
         SDLC_METRICS_PORT: String(await freePort()),
         SDLC_SHUTDOWN_GRACE_SECONDS: '2',

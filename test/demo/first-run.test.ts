@@ -79,7 +79,9 @@ it('`first-run.sh --ci` runs the sample feature\'s three [ASYNC] tasks with the 
     expect(pushed[2]).toBe(file);
   }
   expect(stdout.match(/^task T\d+ succeeded /gm)).toHaveLength(3);
-  expect(stdout.match(/^demo: pushed branch /gm)).toHaveLength(3);
+  // And the feature as one branch: every task's file on top of main.
+  expect(stdout).toMatch(/^demo: pushed branch specs\/001-greeting\/integration commit=[0-9a-f]{40} files=docs\/usage\.md,src\/farewell\.js,src\/greet\.js$/m);
+  expect(stdout.match(/^demo: pushed branch /gm)).toHaveLength(4);
   expect(stdout).toMatch(/^run finished id=sdlc-greeting-001-greeting status=succeeded succeeded=3$/m);
   expect(stdout).toMatch(/^demo: stopped$/m);
   // Its temp dirs are gone: the sample checkout's scratch dir and the control plane's data dir.

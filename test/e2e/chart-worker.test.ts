@@ -93,6 +93,8 @@ it('the worker Deployment from the dev release, run by the kubelet, connects to 
       agents: {
         image: { repository: agentRepo, tag: agentTag, pullPolicy: 'IfNotPresent' },
         extraEnv: [{ name: 'E2E_RECORD_DIR', value: records }],
+        // The run's repository is a local bare repo: allowed explicitly, as a dev stack does.
+        git: { allowedHosts: ['file://'] },
         // Quota admission needs the quota controller's status, which nothing computes here.
         resourceQuota: { enabled: false },
       },

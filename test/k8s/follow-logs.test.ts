@@ -45,6 +45,7 @@ beforeAll(async () => {
       TEMPORAL_TASK_QUEUE: queue,
       SDLC_K8S_NAMESPACE: env.namespace,
       SDLC_POD_TEMPLATE_FILE: template,
+      SDLC_ALLOWED_GIT_HOSTS: 'file://',
       SDLC_SHUTDOWN_GRACE_SECONDS: '5',
       KUBECONFIG: env.access.kubeconfigPath,
     },

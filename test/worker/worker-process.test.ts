@@ -57,12 +57,13 @@ describe('worker configuration', () => {
     expect(msg).toContain('TEMPORAL_ADDRESS="temporal": must be host:port');
     expect(msg).toContain('SDLC_K8S_NAMESPACE="Agents_NS": must be a Kubernetes namespace name');
     expect(msg).toContain('SDLC_POD_TEMPLATE_FILE is not set');
+    expect(msg).toContain('SDLC_ALLOWED_GIT_HOSTS is not set: set it to the git hosts runs may use, e.g. github.com');
     expect(msg).toContain('SDLC_HEALTH_PORT="99999"');
     expect(msg).toContain('TEMPORAL_TLS="yes"');
   });
 
   test('settings that cannot work together are refused: one port for health and metrics, TLS files without TLS', () => {
-    const base = { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' };
+    const base = { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml', SDLC_ALLOWED_GIT_HOSTS: 'github.com' };
     expect(() => loadWorkerConfig({ ...base, SDLC_HEALTH_PORT: '9464' })).toThrow(/SDLC_METRICS_PORT \(its default\): the same port as SDLC_HEALTH_PORT/);
     expect(() => loadWorkerConfig({ ...base, SDLC_HEALTH_PORT: '9000', SDLC_METRICS_PORT: '9000' })).toThrow(/SDLC_METRICS_PORT="9000": the same port as SDLC_HEALTH_PORT/);
     expect(() => loadWorkerConfig({ ...base, TEMPORAL_TLS_CERT_FILE: '/c', TEMPORAL_TLS_KEY_FILE: '/k' })).toThrow(/TEMPORAL_TLS_CERT_FILE="\/c": .*TEMPORAL_TLS=true/);
@@ -71,7 +72,7 @@ describe('worker configuration', () => {
   });
 
   test('SDLC_GIT_USERNAME: a plain username for the branch checks, or a clear refusal (it reaches a git credential helper)', () => {
-    const base = { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' };
+    const base = { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml', SDLC_ALLOWED_GIT_HOSTS: 'github.com' };
     expect(loadWorkerConfig({ ...base, SDLC_GIT_USERNAME: 'gitlab+deploy-token-42' }).SDLC_GIT_USERNAME).toBe('gitlab+deploy-token-42');
     expect(loadWorkerConfig(base).SDLC_GIT_USERNAME).toBeUndefined();
     for (const bad of ['bot user', "bot'", 'bot;id', 'bot:pw', 'bot@host', 'a$(id)']) {
@@ -79,8 +80,23 @@ describe('worker configuration', () => {
     }
   });
 
+  test('SDLC_ALLOWED_GIT_HOSTS: hosts, wildcards, ports and explicit schemes; a bad entry is named with the forms', () => {
+    const base = { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' };
+    const c = loadWorkerConfig({ ...base, SDLC_ALLOWED_GIT_HOSTS: 'github.com, *.corp.example git.corp.example:8443 http://127.0.0.1:*' });
+    expect(c.SDLC_ALLOWED_GIT_HOSTS).toEqual([
+      { schemes: ['https', 'ssh'], host: 'github.com', port: undefined },
+      { schemes: ['https', 'ssh'], host: '*.corp.example', port: undefined },
+      { schemes: ['https', 'ssh'], host: 'git.corp.example', port: '8443' },
+      { schemes: ['http'], host: '127.0.0.1', port: '*' },
+    ]);
+    expect(c.SDLC_TASK_BRANCH_PREFIX).toBe('specs/');
+    expect(loadWorkerConfig({ ...base, SDLC_ALLOWED_GIT_HOSTS: 'github.com', SDLC_TASK_BRANCH_PREFIX: 'none' }).SDLC_TASK_BRANCH_PREFIX).toBe('');
+    expect(() => loadWorkerConfig({ ...base, SDLC_ALLOWED_GIT_HOSTS: 'github.com/acme' })).toThrow(/SDLC_ALLOWED_GIT_HOSTS="github.com\/acme": 'github.com\/acme' is not a git host: use host, \*\.domain or host:port/);
+    expect(() => loadWorkerConfig({ ...base, SDLC_ALLOWED_GIT_HOSTS: 'ftp://files.example' })).toThrow(/scheme ftp is not a git transport/);
+  });
+
   test('defaults fill what is not set', () => {
-    const c = loadWorkerConfig({ SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml' });
+    const c = loadWorkerConfig({ SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: '/etc/t.yaml', SDLC_ALLOWED_GIT_HOSTS: 'github.com' });
     expect(c).toMatchObject({ TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: 'agentic-sdlc', SDLC_HEALTH_PORT: 8080, SDLC_SHUTDOWN_GRACE_SECONDS: 30, TEMPORAL_TLS: false });
   });
 
@@ -103,6 +119,7 @@ describe('worker process', () => {
       TEMPORAL_TASK_QUEUE: `worker-proc-${Date.now()}`,
       SDLC_K8S_NAMESPACE: 'agents',
       SDLC_POD_TEMPLATE_FILE: template,
+      SDLC_ALLOWED_GIT_HOSTS: 'github.com',
       SDLC_HEALTH_PORT: String(health),
       SDLC_METRICS_PORT: String(metrics),
       SDLC_SHUTDOWN_GRACE_SECONDS: '2',
@@ -128,6 +145,7 @@ describe('worker process', () => {
       TEMPORAL_TASK_QUEUE: `worker-proc-${Date.now()}`,
       SDLC_K8S_NAMESPACE: 'agents',
       SDLC_POD_TEMPLATE_FILE: template,
+      SDLC_ALLOWED_GIT_HOSTS: 'github.com',
       SDLC_HEALTH_PORT: String(await freePort()),
       SDLC_METRICS_PORT: String(await freePort()),
       SDLC_SHUTDOWN_GRACE_SECONDS: '2',
@@ -167,6 +185,7 @@ describe('the worker image layout', () => {
         TEMPORAL_TASK_QUEUE: `worker-image-${Date.now()}`,
         SDLC_K8S_NAMESPACE: 'agents',
         SDLC_POD_TEMPLATE_FILE: template,
+        SDLC_ALLOWED_GIT_HOSTS: 'github.com',
         SDLC_HEALTH_PORT: String(health),
         SDLC_METRICS_PORT: String(await freePort()),
         SDLC_SHUTDOWN_GRACE_SECONDS: '2',
@@ -200,7 +219,7 @@ describe('sdlc-runner dev', () => {
     const [port, uiPort, metrics] = [await freePort(), await freePort(), await freePort()];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-dev-'));
     const { template, kubeconfig } = workerFiles(dir);
-    const p = start(CLI, ['dev', '--pod-template', template, '--port', String(port), '--ui-port', String(uiPort), '--db', path.join(dir, 'temporal.db')], { KUBECONFIG: kubeconfig, SDLC_METRICS_PORT: String(metrics) });
+    const p = start(CLI, ['dev', '--pod-template', template, '--port', String(port), '--ui-port', String(uiPort), '--db', path.join(dir, 'temporal.db')], { KUBECONFIG: kubeconfig, SDLC_METRICS_PORT: String(metrics), SDLC_ALLOWED_GIT_HOSTS: 'github.com' });
     const exited = p.exited.then((code) => ({ code }));
     await until(() => p.output().includes('ready. In another terminal') || p.output().includes('sdlc-runner:'), 'dev ready or an error');
     expect(p.output()).not.toContain('invalid worker configuration');

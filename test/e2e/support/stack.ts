@@ -180,6 +180,8 @@ export async function startE2eStack(name: string, kubeletOpts: Partial<StartKube
           TEMPORAL_TASK_QUEUE: taskQueue,
           SDLC_K8S_NAMESPACE: namespace,
           SDLC_POD_TEMPLATE_FILE: templateFile,
+          // The e2e repositories: local bare repos (file://) and the loopback git server (http).
+          SDLC_ALLOWED_GIT_HOSTS: 'file:// http://127.0.0.1:*',
           SDLC_SHUTDOWN_GRACE_SECONDS: '5',
           KUBECONFIG: access.kubeconfigPath,
         };
