@@ -122,6 +122,8 @@ export async function implementCommand(tasksPath: string, flags: ImplementFlags,
   };
   const workflowId = runWorkflowId(repository.url, plan.feature);
   return withTemporal(flags, async (t) => {
+    // What `plan` warns about, warned here too (not errors: the run starts), where a session sees it.
+    for (const w of plan.warnings) io.err.write(`${tasksPath}:${w.line}: warning: ${w.message}\n`);
     try {
       await t.client.workflow.start('implementFeature', {
         taskQueue: t.taskQueue,
@@ -142,10 +144,15 @@ export async function implementCommand(tasksPath: string, flags: ImplementFlags,
     await refusedAtStart(t.client, workflowId);
     const ui = workflowUiLink(t.uiUrl, t.namespace, workflowId);
     if (flags.json) emit(io.out, true, { event: 'run_started', run: workflowId, ui, feature: plan.feature, tasks: plan.dispatch });
-    else io.out.write(`run started id=${workflowId} tasks=${plan.dispatch.join(',')} ui=${ui}\n`);
+    else io.out.write(`run started id=${workflowId} tasks=${taskList(plan.dispatch)} ui=${ui}\n`);
     if (!flags.follow) return 0;
     return watchRun(t, workflowId, !!flags.json, io, logs);
   });
+}
+
+/** The dispatched tasks as `run started` names them: all of them up to 20, else the count and the first 10. */
+export function taskList(ids: string[]): string {
+  return ids.length <= 20 ? ids.join(',') : `${ids.length} (${ids.slice(0, 10).join(',')},…)`;
 }
 
 /**
@@ -205,6 +212,27 @@ export async function watchCommand(run: string, flags: TemporalFlags & { json?: 
     await getState(t.client, run); // clear error when the run does not exist
     return watchRun(t, run, !!flags.json, io, logs);
   });
+}
+
+/**
+ * `logs`: a run Temporal does not know is bad input (exit 2), said before any cluster is asked. With Temporal
+ * unreachable the pods are still worth reading, so that is no error here.
+ */
+export async function checkRunKnown(run: string, flags: TemporalFlags): Promise<void> {
+  let t: Awaited<ReturnType<typeof connectTemporal>>;
+  try {
+    t = await connectTemporal(flags);
+  } catch (err) {
+    if (err instanceof CliError && err.exitCode === 3) return;
+    throw err;
+  }
+  try {
+    await t.client.workflow.getHandle(run).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${run}'. List runs with 'sdlc-runner runs'.`);
+  } finally {
+    await t.close();
+  }
 }
 
 async function getState(client: Awaited<ReturnType<typeof connectTemporal>>['client'], run: string): Promise<RunState> {

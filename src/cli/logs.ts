@@ -4,6 +4,8 @@
  * following — reconnecting after any stream cut without repeating a line, picking up pods the run
  * creates later — and exits once every followed pod has ended.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createClientGateway, RUN_UID_LABEL, type ClientGateway } from '../k8s/client-gateway';
 import { KubernetesError, LABELS, type LogLine, type PodStatus } from '../k8s/gateway';
@@ -217,6 +219,32 @@ class RunPodFollowers {
   }
 }
 
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * Why there is no Kubernetes configuration to use, or undefined: checked before anything is contacted.
+ * Without one the client would quietly try http://localhost:8080 and fail with an unrelated message.
+ */
+export function kubeConfigProblem(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (kubeconfig !== undefined) {
+    if (!existsSync(kubeconfig)) return `--kubeconfig '${kubeconfig}' does not exist. Fix: pass the path of a kubeconfig file, or leave --kubeconfig out to use KUBECONFIG or ~/.kube/config`;
+    return undefined;
+  }
+  const listed = (env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean);
+  const missing = listed.find((f) => !existsSync(f));
+  if (missing) return `KUBECONFIG names '${missing}', which does not exist. Fix: set KUBECONFIG to your kubeconfig file(s), or pass --kubeconfig`;
+  if (listed.length) return undefined;
+  if (env.HOME && existsSync(path.join(env.HOME, '.kube', 'config'))) return undefined;
+  if (existsSync(SERVICE_ACCOUNT_TOKEN)) return undefined;
+  return `no Kubernetes configuration: set KUBECONFIG or pass --kubeconfig (there is no ${env.HOME ? path.join(env.HOME, '.kube', 'config') : '~/.kube/config'}, and this is not a pod with a service account)`;
+}
+
+/** kubeConfigProblem as bad input (exit 2). */
+export function assertKubeConfig(kubeconfig: string | undefined): void {
+  const problem = kubeConfigProblem(kubeconfig);
+  if (problem) throw new CliError(problem);
+}
+
 function gatewayFor(namespace: string, kubeconfig: string | undefined): ClientGateway {
   const kc = new KubeConfig();
   if (kubeconfig) kc.loadFromFile(kubeconfig);
@@ -226,6 +254,7 @@ function gatewayFor(namespace: string, kubeconfig: string | undefined): ClientGa
 
 export async function runLogsCommand(opts: LogsCommandOptions): Promise<number> {
   const err = opts.err ?? process.stderr;
+  assertKubeConfig(opts.kubeconfig);
   const gw = gatewayFor(opts.namespace, opts.kubeconfig);
   const printer = new Printer((l) => opts.out.write(l.formatted + '\n'), opts.color);
   const wanted = opts.tasks?.length ? new Set(opts.tasks) : undefined;
@@ -335,6 +364,7 @@ export interface RunLogs {
 export async function openRunLogs(opts: RunLogsOptions): Promise<RunLogs> {
   const where = `namespace "${opts.namespace}"${opts.kubeconfig ? `, kubeconfig ${opts.kubeconfig}` : ''}`;
   const hint = 'Pass --kubeconfig and --k8s-namespace (env SDLC_K8S_NAMESPACE) of the cluster the agent pods run in, or drop --logs.';
+  assertKubeConfig(opts.kubeconfig);
   let gw: ClientGateway;
   try {
     gw = gatewayFor(opts.namespace, opts.kubeconfig);

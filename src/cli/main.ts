@@ -5,26 +5,26 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatPlanTable } from '../tasks/format';
 import { DEFAULT_RUN_OPTIONS } from '../../workflows/types';
-import { TasksFileError } from '../tasks/errors';
 import { labelValue } from '../k8s/names';
-import { CliError } from './errors';
+import { CliError, asCliError } from './errors';
 import type { PlanFlags } from './commands';
-import { cancelCommand, implementCommand, loadPlan, parallelCommand, retryCommand,
-  integrateCommand, runsCommand, statusCommand, watchCommand } from './commands';
-import { devCommand } from './dev';
-import { openRunLogs, runLogsCommand, type RunLogs } from './logs';
-import { startProductionWorker } from '../../worker/run-worker';
-import { ConfigError } from '../config/worker-config';
-import { initCommand } from '../init/command';
-import { implementLiveCommand, watchLiveCommand } from './live-view';
+import type { TemporalFlags } from './temporal-client';
+import type { RunLogs } from './logs';
+import { existingDirArg, existingFileArg, hostPortArg, httpUrlArg, intArg, k8sNamespaceArg, minutesArg, portArg, runIdArg, runOptionBounds, taskIdsArg } from './input';
+import { repoUrlArg } from './repo';
 
 const io = { out: process.stdout, err: process.stderr };
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
-  return n;
-}
+// A command's modules load when it runs: a mistyped flag or argument is refused before the Temporal,
+// Kubernetes and worker SDKs are loaded (about a second on a busy machine).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const commands = (): typeof import('./commands') => require('./commands');
+const liveView = (): typeof import('./live-view') => require('./live-view');
+const logsModule = (): typeof import('./logs') => require('./logs');
+const initModule = (): typeof import('../init/command') => require('../init/command');
+const devModule = (): typeof import('./dev') => require('./dev');
+const workerModule = (): typeof import('../../worker/run-worker') => require('../../worker/run-worker');
+/* eslint-enable @typescript-eslint/no-require-imports */
+const maxParallel = runOptionBounds('maxParallel');
 /** The agent pods accept only provider/model (docker/agent/config.js): refuse anything else before a run starts. */
 function modelName(value: string): string {
   if (!/^[^/\s]+\/\S+$/.test(value)) throw new InvalidArgumentError('must be provider/model as OpenCode names it, e.g. anthropic/claude-sonnet-4-5');
@@ -37,15 +37,18 @@ function oneOf<T extends string>(...values: T[]): (value: string) => T {
     return value as T;
   };
 }
-const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
-
 function temporalOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--address <host:port>', 'Temporal frontend').env('TEMPORAL_ADDRESS'))
+    .addOption(new Option('--address <host:port>', 'Temporal frontend').env('TEMPORAL_ADDRESS').argParser(hostPortArg('--address', 'TEMPORAL_ADDRESS')))
     .addOption(new Option('--namespace <ns>', 'Temporal namespace').env('TEMPORAL_NAMESPACE'))
     .addOption(new Option('--task-queue <queue>', 'task queue the workers poll').env('TEMPORAL_TASK_QUEUE'))
-    .addOption(new Option('--ui-url <url>', 'Temporal UI base URL for links').env('SDLC_TEMPORAL_UI_URL'));
+    .addOption(new Option('--ui-url <url>', 'Temporal UI base URL for links').env('SDLC_TEMPORAL_UI_URL').argParser(httpUrlArg('--ui-url', 'SDLC_TEMPORAL_UI_URL')));
 }
+
+/** Where the agent pods are: the same flags and checks for `logs` and `--logs`. */
+const k8sNamespaceOption = (description: string) =>
+  new Option('--k8s-namespace <ns>', description).env('SDLC_K8S_NAMESPACE').default('default').argParser(k8sNamespaceArg('--k8s-namespace', 'SDLC_K8S_NAMESPACE'));
+const kubeconfigArg = existingFileArg('--kubeconfig', 'a kubeconfig file (or leave --kubeconfig out to use KUBECONFIG or ~/.kube/config)');
 
 /** How tasks.md becomes a plan and which branches it must stay clear of: `plan` and `implement` read it the same way. */
 function planOptions(cmd: Command): Command {
@@ -64,14 +67,14 @@ function planOptions(cmd: Command): Command {
 function agentLogOptions(cmd: Command): Command {
   return cmd
     .option('--logs', "interleave the agents' log lines, prefixed with their task ([T012]); needs the agent pods' cluster")
-    .addOption(new Option('--k8s-namespace <ns>', 'namespace of the agent pods (with --logs)').env('SDLC_K8S_NAMESPACE').default('default'))
-    .option('--kubeconfig <path>', 'kubeconfig (with --logs; default: KUBECONFIG, ~/.kube/config or in-cluster)');
+    .addOption(k8sNamespaceOption('namespace of the agent pods (with --logs)'))
+    .option('--kubeconfig <path>', 'kubeconfig (with --logs; default: KUBECONFIG, ~/.kube/config or in-cluster)', kubeconfigArg);
 }
 
 /** With --logs, the cluster is checked before anything starts: an unreachable one is an error, not a silent gap. */
 function agentLogs(o: { logs?: boolean; k8sNamespace: string; kubeconfig?: string }): Promise<RunLogs | undefined> {
   if (!o.logs) return Promise.resolve(undefined);
-  return openRunLogs({ namespace: o.k8sNamespace, kubeconfig: o.kubeconfig, color: !!process.stdout.isTTY && !process.env.NO_COLOR, err: io.err });
+  return logsModule().openRunLogs({ namespace: o.k8sNamespace, kubeconfig: o.kubeconfig, color: !!process.stdout.isTTY && !process.env.NO_COLOR, err: io.err });
 }
 
 let exitCode = 0;
@@ -88,9 +91,9 @@ program
   .description('install the OpenCode commands (/implement-async, /implement-async-retry) and the spec-kit implement hooks into this repository')
   .option('--force', 'overwrite files you edited (and entries of ours you changed)')
   .option('--dry-run', 'show what would be written; write nothing')
-  .option('--dir <path>', 'repository to install into (default: the current one)')
+  .option('--dir <path>', 'repository to install into (default: the current one)', existingDirArg('--dir', 'an existing repository folder'))
   .action((o: { force?: boolean; dryRun?: boolean; dir?: string }) => {
-    exitCode = initCommand(o, io);
+    exitCode = initModule().initCommand(o, io);
   });
 
 planOptions(
@@ -102,7 +105,7 @@ planOptions(
     .option('--branch-pattern <pattern>', 'task branch name pattern ({feature}, {taskId}, {taskIdLower})'),
 )
   .action(async (file: string, o: { json?: boolean } & PlanFlags) => {
-    const { plan } = await loadPlan(file, o);
+    const { plan } = await commands().loadPlan(file, o);
     // A plan printed here is runnable (loadPlan refused any with errors), so `errors` is always empty:
     // the JSON keeps the documented shape { file, feature, tasks, dispatch, warnings }.
     const { errors: _none, ...shape } = plan;
@@ -114,12 +117,12 @@ agentLogOptions(temporalOptions(planOptions(
     .command('implement')
     .description('start a durable run for the open [ASYNC] tasks of tasks.md')
     .argument('<tasks.md>')
-    .option('--repo <url>', 'repository URL the agents clone (default: git remote origin)')
+    .option('--repo <url>', 'repository URL the agents clone (default: git remote origin)', repoUrlArg)
     .option('--branch-pattern <pattern>', 'task branch pattern', 'specs/{feature}/{taskId}-async')
     .option('--stack <dependencies|none>', "where a task with dependencies starts: dependencies = the base plus its dependencies' commits", oneOf('dependencies', 'none'), DEFAULT_RUN_OPTIONS.stack)
-    .option('--max-parallel <n>', 'agent pods at once', positiveInt)
-    .option('--task-timeout-minutes <n>', 'deadline per task', positiveInt)
-    .option('--pending-timeout-minutes <n>', 'how long a pod may stay Pending', positiveInt)
+    .option('--max-parallel <n>', `agent pods at once (${maxParallel.min}–${maxParallel.max})`, intArg('--max-parallel', maxParallel.min, maxParallel.max, "a run's limit"))
+    .option('--task-timeout-minutes <n>', 'deadline per task', minutesArg('--task-timeout-minutes', 'taskTimeoutSeconds'))
+    .option('--pending-timeout-minutes <n>', 'how long a pod may stay Pending', minutesArg('--pending-timeout-minutes', 'pendingTimeoutSeconds'))
     .option('--model <provider/model>', 'OpenCode model for the agents', modelName)
     .option('-f, --follow', 'show progress until every task has ended; exit non-zero if any did not succeed')
     .option('--json', 'events as JSON lines'),
@@ -129,87 +132,92 @@ agentLogOptions(temporalOptions(planOptions(
     const logs = await agentLogs(o);
     try {
       // A terminal gets the live table; pipes (e.g. an OpenCode bash tool) and --json keep the event lines.
-      exitCode = o.follow && !o.json && process.stdout.isTTY ? await implementLiveCommand(file, o, io, logs) : await implementCommand(file, o, io, logs);
+      exitCode = o.follow && !o.json && process.stdout.isTTY ? await liveView().implementLiveCommand(file, o, io, logs) : await commands().implementCommand(file, o, io, logs);
     } finally {
       await logs?.close();
     }
   });
 
-agentLogOptions(temporalOptions(program.command('watch').description('follow a run that is already going').argument('<run>').option('--json', 'events as JSON lines'))).action(async (run: string, o) => {
+agentLogOptions(temporalOptions(program.command('watch').description('follow a run that is already going').argument('<run>', 'run ID', runIdArg).option('--json', 'events as JSON lines'))).action(async (run: string, o) => {
   const logs = await agentLogs(o);
   try {
-    exitCode = !o.json && process.stdout.isTTY ? await watchLiveCommand(run, o, io, logs) : await watchCommand(run, o, io, logs);
+    exitCode = !o.json && process.stdout.isTTY ? await liveView().watchLiveCommand(run, o, io, logs) : await commands().watchCommand(run, o, io, logs);
   } finally {
     await logs?.close();
   }
 });
 
-temporalOptions(program.command('status').description("a run's tasks (default: the latest run)").argument('[run]').option('--json', 'the full state as JSON')).action(async (run: string | undefined, o) => {
-  exitCode = await statusCommand(run, o, io);
+temporalOptions(program.command('status').description("a run's tasks (default: the latest run)").argument('[run]', 'run ID (default: the latest run)', runIdArg).option('--json', 'the full state as JSON')).action(async (run: string | undefined, o) => {
+  exitCode = await commands().statusCommand(run, o, io);
 });
 
-temporalOptions(program.command('runs').description('recent runs').option('--json', 'JSON output').option('--limit <n>', 'how many', positiveInt, 20)).action(async (o) => {
-  exitCode = await runsCommand(o, io);
+temporalOptions(program.command('runs').description('recent runs').option('--json', 'JSON output').option('--limit <n>', 'how many', intArg('--limit', 1, Number.MAX_SAFE_INTEGER), 20)).action(async (o) => {
+  exitCode = await commands().runsCommand(o, io);
 });
 
-temporalOptions(program.command('parallel').description('change how many agent pods a running run may have at once').argument('<run>').argument('<n>', 'agent pods at once (1–100)', positiveInt)).action(
+temporalOptions(program.command('parallel').description('change how many agent pods a running run may have at once').argument('<run>', 'run ID', runIdArg).argument('<n>', `agent pods at once (${maxParallel.min}–${maxParallel.max})`, intArg('parallel <n>', maxParallel.min, maxParallel.max, "a run's limit"))).action(
   async (run: string, n: number, o) => {
-    exitCode = await parallelCommand(run, n, o, io);
+    exitCode = await commands().parallelCommand(run, n, o, io);
   },
 );
 
 temporalOptions(
-  program.command('retry').description('retry failed, timed-out, cancelled, blocked or out-of-date tasks (default: all of them); a succeeded task is re-run when named').argument('<run>').option('--task <ids>', 'task ID (repeatable or comma-separated)', collect),
+  program.command('retry').description('retry failed, timed-out, cancelled, blocked or out-of-date tasks (default: all of them); a succeeded task is re-run when named').argument('<run>', 'run ID', runIdArg).option('--task <ids>', 'task ID (repeatable or comma-separated)', taskIdsArg),
 ).action(async (run: string, o) => {
-  exitCode = await retryCommand(run, o, io);
+  exitCode = await commands().retryCommand(run, o, io);
 });
 
 temporalOptions(
   program
     .command('integrate')
     .description("merge the run's succeeded task branches (as they are now) onto the base into its integration branch again")
-    .argument('<run>')
+    .argument('<run>', 'run ID', runIdArg)
     .option('--branch <name>', 'integration branch (default: the run\'s)')
     .option('--json', 'the result as JSON'),
 ).action(async (run: string, o) => {
-  exitCode = await integrateCommand(run, o, io);
+  exitCode = await commands().integrateCommand(run, o, io);
 });
 
 temporalOptions(
-  program.command('cancel').description('cancel some tasks (--task) or the whole run; their pods are deleted').argument('<run>').option('--task <ids>', 'task ID (repeatable or comma-separated)', collect),
+  program.command('cancel').description('cancel some tasks (--task) or the whole run; their pods are deleted').argument('<run>', 'run ID', runIdArg).option('--task <ids>', 'task ID (repeatable or comma-separated)', taskIdsArg),
 ).action(async (run: string, o) => {
-  exitCode = await cancelCommand(run, o, io);
+  exitCode = await commands().cancelCommand(run, o, io);
 });
 
-program
-  .command('logs')
-  .description("agent logs of a run's pods, interleaved with [task] prefixes")
-  .argument('<run>')
-  .option('--task <ids>', 'only these tasks', collect)
-  .option('-f, --follow', 'keep following until every pod has ended')
-  .addOption(new Option('--k8s-namespace <ns>', 'namespace of the agent pods').env('SDLC_K8S_NAMESPACE').default('default'))
-  .option('--kubeconfig <path>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)')
-  .action(async (run: string, o: { task?: string[]; follow?: boolean; k8sNamespace: string; kubeconfig?: string }) => {
-    const abort = new AbortController();
-    process.once('SIGINT', () => abort.abort());
-    exitCode = await runLogsCommand({
-      namespace: o.k8sNamespace,
-      kubeconfig: o.kubeconfig,
-      runLabel: labelValue(run),
-      tasks: o.task,
-      follow: !!o.follow,
-      out: io.out,
-      err: io.err,
-      color: !!process.stdout.isTTY,
-      signal: abort.signal,
-    });
+temporalOptions(
+  program
+    .command('logs')
+    .description("agent logs of a run's pods, interleaved with [task] prefixes")
+    .argument('<run>', 'run ID', runIdArg)
+    .option('--task <ids>', 'only these tasks', taskIdsArg)
+    .option('-f, --follow', 'keep following until every pod has ended')
+    .addOption(k8sNamespaceOption('namespace of the agent pods'))
+    .option('--kubeconfig <path>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)', kubeconfigArg),
+).action(async (run: string, o: TemporalFlags & { task?: string[]; follow?: boolean; k8sNamespace: string; kubeconfig?: string }) => {
+  // Everything local first; then a run Temporal does not know is bad input, before any cluster is asked.
+  const { assertKubeConfig, runLogsCommand } = logsModule();
+  assertKubeConfig(o.kubeconfig);
+  await commands().checkRunKnown(run, o);
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  exitCode = await runLogsCommand({
+    namespace: o.k8sNamespace,
+    kubeconfig: o.kubeconfig,
+    runLabel: labelValue(run),
+    tasks: o.task,
+    follow: !!o.follow,
+    out: io.out,
+    err: io.err,
+    color: !!process.stdout.isTTY,
+    signal: abort.signal,
   });
+});
 
 program
   .command('worker')
   .description('run the worker (configured by environment: see the Helm chart ConfigMap / README)')
   .action(async () => {
-    const handle = await startProductionWorker();
+    const handle = await workerModule().startProductionWorker();
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void handle.stop());
     await handle.done;
   });
@@ -217,14 +225,14 @@ program
 program
   .command('dev')
   .description('a local Temporal dev server with its UI, plus a worker when a cluster and pod template are configured')
-  .option('--port <port>', 'Temporal frontend port', positiveInt)
-  .option('--ui-port <port>', 'Temporal UI port', positiveInt)
+  .option('--port <port>', 'Temporal frontend port', portArg('--port'))
+  .option('--ui-port <port>', 'Temporal UI port', portArg('--ui-port'))
   .option('--db <file>', 'SQLite file that keeps runs across restarts')
   .option('--no-worker', 'only the server')
-  .option('--pod-template <file>', 'agent pod template (docs/pod-template.md)')
-  .option('--k8s-namespace <ns>', 'namespace for agent pods')
+  .option('--pod-template <file>', 'agent pod template (docs/pod-template.md)', existingFileArg('--pod-template', 'an agent pod template (docs/pod-template.md)'))
+  .option('--k8s-namespace <ns>', 'namespace for agent pods', k8sNamespaceArg('--k8s-namespace'))
   .action(async (o) => {
-    exitCode = await devCommand(o, io);
+    exitCode = await devModule().devCommand(o, io);
   });
 
 program
@@ -232,9 +240,10 @@ program
   .then(() => process.exit(exitCode))
   .catch((err: unknown) => {
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2); // commander printed the message
-    if (err instanceof CliError || err instanceof TasksFileError || err instanceof ConfigError) {
-      io.err.write(`sdlc-runner: ${err.message}\n`);
-      process.exit(err instanceof CliError ? err.exitCode : 2);
+    const known = asCliError(err);
+    if (known) {
+      io.err.write(`sdlc-runner: ${known.message}\n`);
+      process.exit(known.exitCode);
     }
     io.err.write(`sdlc-runner: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     process.exit(1);

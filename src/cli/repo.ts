@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
+import { gitUrlProblem } from '../security/git-policy';
 import { CliError } from './errors';
 
 const run = promisify(execFile);
@@ -22,12 +23,23 @@ export function assertNoCredentials(url: string): void {
   }
 }
 
+/** `--repo <url>` where it enters: no credentials in it (never echoed), and a URL git clones from a server. */
+export function repoUrlArg(url: string): string {
+  assertNoCredentials(url);
+  const problem = gitUrlProblem(url);
+  if (problem) throw new CliError(`--repo ${problem}`);
+  return url;
+}
+
 export async function resolveRepository(tasksFile: string, flags: { repo?: string; base?: string }): Promise<{ url: string; baseBranch: string; root?: string }> {
   const dir = path.dirname(path.resolve(tasksFile));
   const root = await git(dir, ['rev-parse', '--show-toplevel']);
+  if (flags.repo !== undefined) repoUrlArg(flags.repo);
   const url = flags.repo ?? (await git(dir, ['remote', 'get-url', 'origin']));
   if (!url) throw new CliError(`no repository URL: ${dir} has no git remote 'origin'. Pass --repo <url>.`);
   assertNoCredentials(url);
+  const problem = gitUrlProblem(url);
+  if (problem) throw new CliError(`git remote 'origin' of ${root ?? dir}: ${problem}. Fix: pass --repo with the repository's URL on its server, or set origin to it ('git remote set-url origin <url>')`);
   const baseBranch = flags.base ?? (await currentBranch(dir));
   if (!baseBranch) throw new CliError(`no base branch: ${dir} is not on a branch. Pass --base <branch>.`);
   return { url, baseBranch, root };

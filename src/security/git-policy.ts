@@ -33,17 +33,40 @@ export function parseAllowedGitHosts(text: string): GitHostRule[] {
   });
 }
 
-/** A repository URL as scheme, host and port; scp-like `git@host:path` is ssh. Undefined when it is not a URL git can use. */
-function parseRepoUrl(url: string): { scheme: string; host: string; port?: string } | undefined {
-  const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/\/)[^\s]+$/.exec(url);
-  if (scp && !url.includes('://')) return { scheme: 'ssh', host: scp[1]!.toLowerCase() };
+/** A repository URL as scheme, host, port and path; scp-like `git@host:path` is ssh. Undefined when it is not a URL git can use. */
+function parseRepoUrl(url: string): { scheme: string; host: string; port?: string; path: string } | undefined {
+  const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/\/)([^\s]+)$/.exec(url);
+  if (scp && !url.includes('://')) return { scheme: 'ssh', host: scp[1]!.toLowerCase(), path: scp[2]! };
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     return undefined;
   }
-  return { scheme: u.protocol.replace(/:$/, ''), host: u.hostname.toLowerCase().replace(/^\[|\]$/g, ''), port: u.port || undefined };
+  return { scheme: u.protocol.replace(/:$/, ''), host: u.hostname.toLowerCase().replace(/^\[|\]$/g, ''), port: u.port || undefined, path: u.pathname };
+}
+
+const GIT_URL_FORMS = 'https://host/owner/repo.git, ssh://git@host/owner/repo.git or git@host:owner/repo.git';
+
+/**
+ * Why `url` is no repository URL a run can use whatever the worker allows, or undefined: the check where
+ * the URL enters (the CLI), before any allowlist. A local path is refused (the agent pods clone from a
+ * server, and the worker cannot parse it); http:// and file:// pass here, since a worker may allow them
+ * by name (SDLC_ALLOWED_GIT_HOSTS), and its allowlist decides at run start.
+ */
+export function gitUrlProblem(url: string): string | undefined {
+  const u = parseRepoUrl(url);
+  if (!u) {
+    // `/srv/app.git`, `./app`, `~/src/app`, `../app.git`, `repos/app.git`: what `git clone` would take from this machine's disk.
+    const local = /^(?:\.{0,2}\/|~|\.{1,2}$)/.test(url) || (!/[:@\s]/.test(url) && /^[\w.-]+(?:\/[\w.-]+)+\/?$/.test(url));
+    return local
+      ? `'${url}' is a local path, not a git URL: the agent pods clone from the repository's server (${GIT_URL_FORMS})`
+      : `'${url}' is not a git URL (${GIT_URL_FORMS})`;
+  }
+  if (!['https', 'ssh', 'http', 'file'].includes(u.scheme)) return `'${url}' uses ${u.scheme}://, which the runner does not clone from (${GIT_URL_FORMS})`;
+  if (u.scheme !== 'file' && !u.host) return `'${url}' names no host (${GIT_URL_FORMS})`;
+  if (!u.path.replace(/^\/+/, '')) return `'${url}' names no repository (${GIT_URL_FORMS})`;
+  return undefined;
 }
 
 function hostMatches(rule: GitHostRule, host: string): boolean {

@@ -256,7 +256,8 @@ describe('sdlc-runner CLI (built binary)', () => {
     expect(lower.stdout).toBe('maxParallel of sdlc-shop-012-cancel: 4 → 1\n');
     const tooMany = await cli(['parallel', 'sdlc-shop-012-cancel', '500'], dir, env);
     expect(tooMany.code).toBe(2);
-    expect(tooMany.stderr).toContain('cannot change maxParallel of sdlc-shop-012-cancel: maxParallel must be an integer from 1 to 100, got 500');
+    // Refused where it enters, with the run's own bound (the workflow's update validator has the same one).
+    expect(tooMany.stderr).toBe("sdlc-runner: parallel <n> 500 is out of range: from 1 to 100 (a run's limit)\n");
     expect(JSON.parse((await cli(['status', 'sdlc-shop-012-cancel', '--json'], dir, env)).stdout).options.maxParallel).toBe(1);
     const one = await cli(['cancel', 'sdlc-shop-012-cancel', '--task', 'T002'], dir, env);
     expect(one.code).toBe(0);

@@ -225,7 +225,7 @@ test('opencode runs the spec-kit hook commands: dispatch starts a run with exact
   const parent = path.join(scratch, 'hooks');
   mkdirSync(parent);
   const hooksRepo = createSampleRepo({ parent, originName: `hooks-${randomUUID().slice(0, 8)}`, specKitScripts: true });
-  failingAgents.add(`${hooksRepo.origin}#T005`);
+  failingAgents.add(`${hooksRepo.url}#T005`);
   const init = runCliSync(['init'], { cwd: hooksRepo.dir });
   expect(init.code).toBe(0);
   // The hook entries name the commands this test runs.
@@ -311,7 +311,7 @@ test('opencode runs the spec-kit hook commands: dispatch starts a run with exact
   );
   expect(finalState.tasks.map((t) => [t.id, t.status])).toEqual([['T002', 'succeeded'], ['T003', 'succeeded'], ['T005', 'failed']]);
   // The cluster saw one agent pod per [ASYNC] task of this repository, none for the [SYNC] ones.
-  const pods = agentPods.filter((p) => p.repo === hooksRepo.origin).map((p) => p.task);
+  const pods = agentPods.filter((p) => p.repo === hooksRepo.url).map((p) => p.task);
   expect([...pods].sort()).toEqual(ASYNC_TASKS);
   for (const id of SYNC_TASKS) expect(pods).not.toContain(id);
   // eslint-disable-next-line no-console

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const FEATURE = '001-greeting';
 export const ASYNC_TASKS = ['T002', 'T003', 'T005'];
@@ -96,6 +97,8 @@ export interface SampleRepo {
   dir: string;
   /** Bare repository that is the checkout's origin. */
   origin: string;
+  /** The origin's URL, as runs name the repository: `file://` + origin (the CLI refuses a bare local path), or `originUrl`. */
+  url: string;
   tasksFile: string;
 }
 
@@ -138,12 +141,12 @@ export function createSampleRepo(opts: { parent?: string; originUrl?: string; or
     git(dir, 'remote', 'add', 'origin', opts.originUrl);
   } else {
     git(parent, 'init', '-q', '--bare', origin);
-    git(dir, 'remote', 'add', 'origin', origin);
+    git(dir, 'remote', 'add', 'origin', pathToFileURL(origin).href);
     git(dir, 'push', '-q', 'origin', 'main');
   }
   if (opts.specKitScripts) {
     git(dir, 'checkout', '-q', '-b', FEATURE);
     if (!opts.originUrl) git(dir, 'push', '-q', 'origin', FEATURE);
   }
-  return { dir, origin, tasksFile: path.join(dir, 'specs', FEATURE, 'tasks.md') };
+  return { dir, origin, url: opts.originUrl ?? pathToFileURL(origin).href, tasksFile: path.join(dir, 'specs', FEATURE, 'tasks.md') };
 }

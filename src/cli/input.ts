@@ -1,0 +1,129 @@
+/**
+ * Every value the CLI takes is checked where it enters (a commander argParser, so before anything is read,
+ * contacted or started): a bad one is a CliError (exit 2) of one line that says what is wrong, where and
+ * how to fix it. The bounds of a run's options are the workflow's own (src/contract/run-input.ts).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { RunInputSchema } from '../contract/run-input';
+import { CliError } from './errors';
+
+const RUN_OPTIONS = RunInputSchema.shape.options.unwrap().shape;
+type NumericRunOption = 'maxParallel' | 'taskTimeoutSeconds' | 'pendingTimeoutSeconds';
+
+/** The inclusive bounds the run's schema sets for a numeric option. */
+export function runOptionBounds(name: NumericRunOption): { min: number; max: number } {
+  const field = RUN_OPTIONS[name].unwrap();
+  return { min: field.minValue ?? 1, max: field.maxValue ?? Number.MAX_SAFE_INTEGER };
+}
+
+/** The flag, and the environment variable that sets it too, as a message names them. */
+function flagName(flag: string, env?: string): string {
+  return env ? `${flag} (or ${env})` : flag;
+}
+
+/**
+ * A whole number from `min` to `max`, digits only: `1e12`, `2.5`, `0x10` and ` 5` are refused rather than
+ * read as something else. `note` explains the bound (`7 days, a run's limit`).
+ */
+export function intArg(flag: string, min: number, max: number, note?: string): (value: string) => number {
+  const bound = max >= Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}${note ? ` (${note})` : ''}`;
+  return (value) => {
+    if (!/^\d+$/.test(value)) throw new CliError(`${flag} '${value}' is not a whole number: use digits only (no exponent, decimals or sign), ${bound}`);
+    const n = Number(value);
+    if (n < min || n > max) throw new CliError(`${flag} ${value} is out of range: ${bound}`);
+    return n;
+  };
+}
+
+/** A number of minutes whose bound is a run option in seconds (task and pending timeouts). */
+export function minutesArg(flag: string, option: NumericRunOption): (value: string) => number {
+  const { max } = runOptionBounds(option);
+  const minutes = Math.floor(max / 60);
+  const days = max / 86_400;
+  return intArg(flag, 1, minutes, Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}, a run's limit` : undefined);
+}
+
+export function portArg(flag: string): (value: string) => number {
+  return intArg(flag, 1, 65_535, 'a TCP port');
+}
+
+/**
+ * A run ID (`sdlc-<repo>-<feature>`) as `status`, `watch`, `cancel`, `retry`, `logs`, `integrate` and
+ * `parallel` take it: one validator for all of them.
+ */
+export function runIdArg(value: string): string {
+  if (!value.trim()) throw new CliError(`empty run ID; list runs with 'sdlc-runner runs'`);
+  if (value !== value.trim()) throw new CliError(`run ID '${value}' starts or ends with whitespace (copied with it?). Fix: pass '${value.trim()}'; list runs with 'sdlc-runner runs'`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new CliError(`run ID ${JSON.stringify(value)} has a control character; list runs with 'sdlc-runner runs'`);
+  return value;
+}
+
+/** `--task T012 --task T013,T014`: repeatable, comma-separated; a value that names no task is refused (an empty list would mean every task). */
+export function taskIdsArg(value: string, previous: string[] = []): string[] {
+  const ids = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!ids.length) throw new CliError(`--task '${value}' names no task. Fix: --task T012 (repeatable or comma-separated), or leave --task out for every task`);
+  const spaced = ids.find((id) => /\s/.test(id));
+  if (spaced) throw new CliError(`--task '${value}': '${spaced}' is not a task ID (it has a space). Fix: separate task IDs with commas, e.g. --task T012,T013`);
+  return [...previous, ...ids];
+}
+
+/** An http(s) base URL (the Temporal UI's). */
+export function httpUrlArg(flag: string, env?: string, example = 'http://127.0.0.1:8233'): (value: string) => string {
+  return (value) => {
+    let u: URL | undefined;
+    try {
+      u = new URL(value);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !['http:', 'https:'].includes(u.protocol) || !u.hostname) {
+      throw new CliError(`${flagName(flag, env)} '${value}' is not an http(s) URL. Fix: e.g. ${flag} ${example}`);
+    }
+    return value;
+  };
+}
+
+/** Temporal's frontend as gRPC takes it: host:port (or host, port 7233), no scheme or path. */
+export function hostPortArg(flag: string, env?: string): (value: string) => string {
+  return (value) => {
+    // Host names as resolvers take them (a compose service may have '_'), an IPv4 or a bracketed IPv6 address.
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?)(?::(\d+))?$/.exec(value);
+    const port = m?.[3] === undefined ? 7233 : Number(m[3]);
+    if (!m || !(port >= 1 && port <= 65_535)) {
+      const hint = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? ' (no scheme: gRPC takes host:port)' : '';
+      throw new CliError(`${flagName(flag, env)} '${value}' is not host:port${hint}. Fix: e.g. ${flag} 127.0.0.1:7233, or your Temporal Cloud endpoint <namespace>.<account>.tmprl.cloud:7233`);
+    }
+    return value;
+  };
+}
+
+/** A Kubernetes namespace: a DNS-1123 label. */
+export function k8sNamespaceArg(flag: string, env?: string): (value: string) => string {
+  return (value) => {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) || value.length > 63) {
+      throw new CliError(`${flagName(flag, env)} '${value}' is not a valid Kubernetes namespace: a DNS-1123 label is lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit (e.g. agents)`);
+    }
+    return value;
+  };
+}
+
+/** A file that must exist now (read later, when it is too late to say which flag was wrong). */
+export function existingFileArg(flag: string, what: string): (value: string) => string {
+  return (value) => {
+    if (!value) throw new CliError(`${flag} is empty. Fix: pass the path of ${what}`);
+    if (!existsSync(value)) throw new CliError(`${flag} '${value}' does not exist. Fix: pass the path of ${what}`);
+    if (statSync(value).isDirectory()) throw new CliError(`${flag} '${value}' is a directory. Fix: pass the path of ${what}`);
+    return value;
+  };
+}
+
+/** A directory that must exist (nothing is created to make a typo work). */
+export function existingDirArg(flag: string, what: string): (value: string) => string {
+  return (value) => {
+    if (!value) throw new CliError(`${flag} is empty. Fix: pass ${what}`);
+    if (!existsSync(value)) throw new CliError(`${flag} '${value}' does not exist. Fix: pass ${what} (nothing is created for it)`);
+    if (!statSync(value).isDirectory()) throw new CliError(`${flag} '${value}' is a file, not a directory. Fix: pass ${what}`);
+    return value;
+  };
+}
