@@ -24,6 +24,7 @@ export class LogCursor {
   constructor(readonly progress: FollowProgress) {
     this.resume.lastTs = progress.lastTs;
     this.resume.seenAtLastTs = progress.seenAtLastTs;
+    this.resume.seenAfterLastTs = progress.seenAfterLastTs ?? 0;
   }
 
   static fresh(): LogCursor {
@@ -41,6 +42,7 @@ export class LogCursor {
     const p = this.progress;
     p.lastTs = this.resume.lastTs;
     p.seenAtLastTs = this.resume.seenAtLastTs;
+    p.seenAfterLastTs = this.resume.seenAfterLastTs;
     p.linesSeen++;
     // The progress is heartbeated: Temporal stores it (UI, `watch`, a timed-out attempt's failure in history), so mask it now.
     p.lastLines.push(clipLine(redactText(line.text)));

@@ -19,9 +19,13 @@ export type FollowOutcome =
       linesSeen: number;
       startedAt?: string;
       finishedAt?: string;
+      /** Kubernetes was taking the pod away (its DisruptionTarget condition): infrastructure. */
+      disruption?: string;
+      /** The pod was being deleted when it ended: by someone else (the runner deletes only after following). */
+      deleted?: boolean;
     }
   | { kind: 'pending_timeout'; waitingReason?: string; waitingMessage?: string; pendingSeconds: number }
-  | { kind: 'gone'; lastLines: string[] };
+  | { kind: 'gone'; lastLines: string[]; disruption?: string };
 
 export interface FollowAgentPodInput {
   podName: string;
@@ -34,6 +38,8 @@ export interface FollowProgress {
   /** Timestamp of the last log line processed, and how many lines carried exactly that timestamp. */
   lastTs?: string;
   seenAtLastTs: number;
+  /** Lines seen after the last one at lastTs, stamped earlier than it (absent in heartbeats of older workers: 0). */
+  seenAfterLastTs?: number;
   linesSeen: number;
   /** Raw result line, once seen (kept so a crash after it never loses the result). */
   resultLine?: string;

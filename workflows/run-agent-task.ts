@@ -42,6 +42,8 @@ const k8sApi = proxyActivities<Activities>(K8S_API_OPTIONS);
  * the cleanup below has run (an orphan). Between attempts (backoff) the cancel still takes effect at once.
  */
 const createPodApi = proxyActivities<Activities>({ ...K8S_API_OPTIONS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
+/** Cleanup's delete: a few quick tries; past them the durable reaper takes over, so the outcome never waits on it. */
+const cleanupApi = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 } });
 const GIT_RETRY = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 } as const;
 const gitApi = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: GIT_RETRY });
 /** Merges fetch the repository into a scratch clone: a large one takes a while. */
@@ -56,7 +58,9 @@ function followActivity(input: AgentTaskInput) {
     // Long-running: bounded by the task deadline plus the pending allowance; liveness by heartbeat.
     startToCloseTimeout: `${o.taskTimeoutSeconds + o.pendingTimeoutSeconds + DEADLINE_SLACK_SECONDS * 2} seconds`,
     heartbeatTimeout: `${o.heartbeatTimeoutSeconds} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
+    // No attempt cap below the deadline: the activity waits out API outages itself (heartbeating); a retry
+    // is for a worker that died, and resumes from the last heartbeat.
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
   }).followAgentPod;
 }
 
@@ -70,12 +74,27 @@ function isRefusedForGood(err: unknown): err is ActivityFailure & { cause: Appli
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable === true;
 }
 
+/**
+ * Marks tasks that treat every disruption as infrastructure (Kubernetes taking the pod away, a pod deleted
+ * by someone else) and whose cleanup can never change their outcome. Older histories replay without it.
+ */
+const INFRA_POLICY_PATCH = 'infra-policy-v2';
+
 /** An infrastructure failure: the pod died for reasons that are not the agent's. */
 function infraFailure(out: FollowOutcome): string | undefined {
+  if (out.kind === 'gone') {
+    if (!patched(INFRA_POLICY_PATCH)) return undefined;
+    return out.disruption ? `the pod was taken away by Kubernetes (${out.disruption})` : 'the pod was deleted by someone else before it finished';
+  }
   if (out.kind !== 'exited') return undefined;
   if (out.reason === 'OOMKilled') return 'the agent container was OOM-killed (exit 137): raise its memory limit';
   if (out.podReason === 'Evicted') return 'the pod was evicted from its node';
   if (out.podReason === 'NodeLost' || out.podReason === 'UnexpectedAdmissionError') return `the pod failed: ${out.podReason}`;
+  // A pod that ended well is not a failure, whatever happened to it afterwards.
+  const ok = out.exitCode === 0 && out.result?.status === 'succeeded';
+  if (!ok && (out.disruption || out.deleted) && patched(INFRA_POLICY_PATCH)) {
+    return out.disruption ? `the pod was taken away by Kubernetes (${out.disruption})` : `the pod was deleted by someone else before it finished (exit ${out.exitCode})`;
+  }
   return undefined;
 }
 
@@ -204,13 +223,13 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         const why = out.waitingReason ? `${out.waitingReason}${out.waitingMessage ? `: ${out.waitingMessage}` : ''}` : 'not scheduled or not started';
         return finish({ status: 'timed_out', infrastructure: true, reason: `pod did not start within ${o.pendingTimeoutSeconds}s (${why})` });
       }
+      const infra = infraFailure(out);
       if (out.kind === 'gone') {
         livePods.delete(podName);
-        return finish({ status: 'failed', infrastructure: true, reason: 'the agent pod was deleted before it finished', lastLines: out.lastLines });
+        if (!infra) return finish({ status: 'failed', infrastructure: true, reason: 'the agent pod was deleted before it finished', lastLines: out.lastLines });
       }
-      const infra = infraFailure(out);
       if (infra) {
-        failedPods.push(podName);
+        if (out.kind !== 'gone') failedPods.push(podName);
         if (infraTry < o.retry.infraRetries) {
           setCurrentDetails(`${describeTask(input)}: ${infra}; new pod (infrastructure retry ${infraTry + 1}/${o.retry.infraRetries})`);
           await sleep(Math.min(60_000, 2000 * 2 ** infraTry));
@@ -219,6 +238,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         }
         return finish({ status: 'failed', infrastructure: true, reason: `${infra} (infrastructure retries exhausted)`, lastLines: out.lastLines });
       }
+      if (out.kind === 'gone') throw new Error('unreachable: a gone pod is an infrastructure failure or has returned');
       if (out.podReason === 'DeadlineExceeded' || out.exitCode === AGENT_EXIT.TIMEOUT || out.result?.status === 'timed_out') {
         failedPods.push(podName);
         return finish({ status: 'timed_out', infrastructure: false, reason: out.result?.reason ?? `task deadline of ${o.taskTimeoutSeconds}s passed (${out.podReason ?? describeAgentExit(out.exitCode)})`, lastLines: out.lastLines, tokens: out.result?.tokens, cost: out.result?.cost });
@@ -245,7 +265,9 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       return outcome;
     }
     if (isRefusedForGood(err)) {
-      failedPods.push(podName);
+      // A follow refused for good (e.g. 403 on pods/log) leaves a pod that may still run and push: it is
+      // deleted, not kept for inspection (a retry would otherwise run two agents on one branch).
+      if (!patched(INFRA_POLICY_PATCH)) failedPods.push(podName);
       return finish({ status: 'failed', infrastructure: true, reason: err.cause.message });
     }
     throw err;
@@ -269,7 +291,18 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
           // With the pod's own grace: a pod stopped mid-push (a cancel) then finishes the push and says so
           // in its log (a shorter grace here would SIGKILL it first). An agent that already exited goes at
           // once. A task past its deadline gets 5 s: it must not go on pushing once declared timed out.
-          await k8sApi.deleteAgentPod(status === 'timed_out' ? { podName: name, gracePeriodSeconds: 5 } : { podName: name });
+          const grace = status === 'timed_out' ? { gracePeriodSeconds: 5 } : {};
+          const v2 = patched(INFRA_POLICY_PATCH);
+          await (v2 ? cleanupApi : k8sApi).deleteAgentPod({ podName: name, ...grace }).catch(async (err: unknown) => {
+            if (!v2) throw err;
+            // Cleanup never changes the task's outcome: the durable reaper deletes the pod, retrying until done.
+            await startChild(reapPod, {
+              workflowId: reaperWorkflowId(workflowInfo().workflowId, name),
+              args: [{ podName: name, afterSeconds: 0, ...grace }],
+              parentClosePolicy: ParentClosePolicy.ABANDON,
+              staticSummary: `delete pod ${name} (its task's own delete failed)`,
+            }).catch(() => undefined);
+          });
         }
       }
     });

@@ -199,6 +199,11 @@ class ClientGatewayImpl implements ClientGateway {
     return this.informer.current ? this.informer.get(name) : undefined;
   }
 
+  deletedPod(name: string): PodStatus | undefined {
+    const last = this.informer.deleted(name);
+    return last && toPodStatus(last);
+  }
+
   async getPod(name: string): Promise<PodStatus | undefined> {
     await this.ensureInformer();
     const cached = this.cachedPod(name);

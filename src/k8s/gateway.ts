@@ -55,6 +55,11 @@ export interface PodStatus {
   waitingMessage?: string;
   /** Pod-level reason (DeadlineExceeded, Evicted, ...). */
   reason?: string;
+  /**
+   * The pod's DisruptionTarget condition, when Kubernetes is taking it away (Eviction API / drain,
+   * preemption, taint manager, node pressure): `reason: message`. Infrastructure, never the agent's fault.
+   */
+  disruption?: string;
   message?: string;
   startedAt?: string;
   /** From the agent container's terminated state. */
@@ -79,6 +84,11 @@ export interface KubernetesGateway {
   readonly namespace: string;
   createPod(req: AgentPodRequest): Promise<CreatePodResult>;
   /** Current state (from the shared watch cache where there is one); undefined when the pod does not exist. */
+  /**
+   * A pod's last state once it is gone, when the gateway saw it deleted recently (the watch's DELETED
+   * event): how a follower learns that Kubernetes took it away (DisruptionTarget) after it vanished.
+   */
+  deletedPod?(name: string): PodStatus | undefined;
   getPod(name: string): Promise<PodStatus | undefined>;
   /**
    * Resolves with the pod's state as soon as `until` holds (checked on every change), or when the

@@ -16,35 +16,57 @@ export class LogResume {
   lastTs: string | undefined;
   /** How many accepted lines carried exactly lastTs. */
   seenAtLastTs = 0;
+  /** Lines accepted after the last line stamped lastTs, stamped earlier than it (stdout/stderr skew). */
+  seenAfterLastTs = 0;
   private skipAtLastTs = 0;
-  /** True from a (re)connect until the stream's first line that was not seen before. */
+  private skipAfterLastTs = 0;
+  /** True from a (re)connect until the stream has re-delivered every line seen before it. */
   private replaying = false;
 
   /** Call when a new stream starts (the first one included). */
   beginStream(): void {
     this.skipAtLastTs = this.seenAtLastTs;
+    this.skipAfterLastTs = this.seenAfterLastTs;
     this.replaying = this.lastTs !== undefined;
   }
 
-  /** true when the line is new (and records it), false when it was already seen before a reconnect. */
+  /**
+   * true when the line is new (and records it), false when it was already seen before a reconnect. A
+   * resumed stream re-delivers, in file order, the lines of lastTs's second: the lines at lastTs (as many
+   * as were seen), then the earlier-stamped lines seen after them; everything after that is new — even a
+   * line stamped a moment before lastTs that was written after the cut.
+   */
   accept(line: LogLine): boolean {
     if (this.lastTs !== undefined) {
       const cmp = compareLogTimestamps(line.ts, this.lastTs);
-      if (cmp < 0) return !this.replaying; // a replay after a reconnect; mid-stream, an out-of-order stamp
-      if (cmp === 0) {
-        if (this.replaying && this.skipAtLastTs > 0) {
+      if (this.replaying) {
+        if (cmp === 0 && this.skipAtLastTs > 0) {
           this.skipAtLastTs--;
           return false;
         }
+        if (cmp < 0 && this.skipAtLastTs > 0) return false; // before the last line at lastTs: seen
+        if (cmp < 0 && this.skipAfterLastTs > 0) {
+          this.skipAfterLastTs--;
+          return false;
+        }
         this.replaying = false;
+      }
+      if (cmp < 0) {
+        this.seenAfterLastTs++;
+        return true;
+      }
+      if (cmp === 0) {
         this.seenAtLastTs++;
+        this.seenAfterLastTs = 0;
         return true;
       }
     }
     this.replaying = false;
     this.lastTs = line.ts;
     this.seenAtLastTs = 1;
+    this.seenAfterLastTs = 0;
     this.skipAtLastTs = 0;
+    this.skipAfterLastTs = 0;
     return true;
   }
 }

@@ -161,7 +161,22 @@ export class PodInformer {
     this.emit(name, pod);
   }
 
-  private remove(name: string): void {
+  /** Pods the watch saw deleted, with their last state (their DisruptionTarget, exit), newest last; bounded. */
+  private readonly tombstones = new Map<string, V1Pod>();
+
+  /** A recently deleted pod's last state, as the watch's DELETED event carried it. */
+  deleted(name: string): V1Pod | undefined {
+    return this.tombstones.get(name);
+  }
+
+  private remove(name: string, last?: V1Pod): void {
+    const final = last ?? this.pods.get(name);
+    if (final) {
+      this.tombstones.delete(name);
+      this.tombstones.set(name, final);
+      // A follower asks right after the pod went: the last thousand deletions are plenty.
+      if (this.tombstones.size > 1000) this.tombstones.delete(this.tombstones.keys().next().value!);
+    }
     if (this.pods.delete(name)) this.emit(name, undefined);
   }
 
@@ -274,7 +289,7 @@ export class PodInformer {
             if (obj) this.upsert(obj);
             break;
           case 'DELETED':
-            if (obj?.metadata?.name) this.remove(obj.metadata.name);
+            if (obj?.metadata?.name) this.remove(obj.metadata.name, obj);
             break;
           case 'BOOKMARK':
             break;

@@ -36,6 +36,8 @@ export function toPodStatus(pod: V1Pod): PodStatus {
   if (state?.waiting?.reason) out.waitingReason = state.waiting.reason;
   if (state?.waiting?.message) out.waitingMessage = state.waiting.message;
   if (pod.status?.reason) out.reason = pod.status.reason;
+  const disruption = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget' && c.status === 'True');
+  if (disruption) out.disruption = [disruption.reason, disruption.message].filter(Boolean).join(': ') || 'DisruptionTarget';
   if (pod.status?.message) out.message = pod.status.message;
   const startedAt = iso(state?.running?.startedAt) ?? iso(terminated?.startedAt) ?? iso(pod.status?.startTime);
   if (startedAt) out.startedAt = startedAt;

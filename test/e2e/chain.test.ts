@@ -192,7 +192,7 @@ async function followInHistory(childWorkflowId: string): Promise<{ attempt: numb
   };
 }
 
-it("the kube-apiserver is SIGKILLed and restarted twice while the follow activities stream the agents' logs: the follows resume (within the activity, then by Temporal retrying it from its heartbeat), every task succeeds once, no line lost or repeated, no pod created twice", async () => {
+it("the kube-apiserver is SIGKILLed and restarted twice while the follow activities stream the agents' logs: the follows reconnect, and wait out an outage longer than their heartbeat timeout without failing an attempt; every task succeeds once, no line lost or repeated, no pod created twice", async () => {
   const TASKS_HERE = 3;
   const records = makeRecordDir(stack.scratch, 'apiserver-restart');
   const holdDir = makeRecordDir(stack.scratch, 'holds-apiserver-restart');
@@ -241,20 +241,20 @@ it("the kube-apiserver is SIGKILLed and restarted twice while the follow activit
   const afterFirst = await followedUntil(readLineAfter(Date.now()), 'every follow to read a line printed after restart 1');
   timing('chain/apiserver: ready → every follow reading again', Date.now() - t);
 
-  // 2. A longer outage: the apiserver stays down until every follow activity has FAILED (retryable:
-  // the API cannot be reached) and Temporal has scheduled its retry; then it comes back.
+  // 2. A longer outage — over twice the follows' heartbeat timeout (5 s): each follow activity waits it out
+  // itself, heartbeating; none fails or times out (its attempt stays), as the task deadline is the only bound.
   t = Date.now();
   stack.killApiserver();
-  const failed = await eventually(async () => {
-    const now = await Promise.all(children.map((id) => pendingFollow(id)));
-    return now.every((f, i) => f && f.attempt > afterFirst[i]!.attempt) ? now.map((f) => f!) : undefined;
-  }, 'every follow activity to fail while the apiserver is down and be retried', 60_000);
-  for (const f of failed) expect(f.lastFailure).toMatch(/Cannot reach the Kubernetes API server/);
+  const waited = await eventually(async () => {
+    if (Date.now() - t < 12_000) return undefined;
+    return Promise.all(children.map((id) => pendingFollow(id)));
+  }, 'an outage of 12 s', 60_000);
+  expect(waited.map((f) => f?.attempt)).toEqual(afterFirst.map((f) => f.attempt));
   await stack.cluster.restartApiserver();
-  timing(`chain/apiserver: restart 2 (kill -9 → follows failed and retried → ready again)`, Date.now() - t);
+  timing(`chain/apiserver: restart 2 (kill -9 → 12 s outage waited out by the follows → ready again)`, Date.now() - t);
   t = Date.now();
-  const afterSecond = await followedUntil(readLineAfter(Date.now()), 'every retried follow to read a line printed after restart 2');
-  timing('chain/apiserver: ready → every retried follow reading again', Date.now() - t);
+  const afterSecond = await followedUntil(readLineAfter(Date.now()), 'every follow to read a line printed after restart 2');
+  timing('chain/apiserver: ready → every follow reading again', Date.now() - t);
   // The same pods still run: none was replaced or created again.
   expect((await stack.pods()).filter((p) => p.status?.phase === 'Running')).toHaveLength(TASKS_HERE);
 
@@ -291,9 +291,9 @@ it("the kube-apiserver is SIGKILLed and restarted twice while the follow activit
     expect(x.logLines).toBe(n + 7);
     const follow = await followInHistory(x.childWorkflowId!);
     report.push(`${x.id} ${n + 7} lines, follow attempt ${follow.attempt}`);
-    // The activity that completed is a retry (the failures of restart 2), resumed from its predecessor's heartbeat.
-    expect(follow.attempt).toBeGreaterThanOrEqual(2);
-    expect(follow.lastFailure).toMatch(/Cannot reach the Kubernetes API server/);
+    // One attempt followed the pod through both outages: no attempt cap, no retry needed.
+    expect(follow.attempt).toBe(1);
+    expect(follow.lastFailure).toBeUndefined();
     expect(follow.outcome.kind).toBe('exited');
     if (follow.outcome.kind !== 'exited') continue;
     expect(follow.outcome.linesSeen).toBe(n + 7);
@@ -307,7 +307,7 @@ it("the kube-apiserver is SIGKILLed and restarted twice while the follow activit
   // eslint-disable-next-line no-console
   console.log(`[e2e] chain/apiserver: ${report.join('; ')}; follow attempts after restart 1: ${afterFirst.map((f) => f.attempt).join(',')}, after restart 2: ${afterSecond.map((f) => f.attempt).join(',')}`);
   const log = readFileSync(path.join(stack.scratch, 'worker-apiserver-restart.log'), 'utf8');
-  for (const x of summary.tasks) expect(log).toMatch(new RegExp(`resuming follow from heartbeat.*pod: '${x.podName}'`));
+  for (const x of summary.tasks) expect(log).toMatch(new RegExp(`Kubernetes API unreachable; waiting.*pod: '${x.podName}'`));
   await expectNoPodsLeft();
   expect(await worker.stop()).toBe(0);
 }, 180_000);

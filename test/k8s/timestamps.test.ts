@@ -66,4 +66,27 @@ describe('LogResume', () => {
     for (const x of second) if (r.accept(x)) out.push(x.text);
     expect(out).toEqual(['a', 'b', 'warn', 'result', 'c', 'late', 'd']);
   });
+
+  it("keeps a line stamped a moment before the last one that arrives right after a reconnect (issue 11, item 7)", () => {
+    // The stream is cut after "b" (01.31); the stderr line "warn" (stamped 01.30) was written after the cut.
+    const first = [l('01.10', 'a'), l('01.31', 'b')];
+    const r = new LogResume();
+    const out: string[] = [];
+    r.beginStream();
+    for (const x of first) if (r.accept(x)) out.push(x.text);
+    const second = [l('01.10', 'a'), l('01.31', 'b'), l('01.30', 'warn'), l('01.32', 'result')];
+    r.beginStream();
+    for (const x of second) if (r.accept(x)) out.push(x.text);
+    expect(out).toEqual(['a', 'b', 'warn', 'result']);
+  });
+
+  it('a reconnect right after an earlier-stamped line neither repeats it nor drops the next one', () => {
+    const r = new LogResume();
+    const out: string[] = [];
+    r.beginStream();
+    for (const x of [l('01.10', 'a'), l('01.31', 'b'), l('01.30', 'warn')]) if (r.accept(x)) out.push(x.text);
+    r.beginStream();
+    for (const x of [l('01.10', 'a'), l('01.31', 'b'), l('01.30', 'warn'), l('01.29', 'late'), l('02.00', 'c')]) if (r.accept(x)) out.push(x.text);
+    expect(out).toEqual(['a', 'b', 'warn', 'late', 'c']);
+  });
 });

@@ -32,6 +32,10 @@ export interface PodScript {
   hang?: boolean;
   /** Do not enforce the pod's activeDeadlineSeconds (a kubelet that fails to), so only the workflow's deadline can end it. */
   ignoreActiveDeadline?: boolean;
+  /** While running: deleted by someone else (an admin, a drain without the Eviction API) after this long. */
+  deletedBySomeoneElseAfterMs?: number;
+  /** While running: taken away through the Eviction API after this long (DisruptionTarget set, then deleted). */
+  evictedThroughApiAfterMs?: number;
   /** Die OOM-killed / be evicted instead of finishing. */
   oomKill?: boolean;
   evict?: boolean;
@@ -227,6 +231,15 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
       const interval = script.lineIntervalMs ?? 10;
       lines.forEach((l, i) => at(interval * (i + 1), () => this.log(pod, l)));
       const end = interval * (lines.length + 1) + (script.runMs ?? 0);
+      if (script.deletedBySomeoneElseAfterMs !== undefined) at(script.deletedBySomeoneElseAfterMs, () => void this.deletePod(pod.req.name));
+      if (script.evictedThroughApiAfterMs !== undefined) {
+        at(script.evictedThroughApiAfterMs, () => {
+          // As kube-apiserver's eviction handler does: the condition first, then a graceful delete.
+          pod.status = { ...pod.status, disruption: 'EvictionByEvictionAPI: Eviction API: evicting' };
+          this.changed(pod);
+          void this.deletePod(pod.req.name);
+        });
+      }
       if (script.oomKill) return at(end, () => this.terminate(pod, 137, 'OOMKilled'));
       if (script.evict) return at(end, () => this.terminate(pod, 137, 'Error', 'Evicted'));
       if (script.hang) return;
@@ -266,12 +279,30 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
     });
   }
 
+  private readonly tombstones = new Map<string, PodStatus>();
+  deletedPod(name: string): PodStatus | undefined {
+    return this.tombstones.get(name);
+  }
+
+  /** Test hook: the API is down (every read refused as retryable 503) until this time (ms since epoch). */
+  apiDownUntil = 0;
+  /** Test hook: this many deletes fail in a row (a retryable 500 each). */
+  failingDeletes = 0;
+  /** Test hook: reading these pods' logs is forbidden (403, for good: an RBAC change). */
+  logsForbidden?: (name: string) => boolean;
+
+  private apiDown(what: string): void {
+    if (Date.now() < this.apiDownUntil) throw new KubernetesError(`${what}: the server is currently unable to handle the request (503)`, true, 503);
+  }
+
   async getPod(name: string): Promise<PodStatus | undefined> {
+    this.apiDown(`get pod ${name}`);
     const pod = this.pods.get(name);
     return pod ? { ...pod.status } : undefined;
   }
 
   async waitForPod(name: string, until: (p: PodStatus | undefined) => boolean, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<PodStatus | undefined> {
+    this.apiDown(`get pod ${name}`);
     const current = () => this.pods.get(name)?.status;
     if (until(current())) return current() && { ...current()! };
     return new Promise((resolve) => {
@@ -293,6 +324,8 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
   readonly cuts = new Map<string, { afterLines: number; times: number }>();
 
   async *followLogs(name: string, opts: FollowLogsOptions = {}): AsyncIterable<LogLine> {
+    this.apiDown(`logs of pod ${name}`);
+    if (this.logsForbidden?.(name)) throw new KubernetesError(`pods "${name}" is forbidden: User cannot get resource "pods/log" in API group "" in the namespace "agents" (403)`, false, 403);
     const pod = this.pods.get(name);
     if (!pod) return;
     const cut = this.cuts.get(name);
@@ -319,6 +352,10 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
   }
 
   async deletePod(name: string, opts: { gracePeriodSeconds?: number } = {}): Promise<void> {
+    if (this.failingDeletes > 0) {
+      this.failingDeletes--;
+      throw new KubernetesError(`delete pod ${name}: etcdserver: request timed out (500)`, true, 500);
+    }
     const pod = this.pods.get(name);
     if (!pod || pod.status.deleting) return;
     pod.status = { ...pod.status, deleting: true };
@@ -327,9 +364,13 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
     setTimeout(() => {
       if (pod.status.phase === 'Running' || pod.status.phase === 'Pending') this.terminate(pod, 143, 'Error');
       pod.timers.forEach(clearTimeout);
-      this.pods.delete(name);
-      this.record('deleted', name);
-      this.events.emit('change', name);
+      // As a kubelet does: the container's end is reported a moment before the pod object goes.
+      setTimeout(() => {
+        this.tombstones.set(name, { ...pod.status });
+        this.pods.delete(name);
+        this.record('deleted', name);
+        this.events.emit('change', name);
+      }, 50);
     }, graceMs);
   }
 

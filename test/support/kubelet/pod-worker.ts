@@ -16,7 +16,9 @@ import { podMatches, type Fault } from './faults';
 import { apiTokenSource, containerMounts, mountVolumes, remapEnvPaths, writeInClusterKubeconfig, type MountedVolumes } from './volumes';
 import { buildPodStatus, podPhase, type ContainerSnapshot, type ContainerState } from './pod-status';
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+// Strategic merge, as the real kubelet patches status: conditions merge by type, so one another component set
+// (the apiserver's DisruptionTarget on an eviction) survives the kubelet's next status update.
+const statusPatch = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface PodWorkerDeps {
@@ -489,7 +491,7 @@ export class PodWorker {
         await this.deps.api.patchNamespacedPodStatus(
           // metadata.uid makes the patch conditional: never write onto a recreated pod of the same name.
           { name: this.name, namespace: this.namespace, body: { metadata: { uid: this.uid }, status } },
-          mergePatch,
+          statusPatch,
         );
         failures = 0;
       } catch (err) {
