@@ -96,7 +96,7 @@ test('eviction: a new pod for the same attempt', async () => {
   }
 });
 
-test('two tasks naming the same file run together (before file-overlap ordering)', async () => {
+test('two tasks naming the same file (run together before file-overlap ordering, one after the other since)', async () => {
   const h = await harness();
   try {
     const md = ['# Tasks', '', '## Phase 1', '', '- [ ] T001 [P] [ASYNC] Create `src/models/user.ts`', '- [ ] T002 [P] [ASYNC] Add validation to `src/models/user.ts`', ''].join('\n');
