@@ -345,7 +345,9 @@ async function latestRunId(client: Awaited<ReturnType<typeof connectTemporal>>['
 export async function runsCommand(flags: TemporalFlags & { json?: boolean; limit?: number }, io: Output): Promise<number> {
   return withTemporal(flags, async (t) => {
     const rows: { id: string; status: string; runStatus?: string; feature?: string; started: string }[] = [];
-    for await (const wf of t.client.workflow.list({ query: `WorkflowType = 'implementFeature'` })) {
+    // One row per run: a run that continued as new has one execution per generation (newest first).
+    for await (const wf of t.client.workflow.list({ query: `WorkflowType = 'implementFeature' AND ExecutionStatus != 'ContinuedAsNew'` })) {
+      if (rows.some((r) => r.id === wf.workflowId)) continue;
       rows.push({
         id: wf.workflowId,
         status: wf.status.name,

@@ -1,5 +1,6 @@
 import { harness, tasksMarkdown, type Harness } from './harness';
 import { startWorker, eventually } from '../support/temporal';
+import { runCli } from '../integration/support/cli';
 
 describe('implementFeature durability', () => {
   let h: Harness;
@@ -61,5 +62,12 @@ describe('implementFeature durability', () => {
     expect(first.status.name).toBe('CONTINUED_AS_NEW');
     expect(desc.runId).not.toBe(handle.firstExecutionRunId);
     expect(h.k8s.created).toHaveLength(6);
+    // `sdlc-runner runs` lists the run once, not once per generation (visibility lags a moment).
+    const rows = await eventually(async () => {
+      const r = await runCli(['runs', '--json', '--limit', '500']);
+      const mine = (JSON.parse(r.stdout) as { id: string; status: string }[]).filter((x) => x.id === handle.workflowId);
+      return mine.length > 0 && mine.every((x) => x.status === 'COMPLETED') && mine;
+    }, 'the run listed as completed');
+    expect(rows).toHaveLength(1);
   });
 });
