@@ -15,6 +15,7 @@ import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUp
 import { DEFAULT_RUN_OPTIONS, integrationBranchName, runIsOngoing, type ImplementFeatureInput, type IntegrationState, type RunOptions, type RunState, type StackMode } from '../../workflows/types';
 import type { IntegrateFeatureInput } from '../../workflows/integrate-feature';
 import { CliError, rootMessage } from './errors';
+import { keptState, QUERY_ANSWER_MS, StateQuery, workerDownLine, workerPresence, type WorkerPresence } from './kept-state';
 import { closedState, closedTemporalStatus, emit, followRun, integrationLines, summaryLines } from './follow';
 import { currentBranch, resolveRepository, runWorkflowId } from './repo';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
@@ -188,11 +189,11 @@ async function watchRun(t: Awaited<ReturnType<typeof connectTemporal>>, workflow
     const state = await followRun(t.client, workflowId, { json, out: io.out, signal: abort.signal });
     // The rest of the agents' lines before the summary (briefly, when stopped with Ctrl-C).
     await logFollower?.finish(abort.signal.aborted ? 1_000 : undefined);
-    if (!state) throw new CliError(`run ${workflowId} ended before its state could be read; see 'sdlc-runner status ${workflowId}'`, 1);
-    if (abort.signal.aborted && runIsOngoing(state.status)) {
+    if (abort.signal.aborted && (!state || runIsOngoing(state.status))) {
       io.err.write(`stopped following; the run goes on. Attach again with 'sdlc-runner watch ${workflowId}'.\n`);
       return 130;
     }
+    if (!state) throw new CliError(`run ${workflowId} ended before its state could be read; see 'sdlc-runner status ${workflowId}'`, 1);
     if (json) emit(io.out, true, { event: 'run_finished', run: workflowId, status: state.status, tasks: state.tasks.map((x) => ({ id: x.id, status: x.status, branch: x.branch, commit: x.commit, reason: x.reason })) });
     else for (const line of summaryLines(state, workflowId)) io.out.write(line + '\n');
     return state.tasks.every((x) => x.status === 'succeeded') ? 0 : 1;
@@ -209,7 +210,11 @@ export async function firstRunId(client: Awaited<ReturnType<typeof connectTempor
 
 export async function watchCommand(run: string, flags: TemporalFlags & { json?: boolean }, io: Output, logs?: RunLogs): Promise<number> {
   return withTemporal(flags, async (t) => {
-    await getState(t.client, run); // clear error when the run does not exist
+    // A clear error when the run does not exist; asked of Temporal, which answers with or without a worker.
+    await t.client.workflow.getHandle(run).describe().catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${run}'. List runs with 'sdlc-runner runs'.`);
+      throw err;
+    });
     return watchRun(t, run, !!flags.json, io, logs);
   });
 }
@@ -266,7 +271,20 @@ export async function statusCommand(run: string | undefined, flags: TemporalFlag
   return withTemporal(flags, async (t) => {
     const id = run ?? (await latestRunId(t.client));
     if (!id) throw new CliError(`no runs yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
-    let state = await withLatestIntegration(t.client, id, await getState(t.client, id));
+    const desc = await t.client.workflow.getHandle(id).describe().catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${id}'. List runs with 'sdlc-runner runs'.`);
+      throw err;
+    });
+    // A query needs a worker (even for a finished run): without one, show what Temporal keeps.
+    const answer = await new StateQuery(() => t.client.workflow.getHandle(id).query(getRunStateQuery)).within(QUERY_ANSWER_MS);
+    if (answer === 'no-answer') {
+      const presence = await workerPresence(t.client, t.namespace, desc.taskQueue).catch((): WorkerPresence => ({}));
+      const kept = await keptState(t.client, id);
+      if (flags.json) io.out.write(JSON.stringify({ ...kept, worker: { up: false, lastSeen: presence.lastSeen?.toISOString() } }, null, 2) + '\n');
+      else io.out.write(`${workerDownLine(desc.taskQueue, presence)}\n${formatStatusTable(kept)}`);
+      return 0;
+    }
+    let state = await withLatestIntegration(t.client, id, answer ?? (await getState(t.client, id)));
     // Terminated (or failed) in Temporal: the query still answers with the last state, 'running'.
     const closed = runIsOngoing(state.status) ? await closedTemporalStatus(t.client.workflow.getHandle(id)) : undefined;
     if (closed) state = closedState(state, closed);

@@ -6,6 +6,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { getRunStateQuery } from '../../workflows/definitions';
 import { runIsOngoing, type RunState } from '../../workflows/types';
 import { countTasks, diffRunState, formatEventLine, type RunEvent } from './run-events';
+import { keptState, QUERY_ANSWER_MS, StateQuery, workerDownLine, workerPresence, type WorkerPresence } from './kept-state';
 
 export interface FollowOptions {
   json: boolean;
@@ -23,14 +24,6 @@ export function isSettled(state: RunState): boolean {
 export function emit(out: NodeJS.WritableStream, json: boolean, e: RunEvent | Record<string, unknown>): void {
   if (json) out.write(JSON.stringify('type' in e ? { event: e.type, ...e, type: undefined } : e) + '\n');
   else out.write(formatEventLine(e as RunEvent) + '\n');
-}
-
-async function queryState(handle: WorkflowHandle): Promise<RunState | undefined> {
-  try {
-    return await handle.query(getRunStateQuery);
-  } catch {
-    return undefined; // not started yet (first workflow task pending) or between runs of a continue-as-new
-  }
 }
 
 /**
@@ -56,8 +49,35 @@ export async function followRun(client: Client, workflowId: string, opts: Follow
   const progressEvery = opts.progressEveryMs ?? (Number(process.env.SDLC_PROGRESS_EVERY_SECONDS) || 30) * 1000;
   let prev: RunState | undefined;
   let lastProgress = Date.now();
+  const query = new StateQuery(() => handle.query(getRunStateQuery));
+  /** Set while no worker answers (the run goes on when one is back): said once, with what Temporal keeps. */
+  let workerDown = false;
   for (;;) {
-    const state = await queryState(handle);
+    const answer = await query.within(QUERY_ANSWER_MS);
+    if (answer === 'no-answer') {
+      const closed = await closedTemporalStatus(handle);
+      const kept = await keptState(client, workflowId).catch(() => undefined);
+      if (!workerDown) {
+        workerDown = true;
+        const desc = await handle.describe().catch(() => undefined);
+        const presence: WorkerPresence = desc ? await workerPresence(client, client.options.namespace, desc.taskQueue).catch((): WorkerPresence => ({})) : {};
+        if (opts.json) emit(opts.out, true, { event: 'worker_down', run: workflowId, taskQueue: desc?.taskQueue, lastSeen: presence.lastSeen?.toISOString(), tasks: kept?.tasks.map((t) => ({ id: t.id, status: t.status, attempt: t.attempt })) });
+        else {
+          opts.out.write(`${workerDownLine(desc?.taskQueue ?? '?', presence)}${closed ? '' : '; waiting for one'}\n`);
+          for (const t of kept?.tasks ?? []) opts.out.write(`  ${t.id} ${t.status} attempt=${t.attempt} branch=${t.branch}${t.reason ? ` reason=${JSON.stringify(t.reason)}` : ''}\n`);
+        }
+      }
+      // A run that has ended needs no worker to be told: what Temporal keeps is its end.
+      if (closed && kept) return { ...kept, status: kept.status === 'running' ? closedState(kept, closed).status : kept.status };
+      if (opts.signal?.aborted) return prev;
+      continue;
+    }
+    if (workerDown) {
+      workerDown = false;
+      if (opts.json) emit(opts.out, true, { event: 'worker_up', run: workflowId });
+      else opts.out.write('a worker answers again: following\n');
+    }
+    const state = answer;
     if (state) {
       for (const e of diffRunState(prev, state)) emit(opts.out, opts.json, e);
       prev = state;
