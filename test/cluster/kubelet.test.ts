@@ -337,3 +337,35 @@ test('a restarted kubelet does not run a pod twice: containers lost with the old
   await create(bashPod('after-kubelet-restart', 'echo ok'));
   await waitForPod(api, NS, 'after-kubelet-restart', phaseIs('Succeeded'));
 });
+
+test("a force-deleted pod's processes all die, also one that started a session of its own (as the agent runs opencode)", async () => {
+  const pidFile = path.join(scratch, 'detached.pid');
+  // setsid: a new session and process group, out of reach of a kill of the container's group alone.
+  // ($BASHPID, not $$: Kubernetes expands $$ in a command to $.)
+  await create(bashPod('detached', `setsid bash -c 'echo $BASHPID > ${pidFile}; exec sleep 300' & sleep 300`));
+  await waitForPod(api, NS, 'detached', phaseIs('Running'));
+  const pid = await (async () => {
+    for (let i = 0; i < 100; i++) {
+      try {
+        const p = Number(readFileSync(pidFile, 'utf8').trim());
+        if (p) return p;
+      } catch {
+        // not written yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the detached process never wrote its pid: ${(await k('logs', 'detached')).stdout}`);
+  })();
+  const alive = (p: number) => {
+    try {
+      process.kill(p, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  expect(alive(pid)).toBe(true);
+  await api.deleteNamespacedPod({ name: 'detached', namespace: NS, gracePeriodSeconds: 0 });
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(alive(pid)).toBe(false);
+});

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { CriLogWriter } from './cri-log';
@@ -384,10 +384,20 @@ export class PodWorker {
   private signal(c: ContainerRun, sig: NodeJS.Signals): void {
     const pid = c.proc?.pid;
     if (!pid) return;
+    // A runtime's SIGKILL reaches every process of the container (its cgroup), also those that started a
+    // session of their own (the agent runs opencode detached): found while their parents still live.
+    const all = sig === 'SIGKILL' ? descendantsOf(pid) : [];
     try {
       process.kill(-pid, sig);
     } catch {
       // already gone
+    }
+    for (const p of all) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // already gone
+      }
     }
   }
 
@@ -521,3 +531,32 @@ export class PodWorker {
 }
 
 export type { ContainerState };
+
+/** Every process below `root` (children, grandchildren, …), from /proc: each process's parent is the 4th field of its stat. */
+function descendantsOf(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(entry), ppid);
+    } catch {
+      // exited while we read
+    }
+  }
+  const found: number[] = [];
+  const below = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, ppid] of parent) {
+      if (!below.has(pid) && below.has(ppid)) {
+        below.add(pid);
+        found.push(pid);
+        grew = true;
+      }
+    }
+  }
+  return found;
+}
