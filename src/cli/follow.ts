@@ -2,11 +2,15 @@
  * Follows a run until every task is terminal (the run then completes, or waits for a decision):
  * prints events as lines or JSON lines, a throttled progress line, and a final summary.
  */
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { getRunStateQuery } from '../../workflows/definitions';
 import { runIsOngoing, type RunState } from '../../workflows/types';
 import { countTasks, diffRunState, formatEventLine, type RunEvent } from './run-events';
 import { keptState, QUERY_ANSWER_MS, StateQuery, workerDownLine, workerPresence, type WorkerPresence } from './kept-state';
+import { CliError } from './errors';
+
+/** How long a follower waits for an unreachable Temporal before it exits 3 (the run itself goes on). */
+const TEMPORAL_UNREACHABLE_MS = Number(process.env.SDLC_TEMPORAL_UNREACHABLE_SECONDS ?? 60) * 1000;
 
 export interface FollowOptions {
   json: boolean;
@@ -52,8 +56,36 @@ export async function followRun(client: Client, workflowId: string, opts: Follow
   const query = new StateQuery(() => handle.query(getRunStateQuery));
   /** Set while no worker answers (the run goes on when one is back): said once, with what Temporal keeps. */
   let workerDown = false;
+  /** Since when Temporal itself has not answered: past the bound the follower gives up with exit 3. */
+  let unreachableSince: number | undefined;
+  const temporalUnreachable = async (): Promise<boolean> => {
+    const answered = await Promise.race([
+      handle.describe().then(() => true, (err: unknown) => err instanceof WorkflowNotFoundError),
+      new Promise<false>((r) => setTimeout(() => r(false), 5000).unref()),
+    ]);
+    if (answered) {
+      if (unreachableSince !== undefined && !opts.json) opts.out.write('reconnected to Temporal: following\n');
+      unreachableSince = undefined;
+      return false;
+    }
+    if (unreachableSince === undefined) {
+      unreachableSince = Date.now();
+      if (opts.json) emit(opts.out, true, { event: 'temporal_unreachable', run: workflowId });
+      else opts.out.write(`Temporal is not answering; reconnecting… (giving up after ${TEMPORAL_UNREACHABLE_MS / 1000}s; the run goes on)\n`);
+    }
+    if (Date.now() - unreachableSince >= TEMPORAL_UNREACHABLE_MS) {
+      throw new CliError(`Temporal did not answer for ${TEMPORAL_UNREACHABLE_MS / 1000}s; the run goes on in Temporal. Attach again with 'sdlc-runner watch ${workflowId}' once it is reachable`, 3);
+    }
+    return true;
+  };
   for (;;) {
     const answer = await query.within(QUERY_ANSWER_MS);
+    if (answer !== undefined && answer !== 'no-answer') unreachableSince = undefined;
+    else if (await temporalUnreachable()) {
+      if (opts.signal?.aborted) return prev;
+      await new Promise((r) => setTimeout(r, pollMs));
+      continue;
+    }
     if (answer === 'no-answer') {
       const closed = await closedTemporalStatus(handle);
       const kept = await keptState(client, workflowId).catch(() => undefined);
