@@ -1,6 +1,6 @@
 /** Worker entrypoint (the worker image runs `node dist/worker/main.js`). */
 import { ConfigError } from '../src/config/worker-config';
-import { startProductionWorker } from './run-worker';
+import { startProductionWorker, TemporalUnreachableError } from './run-worker';
 
 async function run(): Promise<void> {
   const handle = await startProductionWorker();
@@ -9,7 +9,10 @@ async function run(): Promise<void> {
   await handle.done;
 }
 
+// One line per problem, no stack trace, for what the operator must fix (exit 2) or reach (exit 3); a stack only for a bug.
 run().catch((err) => {
-  console.error(err instanceof ConfigError ? err.message : `worker failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-  process.exit(err instanceof ConfigError ? 2 : 1);
+  if (err instanceof ConfigError) console.error(err.message);
+  else if (err instanceof TemporalUnreachableError) console.error(`worker: ${err.message}`);
+  else console.error(`worker failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  process.exit(err instanceof ConfigError ? 2 : err instanceof TemporalUnreachableError ? 3 : 1);
 });

@@ -5,11 +5,14 @@
  * the follow activity resumes from its heartbeat on the next worker).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { loadWorkerConfig, type WorkerConfig } from '../src/config/worker-config';
+import { ConfigError, loadWorkerConfig, type WorkerConfig } from '../src/config/worker-config';
+import { kubeConfigProblem } from '../src/k8s/kubeconfig';
+import { parsePodTemplate } from '../src/k8s/pod-manifest';
 import { connectionOptions } from '../src/temporal/connection';
 import { createCliGitGateway } from '../src/git/cli-gateway';
 import { createClientGateway } from '../src/k8s/client-gateway';
@@ -19,6 +22,20 @@ import { workerLogger } from './logger';
 
 export const WORKFLOW_BUNDLE_PATH = path.resolve(__dirname, '..', 'workflow-bundle.js');
 
+/** Temporal cannot be reached at start: the worker exits 3, as the CLI does. */
+export class TemporalUnreachableError extends Error {
+  override readonly name = 'TemporalUnreachableError';
+}
+
+/** Why a port cannot be listened on (in use, not permitted), or undefined when it is free. */
+async function portTaken(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' ? 'the port is in use by another process' : `cannot listen on it (${err.code ?? err.message})`));
+    probe.listen(port, '0.0.0.0', () => probe.close(() => resolve(undefined)));
+  });
+}
+
 export interface WorkerHandle {
   stop(): Promise<void>;
   done: Promise<void>;
@@ -26,12 +43,27 @@ export interface WorkerHandle {
 
 export async function startProductionWorker(config: WorkerConfig = loadWorkerConfig(), log: (msg: string) => void = (m) => console.log(m)): Promise<WorkerHandle> {
   if (!existsSync(WORKFLOW_BUNDLE_PATH)) throw new Error(`workflow bundle ${WORKFLOW_BUNDLE_PATH} is missing: run 'npm run build'`);
-  let podTemplate: string;
+  // Everything the worker can check without a task, before it polls: a worker that reports ready must be able to work.
+  const problems: string[] = [];
+  let podTemplate = '';
   try {
     podTemplate = readFileSync(config.SDLC_POD_TEMPLATE_FILE, 'utf8');
+    parsePodTemplate(podTemplate, config.SDLC_POD_TEMPLATE_FILE);
   } catch (err) {
-    throw new Error(`SDLC_POD_TEMPLATE_FILE=${config.SDLC_POD_TEMPLATE_FILE}: cannot read the agent pod template (${(err as NodeJS.ErrnoException).code ?? String(err)}); the Helm chart mounts it from the pod-template ConfigMap`);
+    const code = (err as NodeJS.ErrnoException).code;
+    problems.push(
+      code
+        ? `SDLC_POD_TEMPLATE_FILE=${JSON.stringify(config.SDLC_POD_TEMPLATE_FILE)}: cannot read the agent pod template (${code}); the Helm chart mounts it from the pod-template ConfigMap`
+        : `SDLC_POD_TEMPLATE_FILE=${JSON.stringify(config.SDLC_POD_TEMPLATE_FILE)}: ${(err as Error).message} (format: docs/pod-template.md)`,
+    );
   }
+  const kube = kubeConfigProblem(undefined);
+  if (kube) problems.push(kube);
+  for (const [name, port] of [['SDLC_HEALTH_PORT', config.SDLC_HEALTH_PORT], ['SDLC_METRICS_PORT', config.SDLC_METRICS_PORT]] as const) {
+    const taken = await portTaken(port);
+    if (taken) problems.push(`${name}=${port}: ${taken}; give the worker a free port`);
+  }
+  if (problems.length) throw new ConfigError(problems);
   Runtime.install({
     logger: workerLogger('INFO'),
     telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.SDLC_METRICS_PORT}` } } },
@@ -56,7 +88,9 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
     tlsServerName: config.TEMPORAL_TLS_SERVER_NAME,
     apiKeyFile: config.TEMPORAL_API_KEY_FILE,
   };
-  const connection = await NativeConnection.connect(connectionOptions(target));
+  const connection = await NativeConnection.connect(connectionOptions(target)).catch((err: unknown) => {
+    throw new TemporalUnreachableError(`cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (${(err as Error).message.split('\n')[0]!.slice(0, 300)}). Fix: check TEMPORAL_ADDRESS, the network path and TLS settings`);
+  });
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

@@ -24,6 +24,8 @@ export function asCliError(err: unknown): CliError | undefined {
   // ConfigError (src/config/worker-config) by name: that module (zod) loads only with the worker.
   if (err instanceof TasksFileError || (err instanceof Error && err.name === 'ConfigError')) return new CliError(err.message);
   if (err instanceof NamespaceNotFoundError) return new CliError(namespaceMissing(err.namespace));
+  // TemporalUnreachableError (worker/run-worker, for `dev`'s worker), by name for the same reason.
+  if (err instanceof Error && err.name === 'TemporalUnreachableError') return new CliError(err.message, 3);
   return undefined;
 }
 

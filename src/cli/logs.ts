@@ -4,8 +4,6 @@
  * following — reconnecting after any stream cut without repeating a line, picking up pods the run
  * creates later — and exits once every followed pod has ended.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createClientGateway, RUN_UID_LABEL, type ClientGateway } from '../k8s/client-gateway';
 import { KubernetesError, LABELS, type LogLine, type PodStatus } from '../k8s/gateway';
@@ -13,6 +11,9 @@ import { LogResume } from '../k8s/log-resume';
 import { compareLogTimestamps } from '../k8s/timestamps';
 import { labelValue } from '../k8s/names';
 import { CliError } from './errors';
+import { kubeConfigProblem } from '../k8s/kubeconfig';
+
+export { kubeConfigProblem };
 
 export interface LogsCommandOptions {
   namespace: string;
@@ -217,26 +218,6 @@ class RunPodFollowers {
   all(): Promise<boolean[]> {
     return Promise.all(this.followed.values());
   }
-}
-
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
-/**
- * Why there is no Kubernetes configuration to use, or undefined: checked before anything is contacted.
- * Without one the client would quietly try http://localhost:8080 and fail with an unrelated message.
- */
-export function kubeConfigProblem(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (kubeconfig !== undefined) {
-    if (!existsSync(kubeconfig)) return `--kubeconfig '${kubeconfig}' does not exist. Fix: pass the path of a kubeconfig file, or leave --kubeconfig out to use KUBECONFIG or ~/.kube/config`;
-    return undefined;
-  }
-  const listed = (env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean);
-  const missing = listed.find((f) => !existsSync(f));
-  if (missing) return `KUBECONFIG names '${missing}', which does not exist. Fix: set KUBECONFIG to your kubeconfig file(s), or pass --kubeconfig`;
-  if (listed.length) return undefined;
-  if (env.HOME && existsSync(path.join(env.HOME, '.kube', 'config'))) return undefined;
-  if (existsSync(SERVICE_ACCOUNT_TOKEN)) return undefined;
-  return `no Kubernetes configuration: set KUBECONFIG or pass --kubeconfig (there is no ${env.HOME ? path.join(env.HOME, '.kube', 'config') : '~/.kube/config'}, and this is not a pod with a service account)`;
 }
 
 /** kubeConfigProblem as bad input (exit 2). */

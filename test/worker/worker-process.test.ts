@@ -1,3 +1,4 @@
+import net from 'node:net';
 /**
  * The worker and dev entrypoints as processes: config errors are reported per value with exit 2;
  * a configured worker answers its health endpoints and stops gracefully on SIGTERM; `dev` brings up
@@ -105,6 +106,51 @@ describe('worker configuration', () => {
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('invalid worker configuration');
     expect(p.output()).toContain('SDLC_POD_TEMPLATE_FILE is not set');
+  });
+});
+
+describe('the worker checks at start what it can check without a task', () => {
+  // Everything valid but the one thing each case breaks; the Temporal address is never reached before the checks.
+  const base = (dir: string) => {
+    const { template, kubeconfig } = workerFiles(dir);
+    return { template, env: { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: template, SDLC_ALLOWED_GIT_HOSTS: 'github.com', KUBECONFIG: kubeconfig, TEMPORAL_ADDRESS: '127.0.0.1:1' } };
+  };
+  const cases: { name: string; setup: (dir: string, env: Record<string, string>) => Promise<void> | void; code: number; line: RegExp }[] = [
+    { name: 'pod template missing', setup: (d, e) => void (e.SDLC_POD_TEMPLATE_FILE = path.join(d, 'nope.yaml')), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*nope\.yaml": cannot read the agent pod template \(ENOENT\); the Helm chart mounts it/ },
+    { name: 'pod template a directory', setup: (d, e) => void (e.SDLC_POD_TEMPLATE_FILE = d), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": cannot read the agent pod template \(EISDIR\)/ },
+    { name: 'pod template empty', setup: (_d, e) => writeFileSync(e.SDLC_POD_TEMPLATE_FILE!, ''), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": .* must be a YAML mapping holding a Pod/ },
+    { name: 'pod template not YAML', setup: (_d, e) => writeFileSync(e.SDLC_POD_TEMPLATE_FILE!, 'kind: ['), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": .* is not valid YAML/ },
+    { name: 'pod template a Deployment', setup: (_d, e) => writeFileSync(e.SDLC_POD_TEMPLATE_FILE!, 'apiVersion: apps/v1\nkind: Deployment\n'), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": .* is invalid \(see docs\/pod-template\.md\)/ },
+    { name: 'no Kubernetes configuration at all', setup: (d, e) => void (delete e.KUBECONFIG, (e.HOME = d)), code: 2, line: /no Kubernetes configuration: set KUBECONFIG/ },
+    {
+      name: 'health port taken',
+      setup: async (_d, e) => {
+        const port = await freePort();
+        const busy = net.createServer();
+        await new Promise<void>((r) => busy.listen(port, '0.0.0.0', () => r()));
+        taken.push(busy);
+        e.SDLC_HEALTH_PORT = String(port);
+      },
+      code: 2,
+      line: /SDLC_HEALTH_PORT=\d+: the port is in use by another process; give the worker a free port/,
+    },
+    { name: 'Temporal unreachable', setup: async (_d, e) => void ((e.SDLC_HEALTH_PORT = String(await freePort())), (e.SDLC_METRICS_PORT = String(await freePort()))), code: 3, line: /^worker: cannot reach Temporal at 127\.0\.0\.1:1 \(.*\)\. Fix: check TEMPORAL_ADDRESS/ },
+  ];
+  const taken: net.Server[] = [];
+  afterAll(() => taken.forEach((t) => t.close()));
+
+  test.each(cases)('$name → exit $code, one clear line, no stack trace', async ({ setup, code, line }) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-worker-check-'));
+    try {
+      const { env } = base(dir);
+      const e: Record<string, string> = { ...env };
+      await setup(dir, e);
+      const p = start(WORKER, [], e);
+      expect({ code: await p.exited, out: p.output() }).toEqual({ code, out: expect.stringMatching(line) });
+      expect(p.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

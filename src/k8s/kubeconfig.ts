@@ -1,0 +1,25 @@
+/**
+ * Whether there is a Kubernetes configuration to use at all, asked before anything is contacted: without
+ * one, client-node quietly tries http://localhost:8080 and fails later with an unrelated message. Used by
+ * the CLI (`logs`, `--logs`) and by the worker at start.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** Why there is no Kubernetes configuration to use (naming the fix), or undefined. */
+export function kubeConfigProblem(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (kubeconfig !== undefined) {
+    if (!existsSync(kubeconfig)) return `--kubeconfig '${kubeconfig}' does not exist. Fix: pass the path of a kubeconfig file, or leave --kubeconfig out to use KUBECONFIG or ~/.kube/config`;
+    return undefined;
+  }
+  const listed = (env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean);
+  const missing = listed.find((f) => !existsSync(f));
+  if (missing) return `KUBECONFIG names '${missing}', which does not exist. Fix: set KUBECONFIG to your kubeconfig file(s), or pass --kubeconfig`;
+  if (listed.length) return undefined;
+  if (env.HOME && existsSync(path.join(env.HOME, '.kube', 'config'))) return undefined;
+  if (existsSync(SERVICE_ACCOUNT_TOKEN)) return undefined;
+  return `no Kubernetes configuration: set KUBECONFIG or pass --kubeconfig (there is no ${env.HOME ? path.join(env.HOME, '.kube', 'config') : '~/.kube/config'}, and this is not a pod with a service account)`;
+}
+
