@@ -81,8 +81,8 @@ let exitCode = 0;
 const program = new Command()
   .name('sdlc-runner')
   .description('Run the [ASYNC] tasks of a spec-kit tasks.md as durable Temporal workflows, one OpenCode agent pod per task.')
-  .showHelpAfterError()
-  .configureOutput({ outputError: (s, write) => write(s) })
+  // One line for a usage error, as for every other bad input (the help is one --help away, not printed after it).
+  .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'sdlc-runner: ').replace(/\n(?=\(Did you mean)/, ' ')) })
   // Usage errors (bad option values, missing arguments) are bad input: exit 2 as documented, not commander's 1.
   .exitOverride();
 

@@ -82,6 +82,11 @@ const ROWS: Row[] = [
     code: 2,
     stderr: /^sdlc-runner: git remote 'origin' of \S+: '\.\.\/shop\.git' is a local path, not a git URL: .* Fix: pass --repo with the repository's URL on its server, or set origin to it \('git remote set-url origin <url>'\)$/,
   },
+  // Usage errors commander finds (a choice, an option it does not know, a missing argument): one line too, no help dump.
+  { name: '--stack sideways', argv: (c) => implement(c, '--stack', 'sideways'), code: 2, stderr: /^sdlc-runner: option '--stack <dependencies\|none>' argument 'sideways' is invalid\. must be dependencies or none$/ },
+  { name: '--file-overlap sometimes (plan)', argv: (c) => ['plan', c.tasks, '--file-overlap', 'sometimes'], code: 2, stderr: /^sdlc-runner: option '--file-overlap <serialize\|ignore>' argument 'sometimes' is invalid\. must be serialize or ignore$/ },
+  { name: 'an unknown option', argv: (c) => implement(c, '--max-paralel', '2'), code: 2, stderr: /^sdlc-runner: unknown option '--max-paralel' \(Did you mean --max-parallel\?\)$/ },
+  { name: 'a missing argument', argv: () => ['implement'], code: 2, stderr: /^sdlc-runner: missing required argument 'tasks\.md'$/ },
   // 2. The Temporal UI URL and the Temporal address
   { name: "--ui-url 'not a url'", argv: (c) => implement(c, '--ui-url', 'not a url'), temporal: true, code: 2, stderr: /^sdlc-runner: --ui-url \(or SDLC_TEMPORAL_UI_URL\) 'not a url' is not an http\(s\) URL\. Fix: e\.g\. --ui-url http:\/\/127\.0\.0\.1:8233$/ },
   { name: 'SDLC_TEMPORAL_UI_URL=ftp://… (status)', argv: () => ['status', 'sdlc-x'], env: () => ({ SDLC_TEMPORAL_UI_URL: 'ftp://ui.example.test' }), code: 2, stderr: /^sdlc-runner: --ui-url \(or SDLC_TEMPORAL_UI_URL\) 'ftp:\/\/ui\.example\.test' is not an http\(s\) URL/ },
