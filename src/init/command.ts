@@ -22,7 +22,8 @@ function projectRoot(given: string): string {
   try {
     top = execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || dir;
   } catch {
-    return dir;
+    // The installed commands run `sdlc-runner implement`, which takes the repository from git (origin, branch).
+    throw new CliError(`${dir} is not in a git repository: the commands init installs start runs of the repository's origin. Fix: run 'sdlc-runner init' inside your repository (after 'git init' for a new one), or pass --dir <repository>`);
   }
   const rel = path.relative(top, dir);
   if (rel.startsWith('..') || path.isAbsolute(rel)) return top; // e.g. a symlinked path: the repository root as before
@@ -35,7 +36,8 @@ function projectRoot(given: string): string {
 export function initCommand(flags: InitFlags, io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream }): number {
   const root = projectRoot(path.resolve(flags.dir ?? process.cwd()));
   const plan = planInit(root, { force: flags.force });
-  io.out.write(formatPlan(plan, !!flags.dryRun));
+  // What was done is said once it is done: a failed write claims nothing.
+  if (flags.dryRun || conflicts(plan).length) io.out.write(formatPlan(plan, !!flags.dryRun));
   const conflicting = conflicts(plan);
   if (conflicting.length) {
     throw new CliError(
@@ -48,7 +50,13 @@ export function initCommand(flags: InitFlags, io: { out: NodeJS.WritableStream; 
     io.out.write('dry run: nothing written\n');
     return 0;
   }
-  applyInit(plan);
+  try {
+    applyInit(plan);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CliError(`cannot write in ${root}: ${e.code ?? e.message}${e.path ? ` (${e.path})` : ''}. Fix: run init where you may write (check the folder's permissions and that nothing there is a file where a folder is needed). Nothing was written.`);
+  }
+  io.out.write(formatPlan(plan, false));
   const changed = plan.files.filter((f) => f.kind !== 'unchanged').length;
   io.out.write(changed ? `sdlc-runner init: ${changed} file(s) written in ${root}. In OpenCode: /implement-async${plan.specKit.present ? ' (or /speckit.implement, which now hands the [ASYNC] tasks to sdlc-runner first)' : ''}\n` : `sdlc-runner init: already installed in ${root}; nothing to do\n`);
   return 0;

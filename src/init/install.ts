@@ -3,7 +3,7 @@
  * into a repository. Idempotent; never overwrites a file the user edited unless forced; a dry run
  * writes nothing. Planning is separate from writing so --dry-run shows exactly what a real run does.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../tools';
 import { managedState, normalizeEol, stampManaged } from './marker';
@@ -112,16 +112,31 @@ export function conflicts(plan: InitPlan): PlannedFile[] {
 }
 
 /** Writes the planned files (each through a temp file and rename). Refuses when any file conflicts. */
+/**
+ * Writes the plan all or nothing: every file is staged next to its target first; if one cannot be (a
+ * read-only folder, a file where a folder should be), the staged files and the folders made for them are
+ * removed and the error is thrown — nothing half-installed. Then each staged file is renamed into place.
+ */
 export function applyInit(plan: InitPlan): void {
   if (conflicts(plan).length) throw new Error('refusing to write: some files conflict (see the plan)');
-  for (const f of plan.files) {
-    if (!f.content || f.kind === 'unchanged') continue;
-    const abs = path.join(plan.root, f.file);
-    mkdirSync(path.dirname(abs), { recursive: true });
-    const tmp = `${abs}.sdlc-runner-tmp`;
-    writeFileSync(tmp, f.content);
-    renameSync(tmp, abs);
+  const staged: { tmp: string; abs: string }[] = [];
+  const madeDirs: string[] = [];
+  try {
+    for (const f of plan.files) {
+      if (!f.content || f.kind === 'unchanged') continue;
+      const abs = path.join(plan.root, f.file);
+      const made = mkdirSync(path.dirname(abs), { recursive: true });
+      if (made) madeDirs.push(made);
+      const tmp = `${abs}.sdlc-runner-tmp`;
+      writeFileSync(tmp, f.content);
+      staged.push({ tmp, abs });
+    }
+  } catch (err) {
+    for (const s of staged) rmSync(s.tmp, { force: true });
+    for (const d of madeDirs.reverse()) rmSync(d, { recursive: true, force: true });
+    throw err;
   }
+  for (const s of staged) renameSync(s.tmp, s.abs);
 }
 
 const VERB: Record<ActionKind, [dry: string, done: string]> = {

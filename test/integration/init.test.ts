@@ -4,7 +4,7 @@
  * user edited unless --force; writes nothing with --dry-run.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -267,4 +267,29 @@ test('every text that runs `timeout -s INT` says what to do without GNU timeout 
   for (const f of withTimeout) {
     expect([f, /If `timeout` is not found[^.]*`gtimeout`[^.]*; if neither exists, run `sdlc-runner status <run>`/.test(flatText(f))]).toEqual([f, true]);
   }
+});
+
+test('init outside a git repository is refused (the commands it installs start runs of the repository): exit 2, nothing written', () => {
+  const plain = mkdtempSync(path.join(os.tmpdir(), 'sdlc-nogit-'));
+  try {
+    const r = runCliSync(['init'], { cwd: plain });
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(r.stderr.trim()).toMatch(/is not in a git repository: the commands init installs start runs of the repository's origin\. Fix: run 'sdlc-runner init' inside your repository \(after 'git init' for a new one\), or pass --dir <repository>$/);
+    expect(readdirSync(plain)).toEqual([]);
+  } finally {
+    rmSync(plain, { recursive: true, force: true });
+  }
+});
+
+test('a write that fails half-way (a file where a folder must be) writes nothing and claims nothing: exit 2, one line', () => {
+  // .opencode is a file: the commands cannot go under it, while .specify/extensions.yml could be written.
+  writeFileSync(path.join(repo.dir, '.opencode'), 'not a folder\n');
+  const before = readFileSync(path.join(repo.dir, '.specify/init-options.json'), 'utf8');
+  const r = init();
+  expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(/cannot write in .*: (ENOTDIR|EEXIST) \(.*\.opencode.*\)\. Fix: .* Nothing was written\.$/m);
+  expect(existsSync(path.join(repo.dir, '.specify/extensions.yml'))).toBe(false);
+  expect(readdirSync(path.join(repo.dir, '.specify')).filter((f) => f.includes('sdlc-runner-tmp'))).toEqual([]);
+  expect(readFileSync(path.join(repo.dir, '.specify/init-options.json'), 'utf8')).toBe(before);
 });
