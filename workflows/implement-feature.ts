@@ -155,14 +155,15 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
       { key: SA_RUN_STATUS, value: state.status },
     ] as never);
     const i = state.integration;
+    const head = i?.head ? ` @ ${i.head.slice(0, 12)}` : '';
     upsertMemo({
       summary: table.summary(),
       feature: state.feature.name,
       repository: state.repository.url,
       tasksFile: state.tasksFile,
-      ...(i ? { integration: `${i.branch}${i.head ? ` @ ${i.head.slice(0, 12)}` : ''} (${i.status})` } : {}),
+      ...(i ? { integration: `${i.branch}${head} (${i.status})` } : {}),
     });
-    setCurrentDetails(table.details() + (i ? `\nintegration ${i.branch}: ${i.status}${i.head ? ` @ ${i.head.slice(0, 12)}` : ''}${i.conflict ? ` — ${i.conflict.message}` : i.reason ? ` — ${i.reason}` : ''}` : ''));
+    setCurrentDetails(table.details() + (i ? `\nintegration ${i.branch}: ${i.status}${head}${i.conflict ? ` — ${i.conflict.message}` : i.reason ? ` — ${i.reason}` : ''}` : ''));
   };
 
   setHandler(getRunStateQuery, () => state);

@@ -9,8 +9,8 @@ import type { Activities } from '../activities';
 import type { IntegrateRequest } from '../src/git/gateway';
 import type { IntegrationState } from './types';
 
-/** Integration fetches the repository into a scratch clone: a large one takes a while. */
-const mergeApi = proxyActivities<Activities>({
+/** Merges (stacking a task's branch, integration) fetch the repository into a scratch clone: a large one takes a while. */
+export const mergeApi = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 });

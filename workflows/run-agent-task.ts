@@ -28,6 +28,7 @@ import { AGENT_ENV } from '../src/contract/agent-env';
 import { ANNOTATIONS, LABELS, MANAGED_BY } from '../src/k8s/gateway';
 import { reaperWorkflowId, type AgentTaskInput, type AgentTaskOutcome, type StackedCommit } from './types';
 import { reapPod } from './reap-pod';
+import { mergeApi } from './integrate-feature';
 import { taskPodReplacedSignal } from './definitions';
 import { SA_TASK_STATUS } from '../src/temporal/search-attributes';
 
@@ -44,10 +45,10 @@ const k8sApi = proxyActivities<Activities>(K8S_API_OPTIONS);
 const createPodApi = proxyActivities<Activities>({ ...K8S_API_OPTIONS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 /** Cleanup's delete: a few quick tries; past them the durable reaper takes over, so the outcome never waits on it. */
 const cleanupApi = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 } });
-const GIT_RETRY = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 } as const;
-const gitApi = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: GIT_RETRY });
-/** Merges fetch the repository into a scratch clone: a large one takes a while. */
-const mergeApi = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes', retry: GIT_RETRY });
+const gitApi = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
 
 /** Seconds of slack between the pod's own activeDeadlineSeconds and the workflow's deadline timer. */
 const DEADLINE_SLACK_SECONDS = 30;
@@ -80,21 +81,21 @@ function isRefusedForGood(err: unknown): err is ActivityFailure & { cause: Appli
  */
 const INFRA_POLICY_PATCH = 'infra-policy-v2';
 
+/** A pod Kubernetes took away (its DisruptionTarget) or someone else deleted: `exit` when it was seen ending. */
+function disruptedBecause(disruption: string | undefined, exit?: number): string {
+  return disruption ? `the pod was taken away by Kubernetes (${disruption})` : `the pod was deleted by someone else before it finished${exit === undefined ? '' : ` (exit ${exit})`}`;
+}
+
 /** An infrastructure failure: the pod died for reasons that are not the agent's. */
 function infraFailure(out: FollowOutcome): string | undefined {
-  if (out.kind === 'gone') {
-    if (!patched(INFRA_POLICY_PATCH)) return undefined;
-    return out.disruption ? `the pod was taken away by Kubernetes (${out.disruption})` : 'the pod was deleted by someone else before it finished';
-  }
+  if (out.kind === 'gone') return patched(INFRA_POLICY_PATCH) ? disruptedBecause(out.disruption) : undefined;
   if (out.kind !== 'exited') return undefined;
   if (out.reason === 'OOMKilled') return 'the agent container was OOM-killed (exit 137): raise its memory limit';
   if (out.podReason === 'Evicted') return 'the pod was evicted from its node';
   if (out.podReason === 'NodeLost' || out.podReason === 'UnexpectedAdmissionError') return `the pod failed: ${out.podReason}`;
   // A pod that ended well is not a failure, whatever happened to it afterwards.
   const ok = out.exitCode === 0 && out.result?.status === 'succeeded';
-  if (!ok && (out.disruption || out.deleted) && patched(INFRA_POLICY_PATCH)) {
-    return out.disruption ? `the pod was taken away by Kubernetes (${out.disruption})` : `the pod was deleted by someone else before it finished (exit ${out.exitCode})`;
-  }
+  if (!ok && (out.disruption || out.deleted) && patched(INFRA_POLICY_PATCH)) return disruptedBecause(out.disruption, out.exitCode);
   return undefined;
 }
 
@@ -278,15 +279,15 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       upsertMemo({ summary: `${describeTask(input)}: ${status}${outcome?.reason ? ` — ${outcome.reason}` : ''}` });
       setCurrentDetails(`${describeTask(input)}: ${status}`);
       const keepFailed = o.keepFailedPodsSeconds > 0 && status !== 'succeeded' && status !== 'cancelled';
+      /** Hands a pod to a reaper workflow that outlives this one and deletes it, retrying until done. */
+      const reap = (args: Parameters<typeof reapPod>[0], staticSummary: string) =>
+        startChild(reapPod, { workflowId: reaperWorkflowId(workflowInfo().workflowId, args.podName), args: [args], parentClosePolicy: ParentClosePolicy.ABANDON, staticSummary });
       for (const name of livePods) {
         if (keepFailed && failedPods.includes(name)) {
-          // Kept for inspection, deleted later by a reaper that outlives this workflow.
-          await startChild(reapPod, {
-            workflowId: reaperWorkflowId(workflowInfo().workflowId, name),
-            args: [{ podName: name, afterSeconds: o.keepFailedPodsSeconds }],
-            parentClosePolicy: ParentClosePolicy.ABANDON,
-            staticSummary: `delete kept pod ${name} after ${o.keepFailedPodsSeconds}s`,
-          }).catch(() => k8sApi.deleteAgentPod({ podName: name, gracePeriodSeconds: 0 }));
+          // Kept for inspection, deleted later by the reaper.
+          await reap({ podName: name, afterSeconds: o.keepFailedPodsSeconds }, `delete kept pod ${name} after ${o.keepFailedPodsSeconds}s`).catch(() =>
+            k8sApi.deleteAgentPod({ podName: name, gracePeriodSeconds: 0 }),
+          );
         } else {
           // With the pod's own grace: a pod stopped mid-push (a cancel) then finishes the push and says so
           // in its log (a shorter grace here would SIGKILL it first). An agent that already exited goes at
@@ -295,13 +296,8 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
           const v2 = patched(INFRA_POLICY_PATCH);
           await (v2 ? cleanupApi : k8sApi).deleteAgentPod({ podName: name, ...grace }).catch(async (err: unknown) => {
             if (!v2) throw err;
-            // Cleanup never changes the task's outcome: the durable reaper deletes the pod, retrying until done.
-            await startChild(reapPod, {
-              workflowId: reaperWorkflowId(workflowInfo().workflowId, name),
-              args: [{ podName: name, afterSeconds: 0, ...grace }],
-              parentClosePolicy: ParentClosePolicy.ABANDON,
-              staticSummary: `delete pod ${name} (its task's own delete failed)`,
-            }).catch(() => undefined);
+            // Cleanup never changes the task's outcome: the reaper deletes the pod instead.
+            await reap({ podName: name, afterSeconds: 0, ...grace }, `delete pod ${name} (its task's own delete failed)`).catch(() => undefined);
           });
         }
       }

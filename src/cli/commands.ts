@@ -73,7 +73,7 @@ export async function loadPlan(tasksPath: string, flags: PlanFlags): Promise<{ t
     );
   }
   const feature = featureOf(tasksPath);
-  const integrationBranch = integrationPattern === 'none' ? 'none' : integrationPattern.replace(/\{feature\}/g, feature);
+  const integrationBranch = integrationBranchName({ integrationBranch: integrationPattern }, feature) ?? 'none';
   const baseBranch = flags.base ?? (await currentBranch(path.dirname(path.resolve(tasksPath))));
   const loaded = await loadTasksFile(tasksPath, { branchPattern: flags.branchPattern, fileOverlap: flags.fileOverlap, baseBranch, integrationBranch });
   // After the file: a feature folder git refuses is reported first on the tasks' own branches, with their lines.
@@ -208,13 +208,24 @@ export async function firstRunId(client: Awaited<ReturnType<typeof connectTempor
   return desc?.raw.workflowExecutionInfo?.firstRunId || undefined;
 }
 
+/** What every command says of a run Temporal does not know. */
+function noRun(run: string): string {
+  return `no run '${run}'. List runs with 'sdlc-runner runs'.`;
+}
+
+/** The run as Temporal describes it (no worker needed); a run it does not know is bad input (exit 2). */
+export async function describeRun(client: Awaited<ReturnType<typeof connectTemporal>>['client'], run: string) {
+  try {
+    return await client.workflow.getHandle(run).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new CliError(noRun(run));
+    throw err;
+  }
+}
+
 export async function watchCommand(run: string, flags: TemporalFlags & { json?: boolean }, io: Output, logs?: RunLogs): Promise<number> {
   return withTemporal(flags, async (t) => {
-    // A clear error when the run does not exist; asked of Temporal, which answers with or without a worker.
-    await t.client.workflow.getHandle(run).describe().catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${run}'. List runs with 'sdlc-runner runs'.`);
-      throw err;
-    });
+    await describeRun(t.client, run); // a clear error when the run does not exist
     return watchRun(t, run, !!flags.json, io, logs);
   });
 }
@@ -232,9 +243,9 @@ export async function checkRunKnown(run: string, flags: TemporalFlags): Promise<
     throw err;
   }
   try {
-    await t.client.workflow.getHandle(run).describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${run}'. List runs with 'sdlc-runner runs'.`);
+    await describeRun(t.client, run).catch((err: unknown) => {
+      if (err instanceof CliError) throw err; // any other failure: the pods are still worth reading
+    });
   } finally {
     await t.close();
   }
@@ -244,7 +255,7 @@ async function getState(client: Awaited<ReturnType<typeof connectTemporal>>['cli
   try {
     return await client.workflow.getHandle(run).query(getRunStateQuery);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${run}'. List runs with 'sdlc-runner runs'.`);
+    if (err instanceof WorkflowNotFoundError) throw new CliError(noRun(run));
     throw new CliError(`cannot read run '${run}': ${rootMessage(err)}`, 1);
   }
 }
@@ -271,10 +282,7 @@ export async function statusCommand(run: string | undefined, flags: TemporalFlag
   return withTemporal(flags, async (t) => {
     const id = run ?? (await latestRunId(t.client));
     if (!id) throw new CliError(`no runs yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
-    const desc = await t.client.workflow.getHandle(id).describe().catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${id}'. List runs with 'sdlc-runner runs'.`);
-      throw err;
-    });
+    const desc = await describeRun(t.client, id);
     // A query needs a worker (even for a finished run): without one, show what Temporal keeps.
     const answer = await new StateQuery(() => t.client.workflow.getHandle(id).query(getRunStateQuery)).within(QUERY_ANSWER_MS);
     if (answer === 'no-answer') {

@@ -8,14 +8,14 @@
  * `sdlc-runner logs <run> -f` streams every line. A finished task shows its commit or its reason.
  */
 import { Writable } from 'node:stream';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { getRunStateQuery } from '../../workflows/definitions';
 import { runIsOngoing, type RunState, type TaskState } from '../../workflows/types';
 import { closedState, closedTemporalStatus, summaryLines } from './follow';
 import { countTasks } from './run-events';
 import { workflowUiLink } from '../temporal/connection';
-import { firstRunId, implementCommand, type ImplementFlags, type Output } from './commands';
+import { describeRun, firstRunId, implementCommand, type ImplementFlags, type Output } from './commands';
 import { CliError } from './errors';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
 import type { RunLogs, RunLogsFollower } from './logs';
@@ -208,12 +208,7 @@ export async function watchLive(client: Client, workflowId: string, opts: LiveVi
 async function watchLiveWith(flags: TemporalFlags, run: string, io: Output, logs?: RunLogs): Promise<number> {
   const t = await connectTemporal(flags);
   try {
-    try {
-      await t.client.workflow.getHandle(run).describe();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new CliError(`no run '${run}'. List runs with 'sdlc-runner runs'.`);
-      throw err;
-    }
+    await describeRun(t.client, run);
     return await watchLive(t.client, run, {
       out: io.out,
       err: io.err,

@@ -5,16 +5,14 @@
  * deadline); a failing delete never changes a task's outcome; a follow refused for good deletes its pod.
  */
 import type { WorkflowHandle } from '@temporalio/client';
-import { harness, tasksMarkdown, type Harness } from './harness';
+import { endTest, harness, tasksMarkdown, type Harness } from './harness';
 import { eventually } from '../support/temporal';
 
 describe('disruptions', () => {
   let h: Harness;
   let open: WorkflowHandle | undefined;
   afterEach(async () => {
-    await open?.terminate('test over').catch(() => undefined);
-    open = undefined;
-    await h?.close();
+    open = await endTest(h, open);
   });
 
   test('a running pod deleted by someone else: a new pod for the same attempt, the task succeeds, its dependant is not blocked', async () => {

@@ -73,3 +73,13 @@ export async function harness(behaviour: (req: AgentPodRequest) => PodScript = (
   };
   return h;
 }
+
+/**
+ * A test's end: the run it left open is terminated (a run waiting for a decision would linger on the
+ * shared dev server), then its harness is closed. Returns undefined, for the test's `open` variable.
+ */
+export async function endTest(h: { close(): Promise<void> } | undefined, open: WorkflowHandle | undefined): Promise<undefined> {
+  await open?.terminate('test over').catch(() => undefined);
+  await h?.close();
+  return undefined;
+}

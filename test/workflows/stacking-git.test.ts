@@ -17,6 +17,7 @@ import { startGitServer, type GitServer } from '../support/git-server';
 import { eventually } from '../support/temporal';
 import { git, gitEnv, gitHarness, type AgentWork, type GitHarness } from './git-harness';
 import { runCli } from '../integration/support/cli';
+import { endTest } from './harness';
 
 const TOKEN = `tok_${randomBytes(12).toString('hex')}`;
 const TASK = 'sdlc-runner.dev/task';
@@ -37,9 +38,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 afterEach(async () => {
-  await open?.terminate('test over').catch(() => undefined);
-  open = undefined;
-  await h?.close();
+  open = await endTest(h, open);
   h = undefined;
 });
 

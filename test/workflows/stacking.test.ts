@@ -9,7 +9,7 @@ import { AGENT_ENV } from '../../src/contract/agent-env';
 import { retryTasksUpdate } from '../../workflows/definitions';
 import type { RunState } from '../../workflows/types';
 import { eventually } from '../support/temporal';
-import { harness, REPO, type Harness } from './harness';
+import { endTest, harness, REPO, type Harness } from './harness';
 
 const TASK = 'sdlc-runner.dev/task';
 const ATTEMPT = 'sdlc-runner.dev/attempt';
@@ -42,9 +42,7 @@ describe('stacking and integration', () => {
   let h: Harness;
   let open: WorkflowHandle | undefined;
   afterEach(async () => {
-    await open?.terminate('test over').catch(() => undefined);
-    open = undefined;
-    await h?.close();
+    open = await endTest(h, open);
   });
 
   test("a dependant starts from its dependencies' verified commits (tasks.md order), its agent is told, and the feature is integrated in dispatch order", async () => {

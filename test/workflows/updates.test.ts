@@ -1,6 +1,6 @@
 /** retryTasks / cancelTasks / finish against the contract: what they act on, and what they refuse. */
 import type { WorkflowHandle } from '@temporalio/client';
-import { harness, tasksMarkdown, type Harness } from './harness';
+import { endTest, harness, tasksMarkdown, type Harness } from './harness';
 import { cancelTasksUpdate, finishUpdate, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
 import { eventually, updateRejection } from '../support/temporal';
 
@@ -11,10 +11,7 @@ describe('implementFeature updates', () => {
   let h: Harness;
   let open: WorkflowHandle | undefined;
   afterEach(async () => {
-    // A run left waiting for a decision would linger on the shared dev server.
-    await open?.terminate('test over').catch(() => undefined);
-    open = undefined;
-    await h?.close();
+    open = await endTest(h, open);
   });
 
   test('retrying a failed dependency re-queues its whole blocked chain, not just the direct dependants', async () => {
