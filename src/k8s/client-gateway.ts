@@ -93,6 +93,8 @@ class ClientGatewayImpl implements ClientGateway {
       labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
       log: this.log,
     });
+    // A read answered before the watch saw the pod change is stale: the next caller must not get it.
+    this.informer.onAny((name) => this.recentReads.delete(name));
   }
 
   private ctx(verb: ApiCallContext['verb'], name?: string, resource = 'pods'): ApiCallContext {
