@@ -11,4 +11,4 @@ if [ ! -f "$runner" ]; then
   echo '::sdlc-result::{"v":1,"status":"config_error","taskId":"unknown","branch":"unknown","commits":0,"reason":"agent runner missing from the image"}'
   exit 30
 fi
-exec node "$runner"
+exec node "$runner" "$@"

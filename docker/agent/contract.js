@@ -43,6 +43,7 @@ const ENV = Object.freeze({
   GIT_KNOWN_HOSTS_FILE: 'SDLC_GIT_KNOWN_HOSTS_FILE',
   PUSH_PARTIAL: 'SDLC_PUSH_PARTIAL',
   WORKDIR: 'SDLC_WORKDIR',
+  GIT_STATE_DIR: 'SDLC_GIT_STATE_DIR',
   OPENCODE_CONFIG_FILE: 'SDLC_OPENCODE_CONFIG_FILE',
   EXIT_GRACE_SECONDS: 'SDLC_EXIT_GRACE_SECONDS',
   TERMINATION_GRACE_SECONDS: 'SDLC_TERMINATION_GRACE_SECONDS',
@@ -50,4 +51,7 @@ const ENV = Object.freeze({
 
 const RESULT_LINE_PREFIX = '::sdlc-result::';
 
-module.exports = { EXIT, STATUS_FOR_EXIT, ENV, RESULT_LINE_PREFIX };
+/** The pod's phases, one container each (src/contract/agent-phases.ts): the container's first argument. */
+const PHASES = Object.freeze({ CHECKOUT: 'checkout', AGENT: 'agent', PUBLISH: 'publish' });
+
+module.exports = { EXIT, STATUS_FOR_EXIT, ENV, RESULT_LINE_PREFIX, PHASES };

@@ -1,9 +1,14 @@
 'use strict';
 /**
- * Git for the agent pod: clone, commit, push. Credentials never appear in the remote URL, in argv or
- * in output: an HTTPS token is handed to git by a credential helper that reads the mounted token
- * file when git asks; an SSH key goes through GIT_SSH_COMMAND with strict known_hosts checking.
- * Helper configuration travels in GIT_CONFIG_* environment variables, not on the command line.
+ * Git for the checkout and publish phases: clone, commit, push. Credentials never appear in the remote
+ * URL, in argv or in output: an HTTPS token is handed to git by a credential helper that reads the
+ * mounted token file when git asks; an SSH key goes through GIT_SSH_COMMAND with strict known_hosts
+ * checking. Helper configuration travels in GIT_CONFIG_* environment variables, not on the command line.
+ *
+ * The phases' git directory lives in a volume the agent does not mount (SDLC_GIT_STATE_DIR); the agent
+ * gets a clone of its own in the workspace. Publish reads only the worktree's files from there, never
+ * its .git: hooks, core.fsmonitor, filters, includes and remotes the agent writes are never seen.
+ * Command-line config (GIT_CONFIG_*) also turns hooks and fsmonitor off for every command, as a second wall.
  */
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -43,6 +48,8 @@ class Git {
     this.retryDelaysMs = retryDelaysMs;
     this.stopped = false;
     this.env = this.buildEnv(privateDir);
+    /** The phases' own git directory (bare), in the volume the agent does not mount. */
+    this.gitDir = path.join(cfg.gitStateDir, 'repo.git');
   }
 
   /** The pod is stopping: an operation under way may finish, but failed ones are not retried. */
@@ -63,12 +70,17 @@ class Git {
       // Ignore the machine's and user's git config (helpers, rewrites): only what is set here applies.
       GIT_CONFIG_NOSYSTEM: '1',
       GIT_CONFIG_GLOBAL: '/dev/null',
+      // Never look for a repository above the phases' own directory.
+      GIT_CEILING_DIRECTORIES: path.dirname(this.cfg.gitStateDir),
     };
     const config = [
       // An empty value resets any inherited helper list before ours.
       ['credential.helper', ''],
       ['commit.gpgsign', 'false'],
       ['init.defaultBranch', 'main'],
+      // Nothing from a repository runs with the credential: no hooks, no fsmonitor command.
+      ['core.hooksPath', '/dev/null'],
+      ['core.fsmonitor', 'false'],
     ];
     const origin = credentialOrigin(this.cfg.repoUrl);
     if (this.cfg.tokenFile && origin) {
@@ -80,6 +92,7 @@ class Git {
     }
     if (this.cfg.sshKeyFile) {
       // ssh refuses keys readable by others; Secret mounts are often 0644, so use a private copy.
+      fs.mkdirSync(privateDir, { recursive: true, mode: 0o700 });
       const key = path.join(privateDir, 'ssh-key');
       fs.copyFileSync(this.cfg.sshKeyFile, key);
       fs.chmodSync(key, 0o600);
@@ -99,7 +112,8 @@ class Git {
   /** Runs git; resolves { code, stdout, stderr } (never rejects on a non-zero exit). */
   run(args, opts = {}) {
     return new Promise((resolve, reject) => {
-      const child = spawn('git', args, { cwd: opts.cwd, env: this.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      // Default cwd: the phases' own directory, so no repository the agent wrote is ever discovered.
+      const child = spawn('git', args, { cwd: opts.cwd ?? this.cfg.gitStateDir, env: this.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c) => (stdout += c));
@@ -133,71 +147,76 @@ class Git {
     }
   }
 
-  async remoteBranchSha(branch, cwd) {
-    const remote = cwd ? 'origin' : this.cfg.repoUrl;
-    const out = await this.withRetries(`git ls-remote ${branch}`, ['ls-remote', '--heads', remote, `refs/heads/${branch}`], { cwd });
+  async remoteBranchSha(branch) {
+    const out = await this.withRetries(`git ls-remote ${branch}`, ['ls-remote', '--heads', this.cfg.repoUrl, `refs/heads/${branch}`]);
     const sha = out.split(/\s+/)[0];
     return sha && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
   }
 
+  /** git on the phases' own git directory, with `workTree` as its work tree when given. */
+  inGitDir(what, args, workTree, opts = {}) {
+    const pre = ['--git-dir', this.gitDir, ...(workTree ? ['--work-tree', workTree] : [])];
+    return this.must(what, [...pre, ...args], { ...opts, cwd: workTree ?? this.cfg.gitStateDir });
+  }
+
   /**
-   * Clones the task branch when it exists (a retry continues on top of earlier work), else the base
-   * branch and creates the task branch from it.
+   * Checkout: clones the task branch when it exists (a retry continues on top of earlier work), else the
+   * base branch and creates the task branch from it, into the phases' own bare git directory; then gives
+   * the agent a clone of its own at `workTree` (group-writable, origin = the repository URL, no credential).
    * @returns {{ resumed: boolean, startSha: string, previousCommit?: string }}
    */
-  async cloneTaskBranch(repoDir) {
+  async checkout(workTree) {
     const { taskBranch, baseBranch, repoUrl } = this.cfg;
     const existing = await this.remoteBranchSha(taskBranch);
     const source = existing ? taskBranch : baseBranch;
     if (!existing && !(await this.remoteBranchSha(baseBranch))) {
       throw new GitError(`base branch '${baseBranch}' does not exist in the remote repository`);
     }
-    await this.withRetries('git clone', ['clone', '--quiet', '--single-branch', '--branch', source, '--', repoUrl, repoDir]);
-    if (!existing) await this.must('git checkout', ['checkout', '--quiet', '-b', taskBranch], { cwd: repoDir });
-    const startSha = await this.must('git rev-parse', ['rev-parse', 'HEAD'], { cwd: repoDir });
+    fs.rmSync(this.gitDir, { recursive: true, force: true });
+    await this.withRetries('git clone', ['clone', '--quiet', '--bare', '--single-branch', '--branch', source, '--config', 'core.sharedRepository=group', '--', repoUrl, this.gitDir]);
+    const ref = `refs/heads/${taskBranch}`;
+    if (!existing) await this.inGitDir('git update-ref', ['update-ref', ref, `refs/heads/${source}`]);
+    await this.inGitDir('git symbolic-ref', ['symbolic-ref', 'HEAD', ref]);
+    const startSha = await this.inGitDir('git rev-parse', ['rev-parse', 'HEAD']);
+    await this.must('git clone', ['clone', '--quiet', '--no-hardlinks', '--branch', taskBranch, '--config', 'core.sharedRepository=group', '--', this.gitDir, workTree]);
+    await this.must('git remote', ['remote', 'set-url', 'origin', repoUrl], { cwd: workTree });
     if (!existing) return { resumed: false, startSha };
     // A stacked branch may hold only its dependencies' work (merged by the runner): the agent resumes
     // only when it also holds a commit of this task's own (its Sdlc-Task-Id trailer).
     const stacked = Boolean(this.cfg.stackedOn && this.cfg.stackedOn.length);
-    const own = await this.must('git log', ['log', '-1', '--format=%s', '--fixed-strings', `--grep=Sdlc-Task-Id: ${this.cfg.taskId}`], { cwd: repoDir });
+    const own = await this.inGitDir('git log', ['log', '-1', '--format=%s', '--fixed-strings', `--grep=Sdlc-Task-Id: ${this.cfg.taskId}`]);
     if (stacked && !own) return { resumed: false, startSha };
-    const previousCommit = own || (await this.must('git log', ['log', '-1', '--format=%s'], { cwd: repoDir }));
+    const previousCommit = own || (await this.inGitDir('git log', ['log', '-1', '--format=%s']));
     return { resumed: true, startSha, previousCommit };
   }
 
-  /** Uncommitted changes (tracked or untracked, .gitignore respected). */
-  async hasUncommittedChanges(repoDir) {
-    const status = await this.must('git status', ['status', '--porcelain', '--untracked-files=all'], { cwd: repoDir });
-    return status.length > 0;
-  }
-
-  async head(repoDir) {
-    return this.must('git rev-parse', ['rev-parse', 'HEAD'], { cwd: repoDir });
-  }
-
-  async changedFiles(repoDir, sinceSha) {
-    await this.must('git add', ['add', '--all'], { cwd: repoDir });
-    const out = await this.must('git diff', ['diff', '--cached', '--name-status', sinceSha], { cwd: repoDir });
+  /**
+   * Publish: stages the agent's worktree files (not its .git) in the phases' own index, from the task
+   * branch's head. @returns the changed paths against `sinceSha` (name-status lines).
+   */
+  async stageWorktree(workTree, sinceSha) {
+    await this.inGitDir('git read-tree', ['read-tree', 'HEAD'], workTree);
+    await this.inGitDir('git add', ['add', '--all'], workTree);
+    const out = await this.inGitDir('git diff', ['diff', '--cached', '--name-status', sinceSha], workTree);
     return out ? out.split('\n') : [];
   }
 
-  /** Stages everything and commits with the message on stdin (no size limit, nothing in argv). */
-  async commitAll(repoDir, message) {
-    await this.must('git add', ['add', '--all'], { cwd: repoDir });
-    await this.must('git commit', ['commit', '--quiet', '--no-verify', '--file', '-'], { cwd: repoDir, input: message });
-    return this.head(repoDir);
+  /** Commits what stageWorktree staged, with the message on stdin (no size limit, nothing in argv). */
+  async commitStaged(workTree, message) {
+    await this.inGitDir('git commit', ['commit', '--quiet', '--no-verify', '--file', '-'], workTree, { input: message });
+    return this.inGitDir('git rev-parse', ['rev-parse', 'HEAD']);
   }
 
-  async countCommits(repoDir, sinceSha) {
-    return Number(await this.must('git rev-list', ['rev-list', '--count', `${sinceSha}..HEAD`], { cwd: repoDir }));
+  async countCommits(sinceSha) {
+    return Number(await this.inGitDir('git rev-list', ['rev-list', '--count', `${sinceSha}..HEAD`]));
   }
 
-  /** Pushes HEAD to the task branch with retries, then reads the remote head back. */
-  async pushTaskBranch(repoDir) {
+  /** Pushes the task branch, and only it, to the repository URL itself; then reads the remote head back. */
+  async pushTaskBranch() {
     const ref = `refs/heads/${this.cfg.taskBranch}`;
-    await this.withRetries('git push', ['push', '--quiet', '--porcelain', 'origin', `HEAD:${ref}`], { cwd: repoDir });
-    const local = await this.head(repoDir);
-    const remote = await this.remoteBranchSha(this.cfg.taskBranch, repoDir);
+    await this.withRetries('git push', ['--git-dir', this.gitDir, 'push', '--quiet', '--porcelain', this.cfg.repoUrl, `${ref}:${ref}`]);
+    const local = await this.inGitDir('git rev-parse', ['rev-parse', ref]);
+    const remote = await this.remoteBranchSha(this.cfg.taskBranch);
     if (remote !== local) throw new GitError(`after push the remote branch head is ${remote ?? 'missing'}, expected ${local}`);
     return local;
   }

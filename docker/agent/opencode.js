@@ -67,6 +67,9 @@ function prepareOpencodeHome(homeDir, extraConfig, opencodeVersion) {
   fs.writeFileSync(path.join(configDir, 'package.json'), JSON.stringify({ private: true, dependencies: deps }));
   fs.writeFileSync(path.join(configDir, 'package-lock.json'), JSON.stringify({ lockfileVersion: 3, packages: { '': { dependencies: deps } } }));
 
+  // The clone belongs to the checkout phase's uid; git refuses a repository another user owns unless told.
+  fs.writeFileSync(path.join(homeDir, '.gitconfig'), '[safe]\n\tdirectory = *\n');
+
   const configFile = path.join(homeDir, 'sdlc-opencode.json');
   fs.writeFileSync(configFile, JSON.stringify(deepMerge(extraConfig || {}, enforcedConfig()), null, 2), { mode: 0o600 });
   return {

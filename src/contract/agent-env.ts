@@ -34,6 +34,11 @@ export const AGENT_ENV = {
   /** Working directory for the clone (default /workspace). */
   WORKDIR: 'SDLC_WORKDIR',
   /**
+   * Directory of the checkout and publish phases only (an emptyDir the agent container does not mount):
+   * the git directory publish commits and pushes from, and what checkout hands to publish. Default /sdlc-git.
+   */
+  GIT_STATE_DIR: 'SDLC_GIT_STATE_DIR',
+  /**
    * Optional path of a JSON file with extra OpenCode config (e.g. a `provider` entry for a custom or
    * self-hosted model, mounted from a ConfigMap). Merged under the entrypoint's own settings:
    * permissions, autoupdate and sharing are always the entrypoint's, so a run never waits for a human.

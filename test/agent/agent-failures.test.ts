@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
-import { runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
+import { runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
 
 /**
  * The ways an agent run fails that OpenCode's exit code alone does not tell truthfully: each must
@@ -27,7 +27,7 @@ describe('agent entrypoint: agent failures are reported, nothing is pushed', () 
         { httpError: { status: 400, message: 'scripted: the model refused the request' } },
       ],
     });
-    const run = await runEntrypoint(fx.env());
+    const run = await runAgentPod(fx.env());
     expect(run.code).toBe(AGENT_EXIT.AGENT_FAILURE);
     expect(run.result).toMatchObject({ status: 'failed', commits: 0, partialPushed: false });
     expect(run.result.sha).toBeUndefined();
@@ -37,7 +37,7 @@ describe('agent entrypoint: agent failures are reported, nothing is pushed', () 
 
   test('an error chunk in the model stream → agent failure', async () => {
     fx = await startAgentFixture({ turns: [{ streamError: 'scripted: stream broke off' }] });
-    const run = await runEntrypoint(fx.env());
+    const run = await runAgentPod(fx.env());
     expect(run.code).toBe(AGENT_EXIT.AGENT_FAILURE);
     expect(run.result.reason).toContain('stream broke off');
     expectNothingPushed(fx);
@@ -45,7 +45,7 @@ describe('agent entrypoint: agent failures are reported, nothing is pushed', () 
 
   test('the agent makes no change → agent failure, nothing pushed', async () => {
     fx = await startAgentFixture({ turns: [{ text: 'Everything is already done, nothing to change.' }] });
-    const run = await runEntrypoint(fx.env());
+    const run = await runAgentPod(fx.env());
     expect(run.code).toBe(AGENT_EXIT.AGENT_FAILURE);
     expect(run.result).toMatchObject({ status: 'failed', commits: 0 });
     expect(run.result.reason).toContain('no change');
@@ -61,7 +61,7 @@ describe('agent entrypoint: agent failures are reported, nothing is pushed', () 
         { text: 'All done.' },
       ],
     });
-    const run = await runEntrypoint(fx.env());
+    const run = await runAgentPod(fx.env());
     expect(run.code).toBe(AGENT_EXIT.AGENT_FAILURE);
     expect(run.result.reason).toMatch(/tool call failed or was rejected: write .*sdlc-outside-the-clone/);
     expect(run.stdout).toMatch(/opencode ended \(exit code 0\)/);
@@ -76,7 +76,7 @@ describe('agent entrypoint: agent failures are reported, nothing is pushed', () 
         { text: 'I will now also', finishReason: 'length' },
       ],
     });
-    const run = await runEntrypoint(fx.env());
+    const run = await runAgentPod(fx.env());
     expect(run.code).toBe(AGENT_EXIT.AGENT_FAILURE);
     expect(run.result.reason).toContain('"length"');
     expectNothingPushed(fx);
@@ -89,7 +89,7 @@ describe('agent entrypoint: agent failures are reported, nothing is pushed', () 
         { httpError: { status: 400, message: 'scripted: the model refused the request' } },
       ],
     });
-    const run = await runEntrypoint(fx.env({ SDLC_PUSH_PARTIAL: 'true' }));
+    const run = await runAgentPod(fx.env({ SDLC_PUSH_PARTIAL: 'true' }));
     expect(run.code).toBe(AGENT_EXIT.AGENT_FAILURE);
     const head = fx.git.branchHead(fx.repo, TASK_BRANCH);
     expect(run.result).toMatchObject({ status: 'failed', partialPushed: true, sha: head, commits: 1 });

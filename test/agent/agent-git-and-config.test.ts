@@ -2,7 +2,7 @@ import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
 import { startGitSshServer, type GitSshServer } from '../support/git-server/ssh';
-import { expectNoSecrets, GIT_TOKEN, MODEL_API_KEY, runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
+import { expectNoSecrets, GIT_TOKEN, MODEL_API_KEY, runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
 
 describe('agent entrypoint: git credentials and configuration', () => {
   let fx: AgentFixture | undefined;
@@ -17,7 +17,7 @@ describe('agent entrypoint: git credentials and configuration', () => {
     const wrongFile = path.join(fx.dir, 'wrong-token');
     writeFileSync(wrongFile, `${wrongToken}\n`);
 
-    const run = await runEntrypoint(fx.env({ SDLC_GIT_TOKEN_FILE: wrongFile }));
+    const run = await runAgentPod(fx.env({ SDLC_GIT_TOKEN_FILE: wrongFile }));
 
     expect(run.code).toBe(AGENT_EXIT.GIT_FAILURE);
     expect(run.result).toMatchObject({ status: 'git_failed', commits: 0 });
@@ -34,7 +34,7 @@ describe('agent entrypoint: git credentials and configuration', () => {
     fx = await startAgentFixture({
       turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'hi\n' } }] }, { text: 'done' }],
     });
-    const run = await runEntrypoint(fx.env());
+    const run = await runAgentPod(fx.env());
     expect(run.code).toBe(AGENT_EXIT.SUCCESS);
     expect(fx.git.requests.some((r) => r.authorized && r.url.includes('git-receive-pack'))).toBe(true);
     expect(fx.git.requests.every((r) => !r.url.includes(GIT_TOKEN))).toBe(true);
@@ -43,7 +43,7 @@ describe('agent entrypoint: git credentials and configuration', () => {
 
   test('the base branch does not exist → git failure', async () => {
     fx = await startAgentFixture({ turns: [{ text: 'unused' }] });
-    const run = await runEntrypoint(fx.env({ SDLC_BASE_BRANCH: 'no-such-branch' }));
+    const run = await runAgentPod(fx.env({ SDLC_BASE_BRANCH: 'no-such-branch' }));
     expect(run.code).toBe(AGENT_EXIT.GIT_FAILURE);
     expect(run.result.reason).toContain("base branch 'no-such-branch' does not exist");
     expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
@@ -58,7 +58,7 @@ describe('agent entrypoint: git credentials and configuration', () => {
     ['an SSH key without known_hosts', { SDLC_GIT_SSH_KEY_FILE: '/etc/hostname' }, /needs SDLC_GIT_KNOWN_HOSTS_FILE/],
   ])('configuration error: %s → code 30 and a config_error result', async (_name, overrides, reason) => {
     fx = await startAgentFixture({ turns: [] });
-    const run = await runEntrypoint(fx.env(overrides));
+    const run = await runAgentPod(fx.env(overrides));
     expect(run.code).toBe(AGENT_EXIT.CONFIG_ERROR);
     expect(run.result).toMatchObject({ status: 'config_error', taskId: 'T012' });
     expect(run.result.reason).toMatch(reason);
@@ -91,7 +91,7 @@ describe('agent entrypoint: git credentials and configuration', () => {
 
     test('clones and pushes with the SSH key; the key never appears in the output', async () => {
       const { f, s, keyFile, knownHosts } = await sshFixture();
-      const run = await runEntrypoint(f.env({
+      const run = await runAgentPod(f.env({
         SDLC_REPO_URL: s.url(f.repo), SDLC_GIT_TOKEN_FILE: '', SDLC_GIT_SSH_KEY_FILE: keyFile, SDLC_GIT_KNOWN_HOSTS_FILE: knownHosts,
       }));
       expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
@@ -106,7 +106,7 @@ describe('agent entrypoint: git credentials and configuration', () => {
       const { f, s, keyFile } = await sshFixture();
       const otherHosts = path.join(f.dir, 'other_known_hosts');
       writeFileSync(otherHosts, `${s.knownHostsLine.split(' ')[0]} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`);
-      const run = await runEntrypoint(f.env({
+      const run = await runAgentPod(f.env({
         SDLC_REPO_URL: s.url(f.repo), SDLC_GIT_TOKEN_FILE: '', SDLC_GIT_SSH_KEY_FILE: keyFile, SDLC_GIT_KNOWN_HOSTS_FILE: otherHosts,
       }));
       expect(run.code).toBe(AGENT_EXIT.GIT_FAILURE);

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AGENT_ENV } from '../../src/contract/agent-env';
+import type { AgentPhase } from '../../src/contract/agent-phases';
 import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../../src/contract/result-line';
 import { repoRoot, toolPath } from '../../src/tools';
 import { startGitServer, type GitServer } from '../support/git-server';
@@ -14,62 +15,133 @@ export const ENTRYPOINT = path.join(repoRoot, 'docker', 'agent-entrypoint.sh');
 export const GIT_TOKEN = 'gtok-right-4f1c9a7e2b8d';
 export const MODEL_API_KEY = 'sk-scripted-model-key-93a7c1e5f0b2d4';
 
-export interface AgentRun {
+export interface PhaseRun {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+}
+
+export interface AgentRun {
+  /** publish's exit code: the pod's verdict. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Every phase's stdout, in phase order (checkout, agent, publish), as `kubectl logs` per container would show them. */
+  stdout: string;
+  stderr: string;
+  phases: Record<AgentPhase, PhaseRun>;
   result: AgentResult;
   durationMs: number;
 }
 
 /**
- * Spawns the entrypoint like the kubelet would (env only, no args, no stdin) and parses its result
- * line. Fails the test when the line is missing, invalid or not the last line on stdout.
+ * The pod's identities, as the chart sets them: one uid per phase, one fsGroup. Volumes get a group of
+ * their own, given only to the containers that mount them: the test kubelet's stand-in for mount
+ * namespaces (test/support/kubelet), so "the agent cannot read the token" is the kernel's answer.
  */
-export function runEntrypoint(
-  env: Record<string, string>,
-  timeoutMs = 120_000,
-  /** Called every 100 ms while the pod runs (e.g. to signal it); return true once done. */
-  whileRunning?: (child: ChildProcess, stdout: string) => boolean,
-): Promise<AgentRun> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(ENTRYPOINT, [], {
-      // Like a pod: nothing shared with the test's checkout, not even the working directory.
-      cwd: env.SDLC_WORKDIR ? path.dirname(env.SDLC_WORKDIR) : os.tmpdir(),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const killer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`entrypoint did not end within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, timeoutMs);
-    const poller = whileRunning
-      ? setInterval(() => {
-          if (whileRunning(child, stdout)) clearInterval(poller);
-        }, 100)
-      : undefined;
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(killer);
-      clearInterval(poller);
-      const lines = stdout.trimEnd().split('\n');
-      const resultLines = lines.filter((l) => l.includes(RESULT_LINE_PREFIX));
-      const last = lines[lines.length - 1] ?? '';
-      const parsed = parseResultLine(last);
-      if (resultLines.length !== 1 || !parsed?.ok) {
-        reject(new Error(`expected exactly one valid result line, last on stdout (found ${resultLines.length}; ${parsed && !parsed.ok ? parsed.error : 'last line is not a result line'})\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-        return;
-      }
-      resolve({ code, signal, stdout, stderr, result: parsed.result, durationMs: Date.now() - started });
-    });
+export const PHASE_UIDS: Record<AgentPhase, number> = { checkout: 10002, agent: 10001, publish: 10003 };
+export const FS_GROUP = 10000;
+const VOLUME_GROUPS = { workspace: 41001, gitState: 41002, credentials: 41003 };
+const MOUNTS: Record<AgentPhase, number[]> = {
+  checkout: [VOLUME_GROUPS.workspace, VOLUME_GROUPS.gitState, VOLUME_GROUPS.credentials],
+  agent: [VOLUME_GROUPS.workspace],
+  publish: [VOLUME_GROUPS.workspace, VOLUME_GROUPS.gitState, VOLUME_GROUPS.credentials],
+};
+/** What only checkout and publish are given: the agent container's env has none of it. */
+const GIT_ONLY_ENV = [AGENT_ENV.GIT_TOKEN_FILE, AGENT_ENV.GIT_USERNAME, AGENT_ENV.GIT_SSH_KEY_FILE, AGENT_ENV.GIT_KNOWN_HOSTS_FILE, AGENT_ENV.GIT_STATE_DIR];
+
+/** A directory owned by root and the volume's group, setgid, as a volume the kubelet mounts. */
+function volumeDir(dir: string, gid: number): void {
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, 0, gid);
+  chmodSync(dir, 0o2770);
+}
+
+/** The pod while it runs: kill() signals every container still running, as a pod deletion does. */
+export interface PodHandle {
+  kill(signal: NodeJS.Signals): void;
+}
+
+function spawnPhase(phase: AgentPhase, env: Record<string, string>, home: string): ChildProcess {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  chownSync(home, PHASE_UIDS[phase], FS_GROUP);
+  const groups = [FS_GROUP, ...MOUNTS[phase]].join(',');
+  const identity = [`--reuid=${PHASE_UIDS[phase]}`, `--regid=${PHASE_UIDS[phase]}`, `--groups=${groups}`, '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all'];
+  return spawn('setpriv', [...identity, '--', ENTRYPOINT, phase], {
+    // Like a pod: nothing shared with the test's checkout, not even the working directory.
+    cwd: home,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
+
+function collect(child: ChildProcess): Promise<PhaseRun> & { stdout(): string } {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<PhaseRun>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return Object.assign(done, { stdout: () => stdout });
+}
+
+/**
+ * Runs the agent pod's three phases as the kubelet would (env only, the phase as the only argument):
+ * checkout to its end, then agent and publish together, each with its own uid. Parses publish's result
+ * line; fails the test when it is missing, invalid or not the last line on publish's stdout.
+ */
+export async function runAgentPod(
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+  /** Called every 100 ms while the pod runs (e.g. to signal it) with every phase's stdout so far; return true once done. */
+  whileRunning?: (pod: PodHandle, stdout: string) => boolean,
+): Promise<AgentRun> {
+  const started = Date.now();
+  const workdir = env[AGENT_ENV.WORKDIR]!;
+  const gitState = env[AGENT_ENV.GIT_STATE_DIR] ?? `${workdir}-git`;
+  volumeDir(workdir, VOLUME_GROUPS.workspace);
+  volumeDir(gitState, VOLUME_GROUPS.gitState);
+  const gitEnv = { ...env, [AGENT_ENV.GIT_STATE_DIR]: gitState };
+  const agentEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !GIT_ONLY_ENV.includes(k as never)));
+  const homes = path.join(path.dirname(workdir), `homes-${path.basename(workdir)}`);
+
+  const running = new Set<ChildProcess>();
+  const outputs: Partial<Record<AgentPhase, ReturnType<typeof collect>>> = {};
+  const start = (phase: AgentPhase, phaseEnv: Record<string, string>) => {
+    const child = spawnPhase(phase, phaseEnv, path.join(homes, phase));
+    running.add(child);
+    child.on('close', () => running.delete(child));
+    outputs[phase] = collect(child);
+    return outputs[phase]!;
+  };
+  const pod: PodHandle = { kill: (signal) => running.forEach((c) => c.kill(signal)) };
+  const stdoutSoFar = () => AGENT_PHASES_IN_ORDER.map((p) => outputs[p]?.stdout() ?? '').join('');
+  const poller = whileRunning ? setInterval(() => whileRunning(pod, stdoutSoFar()) && clearInterval(poller), 100) : undefined;
+  const killer = setTimeout(() => pod.kill('SIGKILL'), timeoutMs);
+  try {
+    const checkout = await start('checkout', gitEnv);
+    if (checkout.code !== 0) throw new Error(`checkout exited ${checkout.code ?? checkout.signal}\nstdout:\n${checkout.stdout}\nstderr:\n${checkout.stderr}`);
+    const [agent, publish] = await Promise.all([start('agent', agentEnv), start('publish', gitEnv)]);
+    const phases = { checkout, agent, publish };
+    const stdout = checkout.stdout + agent.stdout + publish.stdout;
+    const stderr = checkout.stderr + agent.stderr + publish.stderr;
+    if (Date.now() - started >= timeoutMs) throw new Error(`the pod did not end within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    const lines = publish.stdout.trimEnd().split('\n');
+    const resultLines = stdout.split('\n').filter((l) => l.includes(RESULT_LINE_PREFIX));
+    const parsed = parseResultLine(lines[lines.length - 1] ?? '');
+    if (resultLines.length !== 1 || !parsed?.ok) {
+      throw new Error(`expected exactly one valid result line, last on publish's stdout (found ${resultLines.length}; ${parsed && !parsed.ok ? parsed.error : 'last line is not a result line'})\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    }
+    return { code: publish.code, signal: publish.signal, stdout, stderr, phases, result: parsed.result, durationMs: Date.now() - started };
+  } finally {
+    clearTimeout(killer);
+    clearInterval(poller);
+  }
+}
+
+const AGENT_PHASES_IN_ORDER: AgentPhase[] = ['checkout', 'agent', 'publish'];
 
 export interface AgentFixture {
   git: GitServer;
@@ -103,9 +175,15 @@ export async function startAgentFixture(scenario: Scenario, opts: { repo?: strin
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-agent-test-'));
   const repo = opts.repo ?? 'greeting';
   git.createRepo(repo, FEATURE_FILES);
-  const tokenFile = path.join(dir, 'git-token');
+  // Non-root phases must reach their volumes under it (mkdtemp makes it 0700).
+  chmodSync(dir, 0o755);
+  // The git credential as a Secret volume: only the phases that mount it are in its group.
+  const credentials = path.join(dir, 'git-credentials');
+  volumeDir(credentials, VOLUME_GROUPS.credentials);
+  const tokenFile = path.join(credentials, 'token');
   writeFileSync(tokenFile, `${GIT_TOKEN}\n`);
-  chmodSync(tokenFile, 0o400);
+  chownSync(tokenFile, 0, VOLUME_GROUPS.credentials);
+  chmodSync(tokenFile, 0o440);
   const opencodeConfig = path.join(dir, 'opencode-extra.json');
   writeFileSync(opencodeConfig, JSON.stringify(scriptedProviderConfig(model.baseURL)));
   let workdirs = 0;

@@ -1,7 +1,7 @@
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
 import { AGENT_ENV } from '../../src/contract/agent-env';
 import {
-  expectNoSecrets, FEATURE_DIR, GIT_TOKEN, MODEL_API_KEY, runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture,
+  expectNoSecrets, FEATURE_DIR, GIT_TOKEN, MODEL_API_KEY, runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture,
 } from './agent-harness';
 
 /** The agent pod's happy paths, run through docker/agent-entrypoint.sh with the real opencode. */
@@ -25,7 +25,7 @@ describe('agent entrypoint: success', () => {
     const baseHead = fx.git.branchHead(fx.repo, 'main');
     expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
 
-    const run = await runEntrypoint(fx.env());
+    const run = await runAgentPod(fx.env());
 
     expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
     expect(run.result).toMatchObject({ status: 'succeeded', taskId: 'T012', branch: TASK_BRANCH, commits: 1 });
@@ -74,7 +74,7 @@ describe('agent entrypoint: success', () => {
     });
     const earlier = fx.git.commitToBranch(fx.repo, TASK_BRANCH, { 'first.txt': 'first attempt\n' }, 'T012: earlier partial work', 'main');
 
-    const run = await runEntrypoint(fx.env({ SDLC_ATTEMPT: '2', SDLC_RUN_ID: 'run-retry-2' }));
+    const run = await runAgentPod(fx.env({ SDLC_ATTEMPT: '2', SDLC_RUN_ID: 'run-retry-2' }));
 
     expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
     const head = fx.git.branchHead(fx.repo, TASK_BRANCH)!;
@@ -98,7 +98,7 @@ describe('agent entrypoint: success', () => {
     const dep = fx.git.commitToBranch(fx.repo, TASK_BRANCH, { 'dep.js': 'module.exports = 1;\n' }, 'T010: Create dep.js\n\nSdlc-Task-Id: T010', 'main');
     const stackedOn = [{ taskId: 'T010', title: 'Create `dep.js`', commit: dep }];
 
-    const run = await runEntrypoint(fx.env({ [AGENT_ENV.STACKED_ON]: JSON.stringify(stackedOn) }));
+    const run = await runAgentPod(fx.env({ [AGENT_ENV.STACKED_ON]: JSON.stringify(stackedOn) }));
 
     expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
     const head = fx.git.branchHead(fx.repo, TASK_BRANCH)!;
@@ -111,9 +111,9 @@ describe('agent entrypoint: success', () => {
     expect(prompt).not.toContain('Earlier attempt');
   });
 
-  test('a model that has a tool print the provider key encoded (base64, hex, percent) and repeats it, and that writes the git token base64-encoded into a command, gets every form masked', async () => {
-    // The agent's tools cannot read the git token file (outside the working directory: OpenCode rejects it), but
-    // they see the provider key in their environment. The token reaches the output here through the command text.
+  test('a model that has a tool print the provider key encoded (base64, hex, percent) and repeats it gets every form masked', async () => {
+    // The agent container has no git credential to leak (agent-isolation.test.ts), but until the model gateway
+    // holds the provider key, its tools see the key in their environment.
     const b64 = (s: string) => Buffer.from(s).toString('base64');
     const encodings = (v: string) =>
       `v=${v}; ` +
@@ -128,14 +128,14 @@ describe('agent entrypoint: success', () => {
         {
           toolCalls: [{
             name: 'bash',
-            args: { command: `printf 'token %s\\n' '${b64(GIT_TOKEN)}'; ${encodings('"$SCRIPTED_MODEL_API_KEY"')}`, description: 'Collect some values' },
+            args: { command: encodings('"$SCRIPTED_MODEL_API_KEY"'), description: 'Collect some values' },
           }],
         },
         { textFromToolResult: (output) => `Here is what I found: ${output.replace(/\n/g, ' | ')}` },
       ],
     });
 
-    const run = await runEntrypoint(fx.env());
+    const run = await runAgentPod(fx.env());
 
     expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
     // The model really got the encodings (the tool ran and read the key) …
@@ -144,9 +144,9 @@ describe('agent entrypoint: success', () => {
     expect(sent).toContain(Buffer.from(MODEL_API_KEY).toString('hex'));
     // … and repeated them: the line is printed, with every form masked.
     const said = run.stdout.split('\n').find((l) => l.includes('assistant: Here is what I found'));
-    expect(said).toMatch(/token \[REDACTED\] \| b64 \[REDACTED\] \| header QXV0aG9yaXphdGlvbjogQmVhcmVyI.{0,2}\[REDACTED\]/);
+    expect(said).toMatch(/b64 \[REDACTED\] \| header QXV0aG9yaXphdGlvbjogQmVhcmVyI.{0,2}\[REDACTED\]/);
     expect(said).toMatch(/hex \[REDACTED\] \| HEX \[REDACTED\] \| pct \[REDACTED\]/);
-    expect(run.stdout).toMatch(/tool bash printf 'token %s\\n' '\[REDACTED\]'; v="\$SCRIPTED_MODEL_API_KEY";.*: completed/);
+    expect(run.stdout).toMatch(/tool bash v="\$SCRIPTED_MODEL_API_KEY";.*: completed/);
     const hex = (v: string) => Buffer.from(v).toString('hex');
     const forms = (v: string) => [
       v, b64(v), b64(v).replace(/=+$/, ''), hex(v), hex(v).toUpperCase(), hex(v).replace(/../g, '%$&'),
@@ -158,7 +158,7 @@ describe('agent entrypoint: success', () => {
 
   test('a malformed SDLC_STACKED_ON is a configuration error (exit 30), nothing cloned', async () => {
     fx = await startAgentFixture({ turns: [{ text: 'never asked' }] });
-    const run = await runEntrypoint(fx.env({ [AGENT_ENV.STACKED_ON]: '[{"taskId":"T010"}]' }));
+    const run = await runAgentPod(fx.env({ [AGENT_ENV.STACKED_ON]: '[{"taskId":"T010"}]' }));
     expect(run.code).toBe(AGENT_EXIT.CONFIG_ERROR);
     expect(run.result.reason).toContain('SDLC_STACKED_ON must be a JSON array of {taskId, title, commit}');
     expect(fx.model.requests).toHaveLength(0);

@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
 import { toolPath } from '../../src/tools';
-import { runEntrypoint, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
+import { runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
 
 /** The watchdog: OpenCode that finished but does not exit, and the time limit. */
 describe('agent entrypoint: watchdog', () => {
@@ -23,7 +23,7 @@ describe('agent entrypoint: watchdog', () => {
     writeFileSync(wrapper, `#!/bin/sh\n"${toolPath('opencode')}" "$@"\nexec sleep 100000\n`);
     chmodSync(wrapper, 0o755);
 
-    const run = await runEntrypoint(fx.env({ OPENCODE_BIN: wrapper, SDLC_EXIT_GRACE_SECONDS: '2' }));
+    const run = await runAgentPod(fx.env({ OPENCODE_BIN: wrapper, SDLC_EXIT_GRACE_SECONDS: '2' }));
 
     expect(run.stdout).toMatch(/watchdog: opencode finished its last step but did not exit within 2s/);
     expect(run.code).toBe(AGENT_EXIT.SUCCESS);
@@ -35,7 +35,7 @@ describe('agent entrypoint: watchdog', () => {
     fx = await startAgentFixture({
       turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'partial\n' } }] }, { hang: true }],
     });
-    const run = await runEntrypoint(fx.env({ SDLC_TIME_LIMIT_SECONDS: '8' }));
+    const run = await runAgentPod(fx.env({ SDLC_TIME_LIMIT_SECONDS: '8' }));
     expect(run.code).toBe(AGENT_EXIT.TIMEOUT);
     expect(run.result).toMatchObject({ status: 'timed_out', commits: 0, partialPushed: false });
     expect(run.result.reason).toContain('time limit of 8s');
@@ -49,11 +49,11 @@ describe('agent entrypoint: watchdog', () => {
   test('the pod is stopped (SIGTERM) mid-run → a failed result line, exit 143, and opencode goes with it', async () => {
     fx = await startAgentFixture({ turns: [{ hang: true }] });
     let signalledAt = 0;
-    const pending = runEntrypoint(fx.env(), 60_000, (child, stdout) => {
+    const pending = runAgentPod(fx.env(), 60_000, (pod, stdout) => {
       // Stop the pod once opencode is talking to the model, as a kubelet would on pod deletion.
       if (fx!.model.requests.some((r) => !r.title) && stdout.includes('running opencode')) {
         signalledAt = Date.now();
-        child.kill('SIGTERM');
+        pod.kill('SIGTERM');
         return true;
       }
       return false;

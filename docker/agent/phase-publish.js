@@ -1,0 +1,193 @@
+'use strict';
+/**
+ * Phase 3, the `publish` container (its own uid; the git credential is mounted here and in checkout,
+ * never in the agent). It starts with the agent and waits for the agent's handoff (or for its
+ * heartbeat to stop), then stages the worktree's files — not its .git — in the phases' own git
+ * directory, commits, pushes only `refs/heads/<task branch>` to the repository URL itself, and prints
+ * the one result line (contract.js, src/contract/result-line.ts) and exits with its code.
+ *
+ * A pod stopped before the result (SIGTERM) says so in the result line rather than vanish silently; a
+ * push under way gets the exit grace to finish, and the line then reports what happened on the remote.
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const { EXIT, STATUS_FOR_EXIT, ENV, PHASES } = require('./contract');
+const { loadConfig, ConfigError, identityForReport } = require('./config');
+const { Redactor } = require('./redact');
+const { Git, GitError } = require('./git');
+const { handoffPaths, readJson, agentVerdict, HEARTBEAT_LOST_MS } = require('./handoff');
+const { formatResultLine } = require('./result');
+const { phaseOutput } = require('./phase-output');
+
+/** How long publish waits for the agent's first heartbeat (its container may still be starting). */
+const FIRST_HEARTBEAT_MS = 120_000;
+const POLL_MS = 250;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How long a push in flight may still take after SIGTERM: the exit grace, but ending 2 s before the
+ * kubelet's SIGKILL (the pod's terminationGracePeriodSeconds, which the runner passes in) so the result
+ * line is still written. A grace set above the pod's would otherwise end the pod without a result.
+ */
+function pushGraceSeconds(cfg) {
+  if (cfg.terminationGraceSeconds === undefined) return cfg.exitGraceSeconds;
+  return Math.max(0.5, Math.min(cfg.exitGraceSeconds, cfg.terminationGraceSeconds - 2));
+}
+
+function commitMessage(cfg, { partial }) {
+  const title = cfg.taskText.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  const subject = `${partial ? 'WIP (agent failed, partial work): ' : ''}${cfg.taskId}: ${title}`.slice(0, 100);
+  return [
+    subject,
+    '',
+    partial
+      ? `Partial work pushed for a human to pick up: the agent did not finish task ${cfg.taskId}.`
+      : `Implements task ${cfg.taskId} (agent run, attempt ${cfg.attempt}).`,
+    '',
+    `Sdlc-Task-Id: ${cfg.taskId}`,
+    `Sdlc-Run-Id: ${cfg.runId}`,
+    `Sdlc-Attempt: ${cfg.attempt}`,
+    '',
+  ].join('\n');
+}
+
+function runPublish(env) {
+  const redactor = new Redactor();
+  redactor.addSecretsFromEnv(env);
+  const out = phaseOutput(PHASES.PUBLISH, redactor);
+  /**
+   * Exactly one result line: the first report wins, every later one (the normal end racing a SIGTERM,
+   * a second signal) is dropped, and nothing else is printed on stdout after it.
+   */
+  const state = { reported: false, stopping: undefined, pushing: false, pushGraceMs: 20_000, git: undefined };
+
+  const report = (exitCode, status, fields) => {
+    if (state.reported) return;
+    state.reported = true;
+    out.close();
+    process.stdout.write(`${formatResultLine({ ...fields, status })}\n`, () => process.exit(exitCode));
+  };
+  /** Prints the one result line, waits until stdout has taken it, and exits. */
+  const finish = (code, fields) => {
+    if (state.reported) return;
+    const reason = fields.reason ? redactor.redact(fields.reason) : undefined;
+    if (reason) out.say(`${STATUS_FOR_EXIT[code]}: ${reason}`);
+    report(code, STATUS_FOR_EXIT[code], { ...fields, reason });
+  };
+  /** The pod was stopped before a result: `failed`, exit 128+signal (143 for SIGTERM). */
+  const finishStopped = (signal, reason) => {
+    if (state.reported) return;
+    const text = redactor.redact(reason);
+    out.say(`failed: ${text}`);
+    report(128 + (signal === 'SIGTERM' ? 15 : 2), 'failed', { ...identityForReport(env), reason: text });
+  };
+
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    process.on(signal, () => {
+      // The result line is out (the process exits once stdout has taken it), or a stop is already under way.
+      if (state.reported || state.stopping) return;
+      state.stopping = signal;
+      if (state.git) state.git.stopRetrying();
+      if (!state.pushing) {
+        out.say(`received ${signal}; stopping`);
+        return finishStopped(signal, `the agent pod received ${signal} before it finished`);
+      }
+      const graceS = state.pushGraceMs / 1000;
+      out.say(`received ${signal} while pushing; letting the push finish (up to ${graceS}s)`);
+      setTimeout(() => finishStopped(signal, `the agent pod received ${signal} while pushing, and the push did not finish within ${graceS}s; the remote branch may have moved`), state.pushGraceMs);
+    });
+  }
+
+  const publish = async () => {
+    let cfg;
+    try {
+      cfg = loadConfig(env, PHASES.PUBLISH);
+      if (cfg.tokenFile) redactor.addSecret(fs.readFileSync(cfg.tokenFile, 'utf8'));
+      if (cfg.sshKeyFile) redactor.addSecret(fs.readFileSync(cfg.sshKeyFile, 'utf8'));
+    } catch (err) {
+      if (err instanceof ConfigError || err.code === 'ENOENT' || err.code === 'EACCES') {
+        return finish(EXIT.CONFIG_ERROR, { ...identityForReport(env), reason: `configuration error: ${err.message}` });
+      }
+      throw err;
+    }
+    const base = { taskId: cfg.taskId, branch: cfg.taskBranch };
+    const paths = handoffPaths(cfg);
+    const checkout = readJson(paths.trustedCheckout);
+    if (!checkout) {
+      return finish(EXIT.CONFIG_ERROR, { ...base, reason: `checkout handed nothing over in ${cfg.gitStateDir}: the pod needs the checkout init container, with the same ${ENV.GIT_STATE_DIR}` });
+    }
+    if (!checkout.ok) return finish(checkout.code, { ...base, reason: checkout.reason });
+
+    out.say('waiting for the agent to finish');
+    const verdict = await waitForAgent(paths, state);
+    if (state.stopping) return undefined;
+    const usage = verdict.tokens ? { tokens: verdict.tokens, cost: verdict.cost } : {};
+    const failure = verdict.code === EXIT.SUCCESS ? undefined : verdict.reason;
+
+    const git = new Git(cfg, out, path.join(cfg.gitStateDir, `private-${cfg.phase}`));
+    state.git = git;
+    state.pushGraceMs = pushGraceSeconds(cfg) * 1000;
+    try {
+      const changes = await git.stageWorktree(paths.repoDir, checkout.startSha);
+      let code = verdict.code;
+      let why = failure;
+      if (!why && changes.length === 0) {
+        code = EXIT.AGENT_FAILURE;
+        why = 'the agent made no change to the working tree';
+      }
+      if (changes.length) out.say(`changes: ${changes.map((c) => c.replace(/\t/g, ' ')).join(', ').slice(0, 1500)}`);
+      if (why && !(cfg.pushPartial && changes.length)) {
+        return finish(code, { ...base, ...usage, commits: 0, reason: `${why}; nothing was committed or pushed`, partialPushed: false });
+      }
+      if (changes.length) out.say(`committed ${(await git.commitStaged(paths.repoDir, commitMessage(cfg, { partial: Boolean(why) }))).slice(0, 12)}`);
+      const commits = await git.countCommits(checkout.startSha);
+      // Stopped before the push: it must not start (the stop was reported as failed, nothing pushed).
+      if (state.stopping) return undefined;
+      state.pushing = true;
+      const sha = await git.pushTaskBranch();
+      out.say(`pushed ${cfg.taskBranch} at ${sha}`);
+      if (why) return finish(code, { ...base, ...usage, sha, commits, reason: `${why}; partial work pushed to ${cfg.taskBranch}`, partialPushed: true });
+      return finish(EXIT.SUCCESS, { ...base, ...usage, sha, commits });
+    } catch (err) {
+      if (!(err instanceof GitError)) throw err;
+      const reason = failure ? `${failure}; then ${err.message}` : err.message;
+      // Stopped while pushing and the push failed (its retries were cut short by the stop).
+      if (state.stopping) return finishStopped(state.stopping, `the agent pod received ${state.stopping} while pushing, and the push failed: ${reason}`);
+      return finish(EXIT.GIT_FAILURE, { ...base, ...usage, reason });
+    }
+  };
+
+  return publish().catch((err) => {
+    finish(EXIT.AGENT_FAILURE, { ...identityForReport(env), reason: `internal error in the publisher: ${err && err.stack ? err.stack.split('\n').slice(0, 3).join(' ') : String(err)}` });
+  });
+}
+
+/** The agent's verdict, once its handoff is there; a failure when its heartbeat stops first. */
+async function waitForAgent(paths, state) {
+  const since = Date.now();
+  let beatSeen = false;
+  while (!state.stopping) {
+    let raw;
+    try {
+      raw = readJson(paths.agentDone);
+    } catch (err) {
+      return agentVerdict({ invalid: err.message });
+    }
+    if (raw !== undefined) return agentVerdict(raw);
+    let lastBeat;
+    try {
+      lastBeat = fs.statSync(paths.heartbeat).mtimeMs;
+      beatSeen = true;
+    } catch {
+      lastBeat = undefined;
+    }
+    const silentFor = Date.now() - Math.max(lastBeat ?? since, since);
+    if (silentFor > (beatSeen ? HEARTBEAT_LOST_MS : FIRST_HEARTBEAT_MS)) {
+      return { code: EXIT.AGENT_FAILURE, reason: `the agent container stopped without handing over its work (no heartbeat for ${Math.round(silentFor / 1000)}s: killed, or out of memory?)` };
+    }
+    await sleep(POLL_MS);
+  }
+  return { code: EXIT.AGENT_FAILURE, reason: 'stopped' };
+}
+
+module.exports = { runPublish };
