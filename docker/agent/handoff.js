@@ -3,8 +3,9 @@
  * What the pod's phases hand each other through its volumes (README.md "Phases"):
  * - checkout → publish: `<git state>/checkout.json`, in the volume only checkout and publish mount;
  * - checkout → agent: `<workdir>/.sdlc/checkout.json`, a copy for the agent's prompt;
- * - agent → publish: `<workdir>/.sdlc/agent-done.json` (the verdict and usage), and the heartbeat
- *   `<workdir>/.sdlc/agent-alive` the agent's supervisor touches while it runs.
+ * - agent → publish: `<workdir>/.sdlc/agent-done.json` (the verdict and usage), the heartbeat
+ *   `<workdir>/.sdlc/agent-alive` the agent's supervisor touches while it runs, and its progress lines
+ *   `<workdir>/.sdlc/agent.log`, which publish relays (marked as the agent's) into its own log.
  * What lies in the workspace is writable by the agent's uid, so it is untrusted: publish takes only a
  * verdict of a known shape from it, and trusts nothing else there but the worktree's files.
  */
@@ -25,6 +26,10 @@ function handoffPaths(cfg) {
     agentCheckout: path.join(shared, 'checkout.json'),
     agentDone: path.join(shared, 'agent-done.json'),
     heartbeat: path.join(shared, 'agent-alive'),
+    /** The agent's progress lines, relayed by publish (so one container's log tells the whole task). */
+    agentLog: path.join(shared, 'agent.log'),
+    /** Checkout's progress lines, relayed by publish first. */
+    checkoutLog: path.join(cfg.gitStateDir, 'checkout.log'),
   };
 }
 

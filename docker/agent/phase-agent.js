@@ -25,7 +25,8 @@ function opencodeBin(env) {
 async function runAgent(env) {
   const redactor = new Redactor();
   redactor.addSecretsFromEnv(env);
-  const out = phaseOutput(PHASES.AGENT, redactor);
+  const workdir = path.resolve(env.SDLC_WORKDIR || '/workspace');
+  const out = phaseOutput(PHASES.AGENT, redactor, handoffPaths({ workdir, gitStateDir: '/' }).agentLog);
   let handedOver = false;
   let paths;
   /** Hands the verdict to publish, once. */
@@ -41,7 +42,6 @@ async function runAgent(env) {
     cfg = loadConfig(env, PHASES.AGENT);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    const workdir = path.resolve(env.SDLC_WORKDIR || '/workspace');
     paths = handoffPaths({ workdir, gitStateDir: '/' });
     out.say(`config_error: ${err.message}`);
     return handOver({ code: EXIT.CONFIG_ERROR, reason: `configuration error: ${err.message}` });

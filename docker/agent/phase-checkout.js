@@ -21,8 +21,9 @@ async function runCheckout(env) {
   process.umask(0o002);
   const redactor = new Redactor();
   redactor.addSecretsFromEnv(env);
-  const out = phaseOutput(PHASES.CHECKOUT, redactor);
   const fallback = { workdir: path.resolve(env[ENV.WORKDIR] || '/workspace'), gitStateDir: path.resolve(env[ENV.GIT_STATE_DIR] || '/sdlc-git') };
+  // Its lines go to publish through the git state volume (not the workspace): the agent cannot change them.
+  const out = phaseOutput(PHASES.CHECKOUT, redactor, handoffPaths(fallback).checkoutLog);
   const handOver = (cfg, result) => {
     const p = handoffPaths(cfg);
     fs.mkdirSync(p.shared, { recursive: true, mode: 0o2775 });

@@ -1,18 +1,39 @@
 'use strict';
-/** A phase's progress lines, `[sdlc-<phase>] …` on stdout, every one through the redactor. */
-function phaseOutput(phase, redactor) {
+const fs = require('node:fs');
+
+/**
+ * A phase's progress lines, `[sdlc-<phase>] …` on stdout, every one through the redactor. With
+ * `relayFile`, each line (without the prefix) is also appended there for publish to relay: the runner
+ * follows one container's log, publish's, and reads the whole task in it.
+ */
+function phaseOutput(phase, redactor, relayFile) {
   let closed = false;
+  let relay;
+  const toRelay = (text) => {
+    if (!relayFile) return;
+    try {
+      relay ??= fs.openSync(relayFile, 'a', 0o664);
+      fs.writeSync(relay, `${text}\n`);
+    } catch {
+      relayFile = undefined; // the workspace is full or gone: stdout still has it
+    }
+  };
   return {
     /** Progress on stdout; nothing after close() (publish's result line must stay the last line). */
     say(line) {
-      if (!closed) process.stdout.write(`[sdlc-${phase}] ${redactor.redact(line)}\n`);
+      if (closed) return;
+      const text = redactor.redact(line);
+      process.stdout.write(`[sdlc-${phase}] ${text}\n`);
+      toRelay(text);
     },
     /** For git.js's retry notes. */
     info(line) {
       this.say(line);
     },
     opencodeStderr(line) {
-      process.stderr.write(`[opencode] ${redactor.redact(line)}\n`);
+      const text = `[opencode] ${redactor.redact(line)}`;
+      process.stderr.write(`${text}\n`);
+      toRelay(text);
     },
     close() {
       closed = true;

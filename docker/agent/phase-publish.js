@@ -11,13 +11,60 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { EXIT, STATUS_FOR_EXIT, ENV, PHASES } = require('./contract');
+const { EXIT, STATUS_FOR_EXIT, ENV, PHASES, RESULT_LINE_PREFIX } = require('./contract');
 const { loadConfig, ConfigError, identityForReport } = require('./config');
 const { Redactor } = require('./redact');
 const { Git, GitError } = require('./git');
 const { handoffPaths, readJson, agentVerdict, HEARTBEAT_LOST_MS } = require('./handoff');
 const { formatResultLine } = require('./result');
 const { phaseOutput } = require('./phase-output');
+
+/** The most of another phase's lines publish relays (a hostile agent could write without end). */
+const MAX_RELAY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Relays a phase's lines file into publish's stdout from where it left off, each line marked as that
+ * phase's and redacted; a result-line prefix in it is defused (only publish's own line is the result).
+ * @returns pump(final): prints the complete lines written since the last call (all of them when final).
+ */
+function relayLines(file, phase, redactor) {
+  let offset = 0;
+  let pending = '';
+  let relayed = 0;
+  let capped = false;
+  const print = (line) => {
+    const text = redactor.redact(line).split(RESULT_LINE_PREFIX).join('::sdlc-result (relayed)::');
+    process.stdout.write(`[sdlc-${phase}] ${text}\n`);
+  };
+  return (final = false) => {
+    if (capped) return;
+    let chunk = '';
+    try {
+      const fd = fs.openSync(file, 'r');
+      try {
+        const buf = Buffer.alloc(64 * 1024);
+        for (let n; (n = fs.readSync(fd, buf, 0, buf.length, offset)) > 0; offset += n) chunk += buf.toString('utf8', 0, n);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (err) {
+      if (err.code !== 'ENOENT') process.stdout.write(`[sdlc-publish] cannot read the ${phase}'s lines: ${err.code}\n`);
+      return;
+    }
+    const lines = (pending + chunk).split('\n');
+    pending = final ? '' : lines.pop();
+    for (const line of lines) {
+      if (final && line === '' && line === lines[lines.length - 1]) continue;
+      relayed += line.length + 1;
+      if (relayed > MAX_RELAY_BYTES) {
+        capped = true;
+        process.stdout.write(`[sdlc-publish] the ${phase}'s lines passed ${MAX_RELAY_BYTES / 1024 / 1024} MiB; the rest only in the ${phase} container's log\n`);
+        return;
+      }
+      print(line);
+    }
+  };
+}
 
 /** How long publish waits for the agent's first heartbeat (its container may still be starting). */
 const FIRST_HEARTBEAT_MS = 120_000;
@@ -116,11 +163,13 @@ function runPublish(env) {
     if (!checkout) {
       return finish(EXIT.CONFIG_ERROR, { ...base, reason: `checkout handed nothing over in ${cfg.gitStateDir}: the pod needs the checkout init container, with the same ${ENV.GIT_STATE_DIR}` });
     }
+    relayLines(paths.checkoutLog, PHASES.CHECKOUT, redactor)(true);
     if (!checkout.ok) return finish(checkout.code, { ...base, reason: checkout.reason });
 
-    out.say('waiting for the agent to finish');
-    const verdict = await waitForAgent(paths, state);
+    const relayAgent = relayLines(paths.agentLog, PHASES.AGENT, redactor);
+    const verdict = await waitForAgent(paths, state, relayAgent);
     if (state.stopping) return undefined;
+    relayAgent(true);
     const usage = verdict.tokens ? { tokens: verdict.tokens, cost: verdict.cost } : {};
     const failure = verdict.code === EXIT.SUCCESS ? undefined : verdict.reason;
 
@@ -163,10 +212,11 @@ function runPublish(env) {
 }
 
 /** The agent's verdict, once its handoff is there; a failure when its heartbeat stops first. */
-async function waitForAgent(paths, state) {
+async function waitForAgent(paths, state, relay) {
   const since = Date.now();
   let beatSeen = false;
   while (!state.stopping) {
+    relay();
     let raw;
     try {
       raw = readJson(paths.agentDone);

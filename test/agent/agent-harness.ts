@@ -26,7 +26,7 @@ export interface AgentRun {
   /** publish's exit code: the pod's verdict. */
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** Every phase's stdout, in phase order (checkout, agent, publish), as `kubectl logs` per container would show them. */
+  /** Every phase's stdout, in phase order (checkout, agent, publish), as `kubectl logs -c` per container shows them. */
   stdout: string;
   stderr: string;
   phases: Record<AgentPhase, PhaseRun>;
@@ -129,7 +129,7 @@ export async function runAgentPod(
     const stderr = checkout.stderr + agent.stderr + publish.stderr;
     if (Date.now() - started >= timeoutMs) throw new Error(`the pod did not end within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     const lines = publish.stdout.trimEnd().split('\n');
-    const resultLines = stdout.split('\n').filter((l) => l.includes(RESULT_LINE_PREFIX));
+    const resultLines = lines.filter((l) => l.includes(RESULT_LINE_PREFIX));
     const parsed = parseResultLine(lines[lines.length - 1] ?? '');
     if (resultLines.length !== 1 || !parsed?.ok) {
       throw new Error(`expected exactly one valid result line, last on publish's stdout (found ${resultLines.length}; ${parsed && !parsed.ok ? parsed.error : 'last line is not a result line'})\nstdout:\n${stdout}\nstderr:\n${stderr}`);
