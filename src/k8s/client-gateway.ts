@@ -19,9 +19,9 @@ import {
   type PodStatus,
 } from './gateway';
 import { httpStatusOf, toKubernetesError, type ApiCallContext } from './errors';
-import { buildPodManifest, parsePodTemplate, type PodTemplate } from './pod-manifest';
+import { AGENT_CONTAINER, buildPodManifest, parsePodTemplate, type PodTemplate } from './pod-manifest';
 import { PodInformer, silentLogger, type GatewayLogger, type PodInformerStats } from './pod-informer';
-import { toPodStatus } from './pod-status';
+import { logContainerOf, toPodStatus } from './pod-status';
 import { followPodLogs } from './log-stream';
 import { GrantMemory } from './grant-memory';
 
@@ -274,6 +274,21 @@ class ClientGatewayImpl implements ClientGateway {
     return this.logs(name, { ...opts, follow: false });
   }
 
+  /** Log container by pod name (a pod's containers never change). */
+  private readonly logContainers = new Map<string, string>();
+
+  /** The container whose log is the pod's (PodStatus.logContainer): from the watch cache, else one GET. */
+  private async logContainer(name: string): Promise<string> {
+    const known = this.logContainers.get(name);
+    if (known) return known;
+    const cached = this.cachedPod(name);
+    const container = cached ? logContainerOf(cached) : (await this.readPod(name))?.logContainer;
+    if (!container) return AGENT_CONTAINER; // gone: the read that follows says so
+    if (this.logContainers.size > 10_000) this.logContainers.clear();
+    this.logContainers.set(name, container);
+    return container;
+  }
+
   /**
    * The log endpoint answers 400 (real kubelet: "container … is waiting to start") or 404 (no log
    * yet / no pod) when there is nothing to stream. What that means depends on the pod: still
@@ -282,7 +297,8 @@ class ClientGatewayImpl implements ClientGateway {
    */
   private async *logs(name: string, opts: FollowLogsOptions & { follow: boolean }): AsyncGenerator<LogLine> {
     try {
-      yield* followPodLogs(this.kc, this.namespace, name, { ...opts, grants: this.grants });
+      const container = opts.container ?? (await this.logContainer(name));
+      yield* followPodLogs(this.kc, this.namespace, name, { ...opts, container, grants: this.grants });
     } catch (err) {
       if (!(err instanceof KubernetesError) || (err.statusCode !== 400 && err.statusCode !== 404)) throw err;
       const pod = await this.readPod(name);

@@ -62,8 +62,14 @@ export interface PodStatus {
   disruption?: string;
   message?: string;
   startedAt?: string;
-  /** From the agent container's terminated state. */
+  /**
+   * The container whose log tells the task and ends with the result line: `publish` in a pod of the
+   * three phases (it relays checkout's and the agent's lines), else `agent`.
+   */
+  logContainer?: string;
+  /** From the log container's terminated state. */
   exitCode?: number;
+  /** The log container's terminated reason; OOMKilled when any of the pod's containers was. */
   terminatedReason?: string;
   finishedAt?: string;
 }
@@ -78,6 +84,8 @@ export interface FollowLogsOptions {
   /** Resume point: only lines at or after this timestamp (the caller drops the ones it has seen). */
   sinceTime?: string;
   signal?: AbortSignal;
+  /** Whose log; default: the pod's log container (PodStatus.logContainer). */
+  container?: string;
 }
 
 export interface KubernetesGateway {
@@ -100,7 +108,7 @@ export interface KubernetesGateway {
     opts?: { signal?: AbortSignal; timeoutMs?: number },
   ): Promise<PodStatus | undefined>;
   /**
-   * Streams the agent container's log lines with timestamps (follow mode). The iterable ends when the
+   * Streams the pod's log container's lines with timestamps (follow mode). The iterable ends when the
    * stream ends — because the container ended, or because the connection was cut: the caller checks
    * the pod and reconnects from the last timestamp.
    */

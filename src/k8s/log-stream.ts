@@ -1,6 +1,6 @@
 /**
- * Follows the agent container's log through the API server:
- *   GET /api/v1/namespaces/{ns}/pods/{name}/log?container=agent&follow=true&timestamps=true&sinceTime=…
+ * Follows a container's log (the pod's log container: PodStatus.logContainer) through the API server:
+ *   GET /api/v1/namespaces/{ns}/pods/{name}/log?container=publish&follow=true&timestamps=true&sinceTime=…
  * Each line arrives as `<RFC3339Nano> <text>`. The iterable ends whenever the stream ends (container
  * ended, or the connection was cut); resuming without repeats is the caller's job (see log-cursor.ts),
  * because `sinceTime` only has second precision on its way to the kubelet.
@@ -8,7 +8,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { FollowLogsOptions, LogLine } from './gateway';
 import { openApiStream, readLines } from './api-stream';
-import { AGENT_CONTAINER } from './pod-manifest';
 import { isLogTimestamp } from './timestamps';
 import { GrantMemory } from './grant-memory';
 
@@ -23,7 +22,7 @@ export async function* followPodLogs(
   kc: KubeConfig,
   namespace: string,
   name: string,
-  opts: FollowLogsOptions & { follow?: boolean; grants?: GrantMemory } = {},
+  opts: FollowLogsOptions & { follow?: boolean; grants?: GrantMemory; container: string },
 ): AsyncGenerator<LogLine> {
   const ctx = { verb: 'get', resource: 'pods/log', namespace, name } as const;
   const grants = opts.grants ?? new GrantMemory();
@@ -33,7 +32,7 @@ export async function* followPodLogs(
       kc,
       `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/log`,
       {
-        container: AGENT_CONTAINER,
+        container: opts.container,
         follow: String(opts.follow ?? true),
         timestamps: 'true',
         sinceTime: opts.sinceTime,

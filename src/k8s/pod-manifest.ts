@@ -10,12 +10,21 @@ import { AGENT_ENV } from '../contract/agent-env';
 import { LABELS, MANAGED_BY, type AgentPodRequest } from './gateway';
 
 export const AGENT_CONTAINER = 'agent';
+/** The phase containers (src/contract/agent-phases.ts); publish's log is the pod's (PodStatus.logContainer). */
+export const CHECKOUT_CONTAINER = 'checkout';
+export const PUBLISH_CONTAINER = 'publish';
 export const AGENT_COMPONENT = 'agent';
 
 /** Used when the template has no `resources` at all: an agent runs a Node CLI and git. */
 export const DEFAULT_RESOURCES = {
   requests: { cpu: '500m', memory: '1Gi' },
   limits: { cpu: '2', memory: '4Gi' },
+} as const;
+
+/** Checkout and publish run git only. */
+export const DEFAULT_PHASE_RESOURCES = {
+  requests: { cpu: '100m', memory: '256Mi' },
+  limits: { cpu: '1', memory: '1Gi' },
 } as const;
 
 /** Kubernetes' own default for a pod's terminationGracePeriodSeconds. */
@@ -49,13 +58,14 @@ const PodTemplateSchema = z.looseObject({
   spec: z.looseObject(
     {
       containers: z
-        .array(Container, { error: 'is required: a list with exactly one container named "agent"' })
-        .refine((cs) => cs.length === 1 && cs[0]?.name === AGENT_CONTAINER, {
+        .array(Container, { error: 'is required: a list with the container "agent" (and "publish", for the three phases)' })
+        .refine((cs) => ['agent', 'agent,publish'].includes(cs.map((c) => c.name).join(',')), {
           error: (issue) =>
-            `must hold exactly one container, named "agent" (found: ${
+            `must hold the container "agent", or "agent" then "publish" for the three phases (found: ${
               (issue.input as { name?: unknown }[]).map((c) => JSON.stringify(c?.name ?? '')).join(', ') || 'none'
             }); put helpers in initContainers`,
         }),
+      initContainers: z.array(Container).optional(),
       restartPolicy: z.literal('Never', { error: 'must be "Never" or left out: an agent pod runs once' }).optional(),
       automountServiceAccountToken: z
         .literal(false, { error: 'must be false or left out: the agent must not get a Kubernetes API token' })
@@ -89,11 +99,51 @@ export function parsePodTemplate(text: string, source = 'pod template'): PodTemp
     throw new PodTemplateError(`${source} must be a YAML mapping holding a Pod (apiVersion: v1, kind: Pod)`);
   }
   const parsed = PodTemplateSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new PodTemplateError(`${source} is invalid (see docs/pod-template.md):\n${problems.join('\n')}`);
+  const problems = parsed.success ? phaseProblems(parsed.data) : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  if (problems.length) {
+    throw new PodTemplateError(`${source} is invalid (see docs/pod-template.md):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return parsed.data;
+  return parsed.data!;
+}
+
+type TemplateContainer = z.infer<typeof Container> & { volumeMounts?: { name?: string }[] };
+
+/** Env that points at the git credential: only checkout and publish may have it. */
+const CREDENTIAL_ENV: readonly string[] = [AGENT_ENV.GIT_TOKEN_FILE, AGENT_ENV.GIT_SSH_KEY_FILE];
+
+/**
+ * The three phases' rules (docker/agent/README.md "Phases"): checkout is an init container, each
+ * phase runs as a uid of its own, and the agent gets neither the credential's env nor its volume.
+ */
+function phaseProblems(t: PodTemplate): string[] {
+  const spec = t.spec as PodTemplate['spec'] & { volumes?: { name?: string; secret?: unknown; projected?: unknown }[] };
+  const agent = spec.containers[0] as TemplateContainer;
+  const publish = spec.containers[1] as TemplateContainer | undefined;
+  const checkout = (spec.initContainers ?? []).find((c) => c.name === CHECKOUT_CONTAINER) as TemplateContainer | undefined;
+  if (!publish) {
+    return checkout ? ['spec.initContainers: "checkout" needs the container "publish" after "agent" (the three phases)'] : [];
+  }
+  const problems: string[] = [];
+  if (!checkout) problems.push('spec.initContainers: the three phases need the init container "checkout"');
+  const podUid = (spec.securityContext as { runAsUser?: unknown } | undefined)?.runAsUser;
+  const uids = new Map<string, unknown>();
+  for (const c of [checkout, agent, publish]) {
+    if (!c) continue;
+    const uid = (c.securityContext as { runAsUser?: unknown } | undefined)?.runAsUser ?? podUid;
+    if (uid === undefined) problems.push(`container "${c.name}": needs a runAsUser (its own or the pod's): each phase runs as its own uid`);
+    else uids.set(c.name, uid);
+  }
+  if (uids.size === 3 && new Set(uids.values()).size !== 3) {
+    problems.push(`the phases must run as three different uids (found ${[...uids].map(([n, u]) => `${n}=${String(u)}`).join(', ')}): the agent must not share the credential's uid`);
+  }
+  const agentCredentialEnv = (agent.env ?? []).filter((e) => CREDENTIAL_ENV.includes(e.name)).map((e) => e.name);
+  if (agentCredentialEnv.length) problems.push(`container "agent": ${agentCredentialEnv.join(', ')} must not be set: only checkout and publish hold the git credential`);
+  // Secret volumes checkout or publish mount are the credential's: never in the agent.
+  const secretVolumes = new Set((spec.volumes ?? []).filter((v) => v.secret || v.projected).map((v) => v.name));
+  const credentialVolumes = new Set([checkout, publish].flatMap((c) => (c?.volumeMounts ?? []).map((m) => m.name)).filter((n) => secretVolumes.has(n)));
+  const leaked = (agent.volumeMounts ?? []).map((m) => m.name).filter((n) => credentialVolumes.has(n));
+  if (leaked.length) problems.push(`container "agent": must not mount ${leaked.map((n) => `"${n}"`).join(', ')}: checkout and publish mount it (the git credential)`);
+  return problems;
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -142,15 +192,20 @@ export function buildPodManifest(template: PodTemplate, req: AgentPodRequest, na
   validateRequest(req);
   const t = clone(template);
   const spec = t.spec as Obj & PodTemplate['spec'];
-  const [templateContainer] = spec.containers;
-  const container: Obj = { ...templateContainer! };
 
   // The agent must know when the kubelet's SIGKILL comes after SIGTERM (its push grace ends before it);
   // the container cannot read its own pod spec, so the runner passes the value the spec says.
   const terminationGrace = Math.max(1, spec.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_SECONDS);
-  container.env = mergeEnv(templateContainer!.env, { ...req.env, [AGENT_ENV.TERMINATION_GRACE_SECONDS]: String(terminationGrace) });
-  container.securityContext = withContainerSecurityDefaults(templateContainer!.securityContext);
-  container.resources ??= clone(DEFAULT_RESOURCES);
+  const taskEnv = { ...req.env, [AGENT_ENV.TERMINATION_GRACE_SECONDS]: String(terminationGrace) };
+  // Every phase gets the task's env (none of it secret) and the hardened defaults.
+  const withTask = (c: z.infer<typeof Container>, resources: object): Obj => ({
+    ...c,
+    env: mergeEnv(c.env, taskEnv),
+    securityContext: withContainerSecurityDefaults(c.securityContext),
+    resources: c.resources ?? clone(resources),
+  });
+  const containers = spec.containers.map((c) => withTask(c, c.name === AGENT_CONTAINER ? DEFAULT_RESOURCES : DEFAULT_PHASE_RESOURCES));
+  const initContainers = spec.initContainers?.map((c) => (c.name === CHECKOUT_CONTAINER ? withTask(c, DEFAULT_PHASE_RESOURCES) : { ...c, securityContext: withContainerSecurityDefaults(c.securityContext) }));
 
   const metadata: Obj = { ...(t.metadata ?? {}) };
   // The template is a shape, not an object of its own: identity comes from the request.
@@ -171,7 +226,8 @@ export function buildPodManifest(template: PodTemplate, req: AgentPodRequest, na
 
   const podSpec: Obj = {
     ...spec,
-    containers: [container],
+    containers,
+    ...(initContainers ? { initContainers } : {}),
     restartPolicy: 'Never',
     automountServiceAccountToken: false,
     activeDeadlineSeconds: req.activeDeadlineSeconds,

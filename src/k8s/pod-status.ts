@@ -4,7 +4,7 @@
  */
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import type { PodPhase, PodStatus } from './gateway';
-import { AGENT_CONTAINER } from './pod-manifest';
+import { AGENT_CONTAINER, PUBLISH_CONTAINER } from './pod-manifest';
 
 const PHASES: ReadonlySet<string> = new Set(['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']);
 
@@ -14,15 +14,24 @@ function iso(value: unknown): string | undefined {
   return undefined;
 }
 
-function agentStatus(pod: V1Pod): V1ContainerStatus | undefined {
-  const statuses = pod.status?.containerStatuses ?? [];
-  return statuses.find((s) => s.name === AGENT_CONTAINER) ?? statuses[0];
+/** `publish` when the pod runs the three phases (docker/agent/README.md), else `agent`. */
+export function logContainerOf(pod: V1Pod): string {
+  const names = (pod.spec?.containers ?? pod.status?.containerStatuses ?? []).map((c) => c.name);
+  return names.includes(PUBLISH_CONTAINER) ? PUBLISH_CONTAINER : AGENT_CONTAINER;
 }
+
+/** Waiting reasons that only say "not yet": any other (ErrImagePull, CreateContainerConfigError, …) is the news. */
+const NOT_YET = new Set(['PodInitializing', 'ContainerCreating']);
 
 export function toPodStatus(pod: V1Pod): PodStatus {
   const phase = pod.status?.phase ?? 'Pending';
-  const container = agentStatus(pod);
+  const logContainer = logContainerOf(pod);
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const container: V1ContainerStatus | undefined = statuses.find((s) => s.name === logContainer) ?? pod.status?.containerStatuses?.[0];
   const state = container?.state;
+  // An init container that cannot start, or any container's real trouble, says more than "PodInitializing".
+  const waiting = statuses.map((s) => s.state?.waiting).find((w) => w?.reason && !NOT_YET.has(w.reason)) ?? state?.waiting;
+  const oomKilled = statuses.some((s) => (s.state?.terminated ?? s.lastState?.terminated)?.reason === 'OOMKilled');
   // After the agent ended, `state.terminated` holds the exit; a kubelet that already moved on
   // (e.g. eviction cleanup) may leave it only in lastState.
   const terminated = state?.terminated ?? container?.lastState?.terminated;
@@ -32,9 +41,10 @@ export function toPodStatus(pod: V1Pod): PodStatus {
     labels: { ...(pod.metadata?.labels ?? {}) },
     annotations: { ...(pod.metadata?.annotations ?? {}) },
     deleting: Boolean(pod.metadata?.deletionTimestamp),
+    logContainer,
   };
-  if (state?.waiting?.reason) out.waitingReason = state.waiting.reason;
-  if (state?.waiting?.message) out.waitingMessage = state.waiting.message;
+  if (waiting?.reason) out.waitingReason = waiting.reason;
+  if (waiting?.message) out.waitingMessage = waiting.message;
   if (pod.status?.reason) out.reason = pod.status.reason;
   const disruption = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget' && c.status === 'True');
   if (disruption) out.disruption = [disruption.reason, disruption.message].filter(Boolean).join(': ') || 'DisruptionTarget';
@@ -47,5 +57,7 @@ export function toPodStatus(pod: V1Pod): PodStatus {
     const finishedAt = iso(terminated.finishedAt);
     if (finishedAt) out.finishedAt = finishedAt;
   }
+  // The agent killed for memory is the pod's story, whichever container reports the exit.
+  if (oomKilled) out.terminatedReason = 'OOMKilled';
   return out;
 }

@@ -1,7 +1,22 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildPodManifest, parsePodTemplate, PodTemplateError, DEFAULT_RESOURCES } from '../../src/k8s/pod-manifest';
+import { buildPodManifest, parsePodTemplate, PodTemplateError, DEFAULT_PHASE_RESOURCES, DEFAULT_RESOURCES } from '../../src/k8s/pod-manifest';
+
+/** The three phases, as the chart lays them out (docker/agent/README.md "Phases"). */
+const PHASES = `apiVersion: v1
+kind: Pod
+spec:
+  securityContext: {fsGroup: 10000}
+  initContainers:
+    - {name: checkout, image: a, args: [checkout], securityContext: {runAsUser: 10002}, volumeMounts: [{name: git, mountPath: /git}]}
+  containers:
+    - {name: agent, image: a, args: [agent], securityContext: {runAsUser: 10001}, env: [{name: SDLC_WORKDIR, value: /workspace}], volumeMounts: [{name: workspace, mountPath: /workspace}]}
+    - {name: publish, image: a, args: [publish], securityContext: {runAsUser: 10003}, volumeMounts: [{name: git, mountPath: /git}]}
+  volumes:
+    - {name: workspace, emptyDir: {}}
+    - {name: git, secret: {secretName: s}}
+`;
 import { LABELS, MANAGED_BY, type AgentPodRequest } from '../../src/k8s/gateway';
 import { toolPath } from '../../src/tools';
 import YAML from 'yaml';
@@ -126,7 +141,13 @@ spec:
     ['a list', '- 1\n- 2\n', /must be a YAML mapping/],
     ['a Deployment', 'apiVersion: apps/v1\nkind: Deployment\nspec: {containers: [{name: agent, image: x}]}', /apiVersion: must be "v1"[\s\S]*kind: must be "Pod"/],
     ['no spec', 'apiVersion: v1\nkind: Pod\n', /spec: is required/],
-    ['two containers', 'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: agent, image: x}, {name: sidecar, image: y}]}', /spec\.containers: must hold exactly one container, named "agent" \(found: "agent", "sidecar"\)/],
+    ['a sidecar', 'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: agent, image: x}, {name: sidecar, image: y}]}', /spec\.containers: must hold the container "agent", or "agent" then "publish" for the three phases \(found: "agent", "sidecar"\)/],
+    ['publish without checkout', PHASES.replace(/initContainers:[\s\S]*?containers:/, 'containers:'), /spec\.initContainers: the three phases need the init container "checkout"/],
+    ['checkout without publish', 'apiVersion: v1\nkind: Pod\nspec: {initContainers: [{name: checkout, image: x}], containers: [{name: agent, image: x}]}', /"checkout" needs the container "publish"/],
+    ['phases sharing a uid', PHASES.replace('runAsUser: 10003', 'runAsUser: 10001'), /three different uids \(found checkout=10002, agent=10001, publish=10001\)/],
+    ['a phase without a uid', PHASES.replace('securityContext: {runAsUser: 10002}', 'securityContext: {}'), /container "checkout": needs a runAsUser/],
+    ['the credential env in the agent', PHASES.replace('env: [{name: SDLC_WORKDIR, value: /workspace}]', 'env: [{name: SDLC_GIT_TOKEN_FILE, value: /git/token}]'), /container "agent": SDLC_GIT_TOKEN_FILE must not be set/],
+    ['the credential volume in the agent', PHASES.replace('volumeMounts: [{name: workspace, mountPath: /workspace}]', 'volumeMounts: [{name: workspace, mountPath: /workspace}, {name: git, mountPath: /git}]'), /container "agent": must not mount "git"/],
     ['wrong container name', 'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: main, image: x}]}', /found: "main"/],
     ['no image', 'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: agent}]}', /spec\.containers\.0\.image: is required/],
     ['restartPolicy Always', 'apiVersion: v1\nkind: Pod\nspec: {restartPolicy: Always, containers: [{name: agent, image: x}]}', /restartPolicy: must be "Never"/],
@@ -136,6 +157,19 @@ spec:
   ])('rejects %s with a message that says what to fix', (_what, text, message) => {
     expect(() => parsePodTemplate(text)).toThrow(PodTemplateError);
     expect(() => parsePodTemplate(text)).toThrow(message);
+  });
+
+  it('the three phases: every container gets the task env and the hardened defaults; checkout and publish get small default resources', () => {
+    const pod = buildPodManifest(parsePodTemplate(PHASES), request, 'a') as any;
+    expect(pod.spec.initContainers.map((c: any) => c.name)).toEqual(['checkout']);
+    expect(pod.spec.containers.map((c: any) => c.name)).toEqual(['agent', 'publish']);
+    for (const c of [...pod.spec.initContainers, ...pod.spec.containers]) {
+      expect(c.env).toEqual(expect.arrayContaining([{ name: 'SDLC_TASK_ID', value: 'T012' }]));
+      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    }
+    expect(pod.spec.containers[0].resources).toEqual(DEFAULT_RESOURCES);
+    expect(pod.spec.containers[1].resources).toEqual(DEFAULT_PHASE_RESOURCES);
+    expect(pod.spec.initContainers[0].resources).toEqual(DEFAULT_PHASE_RESOURCES);
   });
 
   it('rejects requests that cannot become a pod', () => {
