@@ -219,14 +219,17 @@ manifest=$(local_edit patch --type merge -p "$patch" <<<"$template" \
       "sdlc-runner.dev/task=$(label_value "$task_id")" \
       "sdlc-runner.dev/attempt=1" \
   | local_edit annotate --overwrite "sdlc-runner.dev/spawned-by=scripts/spawn-pod.sh" \
-  | local_edit set env --containers=agent "${env_args[@]}")
+  | local_edit set env --containers='*' "${env_args[@]}")
 
 if [[ -n $ssh_secret ]]; then
   ssh_volume=$(printf '{"spec":{"volumes":[{"name":"git-credentials","secret":{"secretName":"%s","items":[{"key":"ssh-privatekey","path":"ssh-privatekey"},{"key":"known_hosts","path":"known_hosts"}]}}]}}' "$ssh_secret")
+  ssh_env=(SDLC_GIT_TOKEN_FILE- SDLC_GIT_USERNAME-
+    "SDLC_GIT_SSH_KEY_FILE=/var/run/secrets/sdlc-git/ssh-privatekey"
+    "SDLC_GIT_KNOWN_HOSTS_FILE=/var/run/secrets/sdlc-git/known_hosts")
+  # Only the phases that hold the credential (checkout, publish) get it.
   manifest=$(local_edit patch --type strategic -p "$ssh_volume" <<<"$manifest" \
-    | local_edit set env --containers=agent SDLC_GIT_TOKEN_FILE- SDLC_GIT_USERNAME- \
-        "SDLC_GIT_SSH_KEY_FILE=/var/run/secrets/sdlc-git/ssh-privatekey" \
-        "SDLC_GIT_KNOWN_HOSTS_FILE=/var/run/secrets/sdlc-git/known_hosts")
+    | local_edit set env --containers=checkout "${ssh_env[@]}" \
+    | local_edit set env --containers=publish "${ssh_env[@]}")
 fi
 
 if $dry_run; then

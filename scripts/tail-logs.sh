@@ -7,6 +7,8 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 CHART_NAME=agentic-sdlc-agent-runner
+# The container whose log tells the task: publish in a pod of the three phases (it relays checkout's and the
+# agent's lines and prints the result line), agent in a single-container pod.
 CONTAINER=agent
 
 usage() {
@@ -108,6 +110,7 @@ fi
 
 field() { kubectl get pod "${ns_args[@]}" "$pod" -o jsonpath="$1" 2>/dev/null || true; }
 phase() { field '{.status.phase}'; }
+[[ " $(field '{.spec.containers[*].name}') " == *" publish "* ]] && CONTAINER=publish
 
 # Wait for the container to start (or for the pod to end without starting, e.g. a deadline).
 deadline=$((SECONDS + wait_seconds))

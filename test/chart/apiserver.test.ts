@@ -57,12 +57,23 @@ const scriptEnv = (): NodeJS.ProcessEnv => ({
  */
 const FAKE_AGENT = `#!/usr/bin/env bash
 set -euo pipefail
-echo "agent: task $SDLC_TASK_ID on branch $SDLC_TASK_BRANCH from $SDLC_REPO_URL (\${SDLC_FEATURE_DIR:-no feature dir})"
-echo "agent: git token file $SDLC_GIT_TOKEN_FILE, user $SDLC_GIT_USERNAME, workdir $SDLC_WORKDIR, home $HOME"
-if [ "\${ANTHROPIC_API_KEY:-}" = "${LLM_KEY}" ]; then echo "agent: LLM key present"; else echo "agent: LLM key missing"; exit 30; fi
-for i in 1 2 3; do echo "agent: step $i"; sleep 0.2; done
-if [ "$SDLC_TASK_TEXT" = "fail" ]; then echo "agent: giving up"; exit 10; fi
-if [ "$SDLC_TASK_TEXT" = "long" ]; then for i in $(seq 1 40); do echo "agent: long $i"; sleep 0.05; done; fi
+phase=\${1:?the phase is the first argument}
+case $phase in
+  checkout)
+    echo "checkout: git token file $SDLC_GIT_TOKEN_FILE, state $SDLC_GIT_STATE_DIR"
+    exit 0 ;;
+  agent)
+    # The agent phase gets the LLM key and never the git credential.
+    if [ "\${ANTHROPIC_API_KEY:-}" != "${LLM_KEY}" ] || [ -n "\${SDLC_GIT_TOKEN_FILE:-}" ]; then echo "agent: wrong env"; exit 30; fi
+    echo "agent: LLM key present, no git credential"
+    exit 0 ;;
+esac
+echo "publish: task $SDLC_TASK_ID on branch $SDLC_TASK_BRANCH from $SDLC_REPO_URL (\${SDLC_FEATURE_DIR:-no feature dir})"
+echo "publish: git token file $SDLC_GIT_TOKEN_FILE, user $SDLC_GIT_USERNAME, workdir $SDLC_WORKDIR, home $HOME"
+if [ -n "\${ANTHROPIC_API_KEY:-}" ]; then echo "publish: has the LLM key"; exit 30; fi
+for i in 1 2 3; do echo "publish: step $i"; sleep 0.2; done
+if [ "$SDLC_TASK_TEXT" = "fail" ]; then echo "publish: giving up"; exit 10; fi
+if [ "$SDLC_TASK_TEXT" = "long" ]; then for i in $(seq 1 40); do echo "publish: long $i"; sleep 0.05; done; fi
 echo '::sdlc-result::{"v":1,"status":"succeeded","taskId":"'"$SDLC_TASK_ID"'","branch":"'"$SDLC_TASK_BRANCH"'","commits":1}'
 `;
 
@@ -290,12 +301,11 @@ describe('spawn-pod.sh and tail-logs.sh against the installed dev release', () =
     const tail = await run('bash', ['scripts/tail-logs.sh', '--environment', DEV, 'T001'], { env: scriptEnv() });
     timings.tailLogsMs = Date.now() - t;
     expect(tail.stdout.split('\n').filter(Boolean)).toEqual([
-      'agent: task T001 on branch specs/001-demo/T001 from https://git.example.com/org/app.git (specs/001-demo)',
-      'agent: git token file /var/run/secrets/sdlc-git/token, user x-access-token, workdir /workspace, home /home/agent',
-      'agent: LLM key present',
-      'agent: step 1',
-      'agent: step 2',
-      'agent: step 3',
+      'publish: task T001 on branch specs/001-demo/T001 from https://git.example.com/org/app.git (specs/001-demo)',
+      'publish: git token file /var/run/secrets/sdlc-git/token, user x-access-token, workdir /workspace, home /tmp',
+      'publish: step 1',
+      'publish: step 2',
+      'publish: step 3',
       '::sdlc-result::{"v":1,"status":"succeeded","taskId":"T001","branch":"specs/001-demo/T001","commits":1}',
     ]);
     expect(tail.stderr).toContain(`pod ${podName}: Succeeded, agent success`);
@@ -317,7 +327,7 @@ describe('spawn-pod.sh and tail-logs.sh against the installed dev release', () =
     expect(spawned.code).toBe(0);
     const podName = spawned.stdout.trim();
     const tail = await run('bash', ['scripts/tail-logs.sh', '--agent-namespace', DEV_AGENTS, podName], { env: scriptEnv() });
-    expect(tail.stdout).toContain('agent: giving up');
+    expect(tail.stdout).toContain('publish: giving up');
     expect(tail.stderr).toContain(`pod ${podName}: Failed, agent agent failure`);
     expect(tail.code).toBe(10);
   });
@@ -331,8 +341,8 @@ describe('spawn-pod.sh and tail-logs.sh against the installed dev release', () =
       });
       expect(spawned.code).toBe(0);
       const tail = await run('bash', ['scripts/tail-logs.sh', '--environment', DEV, 'T003'], { env: scriptEnv() });
-      const longLines = tail.stdout.split('\n').filter((l) => l.startsWith('agent: long '));
-      expect(longLines).toEqual(Array.from({ length: 40 }, (_, i) => `agent: long ${i + 1}`));
+      const longLines = tail.stdout.split('\n').filter((l) => l.startsWith('publish: long '));
+      expect(longLines).toEqual(Array.from({ length: 40 }, (_, i) => `publish: long ${i + 1}`));
       expect(tail.stdout.split('\n').filter((l) => l.startsWith('::sdlc-result::'))).toHaveLength(1);
       expect(tail.stderr).toContain('resuming');
       expect(tail.code).toBe(0);

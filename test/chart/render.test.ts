@@ -106,21 +106,34 @@ describe('security contexts', () => {
     expect(pod.spec.restartPolicy).toBe('Never');
     expect(pod.spec.automountServiceAccountToken).toBe(false);
     expect(pod.spec.activeDeadlineSeconds).toBeGreaterThan(0);
-    expect(pod.spec.containers.map((c: AnyObj) => c.name)).toEqual(['agent']);
-    const [agent] = pod.spec.containers;
-    expect(agent.resources.limits.cpu).toBeDefined();
-    const mounts = Object.fromEntries(agent.volumeMounts.map((m: AnyObj) => [m.mountPath, m]));
+    // The three phases (docker/agent/README.md): only checkout and publish mount the git credential.
+    expect(pod.spec.initContainers.map((c: AnyObj) => c.name)).toEqual(['checkout']);
+    expect(pod.spec.containers.map((c: AnyObj) => c.name)).toEqual(['agent', 'publish']);
+    const [checkout] = pod.spec.initContainers;
+    const [agent, publish] = pod.spec.containers;
+    expect(new Set([checkout, agent, publish].map((c: AnyObj) => c.securityContext.runAsUser)).size).toBe(3);
+    expect([checkout, agent, publish].map((c: AnyObj) => c.args)).toEqual([['checkout'], ['agent'], ['publish']]);
     const volumes = Object.fromEntries(pod.spec.volumes.map((v: AnyObj) => [v.name, v]));
+    const mountsOf = (c: AnyObj) => Object.fromEntries(c.volumeMounts.map((m: AnyObj) => [m.mountPath, m]));
+    expect(agent.resources.limits.cpu).toBeDefined();
     for (const dir of ['/workspace', '/home/agent', '/tmp']) {
-      expect(volumes[mounts[dir].name].emptyDir.sizeLimit).toBeDefined();
+      expect(volumes[mountsOf(agent)[dir].name].emptyDir.sizeLimit).toBeDefined();
     }
-    const git = mounts['/var/run/secrets/sdlc-git'];
-    expect(git.readOnly).toBe(true);
-    // 0440 for owner and fsGroup; read with the same YAML 1.2 parser the worker uses.
-    expect(volumes[git.name].secret.defaultMode).toBe(0o440);
-    for (const m of agent.volumeMounts) {
-      if (m.readOnly) continue;
-      expect(volumes[m.name].emptyDir).toBeDefined();
+    for (const c of [checkout, publish]) {
+      const git = mountsOf(c)['/var/run/secrets/sdlc-git'];
+      expect(git.readOnly).toBe(true);
+      // 0440 for owner and fsGroup; read with the same YAML 1.2 parser the worker uses.
+      expect(volumes[git.name].secret.defaultMode).toBe(0o440);
+      expect(volumes[mountsOf(c)['/sdlc-git'].name].emptyDir).toBeDefined();
+    }
+    // The agent mounts no Secret and not the phases' git state.
+    for (const m of agent.volumeMounts) expect(volumes[m.name].emptyDir).toBeDefined();
+    expect(agent.volumeMounts.map((m: AnyObj) => m.mountPath)).not.toContain('/sdlc-git');
+    for (const c of [checkout, agent, publish]) {
+      for (const m of c.volumeMounts) {
+        if (m.readOnly) continue;
+        expect(volumes[m.name].emptyDir).toBeDefined();
+      }
     }
   });
 });
@@ -144,8 +157,10 @@ describe('agent pod template contract (the worker parses it)', () => {
     ) as AnyObj;
     expect(built.metadata.name).toBe(name);
     expect(built.spec.activeDeadlineSeconds).toBe(900);
-    const env = Object.fromEntries(built.spec.containers[0].env.map((e: AnyObj) => [e.name, e]));
-    expect(env[AGENT_ENV.TASK_ID].value).toBe('T012');
+    const envOf = (c: AnyObj) => Object.fromEntries(c.env.map((e: AnyObj) => [e.name, e]));
+    for (const c of [...built.spec.initContainers, ...built.spec.containers]) expect(envOf(c)[AGENT_ENV.TASK_ID].value).toBe('T012');
+    expect(envOf(built.spec.containers[0])[AGENT_ENV.GIT_TOKEN_FILE]).toBeUndefined();
+    const env = envOf(built.spec.containers[1]);
     // Git credentials: files mounted from the agent Secret, pointed at by env (never the secret itself).
     const auth = env[AGENT_ENV.GIT_TOKEN_FILE]
       ? { [AGENT_ENV.GIT_TOKEN_FILE]: '/var/run/secrets/sdlc-git/token' }

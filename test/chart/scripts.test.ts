@@ -94,7 +94,14 @@ describe('spawn-pod.sh (offline)', () => {
     expect(pod.spec.restartPolicy).toBe('Never');
     expect(pod.spec.automountServiceAccountToken).toBe(false);
     expect(pod.spec.activeDeadlineSeconds).toBe(65 * 60);
-    const env = Object.fromEntries(pod.spec.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+    // The three phases: every container gets the task; the credential goes to checkout and publish only.
+    const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+    const [checkout] = pod.spec.initContainers;
+    const [agent, publish] = pod.spec.containers;
+    for (const c of [checkout, agent, publish]) expect(envOf(c)).toMatchObject({ SDLC_TASK_ID: 'T012', SDLC_RUN_ID: pod.metadata.labels['sdlc-runner.dev/run'] });
+    for (const c of [checkout, publish]) expect(envOf(c).SDLC_GIT_TOKEN_FILE).toBe('/var/run/secrets/sdlc-git/token');
+    const env = envOf(agent);
+    expect(env.SDLC_GIT_TOKEN_FILE).toBeUndefined();
     expect(env).toMatchObject({
       SDLC_TASK_ID: 'T012',
       SDLC_TASK_BRANCH: 'specs/001-login/T012',
@@ -104,7 +111,6 @@ describe('spawn-pod.sh (offline)', () => {
       SDLC_TASK_TEXT: 'Add "login" page; $(not run)',
       SDLC_TIME_LIMIT_SECONDS: '3600',
       SDLC_ATTEMPT: '1',
-      SDLC_GIT_TOKEN_FILE: '/var/run/secrets/sdlc-git/token',
       ANTHROPIC_API_KEY: { secretKeyRef: { name: 'agentic-sdlc-agent-runner-dev-agent', key: 'anthropic-api-key' } },
     });
     expect(env.SDLC_RUN_ID).toBe(pod.metadata.labels['sdlc-runner.dev/run']);
@@ -118,12 +124,16 @@ describe('spawn-pod.sh (offline)', () => {
     expect(r.code).toBe(0);
     const pod = YAML.parse(r.stdout);
     expect(pod.metadata.namespace).toBe('team-a');
-    const env = Object.fromEntries(pod.spec.containers[0].env.map((e: any) => [e.name, e.value]));
-    expect(env.SDLC_TASK_ID).toBe('T7');
-    expect(env.SDLC_MODEL).toBe('anthropic/claude-sonnet-4-5');
-    expect(env.SDLC_GIT_SSH_KEY_FILE).toBe('/var/run/secrets/sdlc-git/ssh-privatekey');
-    expect(env.SDLC_GIT_KNOWN_HOSTS_FILE).toBe('/var/run/secrets/sdlc-git/known_hosts');
-    expect(env.SDLC_GIT_TOKEN_FILE).toBeUndefined();
+    const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value]));
+    const publish = envOf(pod.spec.containers[1]);
+    expect(publish.SDLC_TASK_ID).toBe('T7');
+    expect(publish.SDLC_MODEL).toBe('anthropic/claude-sonnet-4-5');
+    for (const env of [envOf(pod.spec.initContainers[0]), publish]) {
+      expect(env.SDLC_GIT_SSH_KEY_FILE).toBe('/var/run/secrets/sdlc-git/ssh-privatekey');
+      expect(env.SDLC_GIT_KNOWN_HOSTS_FILE).toBe('/var/run/secrets/sdlc-git/known_hosts');
+      expect(env.SDLC_GIT_TOKEN_FILE).toBeUndefined();
+    }
+    expect(envOf(pod.spec.containers[0]).SDLC_GIT_SSH_KEY_FILE).toBeUndefined();
     const vol = pod.spec.volumes.find((v: any) => v.name === 'git-credentials');
     expect(vol.secret.secretName).toBe('my-ssh-key');
     expect(vol.secret.items.map((i: any) => i.key)).toEqual(['ssh-privatekey', 'known_hosts']);

@@ -189,7 +189,7 @@ describe('the Helm chart renders a template in this format (one source of truth)
     const pod = buildPodManifest(parsePodTemplate(text!, 'chart pod template'), request, 'agents') as any;
     expect(pod.metadata.name).toBe(request.name);
     expect(pod.metadata.namespace).toBe('agents');
-    expect(pod.spec.containers).toHaveLength(1);
-    expect(pod.spec.containers[0].env).toEqual(expect.arrayContaining([{ name: 'SDLC_TASK_ID', value: 'T012' }]));
+    expect(pod.spec.containers.map((c: any) => c.name)).toEqual(['agent', 'publish']);
+    for (const c of [...pod.spec.initContainers, ...pod.spec.containers]) expect(c.env).toEqual(expect.arrayContaining([{ name: 'SDLC_TASK_ID', value: 'T012' }]));
   });
 });

@@ -31,7 +31,8 @@ spec:
     runAsNonRoot: true
     runAsUser: {{ $uid }}
     runAsGroup: {{ $uid }}
-    fsGroup: {{ $uid }}
+    # The group the three phases share the workspace through.
+    fsGroup: {{ int .Values.agents.fsGroup }}
     seccompProfile:
       type: RuntimeDefault
   {{- with .Values.imagePullSecrets }}
@@ -50,30 +51,19 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- /* Three phases, three uids (docker/agent/README.md "Phases"): only checkout and publish mount the git credential. */}}
+  initContainers:
+    {{- include "agentic-sdlc-agent-runner.agentPhaseContainer" (list . "checkout" (int .Values.agents.phases.checkoutRunAsUser)) | nindent 4 }}
   containers:
     - name: agent
       image: {{ include "agentic-sdlc-agent-runner.image" (list . .Values.agents.image) }}
       imagePullPolicy: {{ .Values.agents.image.pullPolicy }}
+      args: ["agent"]
       env:
         - name: HOME
           value: /home/agent
         - name: SDLC_WORKDIR
           value: /workspace
-        - name: SDLC_GIT_AUTHOR_NAME
-          value: {{ .Values.agents.git.authorName | quote }}
-        - name: SDLC_GIT_AUTHOR_EMAIL
-          value: {{ .Values.agents.git.authorEmail | quote }}
-        {{- if eq .Values.agents.git.auth "ssh" }}
-        - name: SDLC_GIT_SSH_KEY_FILE
-          value: {{ printf "%s/ssh-privatekey" $gitDir }}
-        - name: SDLC_GIT_KNOWN_HOSTS_FILE
-          value: {{ printf "%s/known_hosts" $gitDir }}
-        {{- else }}
-        - name: SDLC_GIT_TOKEN_FILE
-          value: {{ printf "%s/token" $gitDir }}
-        - name: SDLC_GIT_USERNAME
-          value: {{ .Values.agents.git.username | quote }}
-        {{- end }}
         {{- range .Values.agents.llmProviders }}
         - name: {{ .envName }}
           valueFrom:
@@ -94,16 +84,7 @@ spec:
       resources:
         {{- toYaml .Values.agents.resources | nindent 8 }}
       securityContext:
-        runAsNonRoot: true
-        runAsUser: {{ $uid }}
-        runAsGroup: {{ $uid }}
-        privileged: false
-        allowPrivilegeEscalation: false
-        readOnlyRootFilesystem: true
-        capabilities:
-          drop: ["ALL"]
-        seccompProfile:
-          type: RuntimeDefault
+        {{- include "agentic-sdlc-agent-runner.agentContainerSecurity" $uid | nindent 8 }}
       volumeMounts:
         - name: workspace
           mountPath: /workspace
@@ -111,9 +92,7 @@ spec:
           mountPath: /home/agent
         - name: tmp
           mountPath: /tmp
-        - name: git-credentials
-          mountPath: {{ $gitDir }}
-          readOnly: true
+    {{- include "agentic-sdlc-agent-runner.agentPhaseContainer" (list . "publish" (int .Values.agents.phases.publishRunAsUser)) | nindent 4 }}
   volumes:
     - name: workspace
       emptyDir:
@@ -124,10 +103,17 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: {{ .Values.agents.tmpSizeLimit }}
+    # The phases' own git directory and hand-over (checkout and publish only; never the agent).
+    - name: git-state
+      emptyDir:
+        sizeLimit: {{ .Values.agents.phases.gitStateSizeLimit }}
+    - name: phase-tmp
+      emptyDir:
+        sizeLimit: {{ .Values.agents.tmpSizeLimit }}
     - name: git-credentials
       secret:
         secretName: {{ $agentSecret }}
-        # Owner and group (fsGroup) may read; nobody writes.
+        # Owner and group (fsGroup) may read; nobody writes. Only checkout and publish mount it.
         defaultMode: 288  # 0440: decimal, because YAML 1.1 and 1.2 read a leading-zero octal differently
         items:
           {{- if eq .Values.agents.git.auth "ssh" }}
@@ -139,4 +125,66 @@ spec:
           - key: token
             path: token
           {{- end }}
+{{- end }}
+
+
+{{/* The hardened securityContext of an agent pod container running as the given uid. */}}
+{{- define "agentic-sdlc-agent-runner.agentContainerSecurity" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+privileged: false
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* checkout or publish: the agent image in that phase, with the git credential and the git state volume. (list $ phase uid) */}}
+{{- define "agentic-sdlc-agent-runner.agentPhaseContainer" -}}
+{{- $ := index . 0 }}
+{{- $phase := index . 1 }}
+{{- $gitDir := include "agentic-sdlc-agent-runner.agentGitDir" $ -}}
+- name: {{ $phase }}
+  image: {{ include "agentic-sdlc-agent-runner.image" (list $ $.Values.agents.image) }}
+  imagePullPolicy: {{ $.Values.agents.image.pullPolicy }}
+  args: [{{ $phase | quote }}]
+  env:
+    - name: HOME
+      value: /tmp
+    - name: SDLC_WORKDIR
+      value: /workspace
+    - name: SDLC_GIT_STATE_DIR
+      value: /sdlc-git
+    - name: SDLC_GIT_AUTHOR_NAME
+      value: {{ $.Values.agents.git.authorName | quote }}
+    - name: SDLC_GIT_AUTHOR_EMAIL
+      value: {{ $.Values.agents.git.authorEmail | quote }}
+    {{- if eq $.Values.agents.git.auth "ssh" }}
+    - name: SDLC_GIT_SSH_KEY_FILE
+      value: {{ printf "%s/ssh-privatekey" $gitDir }}
+    - name: SDLC_GIT_KNOWN_HOSTS_FILE
+      value: {{ printf "%s/known_hosts" $gitDir }}
+    {{- else }}
+    - name: SDLC_GIT_TOKEN_FILE
+      value: {{ printf "%s/token" $gitDir }}
+    - name: SDLC_GIT_USERNAME
+      value: {{ $.Values.agents.git.username | quote }}
+    {{- end }}
+  resources:
+    {{- toYaml $.Values.agents.phases.resources | nindent 4 }}
+  securityContext:
+    {{- include "agentic-sdlc-agent-runner.agentContainerSecurity" (index . 2) | nindent 4 }}
+  volumeMounts:
+    - name: workspace
+      mountPath: /workspace
+    - name: git-state
+      mountPath: /sdlc-git
+    - name: phase-tmp
+      mountPath: /tmp
+    - name: git-credentials
+      mountPath: {{ $gitDir }}
+      readOnly: true
 {{- end }}

@@ -2,7 +2,7 @@
  * The real agent's pod as the chart shapes it, for tests and the first-run demo that run
  * docker/agent-entrypoint.sh on the test kubelet: the git token, the provider key and the OpenCode
  * provider config reach the pod only through a Secret and a ConfigMap (secretKeyRef, secret/configMap
- * volumes, emptyDirs for /workspace and /home/agent), which the kubelet materialises (mountVolumes).
+ * volumes, emptyDirs), which the kubelet materialises (mountVolumes), each phase as its own uid.
  */
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
@@ -18,28 +18,45 @@ export interface AgentPodTemplateOptions {
   apiKeyEnv: string;
 }
 
-/** The agent pod template the worker reads (docs/pod-template.md): secrets by reference and mounted files only. */
+/**
+ * The agent pod template the worker reads (docs/pod-template.md): the three phases with their own uids
+ * (docker/agent/README.md "Phases"), secrets by reference and mounted files only. The git credential and
+ * the phases' git state are mounted in checkout and publish only; the test kubelet lets a container reach
+ * only the volumes it mounts, so the agent's process cannot read them.
+ */
 export function agentPodTemplate(o: AgentPodTemplateOptions): string {
+  const phase = (name: 'checkout' | 'publish', uid: number) => `
+    - name: ${name}
+      image: ${o.image}
+      args: [${name}]
+      securityContext: { runAsUser: ${uid}, runAsGroup: ${uid} }
+      env:
+        - { name: SDLC_WORKDIR, value: /workspace }
+        - { name: SDLC_GIT_STATE_DIR, value: /sdlc-git }
+        - { name: SDLC_GIT_TOKEN_FILE, value: /var/run/secrets/sdlc-git/token }
+        - { name: SDLC_GIT_USERNAME, value: sdlc-bot }
+        - { name: SDLC_GIT_AUTHOR_NAME, value: SDLC Agent }
+        - { name: SDLC_GIT_AUTHOR_EMAIL, value: agent@sdlc.test }
+      volumeMounts:
+        - { name: workspace, mountPath: /workspace }
+        - { name: git-state, mountPath: /sdlc-git }
+        - { name: git-credentials, mountPath: /var/run/secrets/sdlc-git, readOnly: true }`;
   return `apiVersion: v1
 kind: Pod
 spec:
   terminationGracePeriodSeconds: 10
+  securityContext: { runAsNonRoot: true, fsGroup: 10000 }
+  initContainers:${phase('checkout', 10002)}
   containers:
     - name: agent
       image: ${o.image}
+      args: [agent]
+      securityContext: { runAsUser: 10001, runAsGroup: 10001 }
       env:
         - name: HOME
           value: /home/agent
         - name: SDLC_WORKDIR
           value: /workspace
-        - name: SDLC_GIT_TOKEN_FILE
-          value: /var/run/secrets/sdlc-git/token
-        - name: SDLC_GIT_USERNAME
-          value: sdlc-bot
-        - name: SDLC_GIT_AUTHOR_NAME
-          value: SDLC Agent
-        - name: SDLC_GIT_AUTHOR_EMAIL
-          value: agent@sdlc.test
         - name: SDLC_OPENCODE_CONFIG_FILE
           value: /etc/sdlc-agent/opencode.json
         - name: OPENCODE_BIN
@@ -52,15 +69,15 @@ spec:
       volumeMounts:
         - { name: workspace, mountPath: /workspace }
         - { name: home, mountPath: /home/agent }
-        - { name: git-credentials, mountPath: /var/run/secrets/sdlc-git, readOnly: true }
-        - { name: opencode-config, mountPath: /etc/sdlc-agent, readOnly: true }
+        - { name: opencode-config, mountPath: /etc/sdlc-agent, readOnly: true }${phase('publish', 10003)}
   volumes:
     - { name: workspace, emptyDir: {} }
     - { name: home, emptyDir: {} }
+    - { name: git-state, emptyDir: {} }
     - name: git-credentials
       secret:
         secretName: ${AGENT_GIT_SECRET}
-        defaultMode: 256
+        defaultMode: 288
         items: [{ key: token, path: token }]
     - name: opencode-config
       configMap:
