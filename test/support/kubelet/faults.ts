@@ -10,7 +10,7 @@ export interface PodTarget {
   namespace?: string;
   /** Pod name. */
   name?: string;
-  /** Any container's image. */
+  /** Any container's image (init containers included). */
   image?: string;
   /** Every given label must be present with this value. */
   labels?: Record<string, string>;
@@ -19,7 +19,11 @@ export interface PodTarget {
 export type Fault =
   /** Pods stay Pending: waiting reason ErrImagePull, then ImagePullBackOff, alternating, while armed. */
   | { kind: 'imagePullFailure'; target: PodTarget; message?: string }
-  /** The container is killed as the kernel OOM killer would: terminated reason OOMKilled, exit code 137. */
+  /**
+   * The container is killed as the kernel OOM killer would: terminated reason OOMKilled, exit code 137.
+   * `container` (an init container too) is killed afterMs after it starts, if it has not started yet; without
+   * it, whichever container is running afterMs after the pod's first container started (or after arming).
+   */
   | { kind: 'oomKill'; target: PodTarget; container?: string; afterMs?: number }
   /** The kubelet evicts the pod: processes killed, phase Failed, reason Evicted (the pod object stays). */
   | { kind: 'evict'; target: PodTarget; afterMs?: number; message?: string }
@@ -35,7 +39,7 @@ export function podMatches(target: PodTarget, pod: V1Pod): boolean {
   const meta = pod.metadata ?? {};
   if (target.namespace !== undefined && target.namespace !== meta.namespace) return false;
   if (target.name !== undefined && target.name !== meta.name) return false;
-  if (target.image !== undefined && !(pod.spec?.containers ?? []).some((c) => c.image === target.image)) return false;
+  if (target.image !== undefined && ![...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.image === target.image)) return false;
   for (const [k, v] of Object.entries(target.labels ?? {})) if (meta.labels?.[k] !== v) return false;
   return true;
 }

@@ -4,14 +4,17 @@
  * pods to itself (there is no scheduler), runs each container's command as a local process with the
  * pod's env, writes CRI logs and serves them on the kubelet log endpoint (so `kubectl logs -f` and
  * client-node's Log go through the apiserver), reports status through the real phases, enforces
- * activeDeadlineSeconds, performs graceful deletion, and injects faults on request.
+ * activeDeadlineSeconds, performs graceful deletion, and injects faults on request. initContainers
+ * run in order before the containers; a pod that sets securityContext.runAsUser runs each container
+ * as its own uid/gid/groups, and (mountVolumes) a container can read only the volumes it mounts
+ * (pod-worker.ts, identity.ts, volumes.ts).
  *
  * It runs inside the calling Node process; one pod watch (field selector spec.nodeName=<node>)
  * plus one watch for unscheduled pods serve any number of pods.
  *
  *   const kubelet = await startKubelet({ ...cluster.kubeletOptions(), imageCommands: { 'ghcr.io/x/agent:1': ['bash', '/abs/agent.sh'] } });
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -48,7 +51,10 @@ export interface StartKubeletOptions {
   mountVolumes?: boolean;
   /** Faults armed from the start (same as injectFault right after start). */
   faults?: Fault[];
-  /** Pod working directories and CRI logs. Default: a temp dir, removed by stop(). */
+  /**
+   * Pod working directories and CRI logs. Default: a temp dir (mode 0711), removed by stop(). A given dir is used
+   * as it is: pods that run as another uid (runAsUser) need it and its parents searchable by others (else StartError).
+   */
   rootDir?: string;
   log?: (s: string) => void;
 }
@@ -58,7 +64,7 @@ export interface KubeletPodInfo {
   name: string;
   uid: string;
   phase: string;
-  /** The pod's working directory (each container's cwd and HOME). */
+  /** The pod's working directory (each container's cwd; HOME too, except for non-root containers: <dir>/home/<container>). */
   dir: string;
 }
 
@@ -96,6 +102,11 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
   const logsDir = path.join(rootDir, 'logs');
   mkdirSync(podsDir, { recursive: true });
   mkdirSync(logsDir, { recursive: true });
+  // Containers that run as another uid (securityContext.runAsUser) pass through to their pod dir: enter, not list.
+  // The CRI logs are the kubelet's alone, as /var/log/pods on a node.
+  if (ownsRoot) chmodSync(rootDir, 0o711);
+  chmodSync(podsDir, 0o711);
+  chmodSync(logsDir, 0o700);
 
   const kc = loadKubeConfig(opts.kubeconfigPath);
   const api = kc.makeApiClient(CoreV1Api);
@@ -118,6 +129,7 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
 
   const logServer: LogServer = await startLogServer(opts.tls, {
     find: (ns, pod, container) => workerFor(ns, pod)?.logWriter(container),
+    noLogReason: (ns, pod, container) => workerFor(ns, pod)?.noLogReason(container),
     cutAfterLines(ns, podName, container) {
       const pod = workerFor(ns, podName)?.currentPod;
       if (!pod) return undefined;

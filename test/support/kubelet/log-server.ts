@@ -14,6 +14,11 @@ import { parseRfc3339, readCriLog, type CriLogWriter, type LogEntry } from './cr
 export interface LogSource {
   /** The container's log writer, or undefined when the kubelet has no such container. */
   find(namespace: string, pod: string, container: string): CriLogWriter | undefined;
+  /**
+   * For a container the pod has but that has no log (never started): the kubelet's answer, e.g.
+   * `container "agent" in pod "p" is waiting to start: PodInitializing` (sent as 400, as the kubelet does).
+   */
+  noLogReason?(namespace: string, pod: string, container: string): string | undefined;
   /** Lines to send before cutting this stream (fault injection), or undefined for no cut. */
   cutAfterLines(namespace: string, pod: string, container: string): number | undefined;
 }
@@ -92,6 +97,11 @@ export async function startLogServer(tls: LogServerTls, source: LogSource): Prom
       return;
     }
     const writer = source.find(namespace, pod, container);
+    const notStarted = writer ? undefined : source.noLogReason?.(namespace, pod, container);
+    if (notStarted) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(notStarted + '\n');
+      return;
+    }
     if (!writer) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`container ${container} of pod ${namespace}/${pod} not found\n`);
       return;

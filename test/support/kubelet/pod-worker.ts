@@ -2,19 +2,32 @@
  * One pod's life on the test kubelet: containers as local processes (each in its own process
  * group, in a working directory per pod), CRI log files, status patches through the phases,
  * activeDeadlineSeconds, graceful deletion and the pod-level faults (OOM kill, eviction, image
- * pull failure). restartPolicy is treated as Never and initContainers are not supported: the
- * runner's agent pods use neither.
+ * pull failure). restartPolicy is treated as Never.
+ *
+ * initContainers run one after another before the regular containers, each only after the one
+ * before exited 0; one that exits non-zero fails the pod and nothing after it starts (the regular
+ * containers stay waiting PodInitializing). Deletion, activeDeadlineSeconds and faults reach a
+ * running init container as any other.
+ *
+ * Identity (identity.ts): a pod that sets runAsUser anywhere runs every container through setpriv
+ * with its effective uid/gid/groups, no_new_privs and dropped capabilities, a private HOME
+ * (<podDir>/home/<container>, 0700, when not uid 0), and — with mountVolumes — one group per
+ * volume granted only to the containers that mount it (volumes.ts), so a container cannot read a
+ * volume it does not mount. readOnly mounts become read-only bind mounts in a mount namespace of the
+ * container's own (`unshare -m`; skipped, with a log line, when unshare is missing). A pod without
+ * runAsUser runs as the kubelet's own user (root), as before.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { CriLogWriter } from './cri-log';
 import { apiEnvSources, ContainerConfigError, expandVars, resolveContainerEnv } from './env';
 import { podMatches, type Fault } from './faults';
-import { apiTokenSource, containerMounts, mountVolumes, remapEnvPaths, writeInClusterKubeconfig, type MountedVolumes } from './volumes';
-import { buildPodStatus, podPhase, type ContainerSnapshot, type ContainerState } from './pod-status';
+import { allocateGids, containerIdentity, gidsNamedBy, lookPath, podSetsRunAsUser, releaseGids, setprivArgv, untraversableAncestor, type ContainerIdentity } from './identity';
+import { apiTokenSource, containerMounts, isMaterialised, makeSubPathDirs, mountVolumes, remapEnvPaths, writeInClusterKubeconfig, type MountedVolumes } from './volumes';
+import { buildPodStatus, initFailed, initialized, podPhase, type ContainerSnapshot, type ContainerState, type PodSnapshot } from './pod-status';
 
 // Strategic merge, as the real kubelet patches status: conditions merge by type, so one another component set
 // (the apiserver's DisruptionTarget on an eviction) survives the kubelet's next status update.
@@ -41,7 +54,15 @@ export interface PodWorkerDeps {
 
 interface ContainerRun {
   spec: V1Container;
+  /** An init container (spec.initContainers). */
+  init: boolean;
   snapshot: ContainerSnapshot;
+  /** Who its processes are (pods that set runAsUser only). */
+  identity?: ContainerIdentity;
+  /** Host paths of its readOnly volume mounts (pods that set runAsUser only). */
+  readOnlyPaths?: string[];
+  /** oomKill faults naming this container, armed before it started: scheduled when it starts. */
+  pendingFaults: Fault[];
   writer?: CriLogWriter;
   proc?: ChildProcess;
   /** Why the kubelet killed it, when that should show as the terminated reason (OOMKilled). */
@@ -52,13 +73,32 @@ interface ContainerRun {
 
 let containerSeq = 0;
 
+/**
+ * Set in every container's environment to its container id: how the kubelet finds the container's processes
+ * that left both its process group and its process tree (setsid, then the parent exited), as a runtime's
+ * cgroup would. A process that clears its environment escapes this.
+ */
+export const CONTAINER_ID_ENV = 'TESTKUBELET_CONTAINER_ID';
+
+/**
+ * Runs argv in a mount namespace of its own where each of the first $1 paths after it is bind-mounted
+ * read-only onto itself (unshare, sh and setpriv exec: the pid stays the one spawned).
+ */
+const READ_ONLY_MOUNTS =
+  'n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+
 export class PodWorker {
   readonly namespace: string;
   readonly name: string;
   readonly uid: string;
   readonly podDir: string;
   private pod: V1Pod;
+  private readonly initContainers: ContainerRun[];
   private readonly containers: ContainerRun[];
+  /** The pod sets runAsUser somewhere: containers get identities (identity.ts). */
+  private readonly identities: boolean;
+  /** Volume name → its group (identities + mountVolumes). */
+  private volumeGids = new Map<string, number>();
   private readonly startTime: Date;
   private failure?: { reason: string; message: string };
   private deadlineTimer?: NodeJS.Timeout;
@@ -88,10 +128,31 @@ export class PodWorker {
     this.podDir = path.join(deps.podsDir, this.uid);
     // Keep the API's startTime (activeDeadlineSeconds counts from it) when a pod is picked up again.
     this.startTime = pod.status?.startTime ? new Date(pod.status.startTime) : new Date();
-    this.containers = (pod.spec?.containers ?? []).map((spec) => ({
+    // With init containers every container starts out waiting PodInitializing, as the kubelet reports it.
+    const hasInit = (pod.spec?.initContainers ?? []).length > 0;
+    const run = (spec: V1Container, init: boolean): ContainerRun => ({
       spec,
-      snapshot: { name: spec.name, image: spec.image ?? '', state: { kind: 'waiting', reason: 'ContainerCreating' } },
-    }));
+      init,
+      pendingFaults: [],
+      snapshot: { name: spec.name, image: spec.image ?? '', state: { kind: 'waiting', reason: hasInit ? 'PodInitializing' : 'ContainerCreating' } },
+    });
+    this.initContainers = (pod.spec?.initContainers ?? []).map((spec) => run(spec, true));
+    this.containers = (pod.spec?.containers ?? []).map((spec) => run(spec, false));
+    this.identities = podSetsRunAsUser(pod);
+  }
+
+  /** Init containers first, in order, then the regular ones. */
+  private all(): ContainerRun[] {
+    return [...this.initContainers, ...this.containers];
+  }
+
+  private snapshot(): PodSnapshot {
+    return {
+      startTime: this.startTime,
+      initContainers: this.initContainers.map((c) => c.snapshot),
+      containers: this.containers.map((c) => c.snapshot),
+      failure: this.failure,
+    };
   }
 
   get key(): string {
@@ -103,7 +164,15 @@ export class PodWorker {
   }
 
   logWriter(container: string): CriLogWriter | undefined {
-    return this.containers.find((c) => c.spec.name === container)?.writer;
+    return this.all().find((c) => c.spec.name === container)?.writer;
+  }
+
+  /** Why a container of this pod has no log (the kubelet's 400 answer), or undefined when it has one or does not exist. */
+  noLogReason(container: string): string | undefined {
+    const c = this.all().find((x) => x.spec.name === container);
+    if (!c || c.writer) return undefined;
+    const st = c.snapshot.state;
+    return st.kind === 'waiting' ? `container "${container}" in pod "${this.name}" is waiting to start: ${st.reason}` : `container "${container}" in pod "${this.name}" is terminated`;
   }
 
   start(): void {
@@ -122,10 +191,11 @@ export class PodWorker {
     if (this.gone) return;
     this.gone = true;
     this.clearTimers();
-    for (const c of this.containers) this.signal(c, 'SIGKILL');
-    void Promise.all([this.setUp, ...this.containers.map((c) => c.closed)]).then(() => {
+    for (const c of this.all()) this.signal(c, 'SIGKILL');
+    void Promise.all([this.setUp, ...this.all().map((c) => c.closed)]).then(() => {
       rmSync(this.podDir, { recursive: true, force: true });
       rmSync(this.logDir(), { recursive: true, force: true });
+      releaseGids(this.volumeGids.values());
     });
     this.deps.onGone(this);
   }
@@ -134,14 +204,20 @@ export class PodWorker {
   async shutdown(): Promise<void> {
     this.killNow();
     await this.setUp;
-    await Promise.all(this.containers.map((c) => c.closed));
+    await Promise.all(this.all().map((c) => c.closed));
+    if (this.volumeGids.size) {
+      // The dir stays (a dead node's disk); its groups go back to the pool, so nobody may enter its volumes any more.
+      const volumes = path.join(this.podDir, 'volumes');
+      if (existsSync(volumes)) chmodSync(volumes, 0o700);
+      releaseGids(this.volumeGids.values());
+    }
   }
 
   /** Synchronous SIGKILL of every container (for process exit hooks). */
   killNow(): void {
     this.gone = true;
     this.clearTimers();
-    for (const c of this.containers) this.signal(c, 'SIGKILL');
+    for (const c of this.all()) this.signal(c, 'SIGKILL');
   }
 
   /** Applies an armed pod fault once, if it targets this pod. */
@@ -153,11 +229,22 @@ export class PodWorker {
     if (this.started) this.scheduleFault(fault);
   }
 
+  /**
+   * Called once the pod's first container started (or when armed later). An oomKill that names a container
+   * not started yet (one after the init containers) waits for it: its afterMs counts from that start.
+   */
   private scheduleFault(fault: Fault): void {
     if (fault.kind !== 'oomKill' && fault.kind !== 'evict') return;
+    if (fault.kind === 'oomKill' && fault.container) {
+      const named = this.all().find((c) => c.spec.name === fault.container);
+      if (named?.snapshot.state.kind === 'waiting' && !named.proc) {
+        named.pendingFaults.push(fault);
+        return;
+      }
+    }
     this.later(fault.afterMs ?? 0, () => {
       if (fault.kind === 'oomKill') {
-        const target = this.containers.find((c) => (fault.container ? c.spec.name === fault.container : c.snapshot.state.kind === 'running'));
+        const target = this.all().find((c) => (fault.container ? c.spec.name === fault.container : c.snapshot.state.kind === 'running'));
         if (target?.snapshot.state.kind === 'running') {
           this.deps.log(`pod ${this.key}: OOM-killing container ${target.spec.name}`);
           target.killReason = 'OOMKilled';
@@ -172,7 +259,7 @@ export class PodWorker {
 
   /** The API says containers already ran: a previous kubelet process started this pod. */
   private wasStartedElsewhere(): boolean {
-    return (this.pod.status?.containerStatuses ?? []).some((cs) => cs.state?.running || cs.state?.terminated);
+    return [...(this.pod.status?.initContainerStatuses ?? []), ...(this.pod.status?.containerStatuses ?? [])].some((cs) => cs.state?.running || cs.state?.terminated);
   }
 
   /**
@@ -182,12 +269,15 @@ export class PodWorker {
   private reportLost(): void {
     this.deps.log(`pod ${this.key}: started by an earlier kubelet; its containers are gone`);
     this.started = true;
-    const previous = new Map((this.pod.status?.containerStatuses ?? []).map((cs) => [cs.name, cs.state]));
-    for (const c of this.containers) {
+    const statuses = [...(this.pod.status?.initContainerStatuses ?? []), ...(this.pod.status?.containerStatuses ?? [])];
+    const previous = new Map(statuses.map((cs) => [cs.name, cs.state]));
+    for (const c of this.all()) {
       const before = previous.get(c.spec.name);
       if (before?.terminated) {
         const t = before.terminated;
         c.snapshot.state = { kind: 'terminated', exitCode: t.exitCode, reason: t.reason ?? 'Error', message: t.message, startedAt: t.startedAt, finishedAt: t.finishedAt ?? new Date() };
+      } else if (initFailed(this.snapshot())) {
+        c.snapshot.state = { kind: 'waiting', reason: 'PodInitializing' }; // after a failed init container: never ran
       } else {
         c.snapshot.state = { kind: 'terminated', exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: before?.running?.startedAt, finishedAt: new Date() };
       }
@@ -219,8 +309,13 @@ export class PodWorker {
     return this.gone || this.terminating || this.failure !== undefined;
   }
 
+  /** The containers being set up now: the init containers until they all succeeded, then the regular ones. */
+  private current(): ContainerRun[] {
+    return initialized(this.snapshot()) ? this.containers : this.initContainers;
+  }
+
   private setWaiting(reason: string, message?: string): void {
-    for (const c of this.containers) if (c.snapshot.state.kind === 'waiting') c.snapshot.state = { kind: 'waiting', reason, message };
+    for (const c of this.current()) if (c.snapshot.state.kind === 'waiting') c.snapshot.state = { kind: 'waiting', reason, message };
     this.requestSync();
   }
 
@@ -243,7 +338,7 @@ export class PodWorker {
     while (!this.stopping()) {
       const fault = this.deps.armedFaults().find((f) => f.kind === 'imagePullFailure' && podMatches(f.target, this.pod));
       if (!fault || fault.kind !== 'imagePullFailure') break;
-      const image = this.containers[0]?.snapshot.image ?? '';
+      const image = this.current()[0]?.snapshot.image ?? '';
       if (pullAttempts++ % 2 === 0) {
         this.setWaiting('ErrImagePull', fault.message ?? `failed to pull and unpack image "${image}": not found`);
       } else {
@@ -253,16 +348,43 @@ export class PodWorker {
     }
     while (!this.stopping() && !this.deps.nodeReady()) await sleep(250);
 
+    if (this.identities) {
+      chmodSync(this.podDir, 0o711); // non-root containers pass through it (their HOME, the volumes), without listing it
+      if (this.deps.mountVolumes && this.volumeGids.size === 0) {
+        const names = (this.pod.spec?.volumes ?? []).filter(isMaterialised).map((v) => v.name);
+        const gids = allocateGids(names.length, gidsNamedBy(this.pod));
+        this.volumeGids = new Map(names.map((n, i) => [n, gids[i]!]));
+      }
+    }
     const volumes = this.deps.mountVolumes ? await this.prepareVolumes() : undefined;
     if (this.stopping() || (this.deps.mountVolumes && !volumes)) return;
     let envs = await this.resolveEnvs();
     if (!envs || this.stopping()) return;
-    if (volumes) envs = this.containers.map((c, i) => this.withMounts(c.spec, envs![i]!, volumes));
+    const all = this.all();
+    if (volumes) envs = all.map((c, i) => this.withMounts(c, envs![i]!, volumes));
+    const envOf = (c: ContainerRun) => envs![all.indexOf(c)]!;
 
+    // Faults armed before the start take effect from the first container's start on.
     this.started = true;
-    for (let i = 0; i < this.containers.length; i++) this.startContainer(this.containers[i]!, envs[i]!);
+    let faultsScheduled = false;
+    const scheduleFaults = () => {
+      if (faultsScheduled) return;
+      faultsScheduled = true;
+      for (const f of this.appliedFaults) this.scheduleFault(f);
+    };
+    for (const c of this.initContainers) {
+      if (this.stopping()) return;
+      this.startContainer(c, envOf(c));
+      this.requestSync();
+      scheduleFaults();
+      await c.closed;
+      const st = c.snapshot.state;
+      if (st.kind !== 'terminated' || st.exitCode !== 0) return; // the pod has failed: nothing after it runs
+    }
+    if (this.stopping()) return;
+    for (const c of this.containers) this.startContainer(c, envOf(c));
     this.requestSync();
-    for (const f of this.appliedFaults) this.scheduleFault(f);
+    scheduleFaults();
   }
 
   /** Volumes as directories under the pod dir; retries (ContainerCreating) while referenced objects are missing. */
@@ -271,7 +393,9 @@ export class PodWorker {
     while (!this.stopping()) {
       const sources = { ...apiEnvSources(this.deps.api, this.namespace), serviceAccountToken: apiTokenSource(this.deps.api, this.pod) };
       try {
-        return await mountVolumes(this.pod, this.podDir, sources);
+        const mounted = await mountVolumes(this.pod, this.podDir, sources, this.identities ? this.volumeGids : undefined);
+        for (const c of this.all()) makeSubPathDirs(this.pod, c.spec, mounted, this.identities ? this.volumeGids : undefined);
+        return mounted;
       } catch (err) {
         const code = (err as { code?: number }).code;
         if (code === 403 && ++forbidden < 40) {
@@ -288,13 +412,15 @@ export class PodWorker {
   }
 
   /** The container's env with mounted paths remapped, and KUBECONFIG for a mounted service-account token. */
-  private withMounts(container: V1Container, env: Record<string, string>, volumes: MountedVolumes): Record<string, string> {
+  private withMounts(c: ContainerRun, env: Record<string, string>, volumes: MountedVolumes): Record<string, string> {
+    const container = c.spec;
     const mounts = containerMounts(container, volumes);
+    if (this.identities) c.readOnlyPaths = [...new Set(mounts.filter((m) => m.readOnly).map((m) => m.hostPath))];
     const out = remapEnvPaths(env, mounts);
     if (out.KUBECONFIG === undefined) {
       const host = this.deps.baseEnv.KUBERNETES_SERVICE_HOST;
       const port = this.deps.baseEnv.KUBERNETES_SERVICE_PORT;
-      const kubeconfig = writeInClusterKubeconfig(this.podDir, container.name, mounts, `https://${host}:${port}`);
+      const kubeconfig = writeInClusterKubeconfig(this.podDir, container.name, mounts, `https://${host}:${port}`, c.identity);
       if (kubeconfig) out.KUBECONFIG = kubeconfig;
     }
     return out;
@@ -307,7 +433,10 @@ export class PodWorker {
       const sources = apiEnvSources(this.deps.api, this.namespace);
       try {
         const out: Record<string, string>[] = [];
-        for (const c of this.containers) out.push(await resolveContainerEnv(this.pod, c.spec, sources));
+        for (const c of this.all()) {
+          if (this.identities) c.identity = containerIdentity(this.pod, c.spec, this.volumeGids);
+          out.push(await resolveContainerEnv(this.pod, c.spec, sources));
+        }
         return out;
       } catch (err) {
         const code = (err as { code?: number }).code;
@@ -334,6 +463,45 @@ export class PodWorker {
     return [...(c.command ?? []).map((a) => expandVars(a, env)), ...args];
   }
 
+  /**
+   * argv wrapped so that the process runs as the container's identity (setpriv), inside a mount namespace
+   * with its read-only mounts (unshare); or a reason it cannot start.
+   */
+  private wrap(c: ContainerRun, argv: string[], env: Record<string, string>): string[] | string {
+    const id = c.identity;
+    if (!id) return argv;
+    const setpriv = lookPath('setpriv', '/usr/bin:/bin:/usr/sbin:/sbin');
+    if (!setpriv) return 'setpriv (util-linux) not found: it applies the securityContext on the test kubelet';
+    // As the runtime does: a command that is not there is a start error, not an exit code of the wrapper.
+    const exe = lookPath(argv[0]!, env.PATH);
+    if (!exe) return `exec: "${argv[0]}": executable file not found in $PATH`;
+    if (id.uid !== 0) {
+      const blocked = untraversableAncestor(this.podDir);
+      if (blocked) return `uid ${id.uid} cannot reach the pod directory ${this.podDir}: ${blocked} is not searchable by others (give the kubelet a rootDir under traversable directories)`;
+    }
+    let out = setprivArgv(setpriv, id, [exe, ...argv.slice(1)]);
+    const ro = c.readOnlyPaths ?? [];
+    if (ro.length) {
+      const unshare = lookPath('unshare', '/usr/bin:/bin:/usr/sbin:/sbin');
+      if (!unshare) this.deps.log(`pod ${this.key}: unshare not found; readOnly mounts of container ${c.spec.name} stay writable`);
+      else out = [unshare, '--mount', '--propagation', 'private', '--', 'sh', '-c', READ_ONLY_MOUNTS, 'sh', String(ro.length), ...ro, ...out];
+    }
+    return out;
+  }
+
+  /** A private HOME for a container that does not run as root: <podDir>/home/<container>, its own, 0700. */
+  private homeOf(c: ContainerRun): string {
+    const id = c.identity;
+    if (!id || id.uid === 0) return this.podDir;
+    const homes = path.join(this.podDir, 'home');
+    mkdirSync(homes, { recursive: true, mode: 0o711 });
+    const home = path.join(homes, c.spec.name);
+    mkdirSync(home, { recursive: true });
+    chownSync(home, id.uid, id.gid);
+    chmodSync(home, 0o700);
+    return home;
+  }
+
   private startContainer(c: ContainerRun, podEnv: Record<string, string>): void {
     const id = `${this.uid.slice(0, 8)}-${c.spec.name}-${++containerSeq}`;
     c.snapshot.containerId = id;
@@ -341,19 +509,21 @@ export class PodWorker {
     mkdirSync(logDir, { recursive: true });
     const writer = new CriLogWriter(path.join(logDir, '0.log'));
     c.writer = writer;
-    const argv = this.argv(c.spec, podEnv);
+    const env = { ...this.deps.baseEnv, HOSTNAME: this.name, HOME: this.homeOf(c), ...podEnv, [CONTAINER_ID_ENV]: id };
+    const cmd = this.argv(c.spec, podEnv);
+    const argv = cmd.length === 0 ? `no command for image ${c.spec.image} (set command, or map the image in imageCommands)` : this.wrap(c, cmd, env);
     const startedAt = new Date();
-    if (argv.length === 0) {
+    if (typeof argv === 'string') {
       writer.end();
-      c.snapshot.state = { kind: 'terminated', exitCode: 128, reason: 'StartError', message: `no command for image ${c.spec.image} (set command, or map the image in imageCommands)`, finishedAt: new Date() };
+      c.snapshot.state = { kind: 'terminated', exitCode: 128, reason: 'StartError', message: argv, finishedAt: new Date() };
       c.closed = Promise.resolve();
       this.onContainerEnded();
       return;
     }
-    const env = { ...this.deps.baseEnv, HOSTNAME: this.name, HOME: this.podDir, ...podEnv };
     const proc = spawn(argv[0]!, argv.slice(1), { cwd: this.podDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     c.proc = proc;
     c.snapshot.state = { kind: 'running', startedAt };
+    for (const f of c.pendingFaults.splice(0)) this.scheduleFault(f);
     proc.stdout!.on('data', (d: Buffer) => writer.write('stdout', d));
     proc.stderr!.on('data', (d: Buffer) => writer.write('stderr', d));
     let spawnError: Error | undefined;
@@ -385,8 +555,9 @@ export class PodWorker {
     const pid = c.proc?.pid;
     if (!pid) return;
     // A runtime's SIGKILL reaches every process of the container (its cgroup), also those that started a
-    // session of their own (the agent runs opencode detached): found while their parents still live.
-    const all = sig === 'SIGKILL' ? descendantsOf(pid) : [];
+    // session of their own (the agent runs opencode detached): found while their parents still live, or by
+    // the container id in their environment once their parent is gone (the main process exited first).
+    const all = sig === 'SIGKILL' ? [...new Set([...descendantsOf(pid), ...markedWith(c.snapshot.containerId!)])] : [];
     try {
       process.kill(-pid, sig);
     } catch {
@@ -420,8 +591,14 @@ export class PodWorker {
     return this.pod.spec?.terminationGracePeriodSeconds ?? 30;
   }
 
+  /** Nothing runs and nothing will: every container ended, or an init container failed and the rest never start. */
+  private allDone(): boolean {
+    const stoppedByInit = initFailed(this.snapshot());
+    return this.all().every((c) => c.snapshot.state.kind === 'terminated' || (stoppedByInit && c.snapshot.state.kind === 'waiting' && !c.proc));
+  }
+
   private onContainerEnded(): void {
-    const allDone = this.containers.every((c) => c.snapshot.state.kind === 'terminated');
+    const allDone = this.allDone();
     if (allDone && this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.requestSync();
     if (allDone && this.terminating) void this.finishDeletion();
@@ -429,7 +606,8 @@ export class PodWorker {
 
   /** Containers that never ran end as Kubernetes reports them when a pod is killed before start. */
   private markUnstartedTerminated(): void {
-    for (const c of this.containers) {
+    if (this.allDone()) return; // after a failed init container the rest stay waiting, as reported
+    for (const c of this.all()) {
       if (c.snapshot.state.kind === 'waiting') {
         c.snapshot.state = { kind: 'terminated', exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', finishedAt: new Date() };
         c.closed ??= Promise.resolve();
@@ -442,19 +620,19 @@ export class PodWorker {
     if (this.failure || this.gone || this.isTerminal()) return;
     this.failure = { reason, message };
     this.markUnstartedTerminated();
-    for (const c of this.containers) this.kill(c, graceSeconds);
+    for (const c of this.all()) this.kill(c, graceSeconds);
     this.onContainerEnded();
   }
 
   private isTerminal(): boolean {
-    return this.containers.every((c) => c.snapshot.state.kind === 'terminated') && this.started;
+    return this.allDone() && this.started;
   }
 
   private beginGracefulDeletion(): void {
     this.terminating = true;
     const grace = this.pod.metadata?.deletionGracePeriodSeconds ?? this.gracePeriod();
     this.markUnstartedTerminated();
-    for (const c of this.containers) this.kill(c, grace);
+    for (const c of this.all()) this.kill(c, grace);
     this.onContainerEnded();
   }
 
@@ -495,8 +673,7 @@ export class PodWorker {
     let failures = 0;
     while (this.dirty && !this.gone) {
       this.dirty = false;
-      const snapshot = { startTime: this.startTime, containers: this.containers.map((c) => c.snapshot), failure: this.failure };
-      const status = buildPodStatus(snapshot);
+      const status = buildPodStatus(this.snapshot());
       try {
         await this.deps.api.patchNamespacedPodStatus(
           // metadata.uid makes the patch conditional: never write onto a recreated pod of the same name.
@@ -526,11 +703,28 @@ export class PodWorker {
 
   /** For the kubelet's bookkeeping and tests. */
   phase(): string {
-    return podPhase({ startTime: this.startTime, containers: this.containers.map((c) => c.snapshot), failure: this.failure });
+    return podPhase(this.snapshot());
   }
 }
 
 export type { ContainerState };
+
+/** Every process whose environment says it belongs to container `id` (CONTAINER_ID_ENV). */
+function markedWith(id: string): number[] {
+  const needle = Buffer.from(`\0${CONTAINER_ID_ENV}=${id}\0`);
+  const first = Buffer.from(`${CONTAINER_ID_ENV}=${id}\0`);
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`);
+      if (environ.includes(needle) || environ.subarray(0, first.length).equals(first)) found.push(Number(entry));
+    } catch {
+      // exited while we read, or a kernel thread
+    }
+  }
+  return found;
+}
 
 /** Every process below `root` (children, grandchildren, …), from /proc: each process's parent is the 4th field of its stat. */
 function descendantsOf(root: number): number[] {

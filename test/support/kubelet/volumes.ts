@@ -15,10 +15,23 @@
  * /var/run/secrets/kubernetes.io/serviceaccount, which cannot be remapped through env. So when a
  * container mounts a service-account token there and sets no KUBECONFIG itself, the kubelet writes
  * a kubeconfig that says exactly what in-cluster config would (server = KUBERNETES_SERVICE_HOST:PORT,
- * the mounted ca.crt, token-file = the mounted token, the mounted namespace) and points KUBECONFIG at
+ * the mounted ca.crt, the mounted token as `tokenFile` for client-go and `token-file` for
+ * @kubernetes/client-node, the mounted namespace) and points KUBECONFIG at
  * it. The process acts as the pod's ServiceAccount, with the pod-bound token — as in a real cluster.
+ *
+ * Isolation (a pod that sets runAsUser, see identity.ts): a mount namespace decides which volumes a
+ * container sees; here every volume gets a group of its own instead, and a container gets that group
+ * only for the volumes it mounts. `volumes/` is root 0711 (enter, not list); each volume directory is
+ * root:<volume gid>, mode 2770 for emptyDir (setgid: what is created inside keeps the group, so
+ * containers that share the volume share its files, subject to their umask, as with fsGroup on a
+ * real emptyDir) and 2750 for configMap/secret/downwardAPI/projected (read-only in Kubernetes too);
+ * their files are root:<volume gid>, item/default mode | 0040 (group read, as fsGroup ownership
+ * gives). A process of a container that does not mount the volume gets EACCES on its host path.
+ * `readOnly: true` on a mount is enforced with a real read-only bind mount in a mount namespace of
+ * that container's own (pod-worker.ts, `unshare -m`): writes fail with EROFS. Without runAsUser
+ * none of this applies (directories 0755, files with their modes, processes as root; readOnly not enforced).
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { CoreV1Api, V1Container, V1KeyToPath, V1Pod, V1Volume } from '@kubernetes/client-node';
@@ -54,12 +67,30 @@ export function apiTokenSource(api: CoreV1Api, pod: V1Pod): VolumeSources['servi
 /** Volume name → host directory. */
 export type MountedVolumes = Map<string, string>;
 
-function writeEntry(dir: string, relPath: string, content: string, mode: number): void {
+/** How a volume's directories and files are owned: undefined = as written (root, modes as given). */
+type VolumeGroup = number | undefined;
+
+/** Creates `dir` (and missing parents up to `top`); under isolation each new one is root:<gid> with `mode`. */
+function makeDir(dir: string, gid: VolumeGroup, mode: number, top = dir): void {
+  const created = mkdirSync(dir, { recursive: true });
+  if (gid === undefined) return;
+  // mkdirSync returns the first directory it created; own every one from there down (and `top` itself).
+  const from = created ? path.resolve(created) : path.resolve(dir);
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (d.length < path.resolve(top).length) break;
+    chownSync(d, 0, gid);
+    chmodSync(d, mode);
+    if (d === from || d === path.resolve(top)) break;
+  }
+}
+
+function writeEntry(dir: string, relPath: string, content: string, mode: number, gid: VolumeGroup): void {
   const file = path.join(dir, relPath);
   if (!file.startsWith(dir + path.sep)) throw new ContainerConfigError(`volume item path "${relPath}" escapes the volume`);
-  mkdirSync(path.dirname(file), { recursive: true });
+  makeDir(path.dirname(file), gid, 0o2750, dir);
   writeFileSync(file, content);
-  chmodSync(file, mode);
+  if (gid !== undefined) chownSync(file, 0, gid);
+  chmodSync(file, gid === undefined ? mode : mode | 0o040);
 }
 
 /** key → path entries: the `items` when given (a missing key is an error unless optional), else every key. */
@@ -88,41 +119,47 @@ async function secretData(sources: VolumeSources, name: string): Promise<Record<
   return Object.fromEntries(Object.keys({ ...s.data, ...s.stringData }).map((k) => [k, decodeSecret(s, k)!]));
 }
 
-async function materialise(pod: V1Pod, v: V1Volume, dir: string, sources: VolumeSources): Promise<boolean> {
+/** The volume types materialised under the pod dir (others are left alone). */
+export function isMaterialised(v: V1Volume): boolean {
+  return !!(v.emptyDir || v.configMap || v.secret || v.downwardAPI || v.projected);
+}
+
+async function materialise(pod: V1Pod, v: V1Volume, dir: string, sources: VolumeSources, gid: VolumeGroup): Promise<boolean> {
   const ns = pod.metadata?.namespace;
   const write = (entries: { path: string; content: string; mode?: number }[], defaultMode: number | undefined) =>
-    entries.forEach((e) => writeEntry(dir, e.path, e.content, e.mode ?? defaultMode ?? 0o644));
+    entries.forEach((e) => writeEntry(dir, e.path, e.content, e.mode ?? defaultMode ?? 0o644, gid));
+  const mkdir = () => makeDir(dir, gid, v.emptyDir ? 0o2770 : 0o2750);
 
   if (v.emptyDir) {
-    mkdirSync(dir, { recursive: true });
+    mkdir();
     return true;
   }
   if (v.configMap) {
     const data = await configMapData(sources, v.configMap.name!);
     if (!data && !v.configMap.optional) throw new ContainerConfigError(`MountVolume.SetUp failed for volume "${v.name}": configmap "${v.configMap.name}" not found`);
-    mkdirSync(dir, { recursive: true });
+    mkdir();
     if (data) write(keyedEntries(data, v.configMap.items, `ConfigMap ${ns}/${v.configMap.name}`, !!v.configMap.optional), v.configMap.defaultMode);
     return true;
   }
   if (v.secret) {
     const data = await secretData(sources, v.secret.secretName!);
     if (!data && !v.secret.optional) throw new ContainerConfigError(`MountVolume.SetUp failed for volume "${v.name}": secret "${v.secret.secretName}" not found`);
-    mkdirSync(dir, { recursive: true });
+    mkdir();
     if (data) write(keyedEntries(data, v.secret.items, `Secret ${ns}/${v.secret.secretName}`, !!v.secret.optional), v.secret.defaultMode);
     return true;
   }
   if (v.downwardAPI) {
-    mkdirSync(dir, { recursive: true });
+    mkdir();
     write((v.downwardAPI.items ?? []).filter((i) => i.fieldRef).map((i) => ({ path: i.path, content: fieldValue(pod, i.fieldRef!.fieldPath), mode: i.mode })), v.downwardAPI.defaultMode);
     return true;
   }
   if (v.projected) {
-    mkdirSync(dir, { recursive: true });
+    mkdir();
     const mode = v.projected.defaultMode;
     for (const src of v.projected.sources ?? []) {
       if (src.serviceAccountToken) {
         const token = await sources.serviceAccountToken({ audience: src.serviceAccountToken.audience, expirationSeconds: src.serviceAccountToken.expirationSeconds });
-        writeEntry(dir, src.serviceAccountToken.path, token, mode ?? 0o600);
+        writeEntry(dir, src.serviceAccountToken.path, token, mode ?? 0o600, gid);
       } else if (src.configMap) {
         const data = await configMapData(sources, src.configMap.name!);
         if (!data && !src.configMap.optional) throw new ContainerConfigError(`MountVolume.SetUp failed for volume "${v.name}": configmap "${src.configMap.name}" not found`);
@@ -140,21 +177,46 @@ async function materialise(pod: V1Pod, v: V1Volume, dir: string, sources: Volume
   return false; // not materialised (hostPath, PVC, CSI, ...)
 }
 
-/** Materialises every supported volume of the pod under `<podDir>/volumes/`. Throws ContainerConfigError while a referenced object is missing. */
-export async function mountVolumes(pod: V1Pod, podDir: string, sources: VolumeSources): Promise<MountedVolumes> {
+/**
+ * Materialises every supported volume of the pod under `<podDir>/volumes/`. Throws ContainerConfigError while a
+ * referenced object is missing. `volumeGids` (isolation, see the file comment): volume name → its group.
+ */
+export async function mountVolumes(pod: V1Pod, podDir: string, sources: VolumeSources, volumeGids?: ReadonlyMap<string, number>): Promise<MountedVolumes> {
   const mounted: MountedVolumes = new Map();
+  const root = path.join(podDir, 'volumes');
+  mkdirSync(root, { recursive: true });
+  if (volumeGids) chmodSync(root, 0o711);
   for (const v of pod.spec?.volumes ?? []) {
-    const dir = path.join(podDir, 'volumes', v.name);
-    if (await materialise(pod, v, dir, sources)) mounted.set(v.name, dir);
+    const dir = path.join(root, v.name);
+    if (await materialise(pod, v, dir, sources, volumeGids?.get(v.name))) mounted.set(v.name, dir);
   }
   return mounted;
 }
 
+/**
+ * The directory of an emptyDir `subPath` mount is created by the kubelet, as on a node (under isolation
+ * with the volume's group, 2770). Other volume types: the subPath must exist in the content.
+ */
+export function makeSubPathDirs(pod: V1Pod, container: V1Container, mounted: MountedVolumes, volumeGids?: ReadonlyMap<string, number>): void {
+  for (const m of container.volumeMounts ?? []) {
+    const v = pod.spec?.volumes?.find((x) => x.name === m.name);
+    const base = mounted.get(m.name);
+    if (!m.subPath || !v?.emptyDir || !base) continue;
+    const dir = path.join(base, m.subPath);
+    if (!dir.startsWith(base + path.sep)) throw new ContainerConfigError(`subPath "${m.subPath}" escapes volume ${m.name}`);
+    makeDir(dir, volumeGids?.get(m.name), 0o2770, base);
+  }
+}
+
 /** container path → host path, for the container's mounts of materialised volumes (longest mountPath first). */
-export function containerMounts(container: V1Container, mounted: MountedVolumes): { mountPath: string; hostPath: string }[] {
+export function containerMounts(container: V1Container, mounted: MountedVolumes): { mountPath: string; hostPath: string; readOnly: boolean }[] {
   return (container.volumeMounts ?? [])
     .filter((m) => mounted.has(m.name))
-    .map((m) => ({ mountPath: m.mountPath.replace(/\/+$/, '') || '/', hostPath: m.subPath ? path.join(mounted.get(m.name)!, m.subPath) : mounted.get(m.name)! }))
+    .map((m) => ({
+      mountPath: m.mountPath.replace(/\/+$/, '') || '/',
+      hostPath: m.subPath ? path.join(mounted.get(m.name)!, m.subPath) : mounted.get(m.name)!,
+      readOnly: m.readOnly === true,
+    }))
     .sort((a, b) => b.mountPath.length - a.mountPath.length);
 }
 
@@ -172,7 +234,13 @@ export function remapEnvPaths(env: Record<string, string>, mounts: { mountPath: 
  * The in-cluster stand-in: a kubeconfig that uses the mounted service-account files, written next to
  * the volumes. Returns its path, or undefined when the container mounts no service-account token.
  */
-export function writeInClusterKubeconfig(podDir: string, containerName: string, mounts: { mountPath: string; hostPath: string }[], server: string): string | undefined {
+export function writeInClusterKubeconfig(
+  podDir: string,
+  containerName: string,
+  mounts: { mountPath: string; hostPath: string }[],
+  server: string,
+  owner?: { uid: number; gid: number },
+): string | undefined {
   const sa = mounts.find((m) => m.mountPath === SERVICE_ACCOUNT_MOUNT);
   if (!sa) return undefined;
   const token = path.join(sa.hostPath, 'token');
@@ -192,10 +260,12 @@ export function writeInClusterKubeconfig(podDir: string, containerName: string, 
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: 'in-cluster', cluster: { server, 'certificate-authority': path.join(sa.hostPath, 'ca.crt') } }],
-    users: [{ name: 'service-account', user: { 'token-file': token } }],
+    // client-go reads `tokenFile`, @kubernetes/client-node `token-file`: both, so either kind of client authenticates.
+    users: [{ name: 'service-account', user: { tokenFile: token, 'token-file': token } }],
     contexts: [{ name: 'in-cluster', context: { cluster: 'in-cluster', user: 'service-account', namespace } }],
     'current-context': 'in-cluster',
   };
   writeFileSync(file, YAML.stringify(config), { mode: 0o600 });
+  if (owner) chownSync(file, owner.uid, owner.gid); // the container's own (0600): only its processes read it
   return file;
 }
