@@ -82,6 +82,8 @@ beforeAll(async () => {
   cluster = await startCluster();
   timings.clusterStartMs = Date.now() - t;
   scratch = mkdtempSync(path.join(os.tmpdir(), 'sdlc-chart-apiserver-'));
+  // The phases run as their own non-root uids: they must reach the fake agent.
+  chmodSync(scratch, 0o755);
   const agent = path.join(scratch, 'fake-agent.sh');
   writeFileSync(agent, FAKE_AGENT);
   chmodSync(agent, 0o755);
