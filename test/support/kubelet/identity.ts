@@ -25,7 +25,6 @@
  * reclaimed when the process that took it is gone.
  */
 import { closeSync, constants as fsConstants, accessSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { ContainerConfigError } from './env';
@@ -135,7 +134,8 @@ export function untraversableAncestor(dir: string): string | undefined {
 
 // --- volume group allocation, shared by every process on this machine ---
 
-const lockDir = path.join(os.tmpdir(), 'sdlc-test-kubelet-gids');
+// Machine-wide, so every test kubelet on the machine sees the same locks (never a test's own TMPDIR).
+const lockDir = '/tmp/sdlc-test-kubelet-gids';
 const held = new Set<number>();
 let hostGroups: Set<number> | undefined;
 let exitHook = false;

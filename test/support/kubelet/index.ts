@@ -14,7 +14,7 @@
  *
  *   const kubelet = await startKubelet({ ...cluster.kubeletOptions(), imageCommands: { 'ghcr.io/x/agent:1': ['bash', '/abs/agent.sh'] } });
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -105,6 +105,7 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
   // Containers that run as another uid (securityContext.runAsUser) pass through to their pod dir: enter, not list.
   // The CRI logs are the kubelet's alone, as /var/log/pods on a node.
   if (ownsRoot) chmodSync(rootDir, 0o711);
+  allowTraverse(path.dirname(rootDir));
   chmodSync(podsDir, 0o711);
   chmodSync(logsDir, 0o700);
 
@@ -305,4 +306,20 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
       if (ownsRoot) rmSync(rootDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Containers that run as non-root uids must get through every directory above the pod dirs: a test's
+ * private TMPDIR (mkdtemp, 0700) would stop them. Adds only the search bit (o+x), never read or write.
+ */
+function allowTraverse(dir: string): void {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      const mode = statSync(d).mode & 0o7777;
+      if (!(mode & 0o001)) chmodSync(d, mode | 0o001);
+    } catch {
+      // not ours to change (another owner, read-only): a container that needs it ends StartError, saying where
+    }
+    if (d === path.dirname(d)) return;
+  }
 }
