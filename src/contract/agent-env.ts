@@ -55,4 +55,30 @@ export const AGENT_ENV = {
    * SIGKILL comes first: the result line must still be written.
    */
   TERMINATION_GRACE_SECONDS: 'SDLC_TERMINATION_GRACE_SECONDS',
+  /**
+   * The model gateway's providers (gateway container only; docker/agent/model-gateway.js): a JSON array
+   * of {id, api: "openai"|"anthropic", baseURL, keyFile, headers?}. Clients reach provider `id` at
+   * http://<listen>/<id>/v1; the key is read from keyFile (a mounted Secret), never from the env.
+   */
+  GATEWAY_PROVIDERS: 'SDLC_GATEWAY_PROVIDERS',
+  /** The model gateway's listen address, host:port (default 127.0.0.1:4318; port 0 = any, see gateway.json). */
+  GATEWAY_LISTEN: 'SDLC_GATEWAY_LISTEN',
+  /**
+   * The model gateway's pricing table: JSON {"<model>" | "<provider>/<model>" | "*": {input, output,
+   * cacheRead?, cacheWrite?}}, USD per million tokens (cache prices default to the input price).
+   */
+  GATEWAY_PRICING: 'SDLC_GATEWAY_PRICING',
+  /**
+   * The task's budget the model gateway keeps: JSON {maxTokens?, maxCost? (USD)}; once reached, further
+   * model requests are refused (HTTP 402, budget_exceeded). One JSON variable because redaction treats
+   * the value of any variable whose name contains TOKEN as a secret.
+   */
+  GATEWAY_BUDGET: 'SDLC_GATEWAY_BUDGET',
+  /**
+   * The model gateway's state directory (default /sdlc-gateway; the gateway writes it, publish reads it,
+   * the agent does not mount it): gateway.json once listening, usage.json after every response.
+   */
+  GATEWAY_STATE_DIR: 'SDLC_GATEWAY_STATE_DIR',
+  /** Optional second path for the gateway's gateway.json (e.g. in the workspace, for the agent to wait on). */
+  GATEWAY_READY_FILE: 'SDLC_GATEWAY_READY_FILE',
 } as const;
