@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
  * A scripted OpenAI-compatible model on 127.0.0.1: `/v1/chat/completions` replays a scenario, one
  * turn per agent request, streaming (SSE chunks like OpenAI) or not, as the client asks. OpenCode
  * reaches it through a provider entry (`npm: @ai-sdk/openai-compatible`, `options.baseURL`).
+ * `/v1/messages` replays the same scenario as Anthropic's Messages API (message_start, content_block_*,
+ * message_delta, message_stop; or one JSON message), for `npm: @ai-sdk/anthropic` (anthropicProviderConfig).
  */
 export type ToolCall =
   | { name: 'write'; args: { filePath: string; content: string } }
@@ -12,7 +14,28 @@ export type ToolCall =
   | { name: 'bash'; args: { command: string; description: string; timeout?: number } }
   | { name: string; args: Record<string, unknown> };
 
-export type Turn =
+/**
+ * Token usage of one answer. `prompt` counts every prompt token, cached ones included (OpenAI's
+ * prompt_tokens); `completion` every completion token, reasoning included (completion_tokens).
+ * Anthropic answers report input_tokens = prompt - cachedPrompt - cacheWrite.
+ */
+export interface ScriptedUsage {
+  prompt: number;
+  completion: number;
+  /** Prompt tokens read from the cache (OpenAI prompt_tokens_details.cached_tokens, Anthropic cache_read_input_tokens). */
+  cachedPrompt?: number;
+  /** Prompt tokens written to the cache (Anthropic cache_creation_input_tokens; OpenAI has none). */
+  cacheWrite?: number;
+  /** Reasoning tokens within completion (OpenAI completion_tokens_details.reasoning_tokens). */
+  reasoning?: number;
+}
+
+export type Turn = TurnKind & {
+  /** This answer's usage instead of the scenario's. */
+  usage?: ScriptedUsage;
+};
+
+type TurnKind =
   /** The model asks for tool calls (OpenCode runs them and comes back for the next turn). */
   | { toolCalls: ToolCall[] }
   /** The model answers with text; `finishReason: 'length'` simulates truncated output. */
@@ -28,8 +51,13 @@ export type Turn =
 
 export interface Scenario {
   turns: Turn[];
-  /** Token usage reported with each streamed answer. */
-  usage?: { prompt: number; completion: number };
+  /** Token usage reported with each answer (a turn's own `usage` wins). */
+  usage?: ScriptedUsage;
+  /**
+   * When a streamed chat completion carries its usage chunk: 'always' (the default, as many compatible
+   * servers do) or 'whenRequested' (only with `stream_options.include_usage`, as OpenAI does).
+   */
+  streamUsage?: 'always' | 'whenRequested';
 }
 
 export interface RecordedRequest {
@@ -38,6 +66,10 @@ export interface RecordedRequest {
   body: { model?: string; stream?: boolean; messages?: { role: string; content: unknown }[]; tools?: unknown[] } & Record<string, unknown>;
   /** Whether this was OpenCode's session-title request (answered without consuming a turn). */
   title: boolean;
+  /** The request's headers (x-api-key, anthropic-version, …). */
+  headers: http.IncomingHttpHeaders;
+  /** The usage the answer reported to the client (undefined: it reported none, e.g. an error). */
+  usage?: ScriptedUsage;
 }
 
 export interface ModelServer {
@@ -56,7 +88,11 @@ export const SCENARIO_EXHAUSTED = 'scripted model: scenario exhausted';
 
 function isTitleRequest(body: RecordedRequest['body']): boolean {
   const system = body.messages?.find((m) => m.role === 'system');
-  return typeof system?.content === 'string' && /title generator/i.test(system.content);
+  if (typeof system?.content === 'string' && /title generator/i.test(system.content)) return true;
+  // Anthropic: the system prompt is a top-level string or list of text blocks.
+  const top = body.system;
+  const text = typeof top === 'string' ? top : Array.isArray(top) ? top.map((b: { text?: unknown }) => (typeof b?.text === 'string' ? b.text : '')).join('\n') : '';
+  return /title generator/i.test(text);
 }
 
 export async function startModelServer(scenario: Scenario): Promise<ModelServer> {
@@ -74,7 +110,8 @@ export async function startModelServer(scenario: Scenario): Promise<ModelServer>
         json(res, 200, { object: 'list', data: [{ id: SCRIPTED_MODEL_ID, object: 'model', created: 0, owned_by: 'test' }] });
         return;
       }
-      if (req.method !== 'POST' || url.pathname !== '/v1/chat/completions') {
+      const anthropic = req.method === 'POST' && url.pathname === '/v1/messages';
+      if (!anthropic && (req.method !== 'POST' || url.pathname !== '/v1/chat/completions')) {
         json(res, 404, { error: { message: `no route ${req.method} ${url.pathname}`, type: 'invalid_request_error' } });
         return;
       }
@@ -86,12 +123,22 @@ export async function startModelServer(scenario: Scenario): Promise<ModelServer>
         return;
       }
       const title = isTitleRequest(body);
-      requests.push({ path: url.pathname, authorization: req.headers.authorization, body, title });
+      const recorded: RecordedRequest = { path: url.pathname, authorization: req.headers.authorization, body, title, headers: req.headers };
+      requests.push(recorded);
       const scripted: Turn = title
         ? { text: 'Scripted task' }
         : (scenario.turns[next++] ?? { httpError: { status: 400, message: SCENARIO_EXHAUSTED } });
-      const turn = 'textFromToolResult' in scripted ? { text: scripted.textFromToolResult(lastToolResult(body)) } : scripted;
-      answer(res, turn, body.stream === true, usage, body.model ?? SCRIPTED_MODEL_ID, hanging);
+      const turn: Turn = 'textFromToolResult' in scripted ? { text: scripted.textFromToolResult(lastToolResult(body)), usage: scripted.usage } : scripted;
+      const turnUsage = turn.usage ?? usage;
+      const reports = (sent: boolean) => {
+        if (sent) recorded.usage = turnUsage;
+      };
+      if (anthropic) {
+        answerAnthropic(res, turn, body.stream === true, turnUsage, body.model ?? SCRIPTED_MODEL_ID, hanging, reports);
+        return;
+      }
+      const usageInStream = scenario.streamUsage !== 'whenRequested' || (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+      answer(res, turn, body.stream === true, turnUsage, body.model ?? SCRIPTED_MODEL_ID, hanging, reports, usageInStream);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -112,7 +159,13 @@ export async function startModelServer(scenario: Scenario): Promise<ModelServer>
 
 /** The content of the last tool message in a chat request ('' when there is none). */
 function lastToolResult(body: RecordedRequest['body']): string {
-  const content = [...(body.messages ?? [])].reverse().find((m) => m.role === 'tool')?.content;
+  const messages = body.messages ?? [];
+  let content = [...messages].reverse().find((m) => m.role === 'tool')?.content;
+  if (content === undefined) {
+    // Anthropic: tool results are tool_result blocks in a user message.
+    const blocks = messages.flatMap((m) => (Array.isArray(m.content) ? (m.content as { type?: string; content?: unknown }[]) : []));
+    content = [...blocks].reverse().find((b) => b?.type === 'tool_result')?.content;
+  }
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) return content.map((part: { text?: unknown }) => (typeof part?.text === 'string' ? part.text : '')).join('');
   return '';
@@ -129,9 +182,11 @@ function answer(
   res: http.ServerResponse,
   turn: Turn,
   stream: boolean,
-  usage: { prompt: number; completion: number },
+  usage: ScriptedUsage,
   model: string,
   hanging: Set<http.ServerResponse>,
+  reports: (sent: boolean) => void = () => undefined,
+  usageInStream = true,
 ): void {
   if ('hang' in turn) {
     hanging.add(res);
@@ -143,7 +198,13 @@ function answer(
   }
   const id = `chatcmpl-scripted-${++callCounter}`;
   const created = Math.floor(Date.now() / 1000);
-  const usageBlock = { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion };
+  const usageBlock = {
+    prompt_tokens: usage.prompt,
+    completion_tokens: usage.completion,
+    total_tokens: usage.prompt + usage.completion,
+    ...(usage.cachedPrompt !== undefined ? { prompt_tokens_details: { cached_tokens: usage.cachedPrompt } } : {}),
+    ...(usage.reasoning !== undefined ? { completion_tokens_details: { reasoning_tokens: usage.reasoning } } : {}),
+  };
   const toolCalls = 'toolCalls' in turn
     ? turn.toolCalls.map((c, index) => ({ index, id: `call_${callCounter}_${index}`, type: 'function' as const, function: { name: c.name, arguments: JSON.stringify(c.args) } }))
     : [];
@@ -155,6 +216,7 @@ function answer(
       json(res, 400, { error: { message: turn.streamError, type: 'invalid_request_error' } });
       return;
     }
+    reports(true);
     json(res, 200, {
       id, object: 'chat.completion', created, model,
       choices: [{ index: 0, finish_reason: finishReason, message: { role: 'assistant', content: text || null, ...(toolCalls.length ? { tool_calls: toolCalls.map(({ index: _i, ...c }) => c) } : {}) } }],
@@ -181,8 +243,78 @@ function answer(
     }
   }
   chunk([{ index: 0, delta: {}, finish_reason: finishReason }]);
-  chunk([], { usage: usageBlock });
+  if (usageInStream) chunk([], { usage: usageBlock });
+  reports(usageInStream);
   res.write('data: [DONE]\n\n');
+  res.end();
+}
+
+/** The same turn as Anthropic's Messages API answers it: one JSON message, or its event stream. */
+function answerAnthropic(
+  res: http.ServerResponse,
+  turn: Turn,
+  stream: boolean,
+  usage: ScriptedUsage,
+  model: string,
+  hanging: Set<http.ServerResponse>,
+  reports: (sent: boolean) => void,
+): void {
+  const error = (status: number, type: string, message: string) =>
+    json(res, status, { type: 'error', error: { type, message } });
+  if ('hang' in turn) {
+    hanging.add(res);
+    return;
+  }
+  if ('httpError' in turn) {
+    error(turn.httpError.status, 'invalid_request_error', turn.httpError.message);
+    return;
+  }
+  const n = ++callCounter;
+  const id = `msg_scripted_${n}`;
+  const text = 'text' in turn ? turn.text : '';
+  const toolUses = 'toolCalls' in turn ? turn.toolCalls.map((c, i) => ({ type: 'tool_use' as const, id: `toolu_scripted_${n}_${i}`, name: c.name, input: c.args })) : [];
+  const content: ({ type: 'text'; text: string } | (typeof toolUses)[number])[] = [...(text ? [{ type: 'text' as const, text }] : []), ...toolUses];
+  const stopReason = 'toolCalls' in turn ? 'tool_use' : 'text' in turn && turn.finishReason === 'length' ? 'max_tokens' : 'end_turn';
+  const cacheRead = usage.cachedPrompt ?? 0;
+  const cacheWrite = usage.cacheWrite ?? 0;
+  const usageBlock = {
+    input_tokens: usage.prompt - cacheRead - cacheWrite,
+    cache_creation_input_tokens: cacheWrite,
+    cache_read_input_tokens: cacheRead,
+    output_tokens: usage.completion,
+  };
+  if (!stream) {
+    if ('streamError' in turn) {
+      error(400, 'invalid_request_error', turn.streamError);
+      return;
+    }
+    reports(true);
+    json(res, 200, { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: null, usage: usageBlock });
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const send = (event: string, payload: Record<string, unknown>) => res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...payload })}\n\n`);
+  if ('streamError' in turn) {
+    send('error', { error: { type: 'api_error', message: turn.streamError } });
+    res.end();
+    return;
+  }
+  // message_start reports the prompt and a first output token; message_delta's usage is cumulative.
+  send('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usageBlock, output_tokens: 1 } } });
+  send('ping', {});
+  content.forEach((block, index) => {
+    if (block.type === 'text') {
+      send('content_block_start', { index, content_block: { type: 'text', text: '' } });
+      for (const piece of block.text.match(/[\s\S]{1,16}/g) ?? []) send('content_block_delta', { index, delta: { type: 'text_delta', text: piece } });
+    } else {
+      send('content_block_start', { index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } });
+      for (const piece of JSON.stringify(block.input).match(/[\s\S]{1,32}/g) ?? []) send('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } });
+    }
+    send('content_block_stop', { index });
+  });
+  send('message_delta', { delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.completion } });
+  reports(true);
+  send('message_stop', {});
   res.end();
 }
 
@@ -196,6 +328,25 @@ export function scriptedProviderConfig(baseURL: string, apiKeyEnv = 'SCRIPTED_MO
       scripted: {
         npm: '@ai-sdk/openai-compatible',
         name: 'Scripted test model',
+        options: { baseURL, apiKey: `{env:${apiKeyEnv}}` },
+        models: {
+          [SCRIPTED_MODEL_ID]: { name: 'Scripted coder', tool_call: true, cost: { input: 3, output: 15 }, limit: { context: 200000, output: 8192 } },
+        },
+      },
+    },
+  };
+}
+
+/**
+ * An OpenCode provider entry for the Anthropic-compatible side of this server (`/v1/messages`), through
+ * OpenCode's bundled `@ai-sdk/anthropic`: baseURL as that SDK takes it (…/v1).
+ */
+export function anthropicProviderConfig(baseURL: string, apiKeyEnv = 'SCRIPTED_MODEL_API_KEY', providerId = 'scripted-anthropic'): Record<string, unknown> {
+  return {
+    provider: {
+      [providerId]: {
+        npm: '@ai-sdk/anthropic',
+        name: 'Scripted test model (Anthropic API)',
         options: { baseURL, apiKey: `{env:${apiKeyEnv}}` },
         models: {
           [SCRIPTED_MODEL_ID]: { name: 'Scripted coder', tool_call: true, cost: { input: 3, output: 15 }, limit: { context: 200000, output: 8192 } },
