@@ -12,7 +12,7 @@
  * (kubelet `mountVolumes`), and its Kubernetes identity from the pod's projected service-account
  * token (in-cluster config), bound by the chart's Role in the agent namespace.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +24,7 @@ import { startCluster, startWatchLoop, type Cluster } from '../support/cluster';
 import { freePort } from '../../src/util/free-port';
 import { startKubelet, type TestKubelet } from '../support/kubelet';
 import { buildReleaseCopies, helmOk, releaseName, releaseNamespace, type ReleaseCopies } from '../chart/helm';
-import { createBareRepo, type BareRepo } from './support/git-repo';
+import { createBareRepo, sharedRepoGitConfig, type BareRepo } from './support/git-repo';
 import { WORKER_MAIN, waitForWorkerReady } from './support/worker-process';
 import { eventually, FAKE_AGENT, makeRecordDir, recordedRuns, runResult, startRun, temporalClient, temporalTarget, timing } from './support/stack';
 
@@ -58,6 +58,7 @@ beforeAll(async () => {
   scratch = mkdtempSync(path.join(os.tmpdir(), 'sdlc-e2e-chart-'));
   mkdirSync(path.join(repoRoot, 'test-output'), { recursive: true });
   recordsRoot = mkdtempSync(path.join(repoRoot, 'test-output', 'e2e-chart-'));
+  chmodSync(recordsRoot, 0o755); // the chart's agent pod phases run as non-root uids
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfigPath);
   adminKubeConfig = () => kc;
@@ -83,16 +84,18 @@ it('the worker Deployment from the dev release, run by the kubelet, connects to 
   const metricsPort = await freePort();
   // Not under /tmp: the agent pod mounts an emptyDir at /tmp, and the kubelet remaps env paths under mounts.
   const records = makeRecordDir(recordsRoot, 'runs');
+  // Not under /tmp either (same reason): lets the worker's and the phases' uids use the root-owned bare repo.
+  const sharedRepo = [{ name: 'GIT_CONFIG_GLOBAL', value: sharedRepoGitConfig(recordsRoot) }];
   const [workerRepo, workerTag] = WORKER_IMAGE.split(':');
   const [agentRepo, agentTag] = AGENT_IMAGE.split(':');
   const values = {
     'agentic-sdlc-agent-runner': {
       image: { repository: workerRepo, tag: workerTag, pullPolicy: 'IfNotPresent' },
       temporal: { address: temporalTarget().address, namespace: temporalTarget().namespace, taskQueue: queue },
-      worker: { healthPort, metricsPort, shutdownGraceSeconds: 5 },
+      worker: { healthPort, metricsPort, shutdownGraceSeconds: 5, extraEnv: sharedRepo },
       agents: {
         image: { repository: agentRepo, tag: agentTag, pullPolicy: 'IfNotPresent' },
-        extraEnv: [{ name: 'E2E_RECORD_DIR', value: records }],
+        extraEnv: [{ name: 'E2E_RECORD_DIR', value: records }, ...sharedRepo],
         // The run's repository is a local bare repo: allowed explicitly, as a dev stack does.
         git: { allowedHosts: ['file://'] },
         // Quota admission needs the quota controller's status, which nothing computes here.

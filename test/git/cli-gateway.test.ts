@@ -140,7 +140,7 @@ describe('the token goes only to the repository host (a redirect or a submodule 
   test("the agent pod's git (docker/agent/git.js)", () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Git } = require(path.join(repoRoot, 'docker', 'agent', 'git.js'));
-    const cfg = { repoUrl: 'https://git.example.test:8443/acme/app.git', tokenFile: goodToken, gitUsername: 'bot', authorName: 'a', authorEmail: 'a@example.test' };
+    const cfg = { repoUrl: 'https://git.example.test:8443/acme/app.git', tokenFile: goodToken, gitUsername: 'bot', authorName: 'a', authorEmail: 'a@example.test', gitStateDir: dir };
     const git = new Git(cfg, { info: () => undefined }, mkdtempSync(path.join(dir, 'agent-')));
     expect(credentialFor(git.env, 'https', 'git.example.test:8443')).toContain(`username=bot\npassword=${TOKEN}`);
     expect(credentialFor(git.env, 'https', 'evil.example.test')).not.toContain(TOKEN);

@@ -173,6 +173,9 @@ seccompProfile:
     - name: SDLC_GIT_USERNAME
       value: {{ $.Values.agents.git.username | quote }}
     {{- end }}
+    {{- with (include "agentic-sdlc-agent-runner.checkedEnv" (list "agents.extraEnv" $.Values.agents.extraEnv)) }}
+    {{- . | nindent 4 }}
+    {{- end }}
   resources:
     {{- toYaml $.Values.agents.phases.resources | nindent 4 }}
   securityContext:

@@ -13,8 +13,13 @@
 #                         $E2E_RECORD_DIR/ticks.log (so a test knows exactly how many lines the agent printed)
 # When SDLC_GIT_TOKEN_FILE is set (the chart's pod template mounts the git credentials Secret there),
 # the file must hold a token — otherwise exit 30, the contract's configuration error.
+# In a pod of the three phases (the chart's template: docker/agent/README.md "Phases") it is started
+# once per phase: checkout and agent have nothing to do here, publish does all of the above.
 set -eu
 say() { echo "agent[$SDLC_TASK_ID]: $*"; }
+case "${1:-}" in
+  checkout | agent) exit 0 ;;
+esac
 
 say "start: branch $SDLC_TASK_BRANCH from $SDLC_BASE_BRANCH, attempt $SDLC_ATTEMPT, pod $HOSTNAME"
 if [ -n "${SDLC_GIT_TOKEN_FILE:-}" ] && [ ! -s "$SDLC_GIT_TOKEN_FILE" ]; then

@@ -3,7 +3,7 @@
  * agents push to and the worker's git gateway (`git ls-remote`) verifies against.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -34,11 +34,25 @@ export interface BareRepo {
 }
 
 /** A bare repo with one commit on `baseBranch` holding a spec-kit feature folder. */
+/**
+ * A global git config that lets non-root uids use the test's bare repository, which root owns (git's
+ * safe.directory; only a global or system config counts for the upload-pack of a file:// remote). Point
+ * GIT_CONFIG_GLOBAL at the file it returns (written in `dir`, readable by everyone).
+ */
+export function sharedRepoGitConfig(dir: string): string {
+  const file = path.join(dir, 'shared-repo.gitconfig');
+  writeFileSync(file, '[safe]\n\tdirectory = *\n', { mode: 0o644 });
+  return file;
+}
+
 export async function createBareRepo(feature: string, baseBranch = 'main'): Promise<BareRepo> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'sdlc-e2e-git-'));
   const dir = path.join(root, 'app.git');
   const seed = path.join(root, 'seed');
-  await git(['init', '-q', '--bare', '--initial-branch', baseBranch, dir]);
+  // Readable and writable by the non-root uids of a chart-shaped stack (worker, checkout, publish), which
+  // also need safe.directory for a repository another user owns (sharedRepoGitConfig).
+  chmodSync(root, 0o755);
+  await git(['init', '-q', '--bare', '--shared=0777', '--initial-branch', baseBranch, dir]);
   await git(['init', '-q', '--initial-branch', baseBranch, seed]);
   writeFileSync(path.join(seed, 'README.md'), '# app\n');
   await git(['-c', 'user.name=e2e', '-c', 'user.email=e2e@example.invalid', 'commit', '-q', '--allow-empty', '-m', `seed ${feature}`], seed);

@@ -4,7 +4,7 @@
  * least-privilege ServiceAccount, a bare git remote, and helpers to start `implementFeature` with the
  * Temporal client and to read what happened from the API and the audit log.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -238,6 +238,8 @@ export function recordedRuns(dir: string): { task: string; pod: string }[] {
 export function makeRecordDir(scratch: string, name: string): string {
   const dir = path.join(scratch, name);
   mkdirSync(dir, { recursive: true });
+  // Agent pods whose phases run as their own non-root uids append to it too.
+  chmodSync(dir, 0o777);
   return dir;
 }
 
