@@ -16,7 +16,7 @@ usage() {
 Usage: $(basename "$0") [options] POD_NAME|TASK_ID
 
 Follows the log of an agent pod, given its name or a task id (then the newest pod of that task).
-Exits with the agent container's exit code (0 success, 10 agent, 20 git, 30 config, 40 time limit).
+Exits with the agent's exit code (0 success, 10 agent, 20 git, 30 config, 40 time limit, 50 budget).
 
 Where:
   --environment ENV     dev, stg or prod: release agentic-sdlc-agent-runner-ENV in namespace agent-runner-ENV
@@ -195,7 +195,7 @@ term_reason=$(field "{.status.containerStatuses[?(@.name==\"$CONTAINER\")].state
 pod_reason=$(field '{.status.reason}')
 case $exit_code in
   0) meaning=success ;; 10) meaning="agent failure" ;; 20) meaning="git failure" ;;
-  30) meaning="configuration error" ;; 40) meaning="agent time limit exceeded" ;;
+  30) meaning="configuration error" ;; 40) meaning="agent time limit exceeded" ;; 50) meaning="task budget exhausted" ;;
   137) meaning="killed (SIGKILL, often out of memory)" ;; 143) meaning="terminated (SIGTERM)" ;;
   "") meaning="no exit code" ;; *) meaning="exit code $exit_code" ;;
 esac

@@ -11,6 +11,7 @@ const EXIT = Object.freeze({
   GIT_FAILURE: 20,
   CONFIG_ERROR: 30,
   TIMEOUT: 40,
+  BUDGET_EXCEEDED: 50,
 });
 
 /** Result statuses (src/contract/result-line.ts AgentResultStatus), keyed by the exit code they go with. */
@@ -20,6 +21,7 @@ const STATUS_FOR_EXIT = Object.freeze({
   [EXIT.GIT_FAILURE]: 'git_failed',
   [EXIT.CONFIG_ERROR]: 'config_error',
   [EXIT.TIMEOUT]: 'timed_out',
+  [EXIT.BUDGET_EXCEEDED]: 'budget_exceeded',
 });
 
 /** Environment variable names (src/contract/agent-env.ts AGENT_ENV). */
@@ -58,6 +60,6 @@ const ENV = Object.freeze({
 const RESULT_LINE_PREFIX = '::sdlc-result::';
 
 /** The pod's phases, one container each (src/contract/agent-phases.ts): the container's first argument. */
-const PHASES = Object.freeze({ CHECKOUT: 'checkout', AGENT: 'agent', PUBLISH: 'publish' });
+const PHASES = Object.freeze({ CHECKOUT: 'checkout', AGENT: 'agent', PUBLISH: 'publish', GATEWAY: 'gateway' });
 
 module.exports = { EXIT, STATUS_FOR_EXIT, ENV, RESULT_LINE_PREFIX, PHASES };

@@ -746,4 +746,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { startGateway, loadGatewayConfig, GatewayConfigError, routeFor, BUDGET_STATUS };
+module.exports = { startGateway, loadGatewayConfig, GatewayConfigError, routeFor, BUDGET_STATUS, main };

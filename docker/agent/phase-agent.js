@@ -8,7 +8,7 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { EXIT, PHASES } = require('./contract');
+const { EXIT, ENV, PHASES } = require('./contract');
 const { loadConfig, ConfigError } = require('./config');
 const { Redactor } = require('./redact');
 const { composePrompt } = require('./prompt');
@@ -17,6 +17,37 @@ const { handoffPaths, readJson, writeJson, HEARTBEAT_MS } = require('./handoff')
 const { phaseOutput } = require('./phase-output');
 
 const OPENCODE_VERSION = '1.18.33';
+
+/** How long the agent waits for the model gateway (a sidecar that starts before checkout) to say where it listens. */
+const GATEWAY_WAIT_MS = 60_000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The gateway's gateway.json (model-gateway.js), once it is there; undefined after GATEWAY_WAIT_MS. */
+async function waitForGateway(file) {
+  for (const end = Date.now() + GATEWAY_WAIT_MS; Date.now() < end; await sleep(200)) {
+    try {
+      const g = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (Array.isArray(g.providers)) return g;
+    } catch {
+      // not written yet
+    }
+  }
+  return undefined;
+}
+
+/**
+ * OpenCode's config with every provider the gateway serves pointed at the gateway, with a placeholder
+ * key: the agent holds no provider key, the gateway adds the real one.
+ */
+function throughGateway(config, gateway) {
+  const out = JSON.parse(JSON.stringify(config || {}));
+  out.provider ??= {};
+  for (const p of gateway.providers) {
+    const current = out.provider[p.id] ?? {};
+    out.provider[p.id] = { ...current, options: { ...(current.options ?? {}), baseURL: p.baseURL, apiKey: 'sdlc-model-gateway' } };
+  }
+  return out;
+}
 
 function opencodeBin(env) {
   return env.OPENCODE_BIN || 'opencode';
@@ -77,8 +108,19 @@ async function runAgent(env) {
   const stateDir = path.join(cfg.workdir, '.sdlc-agent');
   fs.rmSync(stateDir, { recursive: true, force: true });
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  let opencodeConfig = cfg.extraOpencodeConfig;
+  const gatewayFile = env[ENV.GATEWAY_READY_FILE];
+  if (gatewayFile) {
+    const gateway = await waitForGateway(gatewayFile);
+    if (!gateway) {
+      clearInterval(heartbeat);
+      return handOver({ code: EXIT.AGENT_FAILURE, reason: `the model gateway did not say where it listens within ${GATEWAY_WAIT_MS / 1000}s (${gatewayFile}); see the gateway container's log` });
+    }
+    opencodeConfig = throughGateway(opencodeConfig, gateway);
+    out.say(`model traffic goes through the gateway at ${gateway.url} (${gateway.providers.map((p) => p.id).join(', ')})`);
+  }
   const prompt = composePrompt(cfg, { repoDir: paths.repoDir, resumed: checkout.resumed, previousCommit: checkout.previousCommit });
-  const home = prepareOpencodeHome(path.join(stateDir, 'home'), cfg.extraOpencodeConfig, OPENCODE_VERSION);
+  const home = prepareOpencodeHome(path.join(stateDir, 'home'), opencodeConfig, OPENCODE_VERSION);
   const bin = opencodeBin(env);
   out.say(`running ${path.basename(bin)} (${cfg.model}) for task ${cfg.taskId}; time limit ${cfg.timeLimitSeconds}s`);
   const run = await runOpencode({

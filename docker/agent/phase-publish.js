@@ -66,6 +66,28 @@ function relayLines(file, phase, redactor) {
   };
 }
 
+/** The model gateway's usage.json (model-gateway.js), when the pod has a gateway; undefined otherwise. */
+function gatewayUsage(env) {
+  const dir = env[ENV.GATEWAY_STATE_DIR];
+  if (!dir) return undefined;
+  const u = readJson(path.join(dir, 'usage.json'));
+  if (!u || typeof u !== 'object' || !u.tokens) return undefined;
+  const count = (v) => (Number.isSafeInteger(v) && v >= 0 ? v : 0);
+  const t = u.tokens;
+  return {
+    requests: count(u.requests),
+    tokens: { input: count(t.input), output: count(t.output), reasoning: count(t.reasoning), cacheRead: count(t.cacheRead), cacheWrite: count(t.cacheWrite) },
+    cost: typeof u.cost === 'number' && Number.isFinite(u.cost) && u.cost >= 0 ? Number(u.cost.toFixed(8)) : 0,
+    exceeded: u.exceeded && typeof u.exceeded === 'object' ? u.exceeded : undefined,
+  };
+}
+
+function budgetReason(e) {
+  return e.limit === 'cost'
+    ? `the task's cost budget ran out: $${e.used} of $${e.max} spent (the model gateway's count)`
+    : `the task's token budget ran out: ${e.used} of ${e.max} tokens used (the model gateway's count)`;
+}
+
 /** How long publish waits for the agent's first heartbeat (its container may still be starting). */
 const FIRST_HEARTBEAT_MS = 120_000;
 const POLL_MS = 250;
@@ -167,10 +189,15 @@ function runPublish(env) {
     if (!checkout.ok) return finish(checkout.code, { ...base, reason: checkout.reason });
 
     const relayAgent = relayLines(paths.agentLog, PHASES.AGENT, redactor);
-    const verdict = await waitForAgent(paths, state, relayAgent);
+    let verdict = await waitForAgent(paths, state, relayAgent);
     if (state.stopping) return undefined;
     relayAgent(true);
-    const usage = verdict.tokens ? { tokens: verdict.tokens, cost: verdict.cost } : {};
+    // With a model gateway, what was really billed is its count (trusted: the agent cannot write it), and a
+    // budget it enforced is the verdict: the agent ended because the gateway refused it.
+    const metered = gatewayUsage(env);
+    if (metered?.exceeded) verdict = { code: EXIT.BUDGET_EXCEEDED, reason: budgetReason(metered.exceeded) };
+    const usage = metered ? { tokens: metered.tokens, cost: metered.cost } : verdict.tokens ? { tokens: verdict.tokens, cost: verdict.cost } : {};
+    if (metered) out.say(`model usage (gateway): ${metered.requests} requests, tokens in=${metered.tokens.input} out=${metered.tokens.output}, cost $${metered.cost}`);
     const failure = verdict.code === EXIT.SUCCESS ? undefined : verdict.reason;
 
     const git = new Git(cfg, out, path.join(cfg.gitStateDir, `private-${cfg.phase}`));

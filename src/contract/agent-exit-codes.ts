@@ -13,6 +13,8 @@ export const AGENT_EXIT = {
   CONFIG_ERROR: 30,
   /** The time limit (SDLC_TIME_LIMIT_SECONDS) passed before the agent finished. */
   TIMEOUT: 40,
+  /** The task's token or cost budget ran out (the model gateway's count, SDLC_GATEWAY_BUDGET) before the agent finished. */
+  BUDGET_EXCEEDED: 50,
 } as const;
 
 export type AgentExitCode = (typeof AGENT_EXIT)[keyof typeof AGENT_EXIT];
@@ -24,6 +26,7 @@ export function describeAgentExit(code: number): string {
     case AGENT_EXIT.GIT_FAILURE: return 'git failure';
     case AGENT_EXIT.CONFIG_ERROR: return 'configuration error';
     case AGENT_EXIT.TIMEOUT: return 'agent time limit exceeded';
+    case AGENT_EXIT.BUDGET_EXCEEDED: return 'task budget exhausted';
     case 137: return 'killed (SIGKILL, often out of memory)';
     case 143: return 'terminated (SIGTERM)';
     default: return `exit code ${code}`;

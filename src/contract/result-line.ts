@@ -12,7 +12,7 @@ import { z } from 'zod';
  */
 export const RESULT_LINE_PREFIX = '::sdlc-result::';
 
-export const AgentResultStatus = z.enum(['succeeded', 'failed', 'timed_out', 'git_failed', 'config_error']);
+export const AgentResultStatus = z.enum(['succeeded', 'failed', 'timed_out', 'git_failed', 'config_error', 'budget_exceeded']);
 export type AgentResultStatus = z.infer<typeof AgentResultStatus>;
 
 export const TokenUsage = z.object({

@@ -39,14 +39,23 @@ export interface AgentRun {
  * their own, given only to the containers that mount them: the test kubelet's stand-in for mount
  * namespaces (test/support/kubelet), so "the agent cannot read the token" is the kernel's answer.
  */
-export const PHASE_UIDS: Record<AgentPhase, number> = { checkout: 10002, agent: 10001, publish: 10003 };
+export const PHASE_UIDS: Record<AgentPhase, number> = { checkout: 10002, agent: 10001, publish: 10003, gateway: 10004 };
 export const FS_GROUP = 10000;
-const VOLUME_GROUPS = { workspace: 41001, gitState: 41002, credentials: 41003 };
+const VOLUME_GROUPS = { workspace: 41001, gitState: 41002, credentials: 41003, gatewayState: 41004, providerKeys: 41005 };
 const MOUNTS: Record<AgentPhase, number[]> = {
   checkout: [VOLUME_GROUPS.workspace, VOLUME_GROUPS.gitState, VOLUME_GROUPS.credentials],
   agent: [VOLUME_GROUPS.workspace],
-  publish: [VOLUME_GROUPS.workspace, VOLUME_GROUPS.gitState, VOLUME_GROUPS.credentials],
+  publish: [VOLUME_GROUPS.workspace, VOLUME_GROUPS.gitState, VOLUME_GROUPS.credentials, VOLUME_GROUPS.gatewayState],
+  gateway: [VOLUME_GROUPS.workspace, VOLUME_GROUPS.gatewayState, VOLUME_GROUPS.providerKeys],
 };
+
+/** The model gateway sidecar (docker/agent/model-gateway.js) in front of the fixture's scripted model. */
+export interface GatewayOptions {
+  /** SDLC_GATEWAY_BUDGET: {maxTokens?, maxCost?}. */
+  budget?: { maxTokens?: number; maxCost?: number };
+  /** SDLC_GATEWAY_PRICING. */
+  pricing?: Record<string, { input: number; output: number }>;
+}
 /** What only checkout and publish are given: the agent container's env has none of it. */
 const GIT_ONLY_ENV = [AGENT_ENV.GIT_TOKEN_FILE, AGENT_ENV.GIT_USERNAME, AGENT_ENV.GIT_SSH_KEY_FILE, AGENT_ENV.GIT_KNOWN_HOSTS_FILE, AGENT_ENV.GIT_STATE_DIR];
 
@@ -97,15 +106,42 @@ export async function runAgentPod(
   timeoutMs = 120_000,
   /** Called every 100 ms while the pod runs (e.g. to signal it) with every phase's stdout so far; return true once done. */
   whileRunning?: (pod: PodHandle, stdout: string) => boolean,
+  /** Run the model gateway sidecar: the provider key is then in its key file only, never in the agent's env. */
+  gateway?: GatewayOptions & { model: ModelServer },
 ): Promise<AgentRun> {
   const started = Date.now();
   const workdir = env[AGENT_ENV.WORKDIR]!;
   const gitState = env[AGENT_ENV.GIT_STATE_DIR] ?? `${workdir}-git`;
   volumeDir(workdir, VOLUME_GROUPS.workspace);
   volumeDir(gitState, VOLUME_GROUPS.gitState);
-  const gitEnv = { ...env, [AGENT_ENV.GIT_STATE_DIR]: gitState };
-  const agentEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !GIT_ONLY_ENV.includes(k as never)));
+  const gitEnv: Record<string, string> = { ...env, [AGENT_ENV.GIT_STATE_DIR]: gitState };
+  let agentEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !GIT_ONLY_ENV.includes(k as never)));
   const homes = path.join(path.dirname(workdir), `homes-${path.basename(workdir)}`);
+  let gatewayEnv: Record<string, string> | undefined;
+  if (gateway) {
+    const gatewayState = `${workdir}-gateway`;
+    const keys = `${workdir}-provider-keys`;
+    volumeDir(gatewayState, VOLUME_GROUPS.gatewayState);
+    volumeDir(keys, VOLUME_GROUPS.providerKeys);
+    writeFileSync(path.join(keys, 'scripted'), `${MODEL_API_KEY}\n`, { mode: 0o440 });
+    chownSync(path.join(keys, 'scripted'), 0, VOLUME_GROUPS.providerKeys);
+    const readyFile = path.join(workdir, '.sdlc-gateway.json');
+    gatewayEnv = {
+      PATH: env.PATH ?? process.env.PATH ?? '/usr/bin:/bin',
+      [AGENT_ENV.GATEWAY_PROVIDERS]: JSON.stringify([{ id: 'scripted', api: 'openai', baseURL: gateway.model.baseURL, keyFile: path.join(keys, 'scripted') }]),
+      [AGENT_ENV.GATEWAY_LISTEN]: '127.0.0.1:0',
+      [AGENT_ENV.GATEWAY_STATE_DIR]: gatewayState,
+      [AGENT_ENV.GATEWAY_READY_FILE]: readyFile,
+      ...(gateway.budget ? { [AGENT_ENV.GATEWAY_BUDGET]: JSON.stringify(gateway.budget) } : {}),
+      ...(gateway.pricing ? { [AGENT_ENV.GATEWAY_PRICING]: JSON.stringify(gateway.pricing) } : {}),
+      [AGENT_ENV.TASK_ID]: env[AGENT_ENV.TASK_ID]!,
+      [AGENT_ENV.RUN_ID]: env[AGENT_ENV.RUN_ID]!,
+    };
+    // The agent holds no provider key: its OpenCode is pointed at the gateway.
+    agentEnv = { ...agentEnv, [AGENT_ENV.GATEWAY_READY_FILE]: readyFile };
+    delete agentEnv.SCRIPTED_MODEL_API_KEY;
+    gitEnv[AGENT_ENV.GATEWAY_STATE_DIR] = gatewayState;
+  }
 
   const running = new Set<ChildProcess>();
   const outputs: Partial<Record<AgentPhase, ReturnType<typeof collect>>> = {};
@@ -120,13 +156,18 @@ export async function runAgentPod(
   const stdoutSoFar = () => AGENT_PHASES_IN_ORDER.map((p) => outputs[p]?.stdout() ?? '').join('');
   const poller = whileRunning ? setInterval(() => whileRunning(pod, stdoutSoFar()) && clearInterval(poller), 100) : undefined;
   const killer = setTimeout(() => pod.kill('SIGKILL'), timeoutMs);
+  // A native sidecar: started first, stopped (SIGTERM) once the pod's containers have ended.
+  const sidecar = gatewayEnv ? start('gateway', gatewayEnv) : undefined;
+  const gatewayChild = [...running][0];
   try {
     const checkout = await start('checkout', gitEnv);
     if (checkout.code !== 0) throw new Error(`checkout exited ${checkout.code ?? checkout.signal}\nstdout:\n${checkout.stdout}\nstderr:\n${checkout.stderr}`);
     const [agent, publish] = await Promise.all([start('agent', agentEnv), start('publish', gitEnv)]);
-    const phases = { checkout, agent, publish };
-    const stdout = checkout.stdout + agent.stdout + publish.stdout;
-    const stderr = checkout.stderr + agent.stderr + publish.stderr;
+    gatewayChild?.kill('SIGTERM');
+    const gatewayRun = await sidecar;
+    const phases = { checkout, agent, publish, ...(gatewayRun ? { gateway: gatewayRun } : {}) } as Record<AgentPhase, PhaseRun>;
+    const stdout = checkout.stdout + agent.stdout + publish.stdout + (gatewayRun?.stdout ?? '');
+    const stderr = checkout.stderr + agent.stderr + publish.stderr + (gatewayRun?.stderr ?? '');
     if (Date.now() - started >= timeoutMs) throw new Error(`the pod did not end within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     const lines = publish.stdout.trimEnd().split('\n');
     const resultLines = lines.filter((l) => l.includes(RESULT_LINE_PREFIX));
@@ -138,10 +179,11 @@ export async function runAgentPod(
   } finally {
     clearTimeout(killer);
     clearInterval(poller);
+    running.forEach((c) => c.kill('SIGKILL')); // a sidecar left by a failed start
   }
 }
 
-const AGENT_PHASES_IN_ORDER: AgentPhase[] = ['checkout', 'agent', 'publish'];
+const AGENT_PHASES_IN_ORDER: AgentPhase[] = ['gateway', 'checkout', 'agent', 'publish'];
 
 export interface AgentFixture {
   git: GitServer;
