@@ -262,6 +262,8 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
 
   const record = (t: TaskState, attempt: number, out: AgentTaskOutcome) => {
     if (table.record(t, attempt, out, now())) scopes.delete(t.id);
+    // Only a run with a cost budget acts here (older histories have none: they replay unchanged).
+    for (const id of table.enforceRunBudget(now())) scopes.get(id)?.cancel();
   };
 
   /** Blocks what can never start, then starts what can. */
@@ -335,7 +337,7 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
     // Belt and braces: no pod of this run may outlive it, except failed ones kept for inspection (reaped later).
     // Only pods of tasks that ended failed/timed out can be kept (their reapers delete them later); a task still
     // `running` here (a child that did not report within the cancel wait) has its pod deleted now.
-    const keep = state.options.keepFailedPodsSeconds > 0 ? state.tasks.filter((t) => (t.status === 'failed' || t.status === 'timed_out') && t.podName).map((t) => t.podName!) : [];
+    const keep = state.options.keepFailedPodsSeconds > 0 ? state.tasks.filter((t) => (t.status === 'failed' || t.status === 'timed_out' || t.status === 'budget_exceeded') && t.podName).map((t) => t.podName!) : [];
     await sweepRunPods({ runUid, keep });
   });
   // Rethrowing the cancellation closes the run as Canceled (what Temporal UI and `temporal workflow list` show);

@@ -169,6 +169,9 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         [AGENT_ENV.ATTEMPT]: String(input.attempt),
       };
       if (o.model) env[AGENT_ENV.MODEL] = o.model;
+      // The pod's model gateway enforces the task's budget (runs without one pass nothing: older histories replay unchanged).
+      const taskBudget = { maxTokens: o.budget?.maxTokensPerTask, maxCost: o.budget?.maxCostPerTask };
+      if (taskBudget.maxTokens !== undefined || taskBudget.maxCost !== undefined) env[AGENT_ENV.GATEWAY_BUDGET] = JSON.stringify(taskBudget);
       if (stackedOn) env[AGENT_ENV.STACKED_ON] = JSON.stringify(stack.map((d) => ({ taskId: d.taskId, title: d.title, commit: d.commit })));
       livePods.add(podName);
       await createPodApi.createAgentPod({
@@ -243,6 +246,10 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       if (out.podReason === 'DeadlineExceeded' || out.exitCode === AGENT_EXIT.TIMEOUT || out.result?.status === 'timed_out') {
         failedPods.push(podName);
         return finish({ status: 'timed_out', infrastructure: false, reason: out.result?.reason ?? `task deadline of ${o.taskTimeoutSeconds}s passed (${out.podReason ?? describeAgentExit(out.exitCode)})`, lastLines: out.lastLines, tokens: out.result?.tokens, cost: out.result?.cost });
+      }
+      if (out.result?.status === 'budget_exceeded') {
+        failedPods.push(podName);
+        return finish({ status: 'budget_exceeded', infrastructure: false, reason: out.result.reason ?? 'the task budget ran out', lastLines: out.lastLines, tokens: out.result.tokens, cost: out.result.cost });
       }
       const r = out.result;
       if (out.exitCode !== 0 || !r || r.status !== 'succeeded' || !r.sha) {

@@ -136,7 +136,9 @@ export class RunTable {
    */
   record(t: TaskState, attempt: number, out: AgentTaskOutcome, at: string): boolean {
     if (t.attempt !== attempt) return false;
-    this.mark(t, out.status, out.reason, at, {
+    // A task the run's budget stopped says so, not "cancelled by request".
+    const reason = out.status === 'cancelled' && this.state.budgetSpent ? this.state.budgetSpent : out.reason;
+    this.mark(t, out.status, reason, at, {
       podName: out.podName || t.podName,
       endedAt: out.endedAt,
       commit: out.commit,
@@ -212,6 +214,7 @@ export class RunTable {
     if (s.status === 'cancelling' || s.status === 'cancelled') throw new Error('the run is being cancelled; start a new run instead');
     // Once the run has decided its outcome (finish requested, or the decision wait over) nothing may change it.
     if (s.status === 'succeeded' || s.status === 'failed' || s.finishRequested) throw new Error('the run has finished; start a new run instead');
+    if (s.budgetSpent) throw new Error(`${s.budgetSpent}; start a new run with a larger --max-cost-per-run`);
     const unknown = this.unknown(req.taskIds ?? []);
     if (unknown) throw new Error(unknown);
     // A named task that succeeded may be re-run (its dependants then show out of date); one still open may not.
@@ -266,6 +269,24 @@ export class RunTable {
     return { ids, running };
   }
 
+  /** What the finished tasks' model usage cost (USD, as their results report it). */
+  spent(): number {
+    return this.tasks.reduce((sum, t) => sum + (t.cost ?? 0), 0);
+  }
+
+  /**
+   * The run's cost budget: once what finished tasks spent reaches it, nothing starts any more (pending
+   * tasks are cancelled with the reason) and the running ones are returned for the workflow to cancel.
+   */
+  enforceRunBudget(at: string): string[] {
+    const max = this.state.options.budget?.maxCostPerRun;
+    if (max === undefined || this.state.budgetSpent || this.spent() < max) return [];
+    this.state.budgetSpent = `the run's cost budget of $${max} ran out ($${Number(this.spent().toFixed(6))} spent)`;
+    for (const t of this.tasks) if (t.status === 'pending') this.mark(t, 'cancelled', this.state.budgetSpent, at);
+    this.dirty = true;
+    return this.tasks.filter((t) => t.status === 'running').map((t) => t.id);
+  }
+
   /** The run was cancelled: what never started never will. */
   cancelPending(at: string): void {
     for (const t of this.tasks) if (t.status === 'pending') this.mark(t, 'cancelled', 'run cancelled', at);
@@ -295,7 +316,7 @@ export class RunTable {
   }
 
   counts(): Record<TaskStatus, number> {
-    const c: Record<TaskStatus, number> = { pending: 0, running: 0, succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, blocked: 0 };
+    const c: Record<TaskStatus, number> = { pending: 0, running: 0, succeeded: 0, failed: 0, timed_out: 0, budget_exceeded: 0, cancelled: 0, blocked: 0 };
     for (const t of this.tasks) c[t.status]++;
     return c;
   }

@@ -6,10 +6,10 @@ import type { TokenUsage } from '../src/contract/result-line';
 
 import type { BranchSource, ConflictingFile, IntegrateResult } from '../src/git/gateway';
 
-export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'blocked';
-export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'blocked'];
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'budget_exceeded' | 'cancelled' | 'blocked';
+export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'timed_out', 'budget_exceeded', 'cancelled', 'blocked'];
 /** Statuses `retryTasks` accepts (and retries by default). */
-export const RETRYABLE_TASK_STATUSES: readonly TaskStatus[] = ['failed', 'timed_out', 'cancelled', 'blocked'];
+export const RETRYABLE_TASK_STATUSES: readonly TaskStatus[] = ['failed', 'timed_out', 'budget_exceeded', 'cancelled', 'blocked'];
 
 /** `cancelling`: the run was cancelled and waits for its tasks to report (their pods being deleted). */
 export type RunStatus = 'running' | 'awaiting_decision' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
@@ -71,6 +71,17 @@ export interface RunOptions {
   fileOverlap: FileOverlapMode;
   /** Branch the feature is integrated into once every task succeeded (placeholders as branchPattern); `none` = no integration. */
   integrationBranch: string;
+  /** Token and cost budgets, enforced by the agent pod's model gateway (per task) and by the run (its total). */
+  budget?: RunBudget;
+}
+
+export interface RunBudget {
+  /** A task whose model usage reaches this many tokens (all kinds) ends `budget_exceeded`. */
+  maxTokensPerTask?: number;
+  /** A task whose model usage reaches this cost (USD, the gateway's pricing table) ends `budget_exceeded`. */
+  maxCostPerTask?: number;
+  /** Once the finished tasks' cost reaches this (USD), no task starts and running ones are cancelled. */
+  maxCostPerRun?: number;
 }
 
 export type StackMode = 'dependencies' | 'none';
@@ -173,6 +184,8 @@ export interface RunState {
   generation: number;
   finishRequested: boolean;
   integration?: IntegrationState;
+  /** Set once the run's cost budget ran out: why nothing starts any more. */
+  budgetSpent?: string;
 }
 
 export interface RunSummary {
@@ -209,7 +222,7 @@ export interface AgentTaskOutcome {
   taskId: string;
   attempt: number;
   /** `blocked`: the dependencies' work could not be merged (conflict); no pod was created. */
-  status: Extract<TaskStatus, 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'blocked'>;
+  status: Extract<TaskStatus, 'succeeded' | 'failed' | 'timed_out' | 'budget_exceeded' | 'cancelled' | 'blocked'>;
   podName: string;
   /** True when the failure was infrastructure's (retries exhausted), not the agent's. */
   infrastructure: boolean;

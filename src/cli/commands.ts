@@ -42,6 +42,9 @@ export interface ImplementFlags extends TemporalFlags, PlanFlags {
   taskTimeoutMinutes?: number;
   pendingTimeoutMinutes?: number;
   model?: string;
+  maxTokensPerTask?: number;
+  maxCostPerTask?: number;
+  maxCostPerRun?: number;
   follow?: boolean;
   json?: boolean;
 }
@@ -110,6 +113,8 @@ export async function implementCommand(tasksPath: string, flags: ImplementFlags,
   if (flags.taskTimeoutMinutes !== undefined) options.taskTimeoutSeconds = flags.taskTimeoutMinutes * 60;
   if (flags.pendingTimeoutMinutes !== undefined) options.pendingTimeoutSeconds = flags.pendingTimeoutMinutes * 60;
   if (flags.model) options.model = flags.model;
+  const budget = { maxTokensPerTask: flags.maxTokensPerTask, maxCostPerTask: flags.maxCostPerTask, maxCostPerRun: flags.maxCostPerRun };
+  if (Object.values(budget).some((v) => v !== undefined)) options.budget = Object.fromEntries(Object.entries(budget).filter(([, v]) => v !== undefined));
   if (flags.fileOverlap) options.fileOverlap = flags.fileOverlap;
   if (flags.stack) options.stack = flags.stack;
   // The pattern, not the name: the workflow fills {feature} itself, as for branchPattern.

@@ -43,6 +43,17 @@ export function minutesArg(flag: string, option: NumericRunOption): (value: stri
   return intArg(flag, 1, minutes, Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}, a run's limit` : undefined);
 }
 
+/** A USD amount: digits with an optional decimal part, more than 0, at most the run's limit. */
+export function costArg(flag: string): (value: string) => number {
+  const max = RUN_OPTIONS.budget.unwrap().shape.maxCostPerRun.unwrap().maxValue ?? 1_000_000;
+  return (value) => {
+    if (!/^\d+(\.\d+)?$/.test(value)) throw new CliError(`${flag} '${value}' is not an amount in USD: use digits with an optional decimal point, e.g. 2.50`);
+    const n = Number(value);
+    if (n <= 0 || n > max) throw new CliError(`${flag} ${value} is out of range: more than 0, at most ${max} (a run's limit)`);
+    return n;
+  };
+}
+
 export function portArg(flag: string): (value: string) => number {
   return intArg(flag, 1, 65_535, 'a TCP port');
 }

@@ -46,7 +46,7 @@ function cell(s: string, n: number): string {
   return s.length > n ? s.slice(0, Math.max(0, n - 1)) + '…' : s.padEnd(n);
 }
 
-const STATUS_COLOR: Record<string, string> = { succeeded: '32', running: '33', pending: '2', failed: '31', timed_out: '31', blocked: '35', cancelled: '2' };
+const STATUS_COLOR: Record<string, string> = { succeeded: '32', running: '33', pending: '2', failed: '31', timed_out: '31', budget_exceeded: '31', blocked: '35', cancelled: '2' };
 
 function detail(t: TaskState, lastLine: string | undefined): string {
   switch (t.status) {

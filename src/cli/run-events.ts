@@ -2,7 +2,7 @@
  * Turns successive snapshots of a run's state into user-facing events: what the main session (or a
  * terminal) shows while a run goes. Pure: the follow loop feeds it query results.
  */
-import type { IntegrationState, RunState, TaskState } from '../../workflows/types';
+import { TERMINAL_TASK_STATUSES, type IntegrationState, type RunState, type TaskState } from '../../workflows/types';
 
 export type RunEvent =
   | { type: 'task_started'; task: string; title: string; attempt: number; pod?: string; branch: string }
@@ -13,7 +13,7 @@ export type RunEvent =
   | { type: 'task_outdated'; task: string; reason: string }
   | { type: 'integration'; branch: string; status: IntegrationState['status']; commit?: string; tasks: string[]; conflictTask?: string; reason?: string };
 
-const TERMINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'blocked']);
+const TERMINAL = new Set<string>(TERMINAL_TASK_STATUSES);
 
 function seconds(from?: string, to?: string): number | undefined {
   if (!from || !to) return undefined;

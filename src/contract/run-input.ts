@@ -27,6 +27,13 @@ const OptionsSchema = z
     stack: z.enum(['dependencies', 'none']),
     fileOverlap: z.enum(['serialize', 'ignore']),
     integrationBranch: name,
+    budget: z
+      .object({
+        maxTokensPerTask: int(1, 1_000_000_000),
+        maxCostPerTask: z.number().positive().max(1_000_000),
+        maxCostPerRun: z.number().positive().max(1_000_000),
+      })
+      .partial(),
   })
   .partial();
 

@@ -37,6 +37,31 @@ function start(tb: RunTable, t: TaskState, at = T0): number {
 }
 
 describe('RunTable', () => {
+  test('the run budget: once finished tasks spent it, pending tasks are cancelled with the reason, running ones are handed back to cancel, retry refused', () => {
+    const [a, b, c] = [task('T001'), task('T002'), task('T003')];
+    const tb = table([a, b, c], { maxParallel: 2, budget: { maxCostPerRun: 0.5 } });
+    start(tb, a);
+    start(tb, b);
+    expect(tb.enforceRunBudget(T1)).toEqual([]); // nothing spent yet
+    tb.record(a, 1, outcome(a, 'succeeded', { commit: 'a'.repeat(40), cost: 0.6 }), T1);
+    expect(tb.spent()).toBeCloseTo(0.6);
+    expect(tb.enforceRunBudget(T1)).toEqual(['T002']);
+    expect(c).toMatchObject({ status: 'cancelled', reason: "the run's cost budget of $0.5 ran out ($0.6 spent)" });
+    // The running task's own report (its child was cancelled) keeps the budget as the reason.
+    tb.record(b, 1, outcome(b, 'cancelled', { reason: 'cancelled by request' }), T2);
+    expect(b).toMatchObject({ status: 'cancelled', reason: "the run's cost budget of $0.5 ran out ($0.6 spent)" });
+    expect(tb.enforceRunBudget(T2)).toEqual([]); // once
+    expect(() => tb.validateRetry({ taskIds: ['T003'] })).toThrow(/cost budget of \$0\.5 ran out .*start a new run with a larger --max-cost-per-run/);
+  });
+
+  test('no run budget: nothing is ever stopped for cost', () => {
+    const a = task('T001');
+    const tb = table([a, task('T002')]);
+    start(tb, a);
+    tb.record(a, 1, outcome(a, 'succeeded', { commit: 'a'.repeat(40), cost: 1000 }), T1);
+    expect(tb.enforceRunBudget(T1)).toEqual([]);
+  });
+
   test('nextToStart: dependencies first, in dispatch order, never more than maxParallel running', () => {
     const tb = table([task('T1'), task('T2'), task('T3', ['T1']), task('T4')], { maxParallel: 2 });
     expect(ids(tb.nextToStart(2))).toEqual(['T1', 'T2']);
