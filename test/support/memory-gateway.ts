@@ -25,8 +25,8 @@ export interface PodScript {
   lineIntervalMs?: number;
   /** Run time after the last line before exiting. */
   runMs?: number;
-  /** What the agent reports: a pushed commit ('success'), an agent failure, or nothing. */
-  result?: 'success' | 'failure' | 'none' | 'lie';
+  /** What the agent reports: a pushed commit ('success'), an agent failure, the model gateway's budget refusal ('budget'), or nothing. */
+  result?: 'success' | 'failure' | 'budget' | 'none' | 'lie';
   exitCode?: number;
   /** Never exit by itself (until deleted or the deadline). */
   hang?: boolean;
@@ -272,6 +272,9 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
           succeeded(sha);
         } else if (result === 'failure') {
           failed('the agent made no change');
+        } else if (result === 'budget') {
+          this.log(pod, formatResultLine({ v: 1, status: 'budget_exceeded', taskId, branch, commits: 0, reason: "the task's token budget ran out: 3080 of 3000 tokens used (the model gateway's count); nothing was committed or pushed", tokens: { input: 2400, output: 680, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, cost: script.cost ?? 0.0174 }));
+          this.terminate(pod, script.exitCode ?? 50, 'Error');
         } else {
           this.terminate(pod, script.exitCode ?? 1, 'Error');
         }
