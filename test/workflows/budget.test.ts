@@ -17,7 +17,7 @@ describe('budgets', () => {
 
   test('the task budget reaches the pod; a task the gateway stopped ends budget_exceeded with its figures, its pod kept', async () => {
     h = await harness(() => ({ result: 'budget' }));
-    const handle = await h.start(tasksMarkdown(1), { budget: { maxTokensPerTask: 3000, maxCostPerTask: 0.5 } });
+    const handle = await h.start(tasksMarkdown(1), { keepFailedPodsSeconds: 600, budget: { maxTokensPerTask: 3000, maxCostPerTask: 0.5 } });
     const summary = await h.result(handle);
     const t = summary.tasks[0]!;
     expect(t).toMatchObject({ status: 'budget_exceeded', tokens: { input: 2400, output: 680 }, cost: 0.0174 });
