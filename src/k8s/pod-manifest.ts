@@ -13,6 +13,8 @@ export const AGENT_CONTAINER = 'agent';
 /** The phase containers (src/contract/agent-phases.ts); publish's log is the pod's (PodStatus.logContainer). */
 export const CHECKOUT_CONTAINER = 'checkout';
 export const PUBLISH_CONTAINER = 'publish';
+/** The model gateway: a native sidecar (init container, restartPolicy Always), the only one with the provider keys. */
+export const GATEWAY_CONTAINER = 'gateway';
 export const AGENT_COMPONENT = 'agent';
 
 /** Used when the template has no `resources` at all: an agent runs a Node CLI and git. */
@@ -125,16 +127,20 @@ function phaseProblems(t: PodTemplate): string[] {
   }
   const problems: string[] = [];
   if (!checkout) problems.push('spec.initContainers: the three phases need the init container "checkout"');
+  const gateway = (spec.initContainers ?? []).find((c) => c.name === GATEWAY_CONTAINER) as (TemplateContainer & { restartPolicy?: unknown }) | undefined;
+  if (gateway && gateway.restartPolicy !== 'Always') {
+    problems.push('initContainer "gateway": needs restartPolicy: Always (a native sidecar that runs next to the agent until the pod ends)');
+  }
   const podUid = (spec.securityContext as { runAsUser?: unknown } | undefined)?.runAsUser;
   const uids = new Map<string, unknown>();
-  for (const c of [checkout, agent, publish]) {
+  for (const c of [checkout, agent, publish, gateway]) {
     if (!c) continue;
     const uid = (c.securityContext as { runAsUser?: unknown } | undefined)?.runAsUser ?? podUid;
     if (uid === undefined) problems.push(`container "${c.name}": needs a runAsUser (its own or the pod's): each phase runs as its own uid`);
     else uids.set(c.name, uid);
   }
-  if (uids.size === 3 && new Set(uids.values()).size !== 3) {
-    problems.push(`the phases must run as three different uids (found ${[...uids].map(([n, u]) => `${n}=${String(u)}`).join(', ')}): the agent must not share the credential's uid`);
+  if (new Set(uids.values()).size !== uids.size) {
+    problems.push(`the phases must run as different uids (found ${[...uids].map(([n, u]) => `${n}=${String(u)}`).join(', ')}): the agent must not share a uid that holds a credential`);
   }
   const agentCredentialEnv = (agent.env ?? []).filter((e) => CREDENTIAL_ENV.includes(e.name)).map((e) => e.name);
   if (agentCredentialEnv.length) problems.push(`container "agent": ${agentCredentialEnv.join(', ')} must not be set: only checkout and publish hold the git credential`);
@@ -143,6 +149,14 @@ function phaseProblems(t: PodTemplate): string[] {
   const credentialVolumes = new Set([checkout, publish].flatMap((c) => (c?.volumeMounts ?? []).map((m) => m.name)).filter((n) => secretVolumes.has(n)));
   const leaked = (agent.volumeMounts ?? []).map((m) => m.name).filter((n) => credentialVolumes.has(n));
   if (leaked.length) problems.push(`container "agent": must not mount ${leaked.map((n) => `"${n}"`).join(', ')}: checkout and publish mount it (the git credential)`);
+  if (gateway) {
+    // With a gateway, the provider keys are its alone: the agent reads no Secret at all.
+    const fromSecrets = (agent.env ?? []).filter((e) => (e.valueFrom as { secretKeyRef?: unknown } | undefined)?.secretKeyRef).map((e) => e.name);
+    if (fromSecrets.length) problems.push(`container "agent": ${fromSecrets.join(', ')} must not come from a Secret: with a model gateway, the provider keys are the gateway's alone`);
+    const keyVolumes = new Set((gateway.volumeMounts ?? []).map((m) => m.name).filter((n) => secretVolumes.has(n)));
+    const keys = (agent.volumeMounts ?? []).map((m) => m.name).filter((n) => keyVolumes.has(n));
+    if (keys.length) problems.push(`container "agent": must not mount ${keys.map((n) => `"${n}"`).join(', ')}: the gateway mounts it (the provider keys)`);
+  }
   return problems;
 }
 
@@ -205,7 +219,8 @@ export function buildPodManifest(template: PodTemplate, req: AgentPodRequest, na
     resources: c.resources ?? clone(resources),
   });
   const containers = spec.containers.map((c) => withTask(c, c.name === AGENT_CONTAINER ? DEFAULT_RESOURCES : DEFAULT_PHASE_RESOURCES));
-  const initContainers = spec.initContainers?.map((c) => (c.name === CHECKOUT_CONTAINER ? withTask(c, DEFAULT_PHASE_RESOURCES) : { ...c, securityContext: withContainerSecurityDefaults(c.securityContext) }));
+  const phases = new Set([CHECKOUT_CONTAINER, GATEWAY_CONTAINER]);
+  const initContainers = spec.initContainers?.map((c) => (phases.has(c.name) ? withTask(c, DEFAULT_PHASE_RESOURCES) : { ...c, securityContext: withContainerSecurityDefaults(c.securityContext) }));
 
   const metadata: Obj = { ...(t.metadata ?? {}) };
   // The template is a shape, not an object of its own: identity comes from the request.

@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildPodManifest, parsePodTemplate, PodTemplateError, DEFAULT_PHASE_RESOURCES, DEFAULT_RESOURCES } from '../../src/k8s/pod-manifest';
 
+/** The three phases with the model gateway sidecar, which alone mounts the provider keys. */
+const GATEWAY_PHASES = () => PHASES.replace('  initContainers:\n', '  initContainers:\n    - {name: gateway, image: a, args: [gateway], restartPolicy: Always, securityContext: {runAsUser: 10004}, volumeMounts: [{name: keys, mountPath: /k}]}\n').replace('    - {name: git, secret: {secretName: s}}', '    - {name: git, secret: {secretName: s}}\n    - {name: keys, secret: {secretName: s}}');
+
 /** The three phases, as the chart lays them out (docker/agent/README.md "Phases"). */
 const PHASES = `apiVersion: v1
 kind: Pod
@@ -17,6 +20,7 @@ spec:
     - {name: workspace, emptyDir: {}}
     - {name: git, secret: {secretName: s}}
 `;
+const GATEWAY = GATEWAY_PHASES();
 import { LABELS, MANAGED_BY, type AgentPodRequest } from '../../src/k8s/gateway';
 import { toolPath } from '../../src/tools';
 import YAML from 'yaml';
@@ -144,7 +148,11 @@ spec:
     ['a sidecar', 'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: agent, image: x}, {name: sidecar, image: y}]}', /spec\.containers: must hold the container "agent", or "agent" then "publish" for the three phases \(found: "agent", "sidecar"\)/],
     ['publish without checkout', PHASES.replace(/initContainers:[\s\S]*?containers:/, 'containers:'), /spec\.initContainers: the three phases need the init container "checkout"/],
     ['checkout without publish', 'apiVersion: v1\nkind: Pod\nspec: {initContainers: [{name: checkout, image: x}], containers: [{name: agent, image: x}]}', /"checkout" needs the container "publish"/],
-    ['phases sharing a uid', PHASES.replace('runAsUser: 10003', 'runAsUser: 10001'), /three different uids \(found checkout=10002, agent=10001, publish=10001\)/],
+    ['phases sharing a uid', PHASES.replace('runAsUser: 10003', 'runAsUser: 10001'), /different uids \(found checkout=10002, agent=10001, publish=10001\)/],
+    ['a gateway that is not a sidecar', GATEWAY.replace('restartPolicy: Always, ', ''), /initContainer "gateway": needs restartPolicy: Always/],
+    ['a gateway sharing the agent\'s uid', GATEWAY.replace('runAsUser: 10004', 'runAsUser: 10001'), /different uids \(found checkout=10002, agent=10001, publish=10003, gateway=10001\)/],
+    ['a provider key in the agent next to a gateway', GATEWAY.replace('env: [{name: SDLC_WORKDIR, value: /workspace}]', 'env: [{name: ANTHROPIC_API_KEY, valueFrom: {secretKeyRef: {name: s, key: k}}}]'), /container "agent": ANTHROPIC_API_KEY must not come from a Secret: with a model gateway/],
+    ['the keys volume in the agent', GATEWAY.replace('volumeMounts: [{name: workspace, mountPath: /workspace}]', 'volumeMounts: [{name: workspace, mountPath: /workspace}, {name: keys, mountPath: /k}]'), /container "agent": must not mount "keys": the gateway mounts it/],
     ['a phase without a uid', PHASES.replace('securityContext: {runAsUser: 10002}', 'securityContext: {}'), /container "checkout": needs a runAsUser/],
     ['the credential env in the agent', PHASES.replace('env: [{name: SDLC_WORKDIR, value: /workspace}]', 'env: [{name: SDLC_GIT_TOKEN_FILE, value: /git/token}]'), /container "agent": SDLC_GIT_TOKEN_FILE must not be set/],
     ['the credential volume in the agent', PHASES.replace('volumeMounts: [{name: workspace, mountPath: /workspace}]', 'volumeMounts: [{name: workspace, mountPath: /workspace}, {name: git, mountPath: /git}]'), /container "agent": must not mount "git"/],
@@ -170,6 +178,13 @@ spec:
     expect(pod.spec.containers[0].resources).toEqual(DEFAULT_RESOURCES);
     expect(pod.spec.containers[1].resources).toEqual(DEFAULT_PHASE_RESOURCES);
     expect(pod.spec.initContainers[0].resources).toEqual(DEFAULT_PHASE_RESOURCES);
+  });
+
+  it('the gateway sidecar gets the task env too (its budget comes from it) and stays a sidecar', () => {
+    const pod = buildPodManifest(parsePodTemplate(GATEWAY), { ...request, env: { ...request.env, SDLC_GATEWAY_BUDGET: '{"maxTokens":5}' } }, 'a') as any;
+    const gateway = pod.spec.initContainers.find((c: any) => c.name === 'gateway');
+    expect(gateway.restartPolicy).toBe('Always');
+    expect(gateway.env).toEqual(expect.arrayContaining([{ name: 'SDLC_GATEWAY_BUDGET', value: '{"maxTokens":5}' }]));
   });
 
   it('rejects requests that cannot become a pod', () => {
