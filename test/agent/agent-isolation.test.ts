@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
-import { expectNoSecrets, GIT_TOKEN, PHASE_UIDS, runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
+import { expectNoSecrets, GIT_TOKEN, MODEL_API_KEY, PHASE_UIDS, runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
 
 /**
  * The agent is hostile: a scripted model acting as the agent tries to take the git credential and to
@@ -25,6 +25,7 @@ describe('agent pod: the agent holds no credential and pushes nowhere', () => {
     let tokenFile = '';
     let gitState = '';
     let pwned = '';
+    let keyFile = '';
     const attacks = () => [
       // 1. The token file by its path; the git credential in the agent's env or in any process's environ.
       `echo "A1 $(cat ${hidden(tokenFile)} 2>&1 | tr -d '\\n')"`,
@@ -41,6 +42,8 @@ describe('agent pod: the agent holds no credential and pushes nowhere', () => {
         `echo "A6 $(git status --short >/dev/null; ls ${pwned}-* 2>&1)"`,
       // 5. A symlink to the token in the worktree, so that a publisher reading files would commit the token.
       `ln -s ${hidden(tokenFile)} leak.txt; echo welcome > welcome.txt; echo "A7 $(ls -l leak.txt | cut -c1)"`,
+      // 6. The model key: in the agent's env, in the gateway's key file, or in any process's environ.
+      `echo "A8 env=$(env | grep -c ${hidden(MODEL_API_KEY)}) file=$(cat ${hidden(keyFile)} 2>&1 | tr -d '\\n') environ=$(for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f" 2>/dev/null; done | grep -c ${hidden(MODEL_API_KEY)})"`,
     ];
     const scenario = {
       turns: [
@@ -59,11 +62,13 @@ describe('agent pod: the agent holds no credential and pushes nowhere', () => {
     mkdirSync(path.join(f.dir, 'pwned'), { mode: 0o777 });
     chmodSync(path.join(f.dir, 'pwned'), 0o777);
     pwned = path.join(f.dir, 'pwned', 'ran');
+    keyFile = `${env.SDLC_WORKDIR}-provider-keys/scripted`;
     // The attacks need the paths, which exist only now (the model server replays this same object).
     scenario.turns[0] = { toolCalls: attacks().map((command, i) => ({ name: 'bash', args: { command, description: `attack ${i + 1}` } })) };
     const refsBefore = f.git.git(f.repo, 'for-each-ref', '--format=%(refname) %(objectname)');
 
-    const run = await runAgentPod(env);
+    // With the model gateway: the provider key is the gateway's alone.
+    const run = await runAgentPod(env, 120_000, undefined, { model: f.model });
 
     const toolOutputs = JSON.stringify(f.model.requests.map((r) => r.body.messages));
     // 1. No token for the agent: denied by the kernel, not in its env, not in anyone's environ.
@@ -77,6 +82,9 @@ describe('agent pod: the agent holds no credential and pushes nowhere', () => {
     // The agent's own git runs its fsmonitor (its clone, its choice): the attack is armed.
     expect(toolOutputs).toMatch(/A6 [^"]*ran-fsmonitor/);
     expect(toolOutputs).toContain('A7 l');
+    expect(toolOutputs).toMatch(/A8 env=0 file=cat: [^"]*: Permission denied environ=0/);
+    // Every request reached the model with the key only the gateway holds.
+    expect(new Set(f.model.requests.map((r) => r.authorization))).toEqual(new Set([`Bearer ${MODEL_API_KEY}`]));
     // 4. Neither the hook nor the fsmonitor command ever ran as anyone but the agent (publish never looks at
     // the agent's .git): the agent's own `git status` above left the only trace.
     expect(readFileSync(`${pwned}-fsmonitor`, 'utf8').trim().split('\n')).toEqual(expect.arrayContaining([String(PHASE_UIDS.agent)]));
@@ -100,7 +108,8 @@ describe('agent pod: the agent holds no credential and pushes nowhere', () => {
     expect(publishLines.some((l) => l.startsWith('[sdlc-agent] running opencode'))).toBe(true);
     expect(publishLines.filter((l) => l.includes('::sdlc-result::'))).toEqual([publishLines[publishLines.length - 1]]);
     expect(publishLines.find((l) => l.includes('Done: welcome.txt written.'))).toContain('::sdlc-result (relayed)::');
-    expectNoSecrets(run, [GIT_TOKEN, Buffer.from(GIT_TOKEN).toString('base64')]);
+    expectNoSecrets(run, [GIT_TOKEN, Buffer.from(GIT_TOKEN).toString('base64'), MODEL_API_KEY]);
     expect(toolOutputs).not.toContain(GIT_TOKEN);
+    expect(toolOutputs).not.toContain(MODEL_API_KEY);
   });
 });
