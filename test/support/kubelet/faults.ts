@@ -22,7 +22,8 @@ export type Fault =
   /**
    * The container is killed as the kernel OOM killer would: terminated reason OOMKilled, exit code 137.
    * `container` (an init container too) is killed afterMs after it starts, if it has not started yet; without
-   * it, whichever container is running afterMs after the pod's first container started (or after arming).
+   * it, whichever container is running afterMs after the pod's first container started (or after arming), a regular
+   * or init container before a sidecar. A sidecar (restartPolicy Always) killed so is restarted.
    */
   | { kind: 'oomKill'; target: PodTarget; container?: string; afterMs?: number }
   /** The kubelet evicts the pod: processes killed, phase Failed, reason Evicted (the pod object stays). */

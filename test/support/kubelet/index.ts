@@ -7,7 +7,9 @@
  * activeDeadlineSeconds, performs graceful deletion, and injects faults on request. initContainers
  * run in order before the containers; a pod that sets securityContext.runAsUser runs each container
  * as its own uid/gid/groups, and (mountVolumes) a container can read only the volumes it mounts
- * (pod-worker.ts, identity.ts, volumes.ts).
+ * (pod-worker.ts, identity.ts, volumes.ts). Sidecars (init containers with restartPolicy Always, KEP-753) start in
+ * their place, run alongside the containers, are restarted when they exit, and are stopped after the regular
+ * containers (pod-worker.ts).
  *
  * It runs inside the calling Node process; one pod watch (field selector spec.nodeName=<node>)
  * plus one watch for unscheduled pods serve any number of pods.
@@ -130,6 +132,7 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
 
   const logServer: LogServer = await startLogServer(opts.tls, {
     find: (ns, pod, container) => workerFor(ns, pod)?.logWriter(container),
+    findPrevious: (ns, pod, container) => workerFor(ns, pod)?.previousLogWriter(container),
     noLogReason: (ns, pod, container) => workerFor(ns, pod)?.noLogReason(container),
     cutAfterLines(ns, podName, container) {
       const pod = workerFor(ns, podName)?.currentPod;

@@ -3,7 +3,7 @@
  * client-certificate authentication (only the apiserver, holding a CA-signed client cert, may
  * read). The apiserver proxies `pods/log` here, so kubectl logs and client libraries exercise the
  * real API path. Query parameters as the kubelet reads them: follow, timestamps, sinceTime,
- * sinceSeconds, tailLines, limitBytes.
+ * sinceSeconds, tailLines, limitBytes, previous (the instance before a restarted sidecar's current one).
  */
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,6 +14,8 @@ import { parseRfc3339, readCriLog, type CriLogWriter, type LogEntry } from './cr
 export interface LogSource {
   /** The container's log writer, or undefined when the kubelet has no such container. */
   find(namespace: string, pod: string, container: string): CriLogWriter | undefined;
+  /** The log of the container's previous instance (restarted sidecars), for previous=true. */
+  findPrevious?(namespace: string, pod: string, container: string): CriLogWriter | undefined;
   /**
    * For a container the pod has but that has no log (never started): the kubelet's answer, e.g.
    * `container "agent" in pod "p" is waiting to start: PodInitializing` (sent as 400, as the kubelet does).
@@ -92,7 +94,9 @@ export async function startLogServer(tls: LogServerTls, source: LogSource): Prom
       return;
     }
     if (url.searchParams.get('previous') === 'true') {
-      // Containers here never restart, so there is no previous instance (the kubelet's own answer).
+      // Only restarted sidecars have a previous instance; otherwise the kubelet's own answer.
+      const previous = source.findPrevious?.(namespace, pod, container);
+      if (previous) return streamLog(res, previous, query, undefined);
       res.writeHead(400, { 'content-type': 'text/plain' }).end(`previous terminated container "${container}" in pod "${pod}" not found\n`);
       return;
     }

@@ -5,6 +5,15 @@
  * Init containers (restartPolicy Never): Pending while they run (Initialized False,
  * ContainersNotInitialized); one that ends non-zero makes the pod Failed, and the regular containers
  * stay waiting PodInitializing — they never ran.
+ *
+ * Sidecars (KEP-753: an init container with restartPolicy Always) count as the kubelet's getPhase counts
+ * them: a running sidecar is "started" (no probes here), one that exited is left out of the phase; the
+ * pod's Succeeded/Failed comes from the regular containers alone. As the kubelet's status manager does,
+ * a pod is never reported terminal while one of its containers still runs (a sidecar being stopped after
+ * the regular containers ended, or after an init container failed): it stays Running until then.
+ * Initialized is True once every regular init container completed and every sidecar runs, and stays True
+ * once a regular container has started (a restarting sidecar does not take it back). Ready / ContainersReady
+ * need the sidecars running too.
  */
 import type { V1ContainerState, V1ContainerStatus, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 
@@ -18,6 +27,12 @@ export interface ContainerSnapshot {
   image: string;
   containerId?: string;
   state: ContainerState;
+  /** An init container with restartPolicy Always (a sidecar). */
+  sidecar?: boolean;
+  /** Times the kubelet restarted it (sidecars only; 0 otherwise). */
+  restartCount?: number;
+  /** The previous instance's end, once it was restarted. */
+  lastState?: ContainerState;
 }
 
 export interface PodSnapshot {
@@ -32,25 +47,52 @@ export interface PodSnapshot {
 export type Phase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
 
 const succeeded = (st: ContainerState) => st.kind === 'terminated' && st.exitCode === 0;
+const isRunning = (c: ContainerSnapshot) => c.state.kind === 'running';
 
-/** Every init container ended with exit code 0 (true when there are none). */
-export function initialized(s: PodSnapshot): boolean {
-  return (s.initContainers ?? []).every((c) => succeeded(c.state));
+/** A regular container (spec.containers) has run: the pod got past initialization once. */
+function regularStarted(s: PodSnapshot): boolean {
+  return s.containers.some((c) => c.containerId !== undefined && c.state.kind !== 'waiting');
 }
 
-/** An init container ended non-zero: with restartPolicy Never nothing after it runs. */
+/** Init containers that still keep the pod from initializing: regular ones not completed, sidecars not running. */
+function incompleteInits(s: PodSnapshot): ContainerSnapshot[] {
+  return (s.initContainers ?? []).filter((c) => (c.sidecar ? !isRunning(c) : !succeeded(c.state)));
+}
+
+/**
+ * Every regular init container ended with exit code 0 and every sidecar runs (true when there are none);
+ * or a regular container has already started.
+ */
+export function initialized(s: PodSnapshot): boolean {
+  return incompleteInits(s).length === 0 || regularStarted(s);
+}
+
+/** A regular init container ended non-zero: with restartPolicy Never nothing after it runs. Sidecars never count. */
 export function initFailed(s: PodSnapshot): boolean {
-  return (s.initContainers ?? []).some((c) => c.state.kind === 'terminated' && c.state.exitCode !== 0);
+  return (s.initContainers ?? []).some((c) => !c.sidecar && c.state.kind === 'terminated' && c.state.exitCode !== 0);
+}
+
+/** Some container (init, sidecar or regular) is running now. */
+export function anyRunning(s: PodSnapshot): boolean {
+  return [...(s.initContainers ?? []), ...s.containers].some(isRunning);
+}
+
+/** The phase getPhase gives, before the "nothing runs any more" check of the status manager. */
+function terminalPhase(s: PodSnapshot): 'Succeeded' | 'Failed' | undefined {
+  const states = s.containers.map((c) => c.state);
+  const allTerminated = [...(s.initContainers ?? []), ...s.containers].every((c) => c.state.kind === 'terminated');
+  if (s.failure && allTerminated) return 'Failed';
+  if (initFailed(s)) return 'Failed';
+  if (initialized(s) && states.every((st) => st.kind === 'terminated')) return states.every(succeeded) ? 'Succeeded' : 'Failed';
+  return undefined;
 }
 
 export function podPhase(s: PodSnapshot): Phase {
-  const states = s.containers.map((c) => c.state);
-  const allTerminated = [...(s.initContainers ?? []).map((c) => c.state), ...states].every((st) => st.kind === 'terminated');
-  if (s.failure && allTerminated) return 'Failed';
-  if (initFailed(s) && !(s.initContainers ?? []).some((c) => c.state.kind === 'running')) return 'Failed';
+  const terminal = terminalPhase(s);
+  // Not terminal while anything still runs (the kubelet's status manager holds a pod Running until then).
+  if (terminal) return anyRunning(s) ? 'Running' : terminal;
   if (!initialized(s)) return 'Pending';
-  if (allTerminated) return states.every(succeeded) ? 'Succeeded' : 'Failed';
-  if (states.some((st) => st.kind === 'running' || st.kind === 'terminated')) return 'Running';
+  if (s.containers.some((c) => c.state.kind === 'running' || c.state.kind === 'terminated')) return 'Running';
   return 'Pending';
 }
 
@@ -75,7 +117,9 @@ function containerState(st: ContainerState): V1ContainerState {
 
 export function buildPodStatus(s: PodSnapshot, now = new Date()): V1PodStatus {
   const phase = podPhase(s);
-  const ready = phase === 'Running' && s.containers.every((c) => c.state.kind === 'running');
+  const inits = s.initContainers ?? [];
+  // Sidecars have no readiness probe here: ready while running; ContainersReady needs them as the regular containers.
+  const ready = phase === 'Running' && s.containers.every(isRunning) && inits.filter((c) => c.sidecar).every(isRunning);
   const terminal = phase === 'Succeeded' || phase === 'Failed';
   const cond = (type: string, status: boolean, reason?: string): V1PodCondition => ({
     type,
@@ -89,17 +133,16 @@ export function buildPodStatus(s: PodSnapshot, now = new Date()): V1PodStatus {
     image: c.image,
     imageID: c.state.kind === 'waiting' && !c.containerId ? '' : `testkubelet://image/${c.image}`,
     ...(c.containerId ? { containerID: `testkubelet://${c.containerId}` } : {}),
-    // An init container is ready once it has completed successfully (what the kubelet reports).
-    ready: init ? succeeded(c.state) : c.state.kind === 'running',
-    started: c.state.kind === 'running',
-    restartCount: 0,
+    // An init container is ready once it has completed successfully (what the kubelet reports); a sidecar while it runs.
+    ready: init && !c.sidecar ? succeeded(c.state) : isRunning(c),
+    started: isRunning(c),
+    restartCount: c.restartCount ?? 0,
     state: containerState(c.state),
-    lastState: {},
+    lastState: c.lastState ? containerState(c.lastState) : {},
   });
   const containerStatuses = s.containers.map((c) => toStatus(c, false));
-  const inits = s.initContainers ?? [];
   const isInitialized = initialized(s);
-  const incomplete = inits.filter((c) => !succeeded(c.state)).map((c) => c.name);
+  const incomplete = incompleteInits(s).map((c) => c.name);
   const initializedCond: V1PodCondition = isInitialized
     ? cond('Initialized', true)
     : { ...cond('Initialized', false, 'ContainersNotInitialized'), message: `containers with incomplete status: [${incomplete.join(' ')}]` };

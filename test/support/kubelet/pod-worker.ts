@@ -2,12 +2,28 @@
  * One pod's life on the test kubelet: containers as local processes (each in its own process
  * group, in a working directory per pod), CRI log files, status patches through the phases,
  * activeDeadlineSeconds, graceful deletion and the pod-level faults (OOM kill, eviction, image
- * pull failure). restartPolicy is treated as Never.
+ * pull failure). The pod's restartPolicy is treated as Never.
  *
  * initContainers run one after another before the regular containers, each only after the one
  * before exited 0; one that exits non-zero fails the pod and nothing after it starts (the regular
  * containers stay waiting PodInitializing). Deletion, activeDeadlineSeconds and faults reach a
  * running init container as any other.
+ *
+ * Sidecars (KEP-753, stable in 1.33): an init container with restartPolicy Always starts in its place in
+ * the initContainers order, and the next init container starts as soon as the sidecar's process runs
+ * (the spawn succeeded) — startupProbe / readinessProbe are not run here: a sidecar counts as started
+ * and ready while its process runs. It keeps running alongside the regular containers; when it exits
+ * (any code, OOM kill included) while the pod is not being stopped, it is started again after a short
+ * delay (500 ms, doubling per restart up to 10 s — a simple CrashLoopBackOff): restartCount + 1, lastState
+ * the previous end, a new CRI log file (<restartCount>.log; `previous=true` serves the one before).
+ * Between exit and restart its state stays terminated. The pod is stopped as the kubelet's termination
+ * ordering does it: once every regular container has ended (or a regular init container failed), the
+ * sidecars get SIGTERM in reverse order of declaration, each once the sidecars declared after it have
+ * exited, SIGKILL after terminationGracePeriodSeconds; on deletion / activeDeadlineSeconds / eviction the
+ * regular (and init) containers get SIGTERM first, and each sidecar only once every regular container and
+ * every later sidecar has exited, all within one grace period (what is left of it, at least 2 s, once its
+ * turn comes). The phase ignores sidecars (pod-status.ts): a sidecar ending 143 on SIGTERM does not fail the
+ * pod, but the pod is not reported Succeeded/Failed before they have stopped.
  *
  * Identity (identity.ts): a pod that sets runAsUser anywhere runs every container through setpriv
  * with its effective uid/gid/groups, no_new_privs and dropped capabilities, a private HOME
@@ -56,6 +72,16 @@ interface ContainerRun {
   spec: V1Container;
   /** An init container (spec.initContainers). */
   init: boolean;
+  /** An init container with restartPolicy Always. */
+  sidecar: boolean;
+  /** Its env, kept for restarts (sidecars). */
+  env?: Record<string, string>;
+  /** The current instance's process has been spawned (and not ended since): a sidecar counts as started. */
+  spawned?: boolean;
+  /** The kubelet sent it its stop (sidecar termination ordering): never again, never restarted. */
+  stopSent?: boolean;
+  /** The previous instance's log (restarted sidecars): served for previous=true. */
+  previousWriter?: CriLogWriter;
   snapshot: ContainerSnapshot;
   /** Who its processes are (pods that set runAsUser only). */
   identity?: ContainerIdentity;
@@ -116,6 +142,13 @@ export class PodWorker {
   private syncing = false;
   private dirty = false;
   private idleWaiters: Array<() => void> = [];
+  /** Resolved when their condition holds; re-checked on every container start, spawn and end (wake()). */
+  private conditionWaiters: Array<{ until: () => boolean; resolve: () => void }> = [];
+  /** Sidecars are being stopped (or must not run again): no more restarts. */
+  private sidecarsStopping = false;
+  /** When the sidecars' shared grace period ends (ms since the epoch), and its length in seconds. */
+  private sidecarDeadline?: number;
+  private sidecarGrace = 0;
 
   constructor(
     private readonly deps: PodWorkerDeps,
@@ -130,12 +163,16 @@ export class PodWorker {
     this.startTime = pod.status?.startTime ? new Date(pod.status.startTime) : new Date();
     // With init containers every container starts out waiting PodInitializing, as the kubelet reports it.
     const hasInit = (pod.spec?.initContainers ?? []).length > 0;
-    const run = (spec: V1Container, init: boolean): ContainerRun => ({
-      spec,
-      init,
-      pendingFaults: [],
-      snapshot: { name: spec.name, image: spec.image ?? '', state: { kind: 'waiting', reason: hasInit ? 'PodInitializing' : 'ContainerCreating' } },
-    });
+    const run = (spec: V1Container, init: boolean): ContainerRun => {
+      const sidecar = init && spec.restartPolicy === 'Always';
+      return {
+        spec,
+        init,
+        sidecar,
+        pendingFaults: [],
+        snapshot: { name: spec.name, image: spec.image ?? '', state: { kind: 'waiting', reason: hasInit ? 'PodInitializing' : 'ContainerCreating' }, ...(sidecar ? { sidecar, restartCount: 0 } : {}) },
+      };
+    };
     this.initContainers = (pod.spec?.initContainers ?? []).map((spec) => run(spec, true));
     this.containers = (pod.spec?.containers ?? []).map((spec) => run(spec, false));
     this.identities = podSetsRunAsUser(pod);
@@ -167,6 +204,11 @@ export class PodWorker {
     return this.all().find((c) => c.spec.name === container)?.writer;
   }
 
+  /** The log of the container's previous instance (a restarted sidecar), for previous=true. */
+  previousLogWriter(container: string): CriLogWriter | undefined {
+    return this.all().find((c) => c.spec.name === container)?.previousWriter;
+  }
+
   /** Why a container of this pod has no log (the kubelet's 400 answer), or undefined when it has one or does not exist. */
   noLogReason(container: string): string | undefined {
     const c = this.all().find((x) => x.spec.name === container);
@@ -190,8 +232,10 @@ export class PodWorker {
   removed(): void {
     if (this.gone) return;
     this.gone = true;
+    this.sidecarsStopping = true;
     this.clearTimers();
     for (const c of this.all()) this.signal(c, 'SIGKILL');
+    this.wake();
     void Promise.all([this.setUp, ...this.all().map((c) => c.closed)]).then(() => {
       rmSync(this.podDir, { recursive: true, force: true });
       rmSync(this.logDir(), { recursive: true, force: true });
@@ -216,8 +260,10 @@ export class PodWorker {
   /** Synchronous SIGKILL of every container (for process exit hooks). */
   killNow(): void {
     this.gone = true;
+    this.sidecarsStopping = true;
     this.clearTimers();
     for (const c of this.all()) this.signal(c, 'SIGKILL');
+    this.wake();
   }
 
   /** Applies an armed pod fault once, if it targets this pod. */
@@ -244,7 +290,9 @@ export class PodWorker {
     }
     this.later(fault.afterMs ?? 0, () => {
       if (fault.kind === 'oomKill') {
-        const target = this.all().find((c) => (fault.container ? c.spec.name === fault.container : c.snapshot.state.kind === 'running'));
+        // Without a container named: a running regular (or init) container before a sidecar.
+        const candidates = [...this.containers, ...this.initContainers.filter((c) => !c.sidecar), ...this.initContainers.filter((c) => c.sidecar)];
+        const target = candidates.find((c) => (fault.container ? c.spec.name === fault.container : c.snapshot.state.kind === 'running'));
         if (target?.snapshot.state.kind === 'running') {
           this.deps.log(`pod ${this.key}: OOM-killing container ${target.spec.name}`);
           target.killReason = 'OOMKilled';
@@ -271,8 +319,10 @@ export class PodWorker {
     this.started = true;
     const statuses = [...(this.pod.status?.initContainerStatuses ?? []), ...(this.pod.status?.containerStatuses ?? [])];
     const previous = new Map(statuses.map((cs) => [cs.name, cs.state]));
+    this.sidecarsStopping = true;
     for (const c of this.all()) {
       const before = previous.get(c.spec.name);
+      if (c.sidecar) c.snapshot.restartCount = statuses.find((cs) => cs.name === c.spec.name)?.restartCount ?? 0;
       if (before?.terminated) {
         const t = before.terminated;
         c.snapshot.state = { kind: 'terminated', exitCode: t.exitCode, reason: t.reason ?? 'Error', message: t.message, startedAt: t.startedAt, finishedAt: t.finishedAt ?? new Date() };
@@ -374,17 +424,40 @@ export class PodWorker {
     };
     for (const c of this.initContainers) {
       if (this.stopping()) return;
-      this.startContainer(c, envOf(c));
+      c.env = envOf(c);
+      this.startContainer(c, c.env);
       this.requestSync();
       scheduleFaults();
+      if (c.sidecar) {
+        // Not awaited to exit: the next init container starts once the sidecar's process runs (probes are not run).
+        // One that could not start is restarted (restartAfterExit) and waited for again.
+        await this.waitFor(() => this.stopping() || c.spawned === true);
+        continue;
+      }
       await c.closed;
       const st = c.snapshot.state;
       if (st.kind !== 'terminated' || st.exitCode !== 0) return; // the pod has failed: nothing after it runs
     }
     if (this.stopping()) return;
-    for (const c of this.containers) this.startContainer(c, envOf(c));
+    for (const c of this.containers) {
+      c.env = envOf(c);
+      this.startContainer(c, c.env);
+    }
     this.requestSync();
     scheduleFaults();
+  }
+
+  /** Resolves once `until()` holds (checked now and on every wake()). */
+  private waitFor(until: () => boolean): Promise<void> {
+    if (until()) return Promise.resolve();
+    return new Promise((resolve) => this.conditionWaiters.push({ until, resolve }));
+  }
+
+  private wake(): void {
+    const ready = this.conditionWaiters.filter((w) => this.gone || w.until());
+    if (!ready.length) return;
+    this.conditionWaiters = this.conditionWaiters.filter((w) => !ready.includes(w));
+    ready.forEach((w) => w.resolve());
   }
 
   /** Volumes as directories under the pod dir; retries (ContainerCreating) while referenced objects are missing. */
@@ -507,8 +580,11 @@ export class PodWorker {
     c.snapshot.containerId = id;
     const logDir = path.join(this.logDir(), c.spec.name);
     mkdirSync(logDir, { recursive: true });
-    const writer = new CriLogWriter(path.join(logDir, '0.log'));
+    // As the kubelet names them: <restartCount>.log, one file per instance.
+    if (c.writer) c.previousWriter = c.writer;
+    const writer = new CriLogWriter(path.join(logDir, `${c.snapshot.restartCount ?? 0}.log`));
     c.writer = writer;
+    c.spawned = false;
     const env = { ...this.deps.baseEnv, HOSTNAME: this.name, HOME: this.homeOf(c), ...podEnv, [CONTAINER_ID_ENV]: id };
     const cmd = this.argv(c.spec, podEnv);
     const argv = cmd.length === 0 ? `no command for image ${c.spec.image} (set command, or map the image in imageCommands)` : this.wrap(c, cmd, env);
@@ -517,7 +593,7 @@ export class PodWorker {
       writer.end();
       c.snapshot.state = { kind: 'terminated', exitCode: 128, reason: 'StartError', message: argv, finishedAt: new Date() };
       c.closed = Promise.resolve();
-      this.onContainerEnded();
+      this.onContainerEnded(c);
       return;
     }
     const proc = spawn(argv[0]!, argv.slice(1), { cwd: this.podDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -528,6 +604,11 @@ export class PodWorker {
     proc.stderr!.on('data', (d: Buffer) => writer.write('stderr', d));
     let spawnError: Error | undefined;
     proc.once('error', (err) => (spawnError = err));
+    proc.once('spawn', () => {
+      if (c.proc !== proc) return;
+      c.spawned = true;
+      this.wake();
+    });
     c.closed = new Promise<void>((resolve) => {
       proc.once('exit', () => {
         // The container's other processes die with it, as in a PID namespace.
@@ -545,8 +626,9 @@ export class PodWorker {
           c.snapshot.state = { kind: 'terminated', exitCode, reason, startedAt, finishedAt };
         }
         c.proc = undefined;
+        c.spawned = false;
         resolve();
-        this.onContainerEnded();
+        this.onContainerEnded(c);
       });
     });
   }
@@ -597,11 +679,84 @@ export class PodWorker {
     return this.all().every((c) => c.snapshot.state.kind === 'terminated' || (stoppedByInit && c.snapshot.state.kind === 'waiting' && !c.proc));
   }
 
-  private onContainerEnded(): void {
+  private onContainerEnded(ended?: ContainerRun): void {
+    if (this.started && !this.sidecarsStopping) {
+      // The pod is done with its work: every regular container ended (they had started), or a regular init container failed.
+      const regularDone = this.containers.every((c) => c.snapshot.state.kind === 'terminated' && c.snapshot.containerId !== undefined);
+      if (regularDone || initFailed(this.snapshot())) {
+        // Its outcome is decided: activeDeadlineSeconds no longer applies while the sidecars stop.
+        if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+        this.stopSidecars(this.gracePeriod());
+      }
+    }
+    if (ended?.sidecar) this.restartAfterExit(ended);
+    this.advanceSidecarShutdown();
     const allDone = this.allDone();
     if (allDone && this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.requestSync();
+    this.wake();
     if (allDone && this.terminating) void this.finishDeletion();
+  }
+
+  /** A sidecar that exited while the pod still runs is started again (restartPolicy Always), after a short delay. */
+  private restartAfterExit(c: ContainerRun): void {
+    if (this.sidecarsStopping || this.stopping() || c.stopSent || !c.env) return;
+    const restarts = c.snapshot.restartCount ?? 0;
+    const delay = Math.min(500 * 2 ** restarts, 10_000);
+    const st = c.snapshot.state;
+    this.deps.log(`pod ${this.key}: sidecar ${c.spec.name} exited (${st.kind === 'terminated' ? `${st.exitCode} ${st.reason}` : st.kind}); restarting in ${delay} ms`);
+    this.later(delay, () => {
+      if (this.sidecarsStopping || this.stopping() || c.proc || c.snapshot.state.kind !== 'terminated') return;
+      c.snapshot.lastState = c.snapshot.state;
+      c.snapshot.restartCount = restarts + 1;
+      c.killReason = undefined;
+      if (c.killTimer) clearTimeout(c.killTimer);
+      c.killTimer = undefined;
+      this.startContainer(c, c.env!);
+      this.requestSync();
+      this.wake();
+    });
+  }
+
+  /**
+   * Stops the sidecars as the kubelet's termination ordering does: one grace period for all of them (the shortest
+   * asked for wins); each gets SIGTERM once every regular container and every sidecar declared after it have
+   * exited, or when the grace period is over; grace 0 is SIGKILL at once.
+   */
+  private stopSidecars(graceSeconds: number): void {
+    this.sidecarsStopping = true;
+    if (!this.initContainers.some((c) => c.sidecar)) return;
+    const deadline = Date.now() + Math.max(0, graceSeconds) * 1000;
+    if (this.sidecarDeadline === undefined || deadline < this.sidecarDeadline) {
+      this.sidecarDeadline = deadline;
+      this.sidecarGrace = Math.max(0, graceSeconds);
+      if (graceSeconds > 0) this.later(graceSeconds * 1000, () => this.advanceSidecarShutdown());
+    }
+    this.advanceSidecarShutdown();
+  }
+
+  private advanceSidecarShutdown(): void {
+    const deadline = this.sidecarDeadline;
+    if (deadline === undefined) return;
+    const sidecars = this.initContainers.filter((c) => c.sidecar);
+    const expired = Date.now() >= deadline - 10; // a timer may fire a millisecond early
+    const regularRunning = this.containers.some((c) => c.proc);
+    for (let i = sidecars.length - 1; i >= 0; i--) {
+      const c = sidecars[i]!;
+      if (!c.proc || c.stopSent) continue;
+      const laterRunning = sidecars.slice(i + 1).some((x) => x.proc);
+      if (!expired && (regularRunning || laterRunning)) continue;
+      c.stopSent = true;
+      if (this.sidecarGrace <= 0) {
+        this.signal(c, 'SIGKILL');
+        continue;
+      }
+      // What is left of the grace period, in whole seconds as the kubelet counts it, at least 2 s.
+      const waited = Math.floor((Date.now() - (deadline - this.sidecarGrace * 1000)) / 1000);
+      const remaining = Math.max(2, this.sidecarGrace - waited);
+      this.deps.log(`pod ${this.key}: stopping sidecar ${c.spec.name} (grace ${remaining} s)`);
+      this.kill(c, remaining);
+    }
   }
 
   /** Containers that never ran end as Kubernetes reports them when a pod is killed before start. */
@@ -620,7 +775,7 @@ export class PodWorker {
     if (this.failure || this.gone || this.isTerminal()) return;
     this.failure = { reason, message };
     this.markUnstartedTerminated();
-    for (const c of this.all()) this.kill(c, graceSeconds);
+    this.stopAll(graceSeconds);
     this.onContainerEnded();
   }
 
@@ -632,8 +787,14 @@ export class PodWorker {
     this.terminating = true;
     const grace = this.pod.metadata?.deletionGracePeriodSeconds ?? this.gracePeriod();
     this.markUnstartedTerminated();
-    for (const c of this.all()) this.kill(c, grace);
+    this.stopAll(grace);
     this.onContainerEnded();
+  }
+
+  /** Init and regular containers get SIGTERM now, sidecars after them (stopSidecars); SIGKILL after graceSeconds. */
+  private stopAll(graceSeconds: number): void {
+    for (const c of this.all()) if (!c.sidecar) this.kill(c, graceSeconds);
+    this.stopSidecars(graceSeconds);
   }
 
   /** All containers are dead: report the final status, then confirm the deletion (grace 0, same UID). */
