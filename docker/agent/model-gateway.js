@@ -13,9 +13,11 @@
  *     {"id":"anthropic","api":"anthropic","baseURL":"https://api.anthropic.com/v1","keyFile":"/var/run/secrets/sdlc-llm/anthropic"}
  *   id: [A-Za-z0-9_-], the first path segment clients use; api: "openai" or "anthropic" (the wire
  *   format); baseURL: the API's base as its SDKs take it (http: allowed; a bare origin gets /v1; no
- *   credentials in it); keyFile: the mounted Secret file with the key (read on every request, so a
+ *   credentials in it); keyFile: the mounted Secret file with the key — a relative path is taken in
+ *   SDLC_GATEWAY_KEYS_DIR (default /var/run/secrets/sdlc-llm) — (read on every request, so a
  *   rotated Secret applies; surrounding whitespace ignored); headers (optional): extra static headers
  *   for that provider (e.g. OpenAI-Organization); never authorization headers.
+ * - SDLC_GATEWAY_KEYS_DIR: the directory relative keyFiles are in (the mounted provider-keys Secret).
  * - SDLC_GATEWAY_LISTEN: host:port (default 127.0.0.1:4318; port 0 = any free port, see gateway.json).
  * - SDLC_GATEWAY_PRICING: JSON {"<model>": {"input":3,"output":15,"cacheRead":0.3,"cacheWrite":3.75}, "*": {...}}:
  *   USD per million tokens; looked up as "<provider id>/<model>", then "<model>", then "*"; cacheRead and
@@ -119,6 +121,9 @@ function parseListen(raw) {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3]) };
 }
 
+/** Where relative keyFiles are looked up (SDLC_GATEWAY_KEYS_DIR). */
+const DEFAULT_KEYS_DIR = '/var/run/secrets/sdlc-llm';
+
 const FORBIDDEN_HEADER = /auth|api[-_]?key|token|secret|cookie|^host$|^content-length$|^connection$|^transfer-encoding$/i;
 
 function parseProviders(env) {
@@ -153,7 +158,9 @@ function parseProviders(env) {
         headers[h.toLowerCase()] = v;
       }
     }
-    providers.set(p.id, { id: p.id, api: p.api, origin: base.origin, basePath, baseURL: `${base.origin}${basePath}`, keyFile: p.keyFile, headers, secure: base.protocol === 'https:' });
+    // A relative keyFile names a key in the mounted keys directory (the chart's form: the Secret's key).
+    const keyFile = path.resolve(env[ENV.GATEWAY_KEYS_DIR] || DEFAULT_KEYS_DIR, p.keyFile);
+    providers.set(p.id, { id: p.id, api: p.api, origin: base.origin, basePath, baseURL: `${base.origin}${basePath}`, keyFile, headers, secure: base.protocol === 'https:' });
   }
   return providers;
 }

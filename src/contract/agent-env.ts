@@ -61,6 +61,8 @@ export const AGENT_ENV = {
    * http://<listen>/<id>/v1; the key is read from keyFile (a mounted Secret), never from the env.
    */
   GATEWAY_PROVIDERS: 'SDLC_GATEWAY_PROVIDERS',
+  /** Where the model gateway finds a provider's relative keyFile: the mounted provider-keys Secret (default /var/run/secrets/sdlc-llm). */
+  GATEWAY_KEYS_DIR: 'SDLC_GATEWAY_KEYS_DIR',
   /** The model gateway's listen address, host:port (default 127.0.0.1:4318; port 0 = any, see gateway.json). */
   GATEWAY_LISTEN: 'SDLC_GATEWAY_LISTEN',
   /**
