@@ -73,6 +73,8 @@ export interface RenderOptions {
   namespace?: string;
   valuesFiles?: string[];
   set?: string[];
+  /** --set-json entries (key=JSON), e.g. a float that --set would pass as a string. */
+  setJson?: string[];
   chartDir?: string;
 }
 
@@ -80,6 +82,7 @@ export function templateArgs(o: RenderOptions = {}): string[] {
   const args = ['template', o.release ?? 'sdlc', o.chartDir ?? CHART_DIR, '--namespace', o.namespace ?? 'sdlc'];
   for (const f of o.valuesFiles ?? []) args.push('--values', f);
   for (const s of o.set ?? []) args.push('--set', s);
+  for (const s of o.setJson ?? []) args.push('--set-json', s);
   return args;
 }
 

@@ -106,13 +106,17 @@ describe('security contexts', () => {
     expect(pod.spec.restartPolicy).toBe('Never');
     expect(pod.spec.automountServiceAccountToken).toBe(false);
     expect(pod.spec.activeDeadlineSeconds).toBeGreaterThan(0);
-    // The three phases (docker/agent/README.md): only checkout and publish mount the git credential.
-    expect(pod.spec.initContainers.map((c: AnyObj) => c.name)).toEqual(['checkout']);
+    // The three phases and the model gateway (docker/agent/README.md): only checkout and publish mount the
+    // git credential, only the gateway (a native sidecar, before checkout) the LLM keys.
+    expect(pod.spec.initContainers.map((c: AnyObj) => c.name)).toEqual(['gateway', 'checkout']);
     expect(pod.spec.containers.map((c: AnyObj) => c.name)).toEqual(['agent', 'publish']);
-    const [checkout] = pod.spec.initContainers;
+    const [gateway, checkout] = pod.spec.initContainers;
     const [agent, publish] = pod.spec.containers;
-    expect(new Set([checkout, agent, publish].map((c: AnyObj) => c.securityContext.runAsUser)).size).toBe(3);
-    expect([checkout, agent, publish].map((c: AnyObj) => c.args)).toEqual([['checkout'], ['agent'], ['publish']]);
+    expect(gateway.restartPolicy).toBe('Always');
+    expect(checkout.restartPolicy).toBeUndefined();
+    expect(new Set([gateway, checkout, agent, publish].map((c: AnyObj) => c.securityContext.runAsUser)).size).toBe(4);
+    expect([gateway, checkout, agent, publish].map((c: AnyObj) => c.args)).toEqual([['gateway'], ['checkout'], ['agent'], ['publish']]);
+    expect(new Set([gateway, checkout, agent, publish].map((c: AnyObj) => c.image)).size).toBe(1);
     const volumes = Object.fromEntries(pod.spec.volumes.map((v: AnyObj) => [v.name, v]));
     const mountsOf = (c: AnyObj) => Object.fromEntries(c.volumeMounts.map((m: AnyObj) => [m.mountPath, m]));
     expect(agent.resources.limits.cpu).toBeDefined();
@@ -129,12 +133,119 @@ describe('security contexts', () => {
     // The agent mounts no Secret and not the phases' git state.
     for (const m of agent.volumeMounts) expect(volumes[m.name].emptyDir).toBeDefined();
     expect(agent.volumeMounts.map((m: AnyObj) => m.mountPath)).not.toContain('/sdlc-git');
-    for (const c of [checkout, agent, publish]) {
+    for (const c of [gateway, checkout, agent, publish]) {
       for (const m of c.volumeMounts) {
         if (m.readOnly) continue;
         expect(volumes[m.name].emptyDir).toBeDefined();
       }
     }
+  });
+});
+
+/** The default per-task budget each rendering's values set (SDLC_GATEWAY_BUDGET); none elsewhere. */
+const BUDGETS: Record<string, object> = {
+  'ci/separate-namespace': { maxTokens: 2_000_000, maxCost: 5 },
+  'ci/ssh-temporal-cloud': { maxCost: 2.5 },
+};
+
+describe('the model gateway holds the LLM keys, the agent none', () => {
+  const LLM_DIR = '/var/run/secrets/sdlc-llm';
+  const envOf = (c: AnyObj): Record<string, AnyObj> => Object.fromEntries((c.env ?? []).map((e: AnyObj) => [e.name, e]));
+  const parts = (label: string) => {
+    const { pod } = podTemplateOf(get(label).objs);
+    const gateway = pod.spec.initContainers.find((c: AnyObj) => c.name === 'gateway');
+    const [agent, publish] = pod.spec.containers;
+    const volumes: Record<string, AnyObj> = Object.fromEntries(pod.spec.volumes.map((v: AnyObj) => [v.name, v]));
+    return { pod, gateway, agent, publish, volumes, all: [...pod.spec.initContainers, ...pod.spec.containers] as AnyObj[] };
+  };
+
+  it.each(labels())('%s: only the gateway mounts the provider keys (read-only, 0440, exactly the providers\' keys); the agent reads no Secret', (label) => {
+    const { gateway, agent, volumes, all } = parts(label);
+    const keyMount = gateway.volumeMounts.find((m: AnyObj) => m.mountPath === LLM_DIR);
+    expect(keyMount).toMatchObject({ name: 'llm-keys', readOnly: true });
+    const keys = volumes[keyMount.name].secret;
+    expect(keys.defaultMode).toBe(0o440);
+    expect(keys.secretName).toBe(volumes['git-credentials'].secret.secretName);
+    for (const c of all) {
+      if (c.name !== 'gateway') expect({ c: c.name, mounts: c.volumeMounts.map((m: AnyObj) => m.name) }).toEqual({ c: c.name, mounts: expect.not.arrayContaining(['llm-keys']) });
+    }
+    // The keys are files: no container gets one in its env.
+    for (const c of all) for (const e of c.env ?? []) expect({ c: c.name, e: e.name, ref: e.valueFrom?.secretKeyRef }).toEqual({ c: c.name, e: e.name, ref: undefined });
+    // The agent mounts no Secret volume at all, and not the gateway's state.
+    for (const m of agent.volumeMounts) expect({ m: m.name, secret: volumes[m.name].secret }).toEqual({ m: m.name, secret: undefined });
+    expect(agent.volumeMounts.map((m: AnyObj) => m.name)).not.toContain('gateway-state');
+    // SDLC_GATEWAY_PROVIDERS: one key file per provider, each a file of the mounted Secret volume.
+    const providers = JSON.parse(envOf(gateway).SDLC_GATEWAY_PROVIDERS!.value);
+    expect(providers.length).toBeGreaterThan(0);
+    const files = new Set(keys.items.map((i: AnyObj) => `${LLM_DIR}/${i.path}`));
+    expect(keys.items.map((i: AnyObj) => i.key)).toEqual(keys.items.map((i: AnyObj) => i.path));
+    for (const p of providers) {
+      expect(p).toEqual({ id: expect.stringMatching(/^[A-Za-z0-9_-]+$/), api: expect.stringMatching(/^(openai|anthropic)$/), baseURL: expect.stringMatching(/^https:\/\/[^/@]+\/v1$/), keyFile: expect.any(String) });
+      expect(files.has(p.keyFile)).toBe(true);
+    }
+    expect(new Set(providers.map((p: AnyObj) => p.id)).size).toBe(providers.length);
+    expect([...files].sort()).toEqual([...new Set(providers.map((p: AnyObj) => p.keyFile))].sort());
+  });
+
+  it.each(labels())('%s: the agent waits for the gateway\'s ready file in the workspace; publish reads its state read-only', (label) => {
+    const { gateway, agent, publish, volumes } = parts(label);
+    const g = envOf(gateway);
+    expect(g.SDLC_GATEWAY_LISTEN!.value).toBe('127.0.0.1:4318');
+    expect(g.SDLC_GATEWAY_READY_FILE!.value).toBe('/workspace/.sdlc-gateway.json');
+    expect(envOf(agent).SDLC_GATEWAY_READY_FILE!.value).toBe(g.SDLC_GATEWAY_READY_FILE!.value);
+    // Both see the file in the same volume.
+    const workspaceOf = (c: AnyObj) => c.volumeMounts.find((m: AnyObj) => m.mountPath === '/workspace')?.name;
+    expect(workspaceOf(gateway)).toBe('workspace');
+    expect(workspaceOf(agent)).toBe('workspace');
+    // The state dir: the gateway writes it, publish reads it (same volume, read-only), nobody else mounts it.
+    const stateDir = g.SDLC_GATEWAY_STATE_DIR!.value;
+    expect(stateDir).toBe('/sdlc-gateway');
+    expect(envOf(publish).SDLC_GATEWAY_STATE_DIR!.value).toBe(stateDir);
+    const gwState = gateway.volumeMounts.find((m: AnyObj) => m.mountPath === stateDir);
+    const pubState = publish.volumeMounts.find((m: AnyObj) => m.mountPath === stateDir);
+    expect(gwState.readOnly ?? false).toBe(false);
+    expect(pubState).toEqual({ name: gwState.name, mountPath: stateDir, readOnly: true });
+    expect(volumes[gwState.name].emptyDir).toBeDefined();
+    expect(envOf(agent).SDLC_GATEWAY_STATE_DIR).toBeUndefined();
+    // Its own writable /tmp; the hardened context of the others, a small footprint.
+    expect(volumes[gateway.volumeMounts.find((m: AnyObj) => m.mountPath === '/tmp').name].emptyDir.sizeLimit).toBeDefined();
+    expect(gateway.resources.limits.memory).toBeDefined();
+  });
+
+  it.each(labels())('%s: pricing is a JSON table; the default budget is set only where the values set one', (label) => {
+    const { gateway } = parts(label);
+    const g = envOf(gateway);
+    const pricing = JSON.parse(g.SDLC_GATEWAY_PRICING!.value);
+    for (const price of Object.values<AnyObj>(pricing)) expect(price).toMatchObject({ input: expect.any(Number), output: expect.any(Number) });
+    expect(pricing['claude-sonnet-4-5']).toEqual({ input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 });
+    if (label === 'ci/ssh-temporal-cloud') expect(pricing['openai/gpt-5-codex']).toEqual({ input: 1.25, output: 10, cacheRead: 0.125 });
+    const budget = BUDGETS[label];
+    if (budget) expect(JSON.parse(g.SDLC_GATEWAY_BUDGET!.value)).toEqual(budget);
+    else expect(g.SDLC_GATEWAY_BUDGET).toBeUndefined();
+  });
+
+  it('a uid of its own (agents.gateway.runAsUser, default 10004); the values table names each provider\'s parts', async () => {
+    expect(parts('ci/default').gateway.securityContext.runAsUser).toBe(10004);
+    expect(parts('ci/ssh-temporal-cloud').gateway.securityContext.runAsUser).toBe(20004);
+    const providers = JSON.parse(envOf(parts('ci/ssh-temporal-cloud').gateway).SDLC_GATEWAY_PROVIDERS!.value);
+    expect(providers).toEqual([
+      { id: 'anthropic', api: 'anthropic', baseURL: 'https://api.anthropic.com/v1', keyFile: '/var/run/secrets/sdlc-llm/anthropic-api-key' },
+      { id: 'openai', api: 'openai', baseURL: 'https://api.openai.com/v1', keyFile: '/var/run/secrets/sdlc-llm/openai-api-key' },
+    ]);
+    // Two providers sharing one Secret key: one volume item, one ExternalSecret entry.
+    const objs = await render({ valuesFiles: [ci('ssh-temporal-cloud')], set: ['agents.llmProviders[1].secretKey=anthropic-api-key'] });
+    const { pod } = podTemplateOf(objs);
+    expect(pod.spec.volumes.find((v: AnyObj) => v.name === 'llm-keys').secret.items).toEqual([{ key: 'anthropic-api-key', path: 'anthropic-api-key' }]);
+    expect((find(objs, 'ExternalSecret', '-agent') as AnyObj).spec.data.map((d: AnyObj) => d.secretKey)).toEqual(['ssh-privatekey', 'known_hosts', 'anthropic-api-key', 'opencode-server-password']);
+  });
+
+  it('a budget from --set (ints and a JSON number) and pricing entries dropped with null', async () => {
+    const objs = await render({ set: ['agents.budget.maxTokensPerTask=300000', 'agents.gateway.pricing.gpt-5=null'], setJson: ['agents.budget.maxCostPerTask=0.75'] });
+    const gateway = podTemplateOf(objs).pod.spec.initContainers[0];
+    expect(JSON.parse(envOf(gateway).SDLC_GATEWAY_BUDGET!.value)).toEqual({ maxTokens: 300000, maxCost: 0.75 });
+    const pricing = JSON.parse(envOf(gateway).SDLC_GATEWAY_PRICING!.value);
+    expect(pricing['gpt-5']).toBeUndefined();
+    expect(pricing['gpt-5-mini']).toBeDefined();
   });
 });
 
@@ -159,6 +270,7 @@ describe('agent pod template contract (the worker parses it)', () => {
     expect(built.spec.activeDeadlineSeconds).toBe(900);
     const envOf = (c: AnyObj) => Object.fromEntries(c.env.map((e: AnyObj) => [e.name, e]));
     for (const c of [...built.spec.initContainers, ...built.spec.containers]) expect(envOf(c)[AGENT_ENV.TASK_ID].value).toBe('T012');
+    expect(built.spec.initContainers.map((c: AnyObj) => [c.name, c.restartPolicy])).toEqual([['gateway', 'Always'], ['checkout', undefined]]);
     expect(envOf(built.spec.containers[0])[AGENT_ENV.GIT_TOKEN_FILE]).toBeUndefined();
     const env = envOf(built.spec.containers[1]);
     // Git credentials: files mounted from the agent Secret, pointed at by env (never the secret itself).
@@ -180,6 +292,25 @@ describe('agent pod template contract (the worker parses it)', () => {
       for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels)) expect(built.metadata.labels[k]).toBe(v);
       expect(built.metadata.labels[LABELS.managedBy]).toBe(MANAGED_BY);
     }
+  });
+});
+
+describe('a run\'s budget replaces the chart\'s default in the pod the worker builds', () => {
+  it.each(['ci/separate-namespace', 'ci/default'])('%s: the task env\'s SDLC_GATEWAY_BUDGET is the gateway\'s only one; without it the template\'s stays', (label) => {
+    const { text, pod } = podTemplateOf(get(label).objs);
+    const build = (env: Record<string, string>) =>
+      buildPodManifest(
+        parsePodTemplate(text),
+        { name: podName('run-1', 'T012', 1), labels: { [LABELS.run]: 'run-1', [LABELS.task]: 'T012', [LABELS.attempt]: '1' }, annotations: {}, env, activeDeadlineSeconds: 900 },
+        pod.metadata.namespace!,
+      ) as AnyObj;
+    const budgetsOf = (built: AnyObj) => {
+      const gateway = built.spec.initContainers.find((c: AnyObj) => c.name === 'gateway');
+      return gateway.env.filter((e: AnyObj) => e.name === AGENT_ENV.GATEWAY_BUDGET).map((e: AnyObj) => JSON.parse(e.value));
+    };
+    const run = build({ [AGENT_ENV.TASK_ID]: 'T012', [AGENT_ENV.GATEWAY_BUDGET]: JSON.stringify({ maxTokens: 1000 }) });
+    expect(budgetsOf(run)).toEqual([{ maxTokens: 1000 }]);
+    expect(budgetsOf(build({ [AGENT_ENV.TASK_ID]: 'T012' }))).toEqual(BUDGETS[label] ? [BUDGETS[label]] : []);
   });
 });
 
@@ -230,7 +361,8 @@ describe('secrets stay out of ConfigMaps and plain env', () => {
     }
     const { pod } = podTemplateOf(objs);
     const deployment = find(objs, 'Deployment') as AnyObj;
-    const envs = [...pod.spec.containers[0].env, ...deployment.spec.template.spec.containers[0].env];
+    const podContainers: AnyObj[] = [...pod.spec.initContainers, ...pod.spec.containers];
+    const envs = [...podContainers.flatMap((c) => c.env ?? []), ...deployment.spec.template.spec.containers[0].env];
     for (const e of envs) {
       if (SECRET_NAME.test(e.name) && !e.name.endsWith('_FILE')) {
         expect({ name: e.name, value: e.value, secretKeyRef: e.valueFrom?.secretKeyRef?.key }).toEqual({

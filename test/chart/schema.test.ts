@@ -27,6 +27,15 @@ describe('values.schema.json rejects bad values with a readable message', () => 
     [['runDefaults.maxParallel=0'], "at '/runDefaults/maxParallel': minimum: got 0, want 1"],
     [['temporal.taskQueue='], "at '/temporal/taskQueue': minLength: got 0, want 1"],
     [['agents.git.username=bot@example.com'], "at '/agents/git/username': 'bot@example.com' does not match pattern"],
+    // The providers' old shape (a key in the agent's env) is gone: the model gateway reads key files.
+    [['agents.llmProviders[0].envName=ANTHROPIC_API_KEY'], "at '/agents/llmProviders/0': additional properties 'envName' not allowed"],
+    [['agents.llmProviders[0].api=gemini'], "at '/agents/llmProviders/0/api': value must be one of 'openai', 'anthropic'"],
+    [['agents.llmProviders[0].id=my provider'], "at '/agents/llmProviders/0/id': 'my provider' does not match pattern"],
+    [['agents.llmProviders[0].baseURL=https://user:secret@llm.example.com/v1'], "at '/agents/llmProviders/0/baseURL'"],
+    [['agents.gateway.runAsUser=0'], "at '/agents/gateway/runAsUser': minimum: got 0, want 1"],
+    [['agents.gateway.pricing.my-model.input=3'], "at '/agents/gateway/pricing/my-model': missing property 'output'"],
+    [['agents.budget.maxTokensPerTask=0'], "at '/agents/budget/maxTokensPerTask': minimum: got 0, want 1"],
+    [['agents.budget.maxCostPerTask=0'], "at '/agents/budget/maxCostPerTask': exclusiveMinimum"],
   ])('--set %s', async (set, message) => {
     const stderr = await reject(set);
     expect(stderr).toContain("values don't meet the specifications of the schema");
@@ -125,7 +134,17 @@ describe('template checks reject unsafe combinations with a message that says wh
     [['worker.extraEnv[0].name=GITHUB_TOKEN', 'worker.extraEnv[0].value=ghp_x'],
       'worker.extraEnv: GITHUB_TOKEN looks like a secret; pass it with valueFrom.secretKeyRef instead of a plain value'],
     [['agents.extraEnv[0].name=OPENAI_API_KEY', 'agents.extraEnv[0].value=sk-x'],
-      'agents.extraEnv: OPENAI_API_KEY looks like a secret'],
+      'agents.extraEnv: OPENAI_API_KEY looks like a secret; agent pods take no secret through agents.extraEnv'],
+    [['agents.extraEnv[0].name=PROXY_AUTH', 'agents.extraEnv[0].valueFrom.secretKeyRef.name=s', 'agents.extraEnv[0].valueFrom.secretKeyRef.key=k'],
+      'agents.extraEnv: PROXY_AUTH comes from a Secret (valueFrom.secretKeyRef); agents.extraEnv reaches the agent container, which takes nothing from a Secret'],
+    [['agents.gateway.runAsUser=10001'],
+      'agents.gateway.runAsUser and agents.runAsUser are both 10001: the agent, checkout, publish and gateway containers each need a uid of their own'],
+    [['agents.phases.publishRunAsUser=10002'],
+      'agents.phases.checkoutRunAsUser and agents.phases.publishRunAsUser are both 10002'],
+    [[0, 1].flatMap((i) => [`agents.llmProviders[${i}].id=anthropic`, `agents.llmProviders[${i}].api=anthropic`,
+      `agents.llmProviders[${i}].baseURL=https://llm${i}.example.com/v1`, `agents.llmProviders[${i}].secretKey=k${i}`, `agents.llmProviders[${i}].remoteRef.key=k`]),
+      'agents.llmProviders: the id "anthropic" is listed twice'],
+    [['agents.llmProviders=null'], 'agents.llmProviders: at least one provider is needed'],
     [['temporal.apiKey.enabled=true'], 'temporal.apiKey.enabled requires temporal.tls.enabled'],
     [['metrics.serviceMonitor.enabled=true', 'metrics.service.enabled=false'], 'metrics.serviceMonitor.enabled needs metrics.service.enabled'],
   ])('--set %s', async (set, message) => {

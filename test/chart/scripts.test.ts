@@ -94,12 +94,16 @@ describe('spawn-pod.sh (offline)', () => {
     expect(pod.spec.restartPolicy).toBe('Never');
     expect(pod.spec.automountServiceAccountToken).toBe(false);
     expect(pod.spec.activeDeadlineSeconds).toBe(65 * 60);
-    // The three phases: every container gets the task; the credential goes to checkout and publish only.
+    // The three phases and the gateway: every container gets the task; the credential goes to checkout and
+    // publish only; the LLM keys are the gateway's files, nothing in the agent's env.
     const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
-    const [checkout] = pod.spec.initContainers;
+    const init = (name: string) => pod.spec.initContainers.find((c: any) => c.name === name);
+    const [gateway, checkout] = [init('gateway'), init('checkout')];
     const [agent, publish] = pod.spec.containers;
-    for (const c of [checkout, agent, publish]) expect(envOf(c)).toMatchObject({ SDLC_TASK_ID: 'T012', SDLC_RUN_ID: pod.metadata.labels['sdlc-runner.dev/run'] });
+    for (const c of [gateway, checkout, agent, publish]) expect(envOf(c)).toMatchObject({ SDLC_TASK_ID: 'T012', SDLC_RUN_ID: pod.metadata.labels['sdlc-runner.dev/run'] });
     for (const c of [checkout, publish]) expect(envOf(c).SDLC_GIT_TOKEN_FILE).toBe('/var/run/secrets/sdlc-git/token');
+    expect(envOf(gateway).SDLC_GIT_TOKEN_FILE).toBeUndefined();
+    expect(JSON.parse(envOf(gateway).SDLC_GATEWAY_PROVIDERS).map((p: any) => p.keyFile)).toEqual(['/var/run/secrets/sdlc-llm/anthropic-api-key']);
     const env = envOf(agent);
     expect(env.SDLC_GIT_TOKEN_FILE).toBeUndefined();
     expect(env).toMatchObject({
@@ -111,8 +115,9 @@ describe('spawn-pod.sh (offline)', () => {
       SDLC_TASK_TEXT: 'Add "login" page; $(not run)',
       SDLC_TIME_LIMIT_SECONDS: '3600',
       SDLC_ATTEMPT: '1',
-      ANTHROPIC_API_KEY: { secretKeyRef: { name: 'agentic-sdlc-agent-runner-dev-agent', key: 'anthropic-api-key' } },
+      SDLC_GATEWAY_READY_FILE: '/workspace/.sdlc-gateway.json',
     });
+    expect(agent.env.filter((e: any) => e.valueFrom)).toEqual([]);
     expect(env.SDLC_RUN_ID).toBe(pod.metadata.labels['sdlc-runner.dev/run']);
   });
 
@@ -128,12 +133,14 @@ describe('spawn-pod.sh (offline)', () => {
     const publish = envOf(pod.spec.containers[1]);
     expect(publish.SDLC_TASK_ID).toBe('T7');
     expect(publish.SDLC_MODEL).toBe('anthropic/claude-sonnet-4-5');
-    for (const env of [envOf(pod.spec.initContainers[0]), publish]) {
+    const checkout = envOf(pod.spec.initContainers.find((c: any) => c.name === 'checkout'));
+    for (const env of [checkout, publish]) {
       expect(env.SDLC_GIT_SSH_KEY_FILE).toBe('/var/run/secrets/sdlc-git/ssh-privatekey');
       expect(env.SDLC_GIT_KNOWN_HOSTS_FILE).toBe('/var/run/secrets/sdlc-git/known_hosts');
       expect(env.SDLC_GIT_TOKEN_FILE).toBeUndefined();
     }
     expect(envOf(pod.spec.containers[0]).SDLC_GIT_SSH_KEY_FILE).toBeUndefined();
+    expect(envOf(pod.spec.initContainers.find((c: any) => c.name === 'gateway')).SDLC_GIT_SSH_KEY_FILE).toBeUndefined();
     const vol = pod.spec.volumes.find((v: any) => v.name === 'git-credentials');
     expect(vol.secret.secretName).toBe('my-ssh-key');
     expect(vol.secret.items.map((i: any) => i.key)).toEqual(['ssh-privatekey', 'known_hosts']);

@@ -123,7 +123,15 @@ Usage: include "agentic-sdlc-agent-runner.checkedEnv" (list "worker.extraEnv" .V
 {{- define "agentic-sdlc-agent-runner.checkedEnv" -}}
 {{- $where := index . 0 }}
 {{- range (index . 1) }}
+{{- if eq $where "agents.extraEnv" }}
+{{- /* It reaches every phase of the agent pod, the agent container too: that one may take nothing from a Secret (src/k8s/pod-manifest.ts). */}}
 {{- if and (hasKey . "value") (regexMatch "(?i)(TOKEN|PASSWORD|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL)" .name) (not (hasSuffix "_FILE" .name)) }}
+{{- fail (printf "%s: %s looks like a secret; agent pods take no secret through agents.extraEnv (LLM provider keys: agents.llmProviders, which only the model gateway reads)" $where .name) }}
+{{- end }}
+{{- if and (hasKey . "valueFrom") (hasKey .valueFrom "secretKeyRef") }}
+{{- fail (printf "%s: %s comes from a Secret (valueFrom.secretKeyRef); agents.extraEnv reaches the agent container, which takes nothing from a Secret: the model gateway alone holds the LLM provider keys (agents.llmProviders)" $where .name) }}
+{{- end }}
+{{- else if and (hasKey . "value") (regexMatch "(?i)(TOKEN|PASSWORD|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL)" .name) (not (hasSuffix "_FILE" .name)) }}
 {{- fail (printf "%s: %s looks like a secret; pass it with valueFrom.secretKeyRef instead of a plain value" $where .name) }}
 {{- end }}
 {{- end }}
