@@ -174,17 +174,21 @@ describe('the model gateway holds the LLM keys, the agent none', () => {
     // The agent mounts no Secret volume at all, and not the gateway's state.
     for (const m of agent.volumeMounts) expect({ m: m.name, secret: volumes[m.name].secret }).toEqual({ m: m.name, secret: undefined });
     expect(agent.volumeMounts.map((m: AnyObj) => m.name)).not.toContain('gateway-state');
-    // SDLC_GATEWAY_PROVIDERS: one key file per provider, each a file of the mounted Secret volume.
+    // SDLC_GATEWAY_PROVIDERS: one key file per provider (relative: in SDLC_GATEWAY_KEYS_DIR, the gateway's
+    // mount), each a file of the mounted Secret volume.
+    expect(envOf(gateway).SDLC_GATEWAY_KEYS_DIR!.value).toBe(LLM_DIR);
     const providers = JSON.parse(envOf(gateway).SDLC_GATEWAY_PROVIDERS!.value);
     expect(providers.length).toBeGreaterThan(0);
     const files = new Set(keys.items.map((i: AnyObj) => `${LLM_DIR}/${i.path}`));
     expect(keys.items.map((i: AnyObj) => i.key)).toEqual(keys.items.map((i: AnyObj) => i.path));
+    const keyFileOf = (p: AnyObj) => path.posix.resolve(LLM_DIR, p.keyFile);
     for (const p of providers) {
       expect(p).toEqual({ id: expect.stringMatching(/^[A-Za-z0-9_-]+$/), api: expect.stringMatching(/^(openai|anthropic)$/), baseURL: expect.stringMatching(/^https:\/\/[^/@]+\/v1$/), keyFile: expect.any(String) });
-      expect(files.has(p.keyFile)).toBe(true);
+      expect(path.posix.dirname(keyFileOf(p))).toBe(LLM_DIR);
+      expect(files.has(keyFileOf(p))).toBe(true);
     }
     expect(new Set(providers.map((p: AnyObj) => p.id)).size).toBe(providers.length);
-    expect([...files].sort()).toEqual([...new Set(providers.map((p: AnyObj) => p.keyFile))].sort());
+    expect([...files].sort()).toEqual([...new Set(providers.map(keyFileOf))].sort());
   });
 
   it.each(labels())('%s: the agent waits for the gateway\'s ready file in the workspace; publish reads its state read-only', (label) => {
@@ -229,8 +233,8 @@ describe('the model gateway holds the LLM keys, the agent none', () => {
     expect(parts('ci/ssh-temporal-cloud').gateway.securityContext.runAsUser).toBe(20004);
     const providers = JSON.parse(envOf(parts('ci/ssh-temporal-cloud').gateway).SDLC_GATEWAY_PROVIDERS!.value);
     expect(providers).toEqual([
-      { id: 'anthropic', api: 'anthropic', baseURL: 'https://api.anthropic.com/v1', keyFile: '/var/run/secrets/sdlc-llm/anthropic-api-key' },
-      { id: 'openai', api: 'openai', baseURL: 'https://api.openai.com/v1', keyFile: '/var/run/secrets/sdlc-llm/openai-api-key' },
+      { id: 'anthropic', api: 'anthropic', baseURL: 'https://api.anthropic.com/v1', keyFile: 'anthropic-api-key' },
+      { id: 'openai', api: 'openai', baseURL: 'https://api.openai.com/v1', keyFile: 'openai-api-key' },
     ]);
     // Two providers sharing one Secret key: one volume item, one ExternalSecret entry.
     const objs = await render({ valuesFiles: [ci('ssh-temporal-cloud')], set: ['agents.llmProviders[1].secretKey=anthropic-api-key'] });

@@ -103,7 +103,8 @@ describe('spawn-pod.sh (offline)', () => {
     for (const c of [gateway, checkout, agent, publish]) expect(envOf(c)).toMatchObject({ SDLC_TASK_ID: 'T012', SDLC_RUN_ID: pod.metadata.labels['sdlc-runner.dev/run'] });
     for (const c of [checkout, publish]) expect(envOf(c).SDLC_GIT_TOKEN_FILE).toBe('/var/run/secrets/sdlc-git/token');
     expect(envOf(gateway).SDLC_GIT_TOKEN_FILE).toBeUndefined();
-    expect(JSON.parse(envOf(gateway).SDLC_GATEWAY_PROVIDERS).map((p: any) => p.keyFile)).toEqual(['/var/run/secrets/sdlc-llm/anthropic-api-key']);
+    expect(JSON.parse(envOf(gateway).SDLC_GATEWAY_PROVIDERS).map((p: any) => p.keyFile)).toEqual(['anthropic-api-key']);
+    expect(envOf(gateway).SDLC_GATEWAY_KEYS_DIR).toBe('/var/run/secrets/sdlc-llm');
     const env = envOf(agent);
     expect(env.SDLC_GIT_TOKEN_FILE).toBeUndefined();
     expect(env).toMatchObject({

@@ -255,7 +255,8 @@ chart's default: a run with --max-tokens-per-task / --max-cost-per-task replaces
 {{- fail (printf "agents.llmProviders: the id %q is listed twice; each provider id is one path of the model gateway" .id) }}
 {{- end }}
 {{- $_ := set $ids .id true }}
-{{- $providers = append $providers (dict "id" .id "api" .api "baseURL" .baseURL "keyFile" (printf "%s/%s" $keyDir .secretKey)) }}
+{{- /* keyFile relative: the gateway takes it in SDLC_GATEWAY_KEYS_DIR, the mounted Secret. */}}
+{{- $providers = append $providers (dict "id" .id "api" .api "baseURL" .baseURL "keyFile" .secretKey) }}
 {{- end }}
 {{- $budget := dict }}
 {{- with .Values.agents.budget.maxTokensPerTask }}{{ $_ := set $budget "maxTokens" . }}{{ end }}
@@ -271,6 +272,8 @@ chart's default: a run with --max-tokens-per-task / --max-cost-per-task replaces
       value: /tmp
     - name: SDLC_GATEWAY_PROVIDERS
       value: {{ toJson $providers | quote }}
+    - name: SDLC_GATEWAY_KEYS_DIR
+      value: {{ $keyDir }}
     - name: SDLC_GATEWAY_LISTEN
       value: "127.0.0.1:4318"
     - name: SDLC_GATEWAY_STATE_DIR
