@@ -37,16 +37,18 @@ const NAMESPACE = 'sdlc-agents';
 const TASK_QUEUE = 'agentic-sdlc';
 const SCRIPTED_KEY_ENV = 'SCRIPTED_MODEL_API_KEY';
 
-/** Where OpenCode's built-in providers read their key; other providers: PROVIDER_API_KEY or --api-key-env. */
-const PROVIDER_KEY_ENV: Record<string, string> = {
-  anthropic: 'ANTHROPIC_API_KEY',
-  openai: 'OPENAI_API_KEY',
-  google: 'GOOGLE_GENERATIVE_AI_API_KEY',
-  openrouter: 'OPENROUTER_API_KEY',
-  groq: 'GROQ_API_KEY',
-  mistral: 'MISTRAL_API_KEY',
-  deepseek: 'DEEPSEEK_API_KEY',
-  xai: 'XAI_API_KEY',
+/**
+ * Providers the demo's model gateway can front (it speaks the OpenAI and Anthropic wire formats): where the
+ * demo reads the key (or --api-key-env) and the API the gateway forwards to.
+ */
+const PROVIDERS: Record<string, { keyEnv: string; api: 'openai' | 'anthropic'; baseURL: string }> = {
+  anthropic: { keyEnv: 'ANTHROPIC_API_KEY', api: 'anthropic', baseURL: 'https://api.anthropic.com/v1' },
+  openai: { keyEnv: 'OPENAI_API_KEY', api: 'openai', baseURL: 'https://api.openai.com/v1' },
+  openrouter: { keyEnv: 'OPENROUTER_API_KEY', api: 'openai', baseURL: 'https://openrouter.ai/api/v1' },
+  groq: { keyEnv: 'GROQ_API_KEY', api: 'openai', baseURL: 'https://api.groq.com/openai/v1' },
+  mistral: { keyEnv: 'MISTRAL_API_KEY', api: 'openai', baseURL: 'https://api.mistral.ai/v1' },
+  deepseek: { keyEnv: 'DEEPSEEK_API_KEY', api: 'openai', baseURL: 'https://api.deepseek.com/v1' },
+  xai: { keyEnv: 'XAI_API_KEY', api: 'openai', baseURL: 'https://api.x.ai/v1' },
 };
 
 const USAGE = `usage: npm run demo -- [--ci] [--model provider/model [--api-key-env NAME]]
@@ -64,20 +66,22 @@ const say = (line: string) => process.stdout.write(`demo: ${line}\n`);
 interface ModelChoice {
   /** What `implement --model` gets. */
   model: string;
-  /** Env var the pods see the key as. */
-  keyEnv: string;
+  /** The provider the pods' model gateway fronts (baseURL filled in for the scripted model once it runs). */
+  provider: { id: string; api: 'openai' | 'anthropic'; baseURL?: string };
   apiKey: string;
   scripted: boolean;
 }
 
 function chooseModel(model: string | undefined, keyEnvFlag: string | undefined): ModelChoice {
-  if (!model) return { model: `scripted/${SCRIPTED_MODEL_ID}`, keyEnv: SCRIPTED_KEY_ENV, apiKey: `demo-${randomBytes(8).toString('hex')}`, scripted: true };
+  if (!model) return { model: `scripted/${SCRIPTED_MODEL_ID}`, provider: { id: 'scripted', api: 'openai' }, apiKey: `demo-${randomBytes(8).toString('hex')}`, scripted: true };
   const provider = model.split('/')[0] ?? '';
   if (!provider || !model.includes('/')) throw new UsageError(`--model must be provider/model (e.g. anthropic/claude-sonnet-4-5), got '${model}'`);
-  const keyEnv = keyEnvFlag ?? PROVIDER_KEY_ENV[provider] ?? `${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_API_KEY`;
+  const known = PROVIDERS[provider];
+  if (!known) throw new UsageError(`--model ${model}: the demo's model gateway fronts ${Object.keys(PROVIDERS).join(', ')} (OpenAI- and Anthropic-compatible APIs)`);
+  const keyEnv = keyEnvFlag ?? known.keyEnv;
   const apiKey = process.env[keyEnv];
   if (!apiKey) throw new UsageError(`--model ${model} needs its API key in the environment: set ${keyEnv} (or name the variable with --api-key-env)`);
-  return { model, keyEnv, apiKey, scripted: false };
+  return { model, provider: { id: provider, api: known.api, baseURL: known.baseURL }, apiKey, scripted: false };
 }
 
 /**
@@ -235,7 +239,7 @@ async function main(): Promise<number> {
     say(`sample spec-kit repository ${gitServer.url(REPO_NAME)} (checkout ${sample.dir}), [ASYNC] tasks ${ASYNC_TASKS.join(', ')}`);
 
     const templateFile = path.join(scratch, 'pod-template.yaml');
-    writeFileSync(templateFile, agentPodTemplate({ image: AGENT_IMAGE, opencodeBin, apiKeyEnv: model.keyEnv }));
+    writeFileSync(templateFile, agentPodTemplate({ image: AGENT_IMAGE, opencodeBin, provider: { ...model.provider, baseURL: model.provider.baseURL ?? scripted!.baseUrl } }));
     const workerToken = path.join(scratch, 'git-read-token');
     writeFileSync(workerToken, gitToken, { mode: 0o400 });
     const workerLog = path.join(scratch, 'worker.log');

@@ -65,7 +65,7 @@ beforeAll(async () => {
   // Files for the worker process, which runs beside the kubelet (not in a pod).
   hostFiles = mkdtempSync(path.join(stack.scratch, 'worker-'));
   const templateFile = path.join(hostFiles, 'pod-template.yaml');
-  writeFileSync(templateFile, agentPodTemplate({ image: AGENT_IMAGE, opencodeBin: opencode, apiKeyEnv: 'SCRIPTED_MODEL_API_KEY' }));
+  writeFileSync(templateFile, agentPodTemplate({ image: AGENT_IMAGE, opencodeBin: opencode, provider: { id: 'scripted', api: 'openai', baseURL: model.baseURL }, pricing: { '*': { input: 3, output: 15 } } }));
   const workerToken = path.join(hostFiles, 'git-read-token');
   writeFileSync(workerToken, GIT_TOKEN, { mode: 0o400 });
   worker = await startWorkerProcess({
@@ -107,7 +107,7 @@ it('implementFeature → agent pod → real opencode + scripted model → push t
   expect(gitServer.git(REPO, 'rev-parse', `${head}^`)).toBe(base);
   expect(gitServer.readFile(REPO, head!, 'welcome.txt')).toBe('Welcome, friend!\n');
   expect(gitServer.git(REPO, 'log', '-1', '--format=%an <%ae>', head!)).toBe('SDLC Agent <agent@sdlc.test>');
-  // Tokens and cost travelled from OpenCode's step_finish events through the result line into the run state.
+  // Tokens and cost as the pod's model gateway counted them (its pricing table) travelled through the result line into the run state.
   expect(task.tokens).toMatchObject({ input: 2000, output: 400 });
   expect(task.cost).toBeCloseTo((2000 * 3 + 400 * 15) / 1e6, 8);
   // The provider key reached the model from the Secret; the push went through the token-authenticated git server.

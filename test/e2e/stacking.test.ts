@@ -97,7 +97,7 @@ beforeAll(async () => {
   await createAgentPodSecrets(stack.cluster.kubeconfigPath, stack.namespace, { gitToken: GIT_TOKEN, apiKey: 'not-a-secret', opencodeConfig: opencodeConfig(model.baseUrl) });
   hostFiles = mkdtempSync(path.join(stack.scratch, 'worker-'));
   const templateFile = path.join(hostFiles, 'pod-template.yaml');
-  writeFileSync(templateFile, agentPodTemplate({ image: AGENT_IMAGE, opencodeBin: opencode, apiKeyEnv: 'SCRIPTED_MODEL_API_KEY' }));
+  writeFileSync(templateFile, agentPodTemplate({ image: AGENT_IMAGE, opencodeBin: opencode, provider: { id: 'scripted', api: 'openai', baseURL: model.baseUrl } }));
   // The worker pushes the stacked starting points and the integration branch: a token with write access.
   workerToken = path.join(hostFiles, 'git-token');
   writeFileSync(workerToken, GIT_TOKEN, { mode: 0o400 });

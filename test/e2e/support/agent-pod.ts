@@ -14,17 +14,24 @@ export interface AgentPodTemplateOptions {
   image: string;
   /** Host path of the opencode binary (the image's own path does not exist on the test kubelet's host). */
   opencodeBin: string;
-  /** Env var the provider key is exposed as in the pod (from Secret agent-llm, key api-key). */
-  apiKeyEnv: string;
+  /** The provider the gateway sidecar fronts: OpenCode's provider id, its wire format and API base (the scripted model's, in tests). */
+  provider: { id: string; api: 'openai' | 'anthropic'; baseURL: string };
+  /** The gateway's pricing table (USD per million tokens): what the run's costs are computed with. */
+  pricing?: Record<string, { input: number; output: number }>;
 }
 
 /**
  * The agent pod template the worker reads (docs/pod-template.md): the three phases with their own uids
  * (docker/agent/README.md "Phases"), secrets by reference and mounted files only. The git credential and
  * the phases' git state are mounted in checkout and publish only; the test kubelet lets a container reach
- * only the volumes it mounts, so the agent's process cannot read them.
+ * only the volumes it mounts, so the agent's process cannot read them. The model gateway sidecar alone
+ * mounts the provider key; the agent's OpenCode reaches the model through it.
  */
 export function agentPodTemplate(o: AgentPodTemplateOptions): string {
+  const gatewayState = (name: string) => (name === 'publish' ? `
+        - { name: gateway-state, mountPath: /sdlc-gateway, readOnly: true }` : '');
+  const gatewayEnv = (name: string) => (name === 'publish' ? `
+        - { name: SDLC_GATEWAY_STATE_DIR, value: /sdlc-gateway }` : '');
   const phase = (name: 'checkout' | 'publish', uid: number) => `
     - name: ${name}
       image: ${o.image}
@@ -36,17 +43,35 @@ export function agentPodTemplate(o: AgentPodTemplateOptions): string {
         - { name: SDLC_GIT_TOKEN_FILE, value: /var/run/secrets/sdlc-git/token }
         - { name: SDLC_GIT_USERNAME, value: sdlc-bot }
         - { name: SDLC_GIT_AUTHOR_NAME, value: SDLC Agent }
-        - { name: SDLC_GIT_AUTHOR_EMAIL, value: agent@sdlc.test }
+        - { name: SDLC_GIT_AUTHOR_EMAIL, value: agent@sdlc.test }${gatewayEnv(name)}
       volumeMounts:
         - { name: workspace, mountPath: /workspace }
         - { name: git-state, mountPath: /sdlc-git }
-        - { name: git-credentials, mountPath: /var/run/secrets/sdlc-git, readOnly: true }`;
+        - { name: git-credentials, mountPath: /var/run/secrets/sdlc-git, readOnly: true }${gatewayState(name)}`;
+  const providers = JSON.stringify([{ ...o.provider, keyFile: 'api-key' }]);
   return `apiVersion: v1
 kind: Pod
 spec:
   terminationGracePeriodSeconds: 10
   securityContext: { runAsNonRoot: true, fsGroup: 10000 }
-  initContainers:${phase('checkout', 10002)}
+  initContainers:
+    - name: gateway
+      image: ${o.image}
+      args: [gateway]
+      restartPolicy: Always
+      securityContext: { runAsUser: 10004, runAsGroup: 10004 }
+      env:
+        - { name: SDLC_GATEWAY_PROVIDERS, value: ${JSON.stringify(providers)} }
+        - { name: SDLC_GATEWAY_KEYS_DIR, value: /var/run/secrets/sdlc-llm }
+        # Pods share the test kubelet's loopback: any free port (the agent reads it from the ready file).
+        - { name: SDLC_GATEWAY_LISTEN, value: "127.0.0.1:0" }
+        - { name: SDLC_GATEWAY_STATE_DIR, value: /sdlc-gateway }
+        - { name: SDLC_GATEWAY_READY_FILE, value: /workspace/.sdlc-gateway.json }
+        - { name: SDLC_GATEWAY_PRICING, value: ${JSON.stringify(JSON.stringify(o.pricing ?? {}))} }
+      volumeMounts:
+        - { name: llm-keys, mountPath: /var/run/secrets/sdlc-llm, readOnly: true }
+        - { name: gateway-state, mountPath: /sdlc-gateway }
+        - { name: workspace, mountPath: /workspace }${phase('checkout', 10002)}
   containers:
     - name: agent
       image: ${o.image}
@@ -61,11 +86,8 @@ spec:
           value: /etc/sdlc-agent/opencode.json
         - name: OPENCODE_BIN
           value: ${JSON.stringify(o.opencodeBin)}
-        - name: ${o.apiKeyEnv}
-          valueFrom:
-            secretKeyRef:
-              name: ${AGENT_LLM_SECRET}
-              key: api-key
+        - name: SDLC_GATEWAY_READY_FILE
+          value: /workspace/.sdlc-gateway.json
       volumeMounts:
         - { name: workspace, mountPath: /workspace }
         - { name: home, mountPath: /home/agent }
@@ -74,6 +96,12 @@ spec:
     - { name: workspace, emptyDir: {} }
     - { name: home, emptyDir: {} }
     - { name: git-state, emptyDir: {} }
+    - { name: gateway-state, emptyDir: {} }
+    - name: llm-keys
+      secret:
+        secretName: ${AGENT_LLM_SECRET}
+        defaultMode: 288
+        items: [{ key: api-key, path: api-key }]
     - name: git-credentials
       secret:
         secretName: ${AGENT_GIT_SECRET}
