@@ -3,7 +3,8 @@
  * ../shared/crds (External Secrets, Argo CD Application, ServiceMonitor) applied server-side:
  * every rendered manifest of the three releases passes server-side dry-run, the dev release installs
  * with `helm install`, the worker's ServiceAccount can do its job and nothing more, and
- * scripts/spawn-pod.sh + scripts/tail-logs.sh run an agent pod on the test kubelet.
+ * scripts/spawn-pod.sh + scripts/tail-logs.sh run an agent pod on the test kubelet (its three phases and
+ * the model gateway sidecar, each as its own uid, volumes materialised: a container reaches only what it mounts).
  */
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -30,7 +31,7 @@ const DEV_AGENTS = `${DEV_NS}-agents`;
 const DEV_RELEASE = releaseName(DEV);
 const WORKER_SA = `system:serviceaccount:${DEV_NS}:${DEV_RELEASE}-worker`;
 const AGENT_IMAGE = 'ghcr.io/agentic-sdlc-runner/agent:main';
-/** What the fake LLM key is; the agent must receive it, and no log may show it. */
+/** What the fake LLM key is; only the gateway may read it, and no log may show it. */
 const LLM_KEY = 'sk-ant-test-0123456789abcdef';
 
 let cluster: Cluster;
@@ -52,25 +53,55 @@ const scriptEnv = (): NodeJS.ProcessEnv => ({
 });
 
 /**
- * Stands in for the agent image on the test kubelet: checks the contract env the template and
- * spawn-pod.sh provide, prints progress and the result line, and exits like the real entrypoint.
+ * Stands in for the agent image on the test kubelet: checks the contract env and mounts the template and
+ * spawn-pod.sh provide, prints progress and the result line, and exits like the real entrypoint. Path-valued
+ * env under a mount is the kubelet's host path of that volume (mountVolumes), so the checks read real files.
+ * The gateway is a native sidecar: it runs until the kubelet stops it (SIGTERM) after agent and publish ended.
  */
 const FAKE_AGENT = `#!/usr/bin/env bash
 set -euo pipefail
 phase=\${1:?the phase is the first argument}
+fail() { echo "$phase: $*"; exit 30; }
+# Nobody holds the LLM key in an env variable, not even the gateway (it reads a file).
+case "$(env)" in *"${LLM_KEY}"*) fail "the LLM key is in my env" ;; esac
 case $phase in
+  gateway)
+    # The key is a file of its own mount, named by SDLC_GATEWAY_PROVIDERS (relative: in SDLC_GATEWAY_KEYS_DIR).
+    key_file="$SDLC_GATEWAY_KEYS_DIR/$(sed -n 's/.*"keyFile":"\\([^"]*\\)".*/\\1/p' <<<"$SDLC_GATEWAY_PROVIDERS")"
+    [ "$(cat "$key_file")" = "${LLM_KEY}" ] || fail "no provider key in $key_file"
+    [ "$SDLC_GATEWAY_LISTEN" = 127.0.0.1:4318 ] || fail "listen $SDLC_GATEWAY_LISTEN"
+    echo '{"v":1,"requests":0,"tokens":{"input":0,"output":0,"reasoning":0,"cacheRead":0,"cacheWrite":0},"totalTokens":0,"cost":0}' > "$SDLC_GATEWAY_STATE_DIR/usage.json"
+    # Where the key and the state are, for the agent to try (gateway.json's content is no secret).
+    printf '{"url":"http://127.0.0.1:4318","keysDir":"%s","stateDir":"%s"}\\n' "$SDLC_GATEWAY_KEYS_DIR" "$SDLC_GATEWAY_STATE_DIR" > "$SDLC_GATEWAY_READY_FILE"
+    echo "gateway: provider key file present, listening"
+    trap 'echo "gateway: stopping"; exit 0' TERM
+    while :; do sleep 0.2; done ;;
   checkout)
-    echo "checkout: git token file $SDLC_GIT_TOKEN_FILE, state $SDLC_GIT_STATE_DIR"
+    [ "$(cat "$SDLC_GIT_TOKEN_FILE")" = git-token-value ] || fail "no git token"
+    [ -z "\${SDLC_GATEWAY_KEYS_DIR:-}" ] || fail "has the gateway's env"
+    echo "checkout: git token present, state $SDLC_GIT_STATE_DIR"
     exit 0 ;;
   agent)
-    # The agent phase gets the LLM key and never the git credential.
-    if [ "\${ANTHROPIC_API_KEY:-}" != "${LLM_KEY}" ] || [ -n "\${SDLC_GIT_TOKEN_FILE:-}" ]; then echo "agent: wrong env"; exit 30; fi
-    echo "agent: LLM key present, no git credential"
+    # The agent phase gets neither the git credential nor a provider key; it waits for the gateway's ready file.
+    [ -z "\${SDLC_GIT_TOKEN_FILE:-}" ] || fail "has the git credential"
+    for i in $(seq 1 50); do [ -s "$SDLC_GATEWAY_READY_FILE" ] && break; sleep 0.2; done
+    ready=$(cat "$SDLC_GATEWAY_READY_FILE") || fail "no gateway ready file"
+    keys=$(sed -n 's/.*"keysDir":"\\([^"]*\\)".*/\\1/p' <<<"$ready")
+    state=$(sed -n 's/.*"stateDir":"\\([^"]*\\)".*/\\1/p' <<<"$ready")
+    [ -n "$keys" ] && [ -n "$state" ] || fail "ready file without paths: $ready"
+    # The gateway's volumes are not the agent's: the kubelet refuses it their groups.
+    if cat "$keys"/* >/dev/null 2>&1 || ls "$keys" >/dev/null 2>&1; then fail "read the gateway's key volume"; fi
+    if ls "$state" >/dev/null 2>&1; then fail "read the gateway's state"; fi
+    echo "agent: no LLM key, no git credential; gateway ready"
     exit 0 ;;
 esac
 echo "publish: task $SDLC_TASK_ID on branch $SDLC_TASK_BRANCH from $SDLC_REPO_URL (\${SDLC_FEATURE_DIR:-no feature dir})"
-echo "publish: git token file $SDLC_GIT_TOKEN_FILE, user $SDLC_GIT_USERNAME, workdir $SDLC_WORKDIR, home $HOME"
-if [ -n "\${ANTHROPIC_API_KEY:-}" ]; then echo "publish: has the LLM key"; exit 30; fi
+[ "$(cat "$SDLC_GIT_TOKEN_FILE")" = git-token-value ] || fail "no git token"
+echo "publish: git token present, user $SDLC_GIT_USERNAME"
+for i in $(seq 1 50); do [ -s "$SDLC_GATEWAY_STATE_DIR/usage.json" ] && break; sleep 0.2; done
+grep -q '"requests":0' "$SDLC_GATEWAY_STATE_DIR/usage.json" || fail "no gateway usage"
+if (echo x > "$SDLC_GATEWAY_STATE_DIR/forged.json") 2>/dev/null; then fail "could write the gateway's state"; fi
+echo "publish: gateway usage read (read-only)"
 for i in 1 2 3; do echo "publish: step $i"; sleep 0.2; done
 if [ "$SDLC_TASK_TEXT" = "fail" ]; then echo "publish: giving up"; exit 10; fi
 if [ "$SDLC_TASK_TEXT" = "long" ]; then for i in $(seq 1 40); do echo "publish: long $i"; sleep 0.05; done; fi
@@ -87,7 +118,8 @@ beforeAll(async () => {
   const agent = path.join(scratch, 'fake-agent.sh');
   writeFileSync(agent, FAKE_AGENT);
   chmodSync(agent, 0o755);
-  kubelet = await startKubelet({ ...cluster.kubeletOptions(), imageCommands: { [AGENT_IMAGE]: ['bash', agent] } });
+  // mountVolumes: Secrets and emptyDirs become files, each volume reachable only by the containers that mount it.
+  kubelet = await startKubelet({ ...cluster.kubeletOptions(), mountVolumes: true, imageCommands: { [AGENT_IMAGE]: ['bash', agent] } });
   copies = await buildReleaseCopies();
 
   t = Date.now();
@@ -277,8 +309,12 @@ describe('spawn-pod.sh and tail-logs.sh against the installed dev release', () =
     };
     const created = await kubectl(['create', '-f', '-'], { input: JSON.stringify(secret) });
     expect(created.stderr).toBe('');
-    // No kube-controller-manager here: publish the quota's status as its quota controller would,
-    // so quota admission can account the agent pods.
+  });
+
+  beforeEach(async () => {
+    // No kube-controller-manager here: publish the quota's status as its quota controller would, so quota
+    // admission can account the agent pods. Admission adds each pod it admits to `used`; the controller
+    // takes ended pods off again, so before each test (every earlier pod has ended) nothing is in use.
     const quota = `${DEV_RELEASE}-agents`;
     const hard = await kubectl(['get', 'resourcequota', quota, '-n', DEV_AGENTS, '-o', 'jsonpath={.spec.hard}']);
     const used = Object.fromEntries(Object.keys(JSON.parse(hard.stdout)).map((k) => [k, '0']));
@@ -304,7 +340,8 @@ describe('spawn-pod.sh and tail-logs.sh against the installed dev release', () =
     timings.tailLogsMs = Date.now() - t;
     expect(tail.stdout.split('\n').filter(Boolean)).toEqual([
       'publish: task T001 on branch specs/001-demo/T001 from https://git.example.com/org/app.git (specs/001-demo)',
-      'publish: git token file /var/run/secrets/sdlc-git/token, user x-access-token, workdir /workspace, home /tmp',
+      'publish: git token present, user x-access-token',
+      'publish: gateway usage read (read-only)',
       'publish: step 1',
       'publish: step 2',
       'publish: step 3',
@@ -320,6 +357,15 @@ describe('spawn-pod.sh and tail-logs.sh against the installed dev release', () =
     expect(pod.spec.automountServiceAccountToken).toBe(false);
     expect(pod.spec.volumes.some((v: { projected?: unknown }) => v.projected)).toBe(false);
     expect(pod.metadata.labels).toMatchObject({ 'app.kubernetes.io/component': 'agent', 'sdlc-runner.dev/task': 'T001' });
+    // The gateway sidecar ran before checkout and next to agent and publish, read its key file, and was
+    // stopped (SIGTERM, exit 0) once they had ended; the agent found it ready and could read none of its volumes.
+    const state = (name: string) => pod.status.initContainerStatuses.find((c: { name: string }) => c.name === name);
+    expect(pod.status.initContainerStatuses.map((c: { name: string }) => c.name)).toEqual(['gateway', 'checkout']);
+    expect(state('gateway')).toMatchObject({ restartCount: 0, state: { terminated: { exitCode: 0 } } });
+    const logsOf = async (c: string) => (await kubectl(['logs', podName, '-n', DEV_AGENTS, '-c', c])).stdout.split('\n').filter(Boolean);
+    expect(await logsOf('gateway')).toEqual(['gateway: provider key file present, listening', 'gateway: stopping']);
+    expect(await logsOf('checkout')).toEqual([expect.stringMatching(/^checkout: git token present, state \//)]);
+    expect(await logsOf('agent')).toEqual(['agent: no LLM key, no git credential; gateway ready']);
   });
 
   it('tail-logs.sh follows a pod by name and exits with the agent\'s failure code', async () => {
