@@ -12,7 +12,7 @@
  * (kubelet `mountVolumes`), and its Kubernetes identity from the pod's projected service-account
  * token (in-cluster config), bound by the chart's Role in the agent namespace.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -156,6 +156,12 @@ it('the worker Deployment from the dev release, run by the kubelet, connects to 
   const creations = cluster.auditEvents().filter((e) => e.stage === 'ResponseComplete' && e.verb === 'create' && e.objectRef?.resource === 'pods' && !e.objectRef.subresource && e.objectRef.name === task.podName);
   expect(creations.map((e) => [e.user.username, e.objectRef?.namespace, e.responseStatus?.code])).toEqual([[`system:serviceaccount:${NS}:${RELEASE}-worker`, agentNs, 201]]);
   await eventually(async () => (await core.listNamespacedPod({ namespace: agentNs })).items.length === 0, 'the agent pod to be deleted', 30_000);
+  // The chart's model gateway sidecar ran next to the phases with its key file, and was stopped (SIGTERM)
+  // by the time the pod has gone.
+  expect(readFileSync(path.join(records, 'gateway.log'), 'utf8').split('\n').filter(Boolean)).toEqual([
+    `start key T001 ${task.podName}`,
+    `stop T001 ${task.podName}`,
+  ]);
 
   // Deleting the worker pod: the kubelet sends SIGTERM, the worker drains and exits 0, the pod goes away.
   // A watch sees the final container state, which the kubelet reports before the pod leaves the API.

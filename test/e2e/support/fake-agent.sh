@@ -3,7 +3,8 @@
 # this file). It keeps the agent contract of docker/agent-entrypoint.sh in its simplest form: read the
 # task from SDLC_* env, print progress lines, push one commit to the task branch, print the
 # ::sdlc-result:: line, exit 0. Knobs (plain env from the pod template):
-#   E2E_RECORD_DIR        append "<task> <pod>" to $E2E_RECORD_DIR/runs.log when the agent starts
+#   E2E_RECORD_DIR        append "<task> <pod>" to $E2E_RECORD_DIR/runs.log when the agent starts; the gateway
+#                         appends "start <task> <pod> key|no-key" and "stop <task> <pod>" to gateway.log
 #   E2E_STEP_SECONDS      sleep between the three progress lines (default 0)
 #   E2E_PRESET_SHA        skip git: the test already created every task branch at this commit
 #   E2E_HOLD_DIR          after the last progress line, wait while the file $E2E_HOLD_DIR/$SDLC_RUN_ID exists
@@ -14,11 +15,22 @@
 # When SDLC_GIT_TOKEN_FILE is set (the chart's pod template mounts the git credentials Secret there),
 # the file must hold a token — otherwise exit 30, the contract's configuration error.
 # In a pod of the three phases (the chart's template: docker/agent/README.md "Phases") it is started
-# once per phase: checkout and agent have nothing to do here, publish does all of the above.
+# once per phase: checkout and agent have nothing to do here, publish does all of the above. The model
+# gateway (a native sidecar, restartPolicy Always) stays up until the kubelet stops it with SIGTERM.
 set -eu
 say() { echo "agent[$SDLC_TASK_ID]: $*"; }
 case "${1:-}" in
   checkout | agent) exit 0 ;;
+  gateway)
+    key=no-key
+    # A provider key file of SDLC_GATEWAY_PROVIDERS (the last keyFile; a relative one is in SDLC_GATEWAY_KEYS_DIR), if it is there.
+    file=$(printf '%s' "${SDLC_GATEWAY_PROVIDERS:-}" | sed -n 's/.*"keyFile":"\([^"]*\)".*/\1/p')
+    case "$file" in "" | /*) ;; *) file="${SDLC_GATEWAY_KEYS_DIR:-/var/run/secrets/sdlc-llm}/$file" ;; esac
+    if [ -n "$file" ] && [ -s "$file" ]; then key=key; fi
+    record() { if [ -n "${E2E_RECORD_DIR:-}" ]; then echo "$* ${SDLC_TASK_ID:-} $HOSTNAME" >>"$E2E_RECORD_DIR/gateway.log"; fi; }
+    record start "$key"
+    trap 'record stop; exit 0' TERM
+    while :; do sleep 0.2; done ;;
 esac
 
 say "start: branch $SDLC_TASK_BRANCH from $SDLC_BASE_BRANCH, attempt $SDLC_ATTEMPT, pod $HOSTNAME"
