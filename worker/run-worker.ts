@@ -23,6 +23,9 @@ import { workerLogger } from './logger';
 export const WORKFLOW_BUNDLE_PATH = path.resolve(__dirname, '..', 'workflow-bundle.js');
 
 /** Temporal cannot be reached at start: the worker exits 3, as the CLI does. */
+/** gRPC status codes the start checks tell apart. */
+const grpcStatus = { NOT_FOUND: 5 } as const;
+
 export class TemporalUnreachableError extends Error {
   override readonly name = 'TemporalUnreachableError';
 }
@@ -90,6 +93,14 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
   };
   const connection = await NativeConnection.connect(connectionOptions(target)).catch((err: unknown) => {
     throw new TemporalUnreachableError(`cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (${(err as Error).message.split('\n')[0]!.slice(0, 300)}). Fix: check TEMPORAL_ADDRESS, the network path and TLS settings`);
+  });
+  // A namespace that does not exist is the operator's to fix (exit 2), said plainly before any poll.
+  await connection.workflowService.describeNamespace({ namespace: config.TEMPORAL_NAMESPACE }).catch(async (err: { code?: number; message?: string }) => {
+    await connection.close();
+    if (err.code === grpcStatus.NOT_FOUND) {
+      throw new ConfigError([`TEMPORAL_NAMESPACE=${JSON.stringify(config.TEMPORAL_NAMESPACE)}: Temporal at ${config.TEMPORAL_ADDRESS} has no such namespace. Fix: create it (temporal operator namespace create --namespace ${config.TEMPORAL_NAMESPACE}) or set TEMPORAL_NAMESPACE to an existing one`]);
+    }
+    throw new TemporalUnreachableError(`cannot describe namespace ${config.TEMPORAL_NAMESPACE} at ${config.TEMPORAL_ADDRESS} (${String(err.message).split('\n')[0]!.slice(0, 300)})`);
   });
   const worker = await Worker.create({
     connection,

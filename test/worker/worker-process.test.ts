@@ -134,6 +134,12 @@ describe('the worker checks at start what it can check without a task', () => {
       code: 2,
       line: /SDLC_HEALTH_PORT=\d+: the port is in use by another process; give the worker a free port/,
     },
+    {
+      name: 'Temporal namespace missing',
+      setup: async (_d, e) => void ((e.TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS!), (e.TEMPORAL_NAMESPACE = 'no-such-ns'), (e.SDLC_HEALTH_PORT = String(await freePort())), (e.SDLC_METRICS_PORT = String(await freePort()))),
+      code: 2,
+      line: /TEMPORAL_NAMESPACE="no-such-ns": Temporal at 127\.0\.0\.1:\d+ has no such namespace\. Fix: create it \(temporal operator namespace create --namespace no-such-ns\)/,
+    },
     { name: 'Temporal unreachable', setup: async (_d, e) => void ((e.SDLC_HEALTH_PORT = String(await freePort())), (e.SDLC_METRICS_PORT = String(await freePort()))), code: 3, line: /^worker: cannot reach Temporal at 127\.0\.0\.1:1 \(.*\)\. Fix: check TEMPORAL_ADDRESS/ },
   ];
   const taken: net.Server[] = [];
