@@ -10,7 +10,7 @@ export type LogSink = (record: LogRecord) => void;
 
 function kvValue(value: string | number | boolean): string {
   const text = String(value);
-  return /^[A-Za-z0-9._:/@*+-]+$/.test(text) ? text : JSON.stringify(text);
+  return /^[A-Za-z0-9._:/@*+,-]+$/.test(text) ? text : JSON.stringify(text);
 }
 
 export function formatLog(record: LogRecord, format: LogFormat): string {
