@@ -207,6 +207,8 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     };
     socket.on('error', finish).on('close', finish);
     client.on('close', finish);
+    // The client may have hung up while we resolved and connected: its 'close' has already fired.
+    if (client.destroyed) return finish();
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) socket.write(head);
     client.pipe(socket);
@@ -273,9 +275,22 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
       return refuse({ status: 502, decision: 'upstream_error', claims: result.claims, reason: (err as Error).message, body: `egress to ${host}:${port} failed: ${(err as Error).message}\n` });
     }
     const { socket, address } = upstreamSocket;
+    if (res.destroyed) {
+      // The client hung up while we resolved and connected.
+      socket.destroy();
+      return finish({ decision: 'allow', address, reason: 'client_closed' });
+    }
     // The request rides on the socket already connected to the checked address: no second lookup.
     const upstream = http.request({ method: req.method, path: url.pathname + url.search, headers, setHost: false, createConnection: () => socket });
+    let status: number | undefined;
+    // A client that hangs up mid-request or mid-response must not leave the upstream request running.
+    res.on('close', () => {
+      if (done) return;
+      upstream.destroy();
+      finish({ decision: 'allow', status, address, reason: res.writableFinished ? undefined : 'client_closed' });
+    });
     upstream.on('response', (up) => {
+      status = up.statusCode;
       const out: Record<string, string[]> = {};
       for (let i = 0; i < up.rawHeaders.length; i += 2) {
         const name = up.rawHeaders[i]!;
@@ -286,7 +301,6 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
       up.on('data', (c: Buffer) => (bytesDown += c.length));
       up.pipe(res);
       res.on('finish', () => finish({ decision: 'allow', status: up.statusCode, address }));
-      res.on('close', () => finish({ decision: 'allow', status: up.statusCode, address, reason: res.writableFinished ? undefined : 'client_closed' }));
     });
     upstream.on('error', (err) => {
       if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' }).end(`egress to ${host}:${port} failed: ${err.message}\n`);

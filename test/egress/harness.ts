@@ -11,6 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { egressProxyUrl } from '../../src/egress/auth';
 
 export const KEY = Buffer.from('egress-test-key-0123456789abcdef0123456789');
 
@@ -25,6 +26,11 @@ export interface Internet {
 function handler(name: string, seen: string[]) {
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
     seen.push(`${req.method} ${req.url}`);
+    if (req.url === '/hang') {
+      // never answers: for client hang-up tests; records when the proxy lets go of it
+      req.socket.on('close', () => seen.push('closed /hang'));
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -87,8 +93,9 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
   });
 }
 
+/** The proxy URL as the pods will get it (egressProxyUrl), or without credentials. */
 export function proxyUrl(port: number, ticket?: string): string {
-  return ticket === undefined ? `http://127.0.0.1:${port}` : `http://ticket:${ticket}@127.0.0.1:${port}`;
+  return ticket === undefined ? `http://127.0.0.1:${port}` : egressProxyUrl({ host: '127.0.0.1', port }, ticket);
 }
 
 /** curl through the proxy; stdout ends with a line `<http_code> <http_connect>`. */

@@ -3,6 +3,7 @@
  * "resolve" to the metadata address without touching DNS. Clients are the real curl and git.
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseEntries } from '../../src/egress/allowlist';
@@ -188,6 +189,32 @@ describe('egress proxy (in-process, real curl and git)', () => {
     } finally {
       await strict.close(0);
     }
+  });
+
+  test('a client hanging up mid-request or mid-tunnel releases the upstream connection', async () => {
+    await waitFor('earlier traffic to settle', () => proxy.active() === 0);
+    const client = net.connect(proxy.port, '127.0.0.1');
+    client.on('error', () => undefined);
+    client.write(`GET http://allowed.test:${allowed.port}/hang HTTP/1.1\r\nHost: allowed.test:${allowed.port}\r\nProxy-Authorization: ${basic('ticket', ticket)}\r\n\r\n`);
+    await waitFor('the upstream to see the request', () => allowed.seen.includes('GET /hang'));
+    expect(proxy.active()).toBe(1);
+    client.destroy();
+    await waitFor('the upstream connection to be closed', () => allowed.seen.includes('closed /hang'));
+    await waitFor('the proxy to forget it', () => proxy.active() === 0);
+    expect(logs.some((l) => l.kind === 'http' && l.reason === 'client_closed')).toBe(true);
+
+    const before = allowed.seen.filter((s) => s === 'closed /hang').length;
+    const tunnel = net.connect(proxy.port, '127.0.0.1');
+    let head = '';
+    tunnel.on('data', (c: Buffer) => (head += c.toString()));
+    tunnel.write(`CONNECT allowed.test:${allowed.port} HTTP/1.1\r\nProxy-Authorization: ${basic('ticket', ticket)}\r\n\r\n`);
+    await waitFor('the tunnel', () => head.startsWith('HTTP/1.1 200'));
+    tunnel.write(`GET /hang HTTP/1.1\r\nHost: allowed.test\r\n\r\n`);
+    await waitFor('the upstream to see the tunnelled request', () => allowed.seen.filter((s) => s === 'GET /hang').length === 2);
+    expect(proxy.active()).toBe(1);
+    tunnel.destroy();
+    await waitFor('the tunnelled upstream connection to be closed', () => allowed.seen.filter((s) => s === 'closed /hang').length === before + 1);
+    await waitFor('the proxy to forget the tunnel', () => proxy.active() === 0);
   });
 
   test('health endpoint on the proxy port; an unresolvable allowed name is a 502, not a hang', async () => {
