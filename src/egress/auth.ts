@@ -15,7 +15,12 @@ export function ticketFromHeader(header: string | undefined): string | undefined
   if (sep < 0 || decoded.slice(0, sep) !== TICKET_USER) return undefined;
   // Proxy URLs are percent-decoded by clients, but be lenient with one that forwarded them encoded.
   const ticket = decoded.slice(sep + 1);
-  return ticket ? decodeURIComponent(ticket) : undefined;
+  if (!ticket) return undefined;
+  try {
+    return decodeURIComponent(ticket);
+  } catch {
+    return ticket; // malformed escapes: verification will refuse it
+  }
 }
 
 /** The proxy URL a pod is given: HTTPS_PROXY / HTTP_PROXY value for this ticket. */

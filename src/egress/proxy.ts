@@ -312,8 +312,13 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   }
 
   const server = http.createServer();
-  server.on('request', (req, res) => void onRequest(req, res));
-  server.on('connect', (req, socket, head) => void onConnect(req, socket, head));
+  // A bug in one request must cost that request, never the proxy every pod depends on.
+  const contain = (what: string, socket: Duplex) => (err: unknown) => {
+    socket.destroy();
+    opts.log({ event: 'error', kind: what, reason: err instanceof Error ? err.message : String(err) });
+  };
+  server.on('request', (req, res) => onRequest(req, res).catch(contain('http', req.socket)));
+  server.on('connect', (req, socket, head) => onConnect(req, socket, head).catch(contain('connect', socket)));
   server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

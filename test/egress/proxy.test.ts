@@ -138,6 +138,10 @@ describe('egress proxy (in-process, real curl and git)', () => {
       expect(r.body).toMatch(/Proxy-Authenticate: Basic realm="sdlc-egress"\r\n/);
       expect(r.body).toContain('proxy authentication required');
     }
+    // garbage credentials of every shape are a 407, and the proxy keeps serving
+    for (const header of [basic('ticket', '%E0%A4%A'), basic('ticket', ''), 'Basic !!!', 'Bearer x', basic('ticket', `${ticket}.extra`)]) {
+      expect(await rawConnect(proxy.port, `allowed.test:${allowed.port}`, header)).toMatch(/^HTTP\/1.1 407 /);
+    }
     const expiredBody = (await curl(proxyUrl(proxy.port, expired), url)).body;
     expect(expiredBody).toContain('(expired)');
     expect((await curl(proxyUrl(proxy.port, tampered), url)).body).toContain('(signature)');
