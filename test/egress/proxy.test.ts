@@ -108,6 +108,14 @@ describe('egress proxy (in-process, real curl and git)', () => {
     expect(readFileSync(path.join(dir, 'greeting', 'README.md'), 'utf8')).toBe('hello through the egress proxy\n');
     expect(git.requests.some((q) => q.url.includes('git-upload-pack') && q.authorized)).toBe(true);
     expect(logs.some((l) => l.host === 'git.test' && l.decision === 'auth_required' && l.status === 407)).toBe(true);
+    // the same through the environment, as the pods will be configured
+    const viaEnv = await run('git', ['clone', '-q', `http://x:git-token@git.test:${gitPort}/greeting.git`, path.join(dir, 'via-env')], { env: { http_proxy: proxyUrl(proxy.port, ticket) } });
+    expect(viaEnv.code).toBe(0);
+    expect(readFileSync(path.join(dir, 'via-env', 'README.md'), 'utf8')).toBe('hello through the egress proxy\n');
+    // and without a ticket in the proxy URL git cannot clone at all
+    const refused = await run('git', ['clone', '-q', `http://x:git-token@git.test:${gitPort}/greeting.git`, path.join(dir, 'refused')], { env: { http_proxy: proxyUrl(proxy.port) } });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('407');
     expect(logs.some((l) => l.host === 'git.test' && l.decision === 'allow' && l.run === 'run-7')).toBe(true);
   });
 
