@@ -41,7 +41,8 @@ export interface AgentRun {
  */
 export const PHASE_UIDS: Record<AgentPhase, number> = { checkout: 10002, agent: 10001, publish: 10003, gateway: 10004 };
 export const FS_GROUP = 10000;
-const VOLUME_GROUPS = { workspace: 41001, gitState: 41002, credentials: 41003, gatewayState: 41004, providerKeys: 41005 };
+// Below the test kubelet's machine-wide range (40000+): a pod of another test never shares them.
+const VOLUME_GROUPS = { workspace: 39001, gitState: 39002, credentials: 39003, gatewayState: 39004, providerKeys: 39005 };
 const MOUNTS: Record<AgentPhase, number[]> = {
   checkout: [VOLUME_GROUPS.workspace, VOLUME_GROUPS.gitState, VOLUME_GROUPS.credentials],
   agent: [VOLUME_GROUPS.workspace],

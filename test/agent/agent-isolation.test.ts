@@ -27,10 +27,11 @@ describe('agent pod: the agent holds no credential and pushes nowhere', () => {
     let pwned = '';
     let keyFile = '';
     const attacks = () => [
-      // 1. The token file by its path; the git credential in the agent's env or in any process's environ.
+      // 1. The token file by its path; the git credential in the agent's env or in any process's environ (looked
+      // for by this pod's own paths: processes of other tests running as the same uid share no PID namespace here).
       `echo "A1 $(cat ${hidden(tokenFile)} 2>&1 | tr -d '\\n')"`,
       `echo "A2 env=$(env | grep -cE '^SDLC_GIT_(TOKEN|SSH|USERNAME|STATE)') dir=$(ls ${hidden(path.dirname(tokenFile))} 2>&1 | head -1)"`,
-      `echo "A3 environ=$(for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f" 2>/dev/null; done | grep -c ${hidden('SDLC_GIT_TOKEN_FILE')})"`,
+      `echo "A3 environ=$(for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f" 2>/dev/null; done | grep -c ${hidden(tokenFile)})"`,
       // 2. The publisher's own git directory: read it, or plant a hook there.
       `echo "A4 $(ls ${hidden(gitState)} 2>&1 | head -1) / $( (echo x > ${hidden(path.join(gitState, 'repo.git', 'hooks', 'pre-push'))}) 2>&1)"`,
       // 3. Push main and release itself (past OpenCode's 'git push*' rule).
@@ -43,7 +44,7 @@ describe('agent pod: the agent holds no credential and pushes nowhere', () => {
       // 5. A symlink to the token in the worktree, so that a publisher reading files would commit the token.
       `ln -s ${hidden(tokenFile)} leak.txt; echo welcome > welcome.txt; echo "A7 $(ls -l leak.txt | cut -c1)"`,
       // 6. The model key: in the agent's env, in the gateway's key file, or in any process's environ.
-      `echo "A8 env=$(env | grep -c ${hidden(MODEL_API_KEY)}) file=$(cat ${hidden(keyFile)} 2>&1 | tr -d '\\n') environ=$(for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f" 2>/dev/null; done | grep -c ${hidden(MODEL_API_KEY)})"`,
+      `echo "A8 env=$(env | grep -c ${hidden(MODEL_API_KEY)}) file=$(cat ${hidden(keyFile)} 2>&1 | tr -d '\\n') environ=$(for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f" 2>/dev/null; done | grep -c ${hidden(keyFile)})"`,
     ];
     const scenario = {
       turns: [

@@ -25,7 +25,8 @@ const volume = (v: string) => `"$PWD/${hidden(`../../${v}`).slice(1, -1)}"`;
 const ATTACKS = [
   `echo "H1 $(cat ${volume('git-credentials/token')} 2>&1 | tr -d '\\n')"`,
   `echo "H2 $(cat ${volume('llm-keys/api-key')} 2>&1 | tr -d '\\n') / $(ls ${volume('git-state')} 2>&1 | head -1)"`,
-  `echo "H3 env=$(env | grep -cE 'SDLC_GIT_TOKEN|API_KEY') environ=$(for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f" 2>/dev/null; done | grep -cE 'SDLC_GIT_TOKEN_FILE|SDLC_GATEWAY_PROVIDERS')"`,
+  // This pod's own secret paths, as publish's and the gateway's env hold them (other tests' processes may share a uid here).
+  `v=$(cd "$PWD"/${hidden('../..')} && pwd); echo "H3 env=$(env | grep -cE 'SDLC_GIT_TOKEN|API_KEY') environ=$(for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f" 2>/dev/null; done | grep -cF -e "$v/git-credentials" -e "$v/llm-keys")"`,
   `echo "H4 $(git -c protocol.version=2 push --force origin HEAD:refs/heads/main HEAD:refs/heads/release 2>&1 | tr '\\n' ' ')"`,
   `printf '#!/bin/sh\\ngit push --force origin HEAD:refs/heads/main\\n' > .git/hooks/pre-push; chmod +x .git/hooks/pre-push; ` +
     `printf '#!/bin/sh\\ngit push --force origin HEAD:refs/heads/release\\n' > .git/fsm.sh; chmod +x .git/fsm.sh; ` +
