@@ -145,4 +145,19 @@ function stackedOnList(env) {
   return list.map((d) => ({ taskId: d.taskId, title: d.title, commit: d.commit }));
 }
 
-module.exports = { loadConfig, ConfigError, identityForReport };
+/**
+ * A git phase's config (checkout, publish) with its credential's content registered with the redactor.
+ * @returns the config; throws ConfigError, or the read error of a credential file (configErrorOf says which are the operator's).
+ */
+function loadGitPhaseConfig(env, phase, redactor) {
+  const cfg = loadConfig(env, phase);
+  for (const file of [cfg.tokenFile, cfg.sshKeyFile]) if (file) redactor.addSecret(fs.readFileSync(file, 'utf8'));
+  return cfg;
+}
+
+/** The message of an error the operator must fix (bad config, a credential file missing or unreadable); undefined for a bug. */
+function configErrorOf(err) {
+  return err instanceof ConfigError || err.code === 'ENOENT' || err.code === 'EACCES' ? `configuration error: ${err.message}` : undefined;
+}
+
+module.exports = { loadConfig, loadGitPhaseConfig, configErrorOf, ConfigError, identityForReport };

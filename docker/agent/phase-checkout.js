@@ -10,7 +10,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { EXIT, ENV, PHASES } = require('./contract');
-const { loadConfig, ConfigError } = require('./config');
+const { loadGitPhaseConfig, configErrorOf } = require('./config');
 const { Redactor } = require('./redact');
 const { Git, GitError } = require('./git');
 const { handoffPaths, writeJson } = require('./handoff');
@@ -37,11 +37,10 @@ async function runCheckout(env) {
 
   let cfg;
   try {
-    cfg = loadConfig(env, PHASES.CHECKOUT);
-    if (cfg.tokenFile) redactor.addSecret(fs.readFileSync(cfg.tokenFile, 'utf8'));
-    if (cfg.sshKeyFile) redactor.addSecret(fs.readFileSync(cfg.sshKeyFile, 'utf8'));
+    cfg = loadGitPhaseConfig(env, PHASES.CHECKOUT, redactor);
   } catch (err) {
-    if (err instanceof ConfigError || err.code === 'ENOENT' || err.code === 'EACCES') return fail(fallback, EXIT.CONFIG_ERROR, `configuration error: ${err.message}`);
+    const problem = configErrorOf(err);
+    if (problem) return fail(fallback, EXIT.CONFIG_ERROR, problem);
     throw err;
   }
   const { repoDir } = handoffPaths(cfg);

@@ -12,7 +12,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { EXIT, STATUS_FOR_EXIT, ENV, PHASES, RESULT_LINE_PREFIX } = require('./contract');
-const { loadConfig, ConfigError, identityForReport } = require('./config');
+const { loadGitPhaseConfig, configErrorOf, identityForReport } = require('./config');
 const { Redactor } = require('./redact');
 const { Git, GitError } = require('./git');
 const { handoffPaths, readJson, agentVerdict, HEARTBEAT_LOST_MS } = require('./handoff');
@@ -170,13 +170,10 @@ function runPublish(env) {
   const publish = async () => {
     let cfg;
     try {
-      cfg = loadConfig(env, PHASES.PUBLISH);
-      if (cfg.tokenFile) redactor.addSecret(fs.readFileSync(cfg.tokenFile, 'utf8'));
-      if (cfg.sshKeyFile) redactor.addSecret(fs.readFileSync(cfg.sshKeyFile, 'utf8'));
+      cfg = loadGitPhaseConfig(env, PHASES.PUBLISH, redactor);
     } catch (err) {
-      if (err instanceof ConfigError || err.code === 'ENOENT' || err.code === 'EACCES') {
-        return finish(EXIT.CONFIG_ERROR, { ...identityForReport(env), reason: `configuration error: ${err.message}` });
-      }
+      const problem = configErrorOf(err);
+      if (problem) return finish(EXIT.CONFIG_ERROR, { ...identityForReport(env), reason: problem });
       throw err;
     }
     const base = { taskId: cfg.taskId, branch: cfg.taskBranch };
