@@ -161,18 +161,18 @@ describe('the model gateway holds the LLM keys, the agent none', () => {
 
   it.each(labels())('%s: only the gateway mounts the provider keys (read-only, 0440, exactly the providers\' keys); the agent reads no Secret', (label) => {
     const { gateway, agent, volumes, all } = parts(label);
-    const keyMount = gateway.volumeMounts.find((m: AnyObj) => m.mountPath === LLM_DIR);
+    const keyMount = gateway.volumeMounts.find((m: AnyObj) => m.mountPath === LLM_DIR)!;
     expect(keyMount).toMatchObject({ name: 'llm-keys', readOnly: true });
-    const keys = volumes[keyMount.name].secret;
+    const keys = volumes[keyMount.name]!.secret;
     expect(keys.defaultMode).toBe(0o440);
-    expect(keys.secretName).toBe(volumes['git-credentials'].secret.secretName);
+    expect(keys.secretName).toBe(volumes['git-credentials']!.secret.secretName);
     for (const c of all) {
       if (c.name !== 'gateway') expect({ c: c.name, mounts: c.volumeMounts.map((m: AnyObj) => m.name) }).toEqual({ c: c.name, mounts: expect.not.arrayContaining(['llm-keys']) });
     }
     // The keys are files: no container gets one in its env.
     for (const c of all) for (const e of c.env ?? []) expect({ c: c.name, e: e.name, ref: e.valueFrom?.secretKeyRef }).toEqual({ c: c.name, e: e.name, ref: undefined });
     // The agent mounts no Secret volume at all, and not the gateway's state.
-    for (const m of agent.volumeMounts) expect({ m: m.name, secret: volumes[m.name].secret }).toEqual({ m: m.name, secret: undefined });
+    for (const m of agent.volumeMounts) expect({ m: m.name, secret: volumes[m.name]!.secret }).toEqual({ m: m.name, secret: undefined });
     expect(agent.volumeMounts.map((m: AnyObj) => m.name)).not.toContain('gateway-state');
     // SDLC_GATEWAY_PROVIDERS: one key file per provider (relative: in SDLC_GATEWAY_KEYS_DIR, the gateway's
     // mount), each a file of the mounted Secret volume.
@@ -205,14 +205,14 @@ describe('the model gateway holds the LLM keys, the agent none', () => {
     const stateDir = g.SDLC_GATEWAY_STATE_DIR!.value;
     expect(stateDir).toBe('/sdlc-gateway');
     expect(envOf(publish).SDLC_GATEWAY_STATE_DIR!.value).toBe(stateDir);
-    const gwState = gateway.volumeMounts.find((m: AnyObj) => m.mountPath === stateDir);
+    const gwState = gateway.volumeMounts.find((m: AnyObj) => m.mountPath === stateDir)!;
     const pubState = publish.volumeMounts.find((m: AnyObj) => m.mountPath === stateDir);
     expect(gwState.readOnly ?? false).toBe(false);
     expect(pubState).toEqual({ name: gwState.name, mountPath: stateDir, readOnly: true });
-    expect(volumes[gwState.name].emptyDir).toBeDefined();
+    expect(volumes[gwState.name]!.emptyDir).toBeDefined();
     expect(envOf(agent).SDLC_GATEWAY_STATE_DIR).toBeUndefined();
     // Its own writable /tmp; the hardened context of the others, a small footprint.
-    expect(volumes[gateway.volumeMounts.find((m: AnyObj) => m.mountPath === '/tmp').name].emptyDir.sizeLimit).toBeDefined();
+    expect(volumes[gateway.volumeMounts.find((m: AnyObj) => m.mountPath === '/tmp')!.name]!.emptyDir.sizeLimit).toBeDefined();
     expect(gateway.resources.limits.memory).toBeDefined();
   });
 

@@ -1,7 +1,40 @@
 /** Small helpers for the control-plane tests: kubectl as a user runs it, and pod polling through the API. */
 import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1EnvVar, type V1Pod } from '@kubernetes/client-node';
 import { toolPath } from '../../src/tools';
+import { createNamespace, startCluster, type Cluster } from '../support/cluster';
+import { startKubelet, type StartKubeletOptions, type TestKubelet } from '../support/kubelet';
+
+export interface KubeletTestEnv {
+  cluster: Cluster;
+  kubelet: TestKubelet;
+  api: CoreV1Api;
+  /** A temp dir of the test file's own, removed by stop(). */
+  scratch: string;
+  stop(): Promise<void>;
+}
+
+/** A control plane, a test kubelet on it and a namespace: what each kubelet test file starts in its beforeAll. */
+export async function startKubeletTestEnv(namespace: string, kubeletOptions: Partial<StartKubeletOptions> = {}): Promise<KubeletTestEnv> {
+  const cluster = await startCluster();
+  const kubelet = await startKubelet({ ...cluster.kubeletOptions(), ...kubeletOptions });
+  await createNamespace(cluster, namespace);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), `${namespace}-`));
+  return {
+    cluster,
+    kubelet,
+    api: coreApi(cluster.kubeconfigPath),
+    scratch,
+    async stop() {
+      await kubelet.stop();
+      await cluster.stop();
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}
 
 export interface KubectlResult {
   code: number;

@@ -8,12 +8,13 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import type { CoreV1Api, V1Container, V1Pod, V1PodSecurityContext, V1Volume } from '@kubernetes/client-node';
-import { createNamespace, startCluster, type Cluster } from '../support/cluster';
+import type { Cluster } from '../support/cluster';
 import { startKubelet, type TestKubelet } from '../support/kubelet';
 import { toolPath } from '../../src/tools';
-import { coreApi, kubectl, phaseIs, waitForPod } from './helpers';
+import { kubectl, phaseIs, startKubeletTestEnv, waitForPod, type KubeletTestEnv } from './helpers';
 
 const NS = 'kubelet-identity';
+let env: KubeletTestEnv;
 let cluster: Cluster;
 let kubelet: TestKubelet;
 let api: CoreV1Api;
@@ -21,17 +22,12 @@ let scratch: string;
 const kubeletLog: string[] = [];
 
 beforeAll(async () => {
-  cluster = await startCluster();
-  kubelet = await startKubelet({ ...cluster.kubeletOptions(), mountVolumes: true, log: (s) => kubeletLog.push(s) });
-  await createNamespace(cluster, NS);
-  api = coreApi(cluster.kubeconfigPath);
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'kubelet-identity-'));
+  env = await startKubeletTestEnv(NS, { mountVolumes: true, log: (s) => kubeletLog.push(s) });
+  ({ cluster, kubelet, api, scratch } = env);
 }, 180_000);
 
 afterAll(async () => {
-  await kubelet?.stop();
-  await cluster?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  await env?.stop();
 });
 
 afterEach(async () => {

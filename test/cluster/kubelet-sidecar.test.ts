@@ -9,11 +9,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import type { CoreV1Api, V1Container, V1Pod, V1PodSecurityContext, V1Volume } from '@kubernetes/client-node';
-import { createNamespace, startCluster, type Cluster } from '../support/cluster';
-import { startKubelet, type TestKubelet } from '../support/kubelet';
-import { coreApi, kubectl, phaseIs, waitForPod } from './helpers';
+import type { Cluster } from '../support/cluster';
+import type { TestKubelet } from '../support/kubelet';
+import { kubectl, phaseIs, startKubeletTestEnv, waitForPod, type KubeletTestEnv } from './helpers';
 
 const NS = 'kubelet-sidecar';
+let env: KubeletTestEnv;
 let cluster: Cluster;
 let kubelet: TestKubelet;
 let api: CoreV1Api;
@@ -21,17 +22,12 @@ let scratch: string;
 const kubeletLog: string[] = [];
 
 beforeAll(async () => {
-  cluster = await startCluster();
-  kubelet = await startKubelet({ ...cluster.kubeletOptions(), mountVolumes: true, log: (s) => kubeletLog.push(s) });
-  await createNamespace(cluster, NS);
-  api = coreApi(cluster.kubeconfigPath);
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'kubelet-sidecar-'));
+  env = await startKubeletTestEnv(NS, { mountVolumes: true, log: (s) => kubeletLog.push(s) });
+  ({ cluster, kubelet, api, scratch } = env);
 }, 180_000);
 
 afterAll(async () => {
-  await kubelet?.stop();
-  await cluster?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  await env?.stop();
 });
 
 const k = (...args: string[]) => kubectl(cluster.kubeconfigPath, ['-n', NS, ...args]);
