@@ -401,9 +401,23 @@ export async function runsCommand(flags: TemporalFlags & { json?: boolean; limit
   });
 }
 
+/**
+ * The run's state for a command that changes it (retry, cancel --task, parallel): an update needs a worker,
+ * so when none answers within the bound this says so (exit 3, as for Temporal unreachable: start one, try
+ * again) instead of waiting out Temporal's own update timeout.
+ */
+async function stateForChange(t: Awaited<ReturnType<typeof connectTemporal>>, run: string, what: string): Promise<RunState> {
+  const desc = await describeRun(t.client, run);
+  const answer = await new StateQuery(() => t.client.workflow.getHandle(run).query(getRunStateQuery)).within(QUERY_ANSWER_MS);
+  if (answer !== 'no-answer') return answer ?? getState(t.client, run);
+  const presence = await workerPresence(t.client, t.namespace, desc.taskQueue).catch((): WorkerPresence => ({}));
+  const since = presence.lastSeen ? `last poll ${presence.lastSeen.toISOString()}` : 'no poll seen recently';
+  throw new CliError(`cannot ${what} in ${run}: no worker answered for task queue ${desc.taskQueue} within ${QUERY_ANSWER_MS / 1000}s (${since}). A change needs a running worker: start one (sdlc-runner worker), then try again`, 3);
+}
+
 export async function parallelCommand(run: string, value: number, flags: TemporalFlags, io: Output): Promise<number> {
   return withTemporal(flags, async (t) => {
-    await getState(t.client, run);
+    await stateForChange(t, run, 'change maxParallel');
     try {
       const previous = await t.client.workflow.getHandle(run).executeUpdate(setMaxParallelUpdate, { args: [value] });
       io.out.write(`maxParallel of ${run}: ${previous} → ${value}\n`);
@@ -416,7 +430,7 @@ export async function parallelCommand(run: string, value: number, flags: Tempora
 
 export async function retryCommand(run: string, flags: TemporalFlags & { task?: string[] }, io: Output): Promise<number> {
   return withTemporal(flags, async (t) => {
-    await getState(t.client, run);
+    await stateForChange(t, run, 'retry');
     try {
       const ids = await t.client.workflow.getHandle(run).executeUpdate(retryTasksUpdate, { args: [{ taskIds: flags.task }] });
       // The run also re-queues the tasks that were blocked on the retried ones: say so.
@@ -432,9 +446,9 @@ export async function retryCommand(run: string, flags: TemporalFlags & { task?: 
 
 export async function cancelCommand(run: string, flags: TemporalFlags & { task?: string[] }, io: Output): Promise<number> {
   return withTemporal(flags, async (t) => {
-    const state = await getState(t.client, run);
     const handle = t.client.workflow.getHandle(run);
     if (flags.task?.length) {
+      await stateForChange(t, run, 'cancel');
       try {
         const ids = await handle.executeUpdate(cancelTasksUpdate, { args: [{ taskIds: flags.task }] });
         io.out.write(`cancelling ${ids.join(', ')} in ${run}; their pods are deleted\n`);
@@ -443,12 +457,19 @@ export async function cancelCommand(run: string, flags: TemporalFlags & { task?:
         throw new CliError(`cannot cancel in ${run}: ${rootMessage(err)}`);
       }
     }
+    // Cancelling the whole run needs no worker: Temporal records the request, and a worker acts on it.
+    const desc = await describeRun(t.client, run);
+    const state = await new StateQuery(() => handle.query(getRunStateQuery)).within(QUERY_ANSWER_MS);
+    const noWorker = state === 'no-answer';
     // A run already cancelled keeps running in Temporal for a moment while its tasks delete their pods.
-    if (state.status === 'cancelling' || state.status === 'cancelled') throw new CliError(`run ${run} is not running (${state.status === 'cancelling' ? 'already being cancelled' : 'cancelled'})`);
-    const desc = await handle.describe();
+    if (!noWorker && state && (state.status === 'cancelling' || state.status === 'cancelled')) {
+      throw new CliError(`run ${run} is not running (${state.status === 'cancelling' ? 'already being cancelled' : 'cancelled'})`);
+    }
     if (desc.status.name !== 'RUNNING') throw new CliError(`run ${run} is not running (${desc.status.name.toLowerCase()})`);
     await handle.cancel();
-    io.out.write(`cancelling run ${run}: every task is cancelled and its pod deleted\n`);
+    io.out.write(noWorker
+      ? `cancel of run ${run} recorded; no worker is running, so its tasks are cancelled and their pods deleted once one is (sdlc-runner worker)\n`
+      : `cancelling run ${run}: every task is cancelled and its pod deleted\n`);
     return 0;
   });
 }

@@ -60,3 +60,26 @@ test('watch with the worker stopped says so once, with the tasks as Temporal kee
   expect(lines.slice(1, 3)).toEqual([expect.stringMatching(/^ {2}T001 succeeded attempt=1 branch=\S+$/), expect.stringMatching(/^ {2}T002 running attempt=1 branch=\S+$/)]);
   expect(lines.filter((l) => l.startsWith('no worker answered'))).toHaveLength(1);
 });
+
+test.each([
+  ['retry', ['retry', '--task', 'T001'], 'retry'],
+  ['cancel --task', ['cancel', '--task', 'T002'], 'cancel'],
+  ['parallel', ['parallel', '3'], 'change maxParallel'],
+])('%s with the worker stopped: one line saying a change needs a worker, exit 3, within the bound', async (_name, args, what) => {
+  const t0 = Date.now();
+  const r = await runCli([args[0]!, handle.workflowId, ...args.slice(1)], { env: env() });
+  expect(r.code).toBe(3);
+  expect(r.stderr.trimEnd().split('\n')).toEqual([
+    expect.stringMatching(new RegExp(`^sdlc-runner: cannot ${what} in ${handle.workflowId}: no worker answered for task queue ${h.worker.taskQueue} within 2s \\(last poll \\S+\\)\\. A change needs a running worker: start one \\(sdlc-runner worker\\), then try again$`)),
+  ]);
+  expect(Date.now() - t0).toBeLessThan(15_000);
+});
+
+// Last: it ends the run the tests above read.
+test('cancelling the whole run needs no worker: Temporal records it, and the CLI says when it takes effect', async () => {
+  const r = await runCli(['cancel', handle.workflowId], { env: env() });
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(r.stdout).toBe(`cancel of run ${handle.workflowId} recorded; no worker is running, so its tasks are cancelled and their pods deleted once one is (sdlc-runner worker)\n`);
+  const desc = await handle.describe();
+  expect(desc.status.name).toBe('RUNNING'); // nothing acts on it until a worker is back
+});
