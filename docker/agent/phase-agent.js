@@ -25,12 +25,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** The gateway's gateway.json (model-gateway.js), once it is there; undefined after GATEWAY_WAIT_MS. */
 async function waitForGateway(file) {
   for (const end = Date.now() + GATEWAY_WAIT_MS; Date.now() < end; await sleep(200)) {
+    let g;
     try {
-      const g = JSON.parse(fs.readFileSync(file, 'utf8'));
-      if (Array.isArray(g.providers)) return g;
+      g = readJson(file);
     } catch {
-      // not written yet
+      // not JSON (the gateway writes it whole: someone else wrote this one); wait for the gateway's
     }
+    if (Array.isArray(g?.providers)) return g;
   }
   return undefined;
 }
@@ -56,13 +57,13 @@ function opencodeBin(env) {
 async function runAgent(env) {
   const redactor = new Redactor();
   redactor.addSecretsFromEnv(env);
-  const workdir = path.resolve(env.SDLC_WORKDIR || '/workspace');
-  const out = phaseOutput(PHASES.AGENT, redactor, handoffPaths({ workdir, gitStateDir: '/' }).agentLog);
+  // The agent's side of the handoff is all in the workspace (the git state is not mounted here).
+  const paths = handoffPaths({ workdir: path.resolve(env.SDLC_WORKDIR || '/workspace'), gitStateDir: '/' });
+  const out = phaseOutput(PHASES.AGENT, redactor, paths.agentLog);
   let handedOver = false;
-  let paths;
   /** Hands the verdict to publish, once. */
   const handOver = (verdict) => {
-    if (handedOver || !paths) return;
+    if (handedOver) return;
     handedOver = true;
     writeJson(paths.agentDone, { ...verdict, reason: verdict.reason && redactor.redact(verdict.reason) });
   };
@@ -73,11 +74,9 @@ async function runAgent(env) {
     cfg = loadConfig(env, PHASES.AGENT);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    paths = handoffPaths({ workdir, gitStateDir: '/' });
     out.say(`config_error: ${err.message}`);
     return handOver({ code: EXIT.CONFIG_ERROR, reason: `configuration error: ${err.message}` });
   }
-  paths = handoffPaths(cfg);
   const checkout = readJson(paths.agentCheckout);
   if (!checkout || !checkout.ok) {
     // Publish reports the checkout's failure from its own copy; there is nothing to do here.

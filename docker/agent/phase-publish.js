@@ -10,6 +10,7 @@
  * push under way gets the exit grace to finish, and the line then reports what happened on the remote.
  */
 const fs = require('node:fs');
+const { StringDecoder } = require('node:string_decoder');
 const path = require('node:path');
 const { EXIT, STATUS_FOR_EXIT, ENV, PHASES, RESULT_LINE_PREFIX } = require('./contract');
 const { loadGitPhaseConfig, configErrorOf, identityForReport } = require('./config');
@@ -32,6 +33,8 @@ function relayLines(file, phase, redactor) {
   let pending = '';
   let relayed = 0;
   let capped = false;
+  // Bytes are read as they come: a character split across two reads is decoded whole.
+  const decoder = new StringDecoder('utf8');
   const print = (line) => {
     const text = redactor.redact(line).split(RESULT_LINE_PREFIX).join('::sdlc-result (relayed)::');
     process.stdout.write(`[sdlc-${phase}] ${text}\n`);
@@ -43,7 +46,7 @@ function relayLines(file, phase, redactor) {
       const fd = fs.openSync(file, 'r');
       try {
         const buf = Buffer.alloc(64 * 1024);
-        for (let n; (n = fs.readSync(fd, buf, 0, buf.length, offset)) > 0; offset += n) chunk += buf.toString('utf8', 0, n);
+        for (let n; (n = fs.readSync(fd, buf, 0, buf.length, offset)) > 0; offset += n) chunk += decoder.write(buf.subarray(0, n));
       } finally {
         fs.closeSync(fd);
       }
@@ -52,9 +55,11 @@ function relayLines(file, phase, redactor) {
       return;
     }
     const lines = (pending + chunk).split('\n');
-    pending = final ? '' : lines.pop();
+    // The last piece is an unfinished line ('' after a newline): kept for the next read, printed when final.
+    pending = lines.pop();
+    if (final && pending) lines.push(pending + decoder.end());
+    if (final) pending = '';
     for (const line of lines) {
-      if (final && line === '' && line === lines[lines.length - 1]) continue;
       relayed += line.length + 1;
       if (relayed > MAX_RELAY_BYTES) {
         capped = true;
