@@ -15,6 +15,8 @@ const repo = path.resolve(__dirname, '../..');
 let outDir: string;
 let keyFile: string;
 let internet: Internet;
+/** main.ts compiled with its imports (src/egress and src/security/git-policy.ts) under outDir, as in dist/src. */
+const mainJs = (): string => path.join(outDir, 'egress', 'main.js');
 
 interface Proxy {
   child: ChildProcess;
@@ -27,7 +29,7 @@ interface Proxy {
 const started: Proxy[] = [];
 
 async function startProxy(env: Record<string, string>): Promise<Proxy> {
-  const child = spawn(process.execPath, [path.join(outDir, 'main.js')], {
+  const child = spawn(process.execPath, [mainJs()], {
     env: { PATH: process.env.PATH, NODE_PATH: path.join(repo, 'node_modules'), EGRESS_LISTEN: '127.0.0.1:0', EGRESS_TICKET_KEY_FILES: keyFile, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -92,7 +94,7 @@ function refusesConnections(port: number): Promise<boolean> {
 
 beforeAll(() => {
   outDir = mkdtempSync(path.join(os.tmpdir(), 'egress-dist-'));
-  execFileSync(path.join(repo, 'node_modules/.bin/tsc'), ['--ignoreConfig', '--outDir', outDir, '--rootDir', path.join(repo, 'src/egress'), '--module', 'node16', '--moduleResolution', 'node16', '--target', 'ES2022', '--strict', '--esModuleInterop', '--skipLibCheck', '--types', 'node', path.join(repo, 'src/egress/main.ts')], { cwd: repo, stdio: 'pipe' });
+  execFileSync(path.join(repo, 'node_modules/.bin/tsc'), ['--ignoreConfig', '--outDir', outDir, '--rootDir', path.join(repo, 'src'), '--module', 'node16', '--moduleResolution', 'node16', '--target', 'ES2022', '--strict', '--esModuleInterop', '--skipLibCheck', '--types', 'node', path.join(repo, 'src/egress/main.ts')], { cwd: repo, stdio: 'pipe' });
   keyFile = path.join(outDir, 'ticket-keys');
   writeFileSync(keyFile, `# rotation: first signs\n${'n'.repeat(40)}\n${KEY.toString()}\n`);
 }, 120_000);
@@ -161,8 +163,18 @@ describe('egress proxy process (node main.js, env config)', () => {
     await closed;
   });
 
+  test('EGRESS_GIT_HOSTS and EGRESS_PROVIDER_URLS (what the chart passes) join the always-allowed list; `:*` fails at start', async () => {
+    const p = await startProxy({ EGRESS_ALWAYS_ALLOW: 'registry.npmjs.org', EGRESS_GIT_HOSTS: 'github.com,*.corp.example', EGRESS_PROVIDER_URLS: 'https://api.anthropic.com/v1' });
+    expect(p.stdout()).toContain('"always_allow":"registry.npmjs.org,github.com:443,github.com:22,*.corp.example:443,*.corp.example:22,api.anthropic.com:443"');
+    const child = spawn(process.execPath, [mainJs()], { env: { PATH: process.env.PATH, NODE_PATH: path.join(repo, 'node_modules'), EGRESS_TICKET_KEY_FILES: keyFile, EGRESS_GIT_HOSTS: 'http://127.0.0.1:*' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    expect(await new Promise<number | null>((resolve) => child.on('exit', resolve))).toBe(1);
+    expect(err).toContain("EGRESS_GIT_HOSTS: 'http://127.0.0.1:*' allows any port, which the egress proxy cannot grant");
+  });
+
   test('bad configuration fails at start with the variable named', async () => {
-    const child = spawn(process.execPath, [path.join(outDir, 'main.js')], { env: { PATH: process.env.PATH, NODE_PATH: path.join(repo, 'node_modules'), EGRESS_TICKET_KEY_FILES: keyFile, EGRESS_ALWAYS_ALLOW: '*.com' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [mainJs()], { env: { PATH: process.env.PATH, NODE_PATH: path.join(repo, 'node_modules'), EGRESS_TICKET_KEY_FILES: keyFile, EGRESS_ALWAYS_ALLOW: '*.com' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
