@@ -12,6 +12,8 @@ import { redactText } from '../src/security/redact';
 import { branchPatternPrefixProblem, branchPrefixProblem, repoUrlProblem, type GitHostRule } from '../src/security/git-policy';
 import { runInputProblems, type CheckedRunInput } from '../src/contract/run-input';
 import { DEFAULT_RUN_OPTIONS, integrationBranchName } from '../workflows/types';
+import { AGENT_ENV } from '../src/contract/agent-env';
+import { egressEnv, type EgressSigner } from '../src/egress/pod-env';
 import type { CheckRunInput, CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
 
 export interface ActivityDeps {
@@ -24,6 +26,11 @@ export interface ActivityDeps {
    * SDLC_TASK_BRANCH_PREFIX, required there). Left out (tests, embedding): any URL and branch.
    */
   gitPolicy?: { allowedHosts: GitHostRule[]; branchPrefix: string };
+  /**
+   * The egress proxy (SDLC_EGRESS_PROXY + SDLC_EGRESS_TICKET_KEY_FILE): each pod gets the proxy URL with
+   * a ticket signed for its attempt. Left out: pods get no proxy variables.
+   */
+  egress?: EgressSigner;
 }
 
 /** Turns gateway errors into Temporal failures: retryable ones are retried by the activity retry policy. */
@@ -62,7 +69,17 @@ export function createActivities(deps: ActivityDeps) {
     /** Idempotent: an existing pod of the same run/task/attempt is adopted, not duplicated. */
     async createAgentPod(input: CreateAgentPodInput): Promise<{ podName: string; created: boolean }> {
       try {
-        const res = await k8s.createPod(input);
+        // Signed here, never in the workflow: the ticket stays out of histories (activity inputs are stored).
+        const egress = deps.egress
+          ? egressEnv(deps.egress, {
+              run: input.env[AGENT_ENV.RUN_ID] ?? input.name,
+              task: input.env[AGENT_ENV.TASK_ID] ?? input.name,
+              attempt: Number(input.env[AGENT_ENV.ATTEMPT] ?? 0),
+              hosts: input.env[AGENT_ENV.EGRESS_HOSTS],
+              activeDeadlineSeconds: input.activeDeadlineSeconds,
+            })
+          : {};
+        const res = await k8s.createPod({ ...input, env: { ...input.env, ...egress } });
         Context.current().log.info('agent pod ' + (res.created ? 'created' : 'adopted'), { pod: res.name });
         return { podName: res.name, created: res.created };
       } catch (err) {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { readKeyRing } from '../src/egress/keys';
 import { ConfigError, loadWorkerConfig, type WorkerConfig } from '../src/config/worker-config';
 import { kubeConfigProblem } from '../src/k8s/kubeconfig';
 import { parsePodTemplate } from '../src/k8s/pod-manifest';
@@ -60,6 +61,15 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
         : `SDLC_POD_TEMPLATE_FILE=${JSON.stringify(config.SDLC_POD_TEMPLATE_FILE)}: ${(err as Error).message} (format: docs/pod-template.md)`,
     );
   }
+  if (config.SDLC_EGRESS_TICKET_KEY_FILE) {
+    // Checked now, not at the first pod: a worker that cannot sign would fail every task.
+    try {
+      readKeyRing([config.SDLC_EGRESS_TICKET_KEY_FILE]);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(`SDLC_EGRESS_TICKET_KEY_FILE=${JSON.stringify(config.SDLC_EGRESS_TICKET_KEY_FILE)}: ${code ? `cannot read it (${code})` : (err as Error).message}; the chart mounts the egress ticket key Secret there (one key of >= 32 characters per line)`);
+    }
+  }
   const kube = kubeConfigProblem(undefined);
   if (kube) problems.push(kube);
   for (const [name, port] of [['SDLC_HEALTH_PORT', config.SDLC_HEALTH_PORT], ['SDLC_METRICS_PORT', config.SDLC_METRICS_PORT]] as const) {
@@ -107,7 +117,12 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
-    activities: createActivities({ kubernetes, git, gitPolicy: { allowedHosts: config.SDLC_ALLOWED_GIT_HOSTS, branchPrefix: config.SDLC_TASK_BRANCH_PREFIX } }),
+    activities: createActivities({
+      kubernetes,
+      git,
+      gitPolicy: { allowedHosts: config.SDLC_ALLOWED_GIT_HOSTS, branchPrefix: config.SDLC_TASK_BRANCH_PREFIX },
+      egress: config.SDLC_EGRESS_PROXY && config.SDLC_EGRESS_TICKET_KEY_FILE ? { proxy: config.SDLC_EGRESS_PROXY, keyFiles: [config.SDLC_EGRESS_TICKET_KEY_FILE] } : undefined,
+    }),
     maxConcurrentActivityTaskExecutions: config.SDLC_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.SDLC_SHUTDOWN_GRACE_SECONDS} seconds`,
   });

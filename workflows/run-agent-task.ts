@@ -172,6 +172,8 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       // The pod's model gateway enforces the task's budget (runs without one pass nothing: older histories replay unchanged).
       const taskBudget = { maxTokens: o.budget?.maxTokensPerTask, maxCost: o.budget?.maxCostPerTask };
       if (taskBudget.maxTokens !== undefined || taskBudget.maxCost !== undefined) env[AGENT_ENV.GATEWAY_BUDGET] = JSON.stringify(taskBudget);
+      // Runs without grants pass nothing (older histories replay unchanged).
+      if (o.allowEgress?.length) env[AGENT_ENV.EGRESS_HOSTS] = o.allowEgress.join(',');
       if (stackedOn) env[AGENT_ENV.STACKED_ON] = JSON.stringify(stack.map((d) => ({ taskId: d.taskId, title: d.title, commit: d.commit })));
       livePods.add(podName);
       await createPodApi.createAgentPod({

@@ -73,6 +73,12 @@ export interface RunOptions {
   integrationBranch: string;
   /** Token and cost budgets, enforced by the agent pod's model gateway (per task) and by the run (its total). */
   budget?: RunBudget;
+  /**
+   * Hosts the run's agent pods may reach through the egress proxy besides the always-allowed ones (git
+   * host, model providers, the chart's list): `host`, `*.domain`, `host:port`. Signed into each attempt's
+   * egress ticket by the worker; without an egress proxy (chart `egress.mode: rules`) they change nothing.
+   */
+  allowEgress?: string[];
 }
 
 export interface RunBudget {

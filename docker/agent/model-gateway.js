@@ -80,11 +80,11 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const http = require('node:http');
-const https = require('node:https');
 const zlib = require('node:zlib');
 const { ENV, EXIT } = require('./contract');
 const { Redactor } = require('./redact');
 const { writeJson, readJson } = require('./handoff');
+const { requestFor } = require('./proxy-agent');
 const { UsageMeter, TOKEN_KINDS, zeroTokens, totalOf, priceFor, costOf } = require('./gateway-meter');
 
 const DEFAULT_LISTEN = '127.0.0.1:4318';
@@ -160,7 +160,14 @@ function parseProviders(env) {
     }
     // A relative keyFile names a key in the mounted keys directory (the chart's form: the Secret's key).
     const keyFile = path.resolve(env[ENV.GATEWAY_KEYS_DIR] || DEFAULT_KEYS_DIR, p.keyFile);
-    providers.set(p.id, { id: p.id, api: p.api, origin: base.origin, basePath, baseURL: `${base.origin}${basePath}`, keyFile, headers, secure: base.protocol === 'https:' });
+    let send;
+    try {
+      // Through the pod's egress proxy when the worker gave it one (HTTPS_PROXY with the attempt's ticket).
+      send = requestFor(base, env);
+    } catch (err) {
+      throw new GatewayConfigError(`${where}: ${err.message}`);
+    }
+    providers.set(p.id, { id: p.id, api: p.api, origin: base.origin, basePath, baseURL: `${base.origin}${basePath}`, keyFile, headers, send });
   }
   return providers;
 }
@@ -539,8 +546,7 @@ async function startGateway(env, opts = {}) {
   function forward(req, res, provider, route, model, search, body, key) {
     return new Promise((resolve) => {
       const target = new URL(`${provider.origin}${provider.basePath}${route.path}${search}`);
-      const send = method(provider.secure);
-      const upstream = send(target, { method: req.method, headers: upstreamHeaders(provider, req.headers, key, req.method === 'GET' ? undefined : body.length) });
+      const upstream = provider.send(target, { method: req.method, headers: upstreamHeaders(provider, req.headers, key, req.method === 'GET' ? undefined : body.length) });
       let finished = false;
       let recorded = false;
       let meter;
@@ -564,12 +570,13 @@ async function startGateway(env, opts = {}) {
       });
       upstream.on('error', (err) => {
         if (finished) return;
-        say(`${provider.id}${model ? `/${model}` : ''}: upstream ${target.origin} failed: ${err.code || err.message}`);
+        const why = err.code === 'EPROXYREFUSED' ? err.message : err.code || err.message;
+        say(`${provider.id}${model ? `/${model}` : ''}: upstream ${target.origin} failed: ${why}`);
         if (res.headersSent) {
           recordOnce(res.statusCode);
           res.destroy();
         } else {
-          sendError(res, provider.api, 502, 'upstream_error', `the model gateway could not reach provider '${provider.id}': ${err.code || 'connection failed'}`);
+          sendError(res, provider.api, 502, 'upstream_error', `the model gateway could not reach provider '${provider.id}': ${err.code === 'EPROXYREFUSED' ? err.message : err.code || 'connection failed'}`);
         }
         done();
       });
@@ -725,10 +732,6 @@ async function startGateway(env, opts = {}) {
   };
 
   return { url, host: address.address, port: address.port, stateDir: cfg.stateDir, usage: () => JSON.parse(JSON.stringify(state)), stop };
-}
-
-function method(secure) {
-  return secure ? https.request : http.request;
 }
 
 function main() {

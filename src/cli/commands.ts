@@ -45,6 +45,7 @@ export interface ImplementFlags extends TemporalFlags, PlanFlags {
   maxTokensPerTask?: number;
   maxCostPerTask?: number;
   maxCostPerRun?: number;
+  allowEgress?: string[];
   follow?: boolean;
   json?: boolean;
 }
@@ -115,6 +116,7 @@ export async function implementCommand(tasksPath: string, flags: ImplementFlags,
   if (flags.model) options.model = flags.model;
   const budget = { maxTokensPerTask: flags.maxTokensPerTask, maxCostPerTask: flags.maxCostPerTask, maxCostPerRun: flags.maxCostPerRun };
   if (Object.values(budget).some((v) => v !== undefined)) options.budget = Object.fromEntries(Object.entries(budget).filter(([, v]) => v !== undefined));
+  if (flags.allowEgress?.length) options.allowEgress = flags.allowEgress;
   if (flags.fileOverlap) options.fileOverlap = flags.fileOverlap;
   if (flags.stack) options.stack = flags.stack;
   // The pattern, not the name: the workflow fills {feature} itself, as for branchPattern.

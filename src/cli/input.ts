@@ -4,7 +4,8 @@
  * how to fix it. The bounds of a run's options are the workflow's own (src/contract/run-input.ts).
  */
 import { existsSync, statSync } from 'node:fs';
-import { RunInputSchema } from '../contract/run-input';
+import { MAX_EGRESS_HOSTS, RunInputSchema } from '../contract/run-input';
+import { parseEntry } from '../egress/allowlist';
 import { CliError } from './errors';
 
 const RUN_OPTIONS = RunInputSchema.shape.options.unwrap().shape;
@@ -52,6 +53,25 @@ export function costArg(flag: string): (value: string) => number {
     if (n <= 0 || n > max) throw new CliError(`${flag} ${value} is out of range: more than 0, at most ${max} (a run's limit)`);
     return n;
   };
+}
+
+/**
+ * `--allow-egress host[,host]`, repeatable: allowlist entries the run's agent pods may reach through the
+ * egress proxy. Each entry is checked as the proxy will read it; the values accumulate over repeats.
+ */
+export function egressHostsArg(value: string, previous: string[] | undefined): string[] {
+  const entries = value.split(',').map((e) => e.trim());
+  for (const entry of entries) {
+    if (entry === '') throw new CliError(`--allow-egress '${value}' has an empty entry: list hosts separated by commas, e.g. registry.npmjs.org,*.pypi.org`);
+    try {
+      parseEntry(entry);
+    } catch (err) {
+      throw new CliError(`--allow-egress '${entry}': ${(err as Error).message}; use host, *.domain or host:port, e.g. registry.npmjs.org or *.pypi.org`);
+    }
+  }
+  const all = [...(previous ?? []), ...entries];
+  if (all.length > MAX_EGRESS_HOSTS) throw new CliError(`--allow-egress: ${all.length} hosts given, at most ${MAX_EGRESS_HOSTS} per run`);
+  return [...new Set(all)];
 }
 
 export function portArg(flag: string): (value: string) => number {

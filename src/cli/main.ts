@@ -10,7 +10,7 @@ import { CliError, asCliError } from './errors';
 import type { PlanFlags } from './commands';
 import type { TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
-import { costArg, existingDirArg, existingFileArg, hostPortArg, httpUrlArg, intArg, k8sNamespaceArg, minutesArg, portArg, runIdArg, runOptionBounds, taskIdsArg } from './input';
+import { costArg, egressHostsArg, existingDirArg, existingFileArg, hostPortArg, httpUrlArg, intArg, k8sNamespaceArg, minutesArg, portArg, runIdArg, runOptionBounds, taskIdsArg } from './input';
 import { repoUrlArg } from './repo';
 
 const io = { out: process.stdout, err: process.stderr };
@@ -127,6 +127,7 @@ agentLogOptions(temporalOptions(planOptions(
     .option('--max-tokens-per-task <n>', "a task whose model usage reaches this many tokens ends budget_exceeded (the pod's model gateway counts)", intArg('--max-tokens-per-task', 1, 1_000_000_000, "a run's limit"))
     .option('--max-cost-per-task <usd>', 'a task whose model usage reaches this cost ends budget_exceeded', costArg('--max-cost-per-task'))
     .option('--max-cost-per-run <usd>', "once the finished tasks' cost reaches this, no task starts and running ones are cancelled", costArg('--max-cost-per-run'))
+    .option('--allow-egress <hosts>', 'extra hosts the agents may reach through the egress proxy: host, *.domain or host:port, comma-separated, repeatable', egressHostsArg)
     .option('-f, --follow', 'show progress until every task has ended; exit non-zero if any did not succeed')
     .option('--json', 'events as JSON lines'),
 )))

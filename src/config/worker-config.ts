@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseAllowedGitHosts, type GitHostRule } from '../security/git-policy';
+import { parseProxyAddress } from '../egress/pod-env';
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const port = z.coerce.number().int().min(1).max(65535);
@@ -52,6 +53,24 @@ export const WorkerConfigSchema = z.object({
     .string()
     .default('specs/')
     .transform((p) => (p === 'none' ? '' : p)),
+  /**
+   * The egress proxy's Service, host:port (chart `egress.mode: proxy`): agent pods get it as their
+   * HTTPS_PROXY/HTTP_PROXY with a ticket signed per attempt. Unset: pods get no proxy (egress is the
+   * NetworkPolicy's alone).
+   */
+  SDLC_EGRESS_PROXY: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseProxyAddress(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  /** The ticket key ring the proxy verifies with (the same Secret, mounted); the first key signs. */
+  SDLC_EGRESS_TICKET_KEY_FILE: z.string().optional(),
   SDLC_DEFAULT_TASK_TIMEOUT_MINUTES: positiveInt.default(60),
   SDLC_DEFAULT_PENDING_TIMEOUT_MINUTES: positiveInt.default(10),
   SDLC_DEFAULT_MAX_PARALLEL: positiveInt.default(4),
@@ -65,6 +84,10 @@ export const WorkerConfigSchema = z.object({
   // Without TLS these files are silently ignored: the worker would connect in clear text instead.
   for (const key of ['TEMPORAL_TLS_CERT_FILE', 'TEMPORAL_TLS_CA_FILE', 'TEMPORAL_TLS_SERVER_NAME'] as const) {
     if (c[key] !== undefined && !c.TEMPORAL_TLS) ctx.addIssue({ code: 'custom', path: [key], message: 'only used with TEMPORAL_TLS=true: set it, or unset this' });
+  }
+  if ((c.SDLC_EGRESS_PROXY === undefined) !== (c.SDLC_EGRESS_TICKET_KEY_FILE === undefined)) {
+    const [set, missing] = c.SDLC_EGRESS_PROXY === undefined ? ['SDLC_EGRESS_TICKET_KEY_FILE', 'SDLC_EGRESS_PROXY'] : ['SDLC_EGRESS_PROXY', 'SDLC_EGRESS_TICKET_KEY_FILE'];
+    ctx.addIssue({ code: 'custom', path: [set], message: `needs ${missing} too: the egress proxy refuses pods without a ticket signed with its key (chart egress.mode: proxy sets both)` });
   }
   if (c.TEMPORAL_API_KEY_FILE && !c.TEMPORAL_TLS) {
     ctx.addIssue({ code: 'custom', path: ['TEMPORAL_API_KEY_FILE'], message: 'an API key requires TEMPORAL_TLS=true (never send it in clear text)' });

@@ -77,6 +77,11 @@ export const AGENT_ENV = {
    */
   GATEWAY_BUDGET: 'SDLC_GATEWAY_BUDGET',
   /**
+   * The run's extra egress grants (`--allow-egress`), comma-separated allowlist entries. The worker signs
+   * them into the attempt's egress ticket (HTTPS_PROXY); the agent's prompt names them.
+   */
+  EGRESS_HOSTS: 'SDLC_EGRESS_HOSTS',
+  /**
    * The model gateway's state directory (default /sdlc-gateway; the gateway writes it, publish reads it,
    * the agent does not mount it): gateway.json once listening, usage.json after every response.
    */

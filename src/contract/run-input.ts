@@ -6,8 +6,11 @@
  */
 import { z } from 'zod';
 import { MAX_PARALLEL_LIMIT } from '../../workflows/run-table';
+import { parseEntry } from '../egress/allowlist';
 
 const DAY = 24 * 60 * 60;
+/** Grants per run (`--allow-egress`): a list longer than this is no longer a list of what the task needs. */
+export const MAX_EGRESS_HOSTS = 100;
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const name = z.string().min(1).max(255);
 const filePath = z.string().min(1).max(1024);
@@ -34,6 +37,17 @@ const OptionsSchema = z
         maxCostPerRun: z.number().positive().max(1_000_000),
       })
       .partial(),
+    allowEgress: z
+      .array(
+        z.string().superRefine((entry, ctx) => {
+          try {
+            parseEntry(entry);
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (use host, *.domain or host:port)` });
+          }
+        }),
+      )
+      .max(MAX_EGRESS_HOSTS, `at most ${MAX_EGRESS_HOSTS} hosts per run`),
   })
   .partial();
 

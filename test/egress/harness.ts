@@ -23,7 +23,16 @@ export interface Internet {
   stop(): Promise<void>;
 }
 
-function handler(name: string, seen: string[]) {
+/** How a stand-in server answers (default: a text line echoing what it received). */
+export type Answer = (req: http.IncomingMessage, body: string) => { status: number; headers: Record<string, string>; body: string };
+
+const echo = (name: string): Answer => (req, body) => ({
+  status: 200,
+  headers: { 'content-type': 'text/plain', 'x-served-by': name },
+  body: `hello from ${name} ${req.method} ${req.url} host=${req.headers.host} proxy-auth=${req.headers['proxy-authorization'] ?? 'none'} body=${body}\n`,
+});
+
+function handler(name: string, seen: string[], answer: Answer = echo(name)) {
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
     seen.push(`${req.method} ${req.url}`);
     if (req.url === '/hang') {
@@ -34,8 +43,9 @@ function handler(name: string, seen: string[]) {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': name });
-      res.end(`hello from ${name} ${req.method} ${req.url} host=${req.headers.host} proxy-auth=${req.headers['proxy-authorization'] ?? 'none'} body=${Buffer.concat(chunks).toString()}\n`);
+      const a = answer(req, Buffer.concat(chunks).toString());
+      res.writeHead(a.status, a.headers);
+      res.end(a.body);
     });
   };
 }
@@ -54,21 +64,21 @@ function stopper(server: http.Server): () => Promise<void> {
 }
 
 /** A plain http server standing for a host on the internet. */
-export async function startInternet(host: string, name: string): Promise<Internet> {
+export async function startInternet(host: string, name: string, answer?: Answer): Promise<Internet> {
   const seen: string[] = [];
-  const server = http.createServer(handler(name, seen));
+  const server = http.createServer(handler(name, seen, answer));
   const port = await listen(server, host);
   return { host, port, seen, stop: stopper(server) };
 }
 
 /** An https server with a fresh self-signed certificate for `dnsName`; its CA file for curl --cacert. */
-export async function startTlsInternet(host: string, dnsName: string): Promise<Internet & { caFile: string }> {
+export async function startTlsInternet(host: string, dnsName: string, answer?: Answer): Promise<Internet & { caFile: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'egress-tls-'));
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${dnsName}`, '-addext', `subjectAltName=DNS:${dnsName}`], { stdio: 'ignore' });
   const seen: string[] = [];
-  const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, handler(`tls ${dnsName}`, seen));
+  const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, handler(`tls ${dnsName}`, seen, answer));
   const port = await listen(server, host);
   return { host, port, seen, caFile: cert, stop: stopper(server) };
 }
