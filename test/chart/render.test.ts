@@ -4,7 +4,8 @@
  * secret in a ConfigMap, valid names, the ExternalSecret keys the pods consume, and the worker wiring.
  * The agent pod template is also fed to the worker's own parser and manifest builder.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { repoRoot } from '../../src/tools';
@@ -12,6 +13,7 @@ import { AGENT_ENV } from '../../src/contract/agent-env';
 import { LABELS, MANAGED_BY } from '../../src/k8s/gateway';
 import { buildPodManifest, parsePodTemplate } from '../../src/k8s/pod-manifest';
 import { podName } from '../../src/k8s/names';
+import { loadConfig } from '../../src/egress/config';
 import {
   CHART_DIR,
   ENVIRONMENTS,
@@ -58,7 +60,7 @@ const get = (label: string): Rendered => {
   if (!r) throw new Error(`no rendering ${label}`);
   return r;
 };
-const CI_SCENARIOS = ['default', 'separate-namespace', 'ssh-temporal-cloud', 'existing-secrets'];
+const CI_SCENARIOS = ['default', 'separate-namespace', 'ssh-temporal-cloud', 'existing-secrets', 'egress-rules'];
 /** Known at collection time (it.each), rendered in beforeAll. */
 const labels = (): string[] => [...CI_SCENARIOS.map((n) => `ci/${n}`), ...ENVIRONMENTS.map((e) => `release ${e}`)];
 
@@ -334,7 +336,7 @@ describe('RBAC', () => {
     const binding = find(objs, 'RoleBinding') as AnyObj;
     expect(binding.metadata.namespace).toBe(agentNs);
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
-    const deployment = find(objs, 'Deployment') as AnyObj;
+    const deployment = find(objs, 'Deployment', '-worker') as AnyObj;
     expect(binding.subjects).toEqual([
       { kind: 'ServiceAccount', name: deployment.spec.template.spec.serviceAccountName, namespace: releaseNs },
     ]);
@@ -364,7 +366,7 @@ describe('secrets stay out of ConfigMaps and plain env', () => {
       }
     }
     const { pod } = podTemplateOf(objs);
-    const deployment = find(objs, 'Deployment') as AnyObj;
+    const deployment = find(objs, 'Deployment', '-worker') as AnyObj;
     const podContainers: AnyObj[] = [...pod.spec.initContainers, ...pod.spec.containers];
     const envs = [...podContainers.flatMap((c) => c.env ?? []), ...deployment.spec.template.spec.containers[0].env];
     for (const e of envs) {
@@ -412,7 +414,8 @@ describe('ExternalSecrets (external-secrets.io/v1)', () => {
   it('default: the agent Secret holds the git token and the LLM key; the worker Secret its read token', () => {
     const { objs } = get('ci/default');
     const es = objs.filter((o) => o.kind === 'ExternalSecret') as AnyObj[];
-    expect(es.map((e) => e.apiVersion)).toEqual(['external-secrets.io/v1', 'external-secrets.io/v1']);
+    // The agent's, the worker's and the egress ticket key ring's (the proxy mode's, tested with the proxy).
+    expect(es.map((e) => e.apiVersion)).toEqual(['external-secrets.io/v1', 'external-secrets.io/v1', 'external-secrets.io/v1']);
     const agent = find(objs, 'ExternalSecret', '-agent') as AnyObj;
     const worker = find(objs, 'ExternalSecret', '-worker') as AnyObj;
     expect(keysOf(agent)).toEqual(['token', 'anthropic-api-key']);
@@ -440,7 +443,7 @@ describe('ExternalSecrets (external-secrets.io/v1)', () => {
     const es = objs.filter((o) => o.kind === 'ExternalSecret') as AnyObj[];
     const provided = new Map<string, Set<string>>(es.map((e) => [`${e.metadata.namespace}/${e.spec.target.name}`, new Set(keysOf(e))]));
     const { pod } = podTemplateOf(objs);
-    const deployment = find(objs, 'Deployment') as AnyObj;
+    const deployment = find(objs, 'Deployment', '-worker') as AnyObj;
     const needs: [string, string][] = [];
     for (const e of pod.spec.containers[0].env) {
       const ref = e.valueFrom?.secretKeyRef;
@@ -450,11 +453,18 @@ describe('ExternalSecrets (external-secrets.io/v1)', () => {
       for (const item of v.secret?.items ?? []) needs.push([`${pod.metadata.namespace}/${v.secret.secretName}`, item.key]);
     }
     const cm = find(objs, 'ConfigMap', '-config') as AnyObj;
-    const secretVolume = deployment.spec.template.spec.volumes.find((v: AnyObj) => v.secret);
-    const secretMount = deployment.spec.template.spec.containers[0].volumeMounts.find((m: AnyObj) => m.name === secretVolume.name);
-    for (const [k, v] of Object.entries<string>(cm.data)) {
-      if (!k.endsWith('_FILE') || !v.startsWith(`${secretMount.mountPath}/`)) continue;
-      needs.push([`${deployment.metadata.namespace}/${secretVolume.secret.secretName}`, v.slice(secretMount.mountPath.length + 1)]);
+    // Every Secret volume of the worker and the egress proxy: the keys it lists, and (the worker) the
+    // *_FILE paths of its config that lie under the volume's mount.
+    for (const d of objs.filter((o) => o.kind === 'Deployment') as AnyObj[]) {
+      for (const v of d.spec.template.spec.volumes.filter((x: AnyObj) => x.secret)) {
+        const secret = `${d.metadata.namespace}/${v.secret.secretName}`;
+        for (const item of v.secret.items ?? []) needs.push([secret, item.key]);
+        if (d !== deployment) continue;
+        const mount = d.spec.template.spec.containers[0].volumeMounts.find((m: AnyObj) => m.name === v.name);
+        for (const [k, file] of Object.entries<string>(cm.data)) {
+          if (k.endsWith('_FILE') && file.startsWith(`${mount.mountPath}/`)) needs.push([secret, file.slice(mount.mountPath.length + 1)]);
+        }
+      }
     }
     expect(needs.length).toBeGreaterThan(2);
     if (es.length === 0) return; // Secrets managed out of band (existing-secrets scenario).
@@ -464,7 +474,7 @@ describe('ExternalSecrets (external-secrets.io/v1)', () => {
   });
 
   it('the worker Secret is optional unless it holds Temporal credentials (a store without a read token must not keep the worker from starting)', () => {
-    const secretVolume = (label: string) => (find(get(label).objs, 'Deployment') as AnyObj).spec.template.spec.volumes.find((v: AnyObj) => v.secret).secret;
+    const secretVolume = (label: string) => (find(get(label).objs, 'Deployment', '-worker') as AnyObj).spec.template.spec.volumes.find((v: AnyObj) => v.secret).secret;
     expect(secretVolume('ci/default').optional).toBe(true);
     expect(secretVolume('ci/existing-secrets').optional).toBe(true);
     expect(secretVolume('ci/ssh-temporal-cloud').optional).toBeUndefined();
@@ -472,7 +482,7 @@ describe('ExternalSecrets (external-secrets.io/v1)', () => {
 
   it('secrets.worker.gitReadToken=null (public repositories): no read-token entry, no SDLC_GIT_TOKEN_FILE, and no empty worker ExternalSecret', async () => {
     const plain = await render({ set: ['secrets.worker.gitReadToken=null'] });
-    expect(plain.filter((o) => o.kind === 'ExternalSecret').map((o) => o.metadata.name)).toEqual(['sdlc-agentic-sdlc-agent-runner-agent']);
+    expect(plain.filter((o) => o.kind === 'ExternalSecret').map((o) => o.metadata.name)).toEqual(['sdlc-agentic-sdlc-agent-runner-agent', 'sdlc-agentic-sdlc-agent-runner-egress-ticket-keys']);
     expect(Object.keys((find(plain, 'ConfigMap', '-config') as AnyObj).data)).not.toContain('SDLC_GIT_TOKEN_FILE');
     const cloud = await render({ valuesFiles: [ci('ssh-temporal-cloud')], set: ['secrets.worker.gitReadToken=null'] });
     expect(keysOf(find(cloud, 'ExternalSecret', '-worker'))).toEqual(['temporal-api-key', 'tls.crt', 'tls.key', 'ca.crt']);
@@ -483,7 +493,7 @@ describe('ExternalSecrets (external-secrets.io/v1)', () => {
     expect(objs.filter((o) => o.kind === 'ExternalSecret')).toEqual([]);
     const { pod } = podTemplateOf(objs);
     expect(pod.spec.volumes.find((v: AnyObj) => v.name === 'git-credentials').secret.secretName).toBe('sdlc-agent-credentials');
-    const deployment = find(objs, 'Deployment') as AnyObj;
+    const deployment = find(objs, 'Deployment', '-worker') as AnyObj;
     expect(deployment.spec.template.spec.volumes.find((v: AnyObj) => v.secret).secret.secretName).toBe('sdlc-worker-credentials');
     expect(deployment.spec.template.spec.serviceAccountName).toBe('sdlc-worker');
     expect(pod.spec.serviceAccountName).toBe('sdlc-agent');
@@ -547,7 +557,7 @@ describe('worker Deployment and its config', () => {
     expect(d.metadata.namespace).toBe(releaseNs);
     expect(Object.keys(d.spec.template.metadata.annotations)).toEqual(expect.arrayContaining(['checksum/config', 'checksum/pod-template']));
     // The metrics Service (when rendered) targets the metrics port of these pods.
-    const svc = objs.find((o) => o.kind === 'Service') as AnyObj | undefined;
+    const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name.endsWith('-metrics')) as AnyObj | undefined;
     if (svc) {
       expect(svc.spec.ports).toEqual([{ name: 'metrics', port: ports.metrics, targetPort: 'metrics', protocol: 'TCP' }]);
       for (const [k, v] of Object.entries(svc.spec.selector)) expect(d.spec.template.metadata.labels[k]).toBe(v);
@@ -565,7 +575,7 @@ describe('worker Deployment and its config', () => {
       TEMPORAL_TLS_CA_FILE: '/var/run/secrets/sdlc-runner/ca.crt',
       TEMPORAL_API_KEY_FILE: '/var/run/secrets/sdlc-runner/temporal-api-key',
     });
-    const d = find(get('ci/ssh-temporal-cloud').objs, 'Deployment') as AnyObj;
+    const d = find(get('ci/ssh-temporal-cloud').objs, 'Deployment', '-worker') as AnyObj;
     expect(d.spec.template.spec.containers[0].image).toBe(
       'ghcr.io/agentic-sdlc-runner/worker@sha256:0000000000000000000000000000000000000000000000000000000000000001',
     );
@@ -579,7 +589,7 @@ describe('worker Deployment and its config', () => {
   it('a ServiceMonitor scrapes the metrics Service when enabled', () => {
     const { objs } = get('ci/separate-namespace');
     const sm = find(objs, 'ServiceMonitor') as AnyObj;
-    const svc = find(objs, 'Service') as AnyObj;
+    const svc = find(objs, 'Service', '-metrics') as AnyObj;
     expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(sm.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
@@ -588,7 +598,8 @@ describe('worker Deployment and its config', () => {
 });
 
 describe('worker PodDisruptionBudget (policy/v1)', () => {
-  const pdbs = (objs: K8sObject[]) => objs.filter((o) => o.kind === 'PodDisruptionBudget') as AnyObj[];
+  /** The worker's PodDisruptionBudgets (the egress proxy has its own, tested with the proxy). */
+  const pdbs = (objs: K8sObject[]) => objs.filter((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name.endsWith('-worker')) as AnyObj[];
 
   it.each(['stg', 'prod'] as const)('release %s: 2 workers and a PDB that selects exactly the worker pods, one eviction at a time', (env) => {
     const { objs, releaseNs } = get(`release ${env}`);
@@ -609,7 +620,7 @@ describe('worker PodDisruptionBudget (policy/v1)', () => {
     expect(Object.entries(pdb!.spec.selector.matchLabels).every(([k, v]) => agentLabels[k] === v)).toBe(false);
   });
 
-  it.each(['release dev', 'ci/default', 'ci/ssh-temporal-cloud', 'ci/existing-secrets'])('%s: no PodDisruptionBudget', (label) => {
+  it.each(['release dev', 'ci/default', 'ci/ssh-temporal-cloud', 'ci/existing-secrets'])('%s: no worker PodDisruptionBudget', (label) => {
     expect(pdbs(get(label).objs)).toEqual([]);
   });
 
@@ -621,18 +632,18 @@ describe('worker PodDisruptionBudget (policy/v1)', () => {
   });
 
   it('enabled with the chart defaults (neither field set): maxUnavailable 1; an integer stays an integer (0 is kept, not defaulted)', async () => {
-    const on = find(await render({ set: ['worker.podDisruptionBudget.enabled=true'] }), 'PodDisruptionBudget') as AnyObj;
+    const on = find(await render({ set: ['worker.podDisruptionBudget.enabled=true'] }), 'PodDisruptionBudget', '-worker') as AnyObj;
     expect(on.spec.maxUnavailable).toBe(1);
     expect(on.metadata.name).toBe('sdlc-agentic-sdlc-agent-runner-worker');
-    const zero = find(await render({ set: ['worker.podDisruptionBudget.enabled=true', 'worker.podDisruptionBudget.maxUnavailable=0'] }), 'PodDisruptionBudget') as AnyObj;
+    const zero = find(await render({ set: ['worker.podDisruptionBudget.enabled=true', 'worker.podDisruptionBudget.maxUnavailable=0'] }), 'PodDisruptionBudget', '-worker') as AnyObj;
     expect(zero.spec.maxUnavailable).toBe(0);
   });
 });
 
 describe('network policies and the agent namespace', () => {
-  it('default: agents get no ingress and egress only to DNS (53), git (443, 22) and LLM APIs (443); the worker also reaches Temporal', () => {
+  it('egress.mode=rules: agents get no ingress and egress only to DNS (53), git (443, 22) and LLM APIs (443); the worker also reaches Temporal, in either mode alike', () => {
     const { objs } = get('ci/default');
-    const agent = find(objs, 'NetworkPolicy', '-agent') as AnyObj;
+    const agent = find(get('ci/egress-rules').objs, 'NetworkPolicy', '-agent') as AnyObj;
     expect(agent.spec.policyTypes).toEqual(['Ingress', 'Egress']);
     expect(agent.spec.ingress).toEqual([]);
     const agentPorts = new Set(agent.spec.egress.flatMap((r: AnyObj) => r.ports.map((p: AnyObj) => p.port)));
@@ -644,6 +655,8 @@ describe('network policies and the agent namespace', () => {
     expect(worker.spec.ingress).toEqual([
       { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 9464, protocol: 'TCP' }] },
     ]);
+    // The worker's policy does not depend on the egress mode.
+    expect(find(get('ci/egress-rules').objs, 'NetworkPolicy', '-worker')).toEqual(worker);
   });
 
   it('separate agent namespace: created with Pod Security "restricted", holds the Role, quota and LimitRange', () => {
@@ -686,6 +699,264 @@ describe('network policies and the agent namespace', () => {
   });
 });
 
+describe('egress proxy (egress.mode: proxy, the default and every release\'s)', () => {
+  /** Every rendering but the rules scenario runs the proxy. */
+  const proxyLabels = (): string[] => labels().filter((l) => l !== 'ci/egress-rules');
+  const envOf = (c: AnyObj): Record<string, string> => Object.fromEntries((c.env ?? []).map((e: AnyObj) => [e.name, e.value]));
+  const parts = (label: string) => {
+    const { objs, releaseNs } = get(label);
+    const deployment = find(objs, 'Deployment', '-egress-proxy') as AnyObj;
+    const container = deployment.spec.template.spec.containers[0] as AnyObj;
+    return {
+      objs,
+      releaseNs,
+      deployment,
+      container,
+      env: envOf(container),
+      worker: find(objs, 'Deployment', '-worker') as AnyObj,
+      cm: (find(objs, 'ConfigMap', '-config') as AnyObj).data as Record<string, string>,
+      service: find(objs, 'Service', '-egress-proxy') as AnyObj,
+      agentNs: podTemplateOf(objs).pod.metadata.namespace as string,
+    };
+  };
+  const DNS_RULE = {
+    to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+    ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }],
+  };
+  /** A task pod as the worker builds it from the template (its labels are what the policies select). */
+  const builtAgentPod = (objs: K8sObject[]): AnyObj => {
+    const { text, pod } = podTemplateOf(objs);
+    return buildPodManifest(
+      parsePodTemplate(text),
+      { name: podName('run-1', 'T012', 1), labels: { [LABELS.run]: 'run-1', [LABELS.task]: 'T012', [LABELS.attempt]: '1' }, annotations: {}, env: {}, activeDeadlineSeconds: 900 },
+      pod.metadata.namespace!,
+    ) as AnyObj;
+  };
+  const selects = (selector: Record<string, string>, podLabels: Record<string, string>) => Object.entries(selector).every(([k, v]) => podLabels[k] === v);
+
+  it.each(proxyLabels())('%s: the agent NetworkPolicy allows exactly DNS and the proxy pods on 3128 (in the release namespace), nothing else', (label) => {
+    const { objs, releaseNs, deployment, worker } = parts(label);
+    const np = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name.endsWith('-agent')) as AnyObj | undefined;
+    if (label === 'ci/existing-secrets') return expect(np).toBeUndefined();
+    expect(np!.spec.ingress).toEqual([]);
+    expect(np!.spec.egress).toEqual([
+      DNS_RULE,
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': releaseNs } }, podSelector: { matchLabels: deployment.spec.selector.matchLabels } }],
+        ports: [{ port: 3128, protocol: 'TCP' }],
+      },
+    ]);
+    // That podSelector picks the proxy pods and no worker pod.
+    expect(selects(deployment.spec.selector.matchLabels, deployment.spec.template.metadata.labels)).toBe(true);
+    expect(selects(deployment.spec.selector.matchLabels, worker.spec.template.metadata.labels)).toBe(false);
+    expect(deployment.spec.selector.matchLabels['app.kubernetes.io/component']).toBe('egress-proxy');
+  });
+
+  it.each(proxyLabels())('%s: the proxy NetworkPolicy admits only this release\'s agent pods on 3128; egress DNS and public addresses on TCP, never the denied ranges', (label) => {
+    const { objs, deployment, agentNs } = parts(label);
+    const np = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name.endsWith('-egress-proxy')) as AnyObj | undefined;
+    if (label === 'ci/existing-secrets') return expect(np).toBeUndefined();
+    expect(np!.metadata.namespace).toBe(deployment.metadata.namespace);
+    expect(np!.spec.podSelector).toEqual({ matchLabels: deployment.spec.selector.matchLabels });
+    expect(np!.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    const agentNp = find(objs, 'NetworkPolicy', '-agent') as AnyObj;
+    expect(np!.spec.ingress).toEqual([
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': agentNs } }, podSelector: agentNp.spec.podSelector }], ports: [{ port: 3128, protocol: 'TCP' }] },
+    ]);
+    // The pods the worker builds carry those labels.
+    expect(selects(agentNp.spec.podSelector.matchLabels, builtAgentPod(objs).metadata.labels)).toBe(true);
+    const [dns, out, ...rest] = np!.spec.egress;
+    expect(rest).toEqual([]);
+    expect(dns).toEqual(DNS_RULE);
+    // All TCP ports (the proxy enforces host:port per ticket); the ranges are the NetworkPolicy's part.
+    expect(out.ports).toEqual([{ protocol: 'TCP' }]);
+    expect(out.to).toEqual([
+      { ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.0.0/16', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'] } },
+      { ipBlock: { cidr: '::/0', except: ['fe80::/10', 'fc00::/7'] } },
+    ]);
+  });
+
+  it.each(proxyLabels())('%s: the proxy runs node dist/src/egress/main.js from the worker image, restricted, with probes on /healthz and a grace above its drain', (label) => {
+    const { deployment, container, env, worker, releaseNs } = parts(label);
+    const spec = deployment.spec.template.spec;
+    expect(deployment.metadata.namespace).toBe(releaseNs);
+    expect(container.image).toBe(worker.spec.template.spec.containers[0].image);
+    expect(container.imagePullPolicy).toBe(worker.spec.template.spec.containers[0].imagePullPolicy);
+    expect(container.command).toEqual(['node', 'dist/src/egress/main.js']);
+    expect(container.workingDir).toBe('/app');
+    expect(container.ports).toEqual([{ name: 'proxy', containerPort: 3128, protocol: 'TCP' }]);
+    expect(env.EGRESS_LISTEN).toBe('0.0.0.0:3128');
+    for (const probe of [container.readinessProbe, container.livenessProbe]) expect(probe.httpGet).toEqual({ path: '/healthz', port: 'proxy' });
+    // preStop sleep + drain (EGRESS_SHUTDOWN_GRACE_MS) fit in the grace period.
+    const preStopMs = Number(/setTimeout\(\(\) => \{\}, (\d+)\)/.exec(container.lifecycle.preStop.exec.command[2])![1]);
+    expect(spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(env.EGRESS_SHUTDOWN_GRACE_MS) + preStopMs);
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+    expect(deployment.spec.replicas).toBe(label === 'release dev' ? 1 : 2);
+    expect(spec.topologySpreadConstraints).toEqual([
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: deployment.spec.selector.matchLabels } },
+    ]);
+    // Its ServiceAccount (when the chart creates it) mounts no token and is bound to nothing.
+    const sa = get(label).objs.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === spec.serviceAccountName) as AnyObj | undefined;
+    if (label !== 'ci/existing-secrets') expect(sa!.automountServiceAccountToken).toBe(false);
+    const subjects = get(label).objs.filter((o) => o.kind === 'RoleBinding').flatMap((b) => (b as AnyObj).subjects);
+    expect(subjects.map((x: AnyObj) => x.name)).not.toContain(spec.serviceAccountName);
+  });
+
+  it.each(proxyLabels())('%s: the Service, the worker\'s SDLC_EGRESS_PROXY and the PodDisruptionBudget all point at exactly the proxy pods', (label) => {
+    const { objs, deployment, service, cm, releaseNs } = parts(label);
+    expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
+    expect(service.spec.ports).toEqual([{ name: 'proxy', port: 3128, targetPort: 'proxy', protocol: 'TCP' }]);
+    expect(cm.SDLC_EGRESS_PROXY).toBe(`${service.metadata.name}.${releaseNs}.svc.cluster.local:3128`);
+    const pdb = find(objs, 'PodDisruptionBudget', '-egress-proxy') as AnyObj;
+    expect(pdb.apiVersion).toBe('policy/v1');
+    expect(pdb.spec).toEqual({ selector: { matchLabels: deployment.spec.selector.matchLabels }, maxUnavailable: 1 });
+  });
+
+  it.each(proxyLabels())('%s: the proxy and the worker mount the same ticket key Secret read-only; the ExternalSecret provides it', (label) => {
+    const { objs, deployment, container, env, worker, cm } = parts(label);
+    const keyVolume = (d: AnyObj, file: string) => {
+      const c = d.spec.template.spec.containers[0];
+      const mount = c.volumeMounts.find((m: AnyObj) => file.startsWith(`${m.mountPath}/`));
+      const volume = d.spec.template.spec.volumes.find((v: AnyObj) => v.name === mount.name);
+      return { mount, volume, key: file.slice(mount.mountPath.length + 1) };
+    };
+    expect(env.EGRESS_TICKET_KEY_FILES).toBe('/var/run/secrets/sdlc-egress/ticket-keys');
+    expect(cm.SDLC_EGRESS_TICKET_KEY_FILE).toBe(env.EGRESS_TICKET_KEY_FILES);
+    const proxy = keyVolume(deployment, env.EGRESS_TICKET_KEY_FILES!);
+    const signer = keyVolume(worker, cm.SDLC_EGRESS_TICKET_KEY_FILE!);
+    for (const side of [proxy, signer]) {
+      expect(side.mount.readOnly).toBe(true);
+      expect(side.volume.secret).toEqual({ secretName: proxy.volume.secret.secretName, defaultMode: 0o440, items: [{ key: 'ticket-keys', path: 'ticket-keys' }] });
+      expect(side.key).toBe('ticket-keys');
+    }
+    // The proxy mounts nothing else secret: not the worker's git token, not the agents' credentials.
+    expect(deployment.spec.template.spec.volumes.filter((v: AnyObj) => v.secret)).toEqual([proxy.volume]);
+    expect(container.volumeMounts.map((m: AnyObj) => m.mountPath).sort()).toEqual(['/tmp', '/var/run/secrets/sdlc-egress']);
+    const es = objs.find((o) => o.kind === 'ExternalSecret' && (o as AnyObj).spec.target.name === proxy.volume.secret.secretName) as AnyObj | undefined;
+    if (label === 'ci/existing-secrets') {
+      expect(es).toBeUndefined();
+      expect(proxy.volume.secret.secretName).toBe('sdlc-egress-ticket-keys');
+      return;
+    }
+    expect(es!.metadata.namespace).toBe(deployment.metadata.namespace);
+    expect(es!.spec.data).toEqual([{ secretKey: 'ticket-keys', remoteRef: expect.objectContaining({ property: 'ticket-keys' }) }]);
+    const env_ = label.startsWith('release ') ? label.slice('release '.length) : undefined;
+    expect(es!.spec.data[0].remoteRef.key).toBe(env_ ? `agentic-sdlc-runner/${env_}/egress` : 'agentic-sdlc-runner/egress');
+  });
+
+  it.each(proxyLabels())('%s: the proxy\'s allowlist comes from the worker\'s values (git hosts, provider URLs), and its own loader accepts what the chart renders', (label) => {
+    const { env, cm, objs } = parts(label);
+    const gateway = podTemplateOf(objs).pod.spec.initContainers.find((c: AnyObj) => c.name === 'gateway');
+    const providers = JSON.parse(envOf(gateway).SDLC_GATEWAY_PROVIDERS!) as { baseURL: string }[];
+    // The same text the worker reads, and the providers the model gateway forwards to: not typed twice.
+    expect(env.EGRESS_GIT_HOSTS).toBe(cm.SDLC_ALLOWED_GIT_HOSTS);
+    expect(env.EGRESS_PROVIDER_URLS).toBe([...new Set(providers.map((p) => p.baseURL))].join(','));
+    expect(env.EGRESS_ALWAYS_ALLOW).toBe('');
+    expect(env.EGRESS_DENIED_CIDRS).toBe('10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-egress-'));
+    try {
+      const keyFile = path.join(dir, 'ticket-keys');
+      writeFileSync(keyFile, `${'k'.repeat(64)}\n`);
+      const config = loadConfig({ ...env, EGRESS_TICKET_KEY_FILES: keyFile });
+      expect(config.port).toBe(3128);
+      expect(config.logFormat).toBe('json');
+      expect(config.graceMs).toBe(60_000);
+      const allowed = config.alwaysAllow.map((e) => e.text);
+      expect(allowed).toEqual(expect.arrayContaining(['github.com:443', 'github.com:22', 'api.anthropic.com:443']));
+      if (label === 'ci/ssh-temporal-cloud') expect(allowed).toContain('api.openai.com:443');
+      expect(config.denied.cidrs).toEqual(expect.arrayContaining(['169.254.0.0/16', '10.0.0.0/8', '100.64.0.0/10', 'fc00::/7']));
+      expect(config.allowLoopback).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a separate agent namespace: the agents\' rule names the release namespace, the proxy\'s ingress the agent namespace', () => {
+    const { objs } = get('ci/separate-namespace');
+    const agentNp = find(objs, 'NetworkPolicy', '-agent') as AnyObj;
+    const proxyNp = find(objs, 'NetworkPolicy', '-egress-proxy') as AnyObj;
+    expect(agentNp.metadata.namespace).toBe('sdlc-agents');
+    expect(agentNp.spec.egress[1].to[0].namespaceSelector).toEqual({ matchLabels: { 'kubernetes.io/metadata.name': 'sdlc' } });
+    expect(proxyNp.metadata.namespace).toBe('sdlc');
+    expect(proxyNp.spec.ingress[0].from[0].namespaceSelector).toEqual({ matchLabels: { 'kubernetes.io/metadata.name': 'sdlc-agents' } });
+  });
+
+  it('egress.mode=rules: nothing of the proxy renders, the worker gets no SDLC_EGRESS_*, and the agents\' open blocks leave out the denied ranges', () => {
+    const { objs } = get('ci/egress-rules');
+    const proxyObjs = objs.filter((o) => o.metadata.name.includes('egress') || o.metadata.labels?.['app.kubernetes.io/component'] === 'egress-proxy');
+    expect(proxyObjs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
+    const cm = (find(objs, 'ConfigMap', '-config') as AnyObj).data;
+    expect(Object.keys(cm).filter((k) => k.includes('EGRESS'))).toEqual([]);
+    const worker = find(objs, 'Deployment', '-worker') as AnyObj;
+    expect(worker.spec.template.spec.volumes.map((v: AnyObj) => v.name)).toEqual(['config', 'secrets', 'tmp']);
+    const agent = find(objs, 'NetworkPolicy', '-agent') as AnyObj;
+    const blocks = agent.spec.egress.flatMap((r: AnyObj) => r.to).filter((p: AnyObj) => p.ipBlock).map((p: AnyObj) => p.ipBlock);
+    expect(blocks).toEqual([
+      { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16'] },
+      { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16'] },
+      { cidr: '::/0', except: ['fe80::/10', 'fd00:10:96::/112'] },
+    ]);
+  });
+
+  it('rules mode adds egress.deniedCIDRs to an open block that lacks them; a narrower block stays as written', async () => {
+    const objs = await render({
+      set: ['egress.mode=rules', 'egress.deniedCIDRs={100.64.0.0/10}'],
+      setJson: ['networkPolicy.git=[{"to":[{"ipBlock":{"cidr":"203.0.113.0/24"}}],"ports":[{"port":443,"protocol":"TCP"}]}]'],
+    });
+    const agent = find(objs, 'NetworkPolicy', '-agent') as AnyObj;
+    expect(agent.spec.egress[1].to).toEqual([{ ipBlock: { cidr: '203.0.113.0/24' } }]);
+    expect(agent.spec.egress[2].to).toEqual([{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'] } }]);
+    // The worker's git rule is the value as written (its policy does not change with the egress mode).
+    expect((find(objs, 'NetworkPolicy', '-worker') as AnyObj).spec.egress.at(-1).to).toEqual([{ ipBlock: { cidr: '203.0.113.0/24' } }]);
+  });
+
+  it('alwaysAllow, an existing key Secret, another image and a cluster domain reach the proxy and the worker', async () => {
+    const objs = await render({
+      set: [
+        'egress.alwaysAllow={registry.npmjs.org,*.pypi.org,files.example.com:8443}',
+        'egress.ticketKey.existingSecret=my-ticket-keys',
+        'egress.proxy.image.repository=registry.example/egress',
+        'egress.proxy.image.tag=1.2.3',
+        'egress.proxy.clusterDomain=corp.local',
+        'egress.proxy.port=8080',
+        'egress.proxy.preStopSleepSeconds=0',
+      ],
+    });
+    const proxy = find(objs, 'Deployment', '-egress-proxy') as AnyObj;
+    const c = proxy.spec.template.spec.containers[0];
+    expect(envOf(c).EGRESS_ALWAYS_ALLOW).toBe('registry.npmjs.org,*.pypi.org,files.example.com:8443');
+    expect(envOf(c).EGRESS_LISTEN).toBe('0.0.0.0:8080');
+    expect(c.image).toBe('registry.example/egress:1.2.3');
+    expect(c.lifecycle).toBeUndefined();
+    expect(proxy.spec.template.spec.volumes.find((v: AnyObj) => v.secret).secret.secretName).toBe('my-ticket-keys');
+    expect((find(objs, 'Deployment', '-worker') as AnyObj).spec.template.spec.volumes.find((v: AnyObj) => v.name === 'egress-ticket-keys').secret.secretName).toBe('my-ticket-keys');
+    expect(objs.filter((o) => o.kind === 'ExternalSecret').map((o) => o.metadata.name)).not.toContain('my-ticket-keys');
+    expect(objs.filter((o) => o.kind === 'ExternalSecret')).toHaveLength(2);
+    expect((find(objs, 'ConfigMap', '-config') as AnyObj).data.SDLC_EGRESS_PROXY).toBe('sdlc-agentic-sdlc-agent-runner-egress-proxy.sdlc.svc.corp.local:8080');
+    expect((find(objs, 'NetworkPolicy', '-agent') as AnyObj).spec.egress[1].ports).toEqual([{ port: 8080, protocol: 'TCP' }]);
+    expect((find(objs, 'NetworkPolicy', '-egress-proxy') as AnyObj).spec.ingress[0].ports).toEqual([{ port: 8080, protocol: 'TCP' }]);
+  });
+
+  it.each([
+    [['agents.git.allowedHosts={github.com,http://127.0.0.1:*}'], 'agents.git.allowedHosts: "http://127.0.0.1:*" allows any port, which egress.mode=proxy cannot grant'],
+    [['egress.proxy.terminationGracePeriodSeconds=30'], 'egress.proxy.terminationGracePeriodSeconds (30) must be larger than egress.proxy.preStopSleepSeconds + egress.proxy.shutdownGraceSeconds (65)'],
+    [['egress.mode=fqdn'], "at '/egress/mode': value must be one of 'proxy', 'rules'"],
+    [['egress.deniedCIDRs={10.0.0.0}'], "at '/egress/deniedCIDRs/0': '10.0.0.0' does not match pattern"],
+    [['egress.alwaysAllow={https://registry.npmjs.org}'], "at '/egress/alwaysAllow/0'"],
+  ])('refused at render time: --set %j', async (set, message) => {
+    const r = await helm(templateArgs({ set }));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
+  it('rules mode takes any-port git hosts (no proxy to grant them)', async () => {
+    const objs = await render({ set: ['egress.mode=rules', 'agents.git.allowedHosts={github.com,http://127.0.0.1:*}'] });
+    expect((find(objs, 'ConfigMap', '-config') as AnyObj).data.SDLC_ALLOWED_GIT_HOSTS).toBe('github.com,http://127.0.0.1:*');
+  });
+});
+
 describe('releases', () => {
   it('dev, stg and prod install into their namespaces with separate agent namespaces and grow in size', () => {
     const maxParallel: number[] = [];
@@ -697,7 +968,7 @@ describe('releases', () => {
       expect(cm.data.SDLC_K8S_NAMESPACE).toBe(`agent-runner-${env}-agents`);
       expect(cm.data.TEMPORAL_NAMESPACE).toBe(`agentic-sdlc-${env}`);
       expect(find(objs, 'Namespace').metadata.name).toBe(`agent-runner-${env}-agents`);
-      expect(find(objs, 'Deployment').metadata.name).toBe(`${releaseName(env)}-worker`);
+      expect(find(objs, 'Deployment', '-worker').metadata.name).toBe(`${releaseName(env)}-worker`);
       maxParallel.push(Number(cm.data.SDLC_DEFAULT_MAX_PARALLEL));
       quotaPods.push(Number((find(objs, 'ResourceQuota') as AnyObj).spec.hard.pods));
       const es = find(objs, 'ExternalSecret', '-agent') as AnyObj;

@@ -149,3 +149,121 @@ Usage: include "agentic-sdlc-agent-runner.checkedEnv" (list "worker.extraEnv" .V
 {{- define "agentic-sdlc-agent-runner.configDir" -}}/etc/sdlc-runner{{- end }}
 {{- define "agentic-sdlc-agent-runner.workerSecretDir" -}}/var/run/secrets/sdlc-runner{{- end }}
 {{- define "agentic-sdlc-agent-runner.agentGitDir" -}}/var/run/secrets/sdlc-git{{- end }}
+
+{{/* ---- The egress proxy (egress.mode: proxy; src/egress/main.ts, docs/operations.md "Egress") ---- */}}
+
+{{/* "true" when agent egress goes through the proxy (egress.mode: proxy); empty for `rules`. */}}
+{{- define "agentic-sdlc-agent-runner.egressProxyMode" -}}
+{{- if eq .Values.egress.mode "proxy" }}true{{ end }}
+{{- end }}
+
+{{- define "agentic-sdlc-agent-runner.egressProxyName" -}}
+{{- include "agentic-sdlc-agent-runner.suffixedName" (list . "egress-proxy") }}
+{{- end }}
+
+{{/* Labels of the proxy pods (component=egress-proxy is part of its selector; the agents' NetworkPolicy names them). */}}
+{{- define "agentic-sdlc-agent-runner.egressProxySelectorLabels" -}}
+{{ include "agentic-sdlc-agent-runner.selectorLabels" . }}
+app.kubernetes.io/component: egress-proxy
+{{- end }}
+
+{{- define "agentic-sdlc-agent-runner.egressProxyServiceAccountName" -}}
+{{- default (include "agentic-sdlc-agent-runner.egressProxyName" .) .Values.egress.proxy.serviceAccount.name }}
+{{- end }}
+
+{{- define "agentic-sdlc-agent-runner.egressTicketKeySecretName" -}}
+{{- default (include "agentic-sdlc-agent-runner.suffixedName" (list . "egress-ticket-keys")) .Values.egress.ticketKey.existingSecret }}
+{{- end }}
+
+{{/* Where the proxy and the worker mount the ticket key Secret, and its one file (EGRESS_TICKET_KEY_FILES, SDLC_EGRESS_TICKET_KEY_FILE). */}}
+{{- define "agentic-sdlc-agent-runner.egressTicketKeyDir" -}}/var/run/secrets/sdlc-egress{{- end }}
+{{- define "agentic-sdlc-agent-runner.egressTicketKeyFile" -}}/var/run/secrets/sdlc-egress/ticket-keys{{- end }}
+
+{{/* host:port of the proxy Service as agent pods reach it from any namespace (SDLC_EGRESS_PROXY). */}}
+{{- define "agentic-sdlc-agent-runner.egressProxyAddress" -}}
+{{- printf "%s.%s.svc.%s:%d" (include "agentic-sdlc-agent-runner.egressProxyName" .) .Release.Namespace .Values.egress.proxy.clusterDomain (int .Values.egress.proxy.port) }}
+{{- end }}
+
+{{/* The proxy image: egress.proxy.image, or the worker's image (which carries dist/src/egress) when its repository is empty. */}}
+{{- define "agentic-sdlc-agent-runner.egressProxyImage" -}}
+{{- $img := .Values.egress.proxy.image }}
+{{- if not $img.repository }}{{ $img = .Values.image }}{{ end }}
+{{- include "agentic-sdlc-agent-runner.image" (list . $img) }}
+{{- end }}
+
+{{- define "agentic-sdlc-agent-runner.egressProxyPullPolicy" -}}
+{{- if .Values.egress.proxy.image.repository }}{{ .Values.egress.proxy.image.pullPolicy }}{{ else }}{{ .Values.image.pullPolicy }}{{ end }}
+{{- end }}
+
+{{- define "agentic-sdlc-agent-runner.egressProxyTerminationGracePeriodSeconds" -}}
+{{- $p := .Values.egress.proxy }}
+{{- $need := add (int $p.preStopSleepSeconds) (int $p.shutdownGraceSeconds) }}
+{{- if kindIs "invalid" $p.terminationGracePeriodSeconds }}
+{{- add $need 10 }}
+{{- else }}
+{{- if le (int $p.terminationGracePeriodSeconds) $need }}
+{{- fail (printf "egress.proxy.terminationGracePeriodSeconds (%d) must be larger than egress.proxy.preStopSleepSeconds + egress.proxy.shutdownGraceSeconds (%d): the kubelet would kill the proxy while tunnels are still draining" (int $p.terminationGracePeriodSeconds) $need) }}
+{{- end }}
+{{- int $p.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+The denied ranges of one address family, with the metadata range the proxy refuses anyway, as a JSON
+list for a NetworkPolicy ipBlock's `except`. Usage: include "agentic-sdlc-agent-runner.egressDeniedExcept" (list $ "ipv4")
+*/}}
+{{- define "agentic-sdlc-agent-runner.egressDeniedExcept" -}}
+{{- $ := index . 0 }}
+{{- $v6 := eq (index . 1) "ipv6" }}
+{{- $out := ternary (list "fe80::/10") (list "169.254.0.0/16") $v6 }}
+{{- range $.Values.egress.deniedCIDRs }}
+{{- if eq (contains ":" .) $v6 }}{{ $out = append $out . }}{{ end }}
+{{- end }}
+{{- $out | uniq | toJson }}
+{{- end }}
+
+{{/*
+The egress proxy's allowlist inputs are the values the worker gets, never a second copy: the git hosts
+(SDLC_ALLOWED_GIT_HOSTS) and the providers' base URLs. `:*` (any port) has no allowlist form; say so here
+rather than let the proxy refuse to start.
+*/}}
+{{- define "agentic-sdlc-agent-runner.egressGitHosts" -}}
+{{- range .Values.agents.git.allowedHosts }}
+{{- if hasSuffix ":*" . }}
+{{- fail (printf "agents.git.allowedHosts: %q allows any port, which egress.mode=proxy cannot grant (the proxy allows host:port); name the port, e.g. %s" . (printf "%s:8443" (trimSuffix ":*" .))) }}
+{{- end }}
+{{- end }}
+{{- join "," .Values.agents.git.allowedHosts }}
+{{- end }}
+
+{{- define "agentic-sdlc-agent-runner.egressProviderUrls" -}}
+{{- $urls := list }}
+{{- range .Values.agents.llmProviders }}{{ $urls = append $urls .baseURL }}{{ end }}
+{{- $urls | uniq | join "," }}
+{{- end }}
+
+{{/*
+Agent egress rules for egress.mode=rules with the denied ranges kept out: every `0.0.0.0/0` / `::/0`
+ipBlock gets egress.deniedCIDRs of its family and the metadata range added to its `except` (a narrower
+block is the operator's explicit choice and stays as written). Usage: include … (list $ rules)
+*/}}
+{{- define "agentic-sdlc-agent-runner.withDeniedRanges" -}}
+{{- $ := index . 0 }}
+{{- $rules := list }}
+{{- range (index . 1) }}
+{{- $rule := deepCopy . }}
+{{- $peers := list }}
+{{- range $rule.to }}
+{{- $peer := . }}
+{{- if and (hasKey $peer "ipBlock") (has $peer.ipBlock.cidr (list "0.0.0.0/0" "::/0")) }}
+{{- $family := ternary "ipv6" "ipv4" (contains ":" $peer.ipBlock.cidr) }}
+{{- $denied := include "agentic-sdlc-agent-runner.egressDeniedExcept" (list $ $family) | fromJsonArray }}
+{{- $_ := set $peer.ipBlock "except" (concat (default (list) $peer.ipBlock.except) $denied | uniq) }}
+{{- end }}
+{{- $peers = append $peers $peer }}
+{{- end }}
+{{- $_ := set $rule "to" $peers }}
+{{- $rules = append $rules $rule }}
+{{- end }}
+{{- toYaml $rules }}
+{{- end }}
