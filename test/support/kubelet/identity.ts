@@ -24,10 +24,11 @@
  * machine (also in other processes): each allocated gid is a lock file in a shared directory,
  * reclaimed when the process that took it is gone.
  */
-import { closeSync, constants as fsConstants, accessSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { constants as fsConstants, accessSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { ContainerConfigError } from './env';
+import { MachineLocks } from './machine-locks';
 
 export const GID_RANGE = { first: 40000, last: 59999 };
 
@@ -134,11 +135,8 @@ export function untraversableAncestor(dir: string): string | undefined {
 
 // --- volume group allocation, shared by every process on this machine ---
 
-// Machine-wide, so every test kubelet on the machine sees the same locks (never a test's own TMPDIR).
-const lockDir = '/tmp/sdlc-test-kubelet-gids';
-const held = new Set<number>();
+const locks = new MachineLocks('/tmp/sdlc-test-kubelet-gids');
 let hostGroups: Set<number> | undefined;
-let exitHook = false;
 
 function existingGroups(): Set<number> {
   if (!hostGroups) {
@@ -155,77 +153,24 @@ function existingGroups(): Set<number> {
   return hostGroups;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function tryTake(gid: number): boolean {
-  const file = path.join(lockDir, String(gid));
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let owner = NaN;
-      try {
-        owner = Number(readFileSync(file, 'utf8'));
-      } catch {
-        continue; // released meanwhile: try again
-      }
-      // A lock being written (empty for a moment) or held by a live process stays taken.
-      if (!owner || owner === process.pid || alive(owner)) return false;
-      try {
-        unlinkSync(file); // its process is gone: reclaim
-      } catch {
-        // someone else reclaimed it first
-      }
-    }
-  }
-  return false;
-}
-
 /** `count` free gids from GID_RANGE, none of them in `avoid` nor a group of this host. */
 export function allocateGids(count: number, avoid: ReadonlySet<number>): number[] {
   if (count === 0) return [];
-  mkdirSync(lockDir, { recursive: true, mode: 0o700 });
-  if (!exitHook) {
-    exitHook = true;
-    process.on('exit', () => releaseGids([...held]));
-  }
   const out: number[] = [];
   const skip = existingGroups();
   for (let g = GID_RANGE.first; g <= GID_RANGE.last && out.length < count; g++) {
-    if (avoid.has(g) || skip.has(g) || held.has(g)) continue;
-    if (tryTake(g)) {
-      held.add(g);
-      out.push(g);
-    }
+    if (avoid.has(g) || skip.has(g)) continue;
+    if (locks.take(g)) out.push(g);
   }
   if (out.length < count) {
-    releaseGids(out);
-    throw new Error(`no free volume group ids left in ${GID_RANGE.first}-${GID_RANGE.last} (locks in ${lockDir})`);
+    locks.release(out);
+    throw new Error(`no free volume group ids left in ${GID_RANGE.first}-${GID_RANGE.last} (locks in /tmp/sdlc-test-kubelet-gids)`);
   }
   return out;
 }
 
 export function releaseGids(gids: Iterable<number>): void {
-  for (const g of gids) {
-    if (!held.delete(g)) continue;
-    const file = path.join(lockDir, String(g));
-    try {
-      if (existsSync(file) && Number(readFileSync(file, 'utf8')) === process.pid) unlinkSync(file);
-    } catch {
-      // already gone
-    }
-  }
+  locks.release(gids);
 }
 
 /** Every gid a pod names itself (fsGroup, supplementalGroups, runAsGroup): never handed out as a volume group of that pod. */

@@ -27,6 +27,7 @@ import { nodeStatus, patchNodeStatus, registerNode } from './node';
 import { PodWorker } from './pod-worker';
 
 export type { Fault, PodTarget } from './faults';
+export { POD_NETWORK_HOST_IP } from './network';
 
 export interface StartKubeletOptions {
   /** Credentials the kubelet acts with (node identity from cluster.kubeletOptions(), or admin). */
@@ -51,6 +52,11 @@ export interface StartKubeletOptions {
    * are ignored and env is passed as written.
    */
   mountVolumes?: boolean;
+  /**
+   * Each pod in a network namespace of its own whose only way out is POD_NETWORK_HOST_IP, the host side
+   * of its veth pair (network.ts): how the tests show "egress only through the proxy". Needs root. Default false.
+   */
+  isolateNetwork?: boolean;
   /** Faults armed from the start (same as injectFault right after start). */
   faults?: Fault[];
   /**
@@ -68,6 +74,8 @@ export interface KubeletPodInfo {
   phase: string;
   /** The pod's working directory (each container's cwd; HOME too, except for non-root containers: <dir>/home/<container>). */
   dir: string;
+  /** isolateNetwork: the pod's network namespace (`ip netns` name) and address. */
+  network?: { namespace: string; podIp: string };
 }
 
 export interface TestKubelet {
@@ -175,6 +183,7 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
     imageCommands: opts.imageCommands ?? {},
     baseEnv,
     mountVolumes: opts.mountVolumes ?? false,
+    isolateNetwork: opts.isolateNetwork ?? false,
     armedFaults: () => faults,
     nodeReady: () => readiness.ready,
     log,
@@ -294,7 +303,7 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
     },
     cutLogStreams: () => logServer.cutAll(),
     pods: () =>
-      [...workers.values()].map((w) => ({ namespace: w.namespace, name: w.name, uid: w.uid, phase: w.phase(), dir: w.podDir })),
+      [...workers.values()].map((w) => ({ namespace: w.namespace, name: w.name, uid: w.uid, phase: w.phase(), dir: w.podDir, network: w.networkInfo() })),
     watchRequests: () => podLoop.watchRequests + (bindLoop?.watchRequests ?? 0),
     async stop() {
       if (stopped) return;

@@ -41,6 +41,7 @@ import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Container, type
 import { CriLogWriter } from './cri-log';
 import { apiEnvSources, ContainerConfigError, expandVars, resolveContainerEnv } from './env';
 import { podMatches, type Fault } from './faults';
+import { createPodNetwork, type PodNetwork } from './network';
 import { allocateGids, containerIdentity, gidsNamedBy, lookPath, podSetsRunAsUser, releaseGids, setprivArgv, untraversableAncestor, type ContainerIdentity } from './identity';
 import { apiTokenSource, containerMounts, isMaterialised, makeSubPathDirs, mountVolumes, remapEnvPaths, writeInClusterKubeconfig, type MountedVolumes } from './volumes';
 import { buildPodStatus, initFailed, initialized, podPhase, type ContainerSnapshot, type ContainerState, type PodSnapshot } from './pod-status';
@@ -61,6 +62,8 @@ export interface PodWorkerDeps {
   baseEnv: Record<string, string>;
   /** Materialise volumes under the pod dir and remap path-valued env (volumes.ts). Off: volumes are ignored. */
   mountVolumes: boolean;
+  /** Each pod in a network namespace of its own whose only way out is the host's POD_NETWORK_HOST_IP (network.ts). */
+  isolateNetwork: boolean;
   armedFaults(): readonly Fault[];
   nodeReady(): boolean;
   log(s: string): void;
@@ -125,6 +128,8 @@ export class PodWorker {
   private readonly identities: boolean;
   /** Volume name → its group (identities + mountVolumes). */
   private volumeGids = new Map<string, number>();
+  /** The pod's own network namespace (isolateNetwork), from its start until it is removed. */
+  private network?: PodNetwork;
   private readonly startTime: Date;
   private failure?: { reason: string; message: string };
   private deadlineTimer?: NodeJS.Timeout;
@@ -240,6 +245,7 @@ export class PodWorker {
       rmSync(this.podDir, { recursive: true, force: true });
       rmSync(this.logDir(), { recursive: true, force: true });
       releaseGids(this.volumeGids.values());
+      this.network?.release();
     });
     this.deps.onGone(this);
   }
@@ -249,6 +255,7 @@ export class PodWorker {
     this.killNow();
     await this.setUp;
     await Promise.all(this.all().map((c) => c.closed));
+    this.network?.release();
     if (this.volumeGids.size) {
       // The dir stays (a dead node's disk); its groups go back to the pool, so nobody may enter its volumes any more.
       const volumes = path.join(this.podDir, 'volumes');
@@ -408,6 +415,17 @@ export class PodWorker {
     }
     const volumes = this.deps.mountVolumes ? await this.prepareVolumes() : undefined;
     if (this.stopping() || (this.deps.mountVolumes && !volumes)) return;
+    if (this.deps.isolateNetwork && !this.network) {
+      try {
+        this.network = await createPodNetwork();
+      } catch (err) {
+        // As a CNI failure: the sandbox is not created, the pod stays Pending with the reason.
+        this.setWaiting('ContainerCreating', `failed to set up the pod network: ${(err as Error).message}`);
+        this.deps.log(`pod ${this.key}: ${(err as Error).message}`);
+        return;
+      }
+      if (this.gone) return this.network.release();
+    }
     let envs = await this.resolveEnvs();
     if (!envs || this.stopping()) return;
     const all = this.all();
@@ -538,9 +556,15 @@ export class PodWorker {
 
   /**
    * argv wrapped so that the process runs as the container's identity (setpriv), inside a mount namespace
-   * with its read-only mounts (unshare); or a reason it cannot start.
+   * with its read-only mounts (unshare) and in the pod's network namespace (nsenter); or a reason it cannot start.
    */
   private wrap(c: ContainerRun, argv: string[], env: Record<string, string>): string[] | string {
+    const wrapped = this.asIdentity(c, argv, env);
+    return typeof wrapped === 'string' || !this.network ? wrapped : [...this.network.enter, ...wrapped];
+  }
+
+  /** argv as the container's identity (setpriv) with its read-only mounts (unshare); unchanged for a pod without runAsUser. */
+  private asIdentity(c: ContainerRun, argv: string[], env: Record<string, string>): string[] | string {
     const id = c.identity;
     if (!id) return argv;
     const setpriv = lookPath('setpriv', '/usr/bin:/bin:/usr/sbin:/sbin');
@@ -860,6 +884,11 @@ export class PodWorker {
       this.idleWaiters = [];
       waiters.forEach((w) => w());
     }
+  }
+
+  /** The pod's network namespace and address (isolateNetwork), once made. */
+  networkInfo(): { namespace: string; podIp: string } | undefined {
+    return this.network && { namespace: this.network.namespace, podIp: this.network.podIp };
   }
 
   /** For the kubelet's bookkeeping and tests. */
