@@ -1,8 +1,10 @@
 /**
  * The chart against a real kube-apiserver (test/support/cluster) with the real CRDs from
  * ../shared/crds (External Secrets, Argo CD Application, ServiceMonitor) applied server-side:
- * every rendered manifest of the three releases passes server-side dry-run, the dev release installs
- * with `helm install`, the worker's ServiceAccount can do its job and nothing more, and
+ * every rendered manifest of the three releases (and of the egress-mode ci scenarios) passes server-side
+ * dry-run, the dev release installs with `helm install` (the egress proxy, its NetworkPolicies, PDB and
+ * ticket key ExternalSecret included; the proxy and worker pods pass Pod Security "restricted"
+ * admission), the worker's ServiceAccount can do its job and nothing more, and
  * scripts/spawn-pod.sh + scripts/tail-logs.sh run an agent pod on the test kubelet (its three phases and
  * the model gateway sidecar, each as its own uid, volumes materialised: a container reaches only what it mounts).
  */
@@ -13,6 +15,7 @@ import { repoRoot, toolPath } from '../../src/tools';
 import { createNamespace, startCluster, type Cluster } from '../support/cluster';
 import { startKubelet, type TestKubelet } from '../support/kubelet';
 import {
+  CHART_DIR,
   ENVIRONMENTS,
   buildReleaseCopies,
   helm,
@@ -170,10 +173,17 @@ describe('helm install of the dev release', () => {
 
     const ns = await kubectl(['get', 'namespace', DEV_AGENTS, '-o', 'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}']);
     expect(ns.stdout).toBe('restricted');
-    const inRelease = await kubectl(['get', 'deployment,configmap,serviceaccount,externalsecret,networkpolicy,service', '-n', DEV_NS, '-o', 'name']);
+    const inRelease = await kubectl(['get', 'deployment,configmap,serviceaccount,externalsecret,networkpolicy,service,poddisruptionbudget', '-n', DEV_NS, '-o', 'name']);
     expect(inRelease.stdout.split('\n')).toEqual(
       expect.arrayContaining([
         `deployment.apps/${DEV_RELEASE}-worker`,
+        // egress.mode=proxy (the dev release's): the proxy and everything around it.
+        `deployment.apps/${DEV_RELEASE}-egress-proxy`,
+        `service/${DEV_RELEASE}-egress-proxy`,
+        `serviceaccount/${DEV_RELEASE}-egress-proxy`,
+        `networkpolicy.networking.k8s.io/${DEV_RELEASE}-egress-proxy`,
+        `poddisruptionbudget.policy/${DEV_RELEASE}-egress-proxy`,
+        `externalsecret.external-secrets.io/${DEV_RELEASE}-egress-ticket-keys`,
         `configmap/${DEV_RELEASE}-config`,
         `configmap/${DEV_RELEASE}-pod-template`,
         `serviceaccount/${DEV_RELEASE}-worker`,
@@ -193,6 +203,61 @@ describe('helm install of the dev release', () => {
         `resourcequota/${DEV_RELEASE}-agents`,
       ]),
     );
+  });
+});
+
+describe('egress proxy of the installed dev release', () => {
+  const getJson = async (args: string[]) => {
+    const r = await kubectl(['get', ...args, '-o', 'json']);
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout);
+  };
+
+  it.each(['egress-proxy', 'worker'])('the %s pod template passes Pod Security "restricted" admission (a Pod made from it, dry-run in a namespace that enforces restricted)', async (name) => {
+    const PSS_NS = 'sdlc-pss-restricted';
+    await createNamespace(cluster, PSS_NS);
+    const label = await kubectl(['label', 'namespace', PSS_NS, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest', '--overwrite']);
+    expect(label.code).toBe(0);
+    const d = await getJson(['deployment', `${DEV_RELEASE}-${name}`, '-n', DEV_NS]);
+    // The pod keeps the installed Deployment's spec, with an account that exists in that namespace.
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `pss-${name}`, namespace: PSS_NS, labels: d.spec.template.metadata.labels },
+      spec: { ...d.spec.template.spec, serviceAccountName: 'default' },
+    };
+    const r = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(pod) });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(`pod/pss-${name} created (server dry run)`);
+    // The check is real: the same pod without its container hardening is refused there.
+    const [c] = pod.spec.containers;
+    const weakened = { ...pod, spec: { ...pod.spec, containers: [{ ...c, securityContext: { ...c.securityContext, allowPrivilegeEscalation: true } }] } };
+    const refused = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(weakened) });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('violates PodSecurity "restricted:latest"');
+  });
+
+  it('as stored by the apiserver: agent pods may reach only DNS and the proxy; the proxy only public addresses, from agent pods', async () => {
+    const agent = await getJson(['networkpolicy', `${DEV_RELEASE}-agent`, '-n', DEV_AGENTS]);
+    const proxy = await getJson(['networkpolicy', `${DEV_RELEASE}-egress-proxy`, '-n', DEV_NS]);
+    const deployment = await getJson(['deployment', `${DEV_RELEASE}-egress-proxy`, '-n', DEV_NS]);
+    expect(agent.spec.egress).toHaveLength(2);
+    expect(agent.spec.egress[1]).toEqual({
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': DEV_NS } }, podSelector: { matchLabels: deployment.spec.selector.matchLabels } }],
+      ports: [{ port: 3128, protocol: 'TCP' }],
+    });
+    expect(proxy.spec.ingress).toEqual([
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': DEV_AGENTS } }, podSelector: agent.spec.podSelector }], ports: [{ port: 3128, protocol: 'TCP' }] },
+    ]);
+    expect(proxy.spec.egress[1].to.map((p: { ipBlock: { cidr: string; except: string[] } }) => [p.ipBlock.cidr, p.ipBlock.except.includes(p.ipBlock.cidr === '::/0' ? 'fe80::/10' : '169.254.0.0/16')])).toEqual([
+      ['0.0.0.0/0', true],
+      ['::/0', true],
+    ]);
+    expect(proxy.spec.egress[1].ports).toEqual([{ protocol: 'TCP' }]);
+    // The worker is told where the proxy is and where the key ring is mounted.
+    const cm = await getJson(['configmap', `${DEV_RELEASE}-config`, '-n', DEV_NS]);
+    expect(cm.data.SDLC_EGRESS_PROXY).toBe(`${DEV_RELEASE}-egress-proxy.${DEV_NS}.svc.cluster.local:3128`);
+    expect(cm.data.SDLC_EGRESS_TICKET_KEY_FILE).toBe('/var/run/secrets/sdlc-egress/ticket-keys');
   });
 });
 
@@ -216,11 +281,46 @@ describe('server-side dry-run', () => {
     }
     if (env !== 'dev') expect(objs.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
     // stg and prod run 2 workers behind a policy/v1 PodDisruptionBudget; dev has none.
-    expect(objs.some((o) => o.kind === 'PodDisruptionBudget')).toBe(env !== 'dev');
+    expect(objs.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name.endsWith('-worker'))).toBe(env !== 'dev');
+    // egress.mode=proxy in every release: the proxy's objects were among those the apiserver accepted.
+    const name = releaseName(env);
+    for (const [kind, objName] of [
+      ['Deployment', `${name}-egress-proxy`],
+      ['Service', `${name}-egress-proxy`],
+      ['NetworkPolicy', `${name}-egress-proxy`],
+      ['PodDisruptionBudget', `${name}-egress-proxy`],
+      ['ExternalSecret', `${name}-egress-ticket-keys`],
+    ] as const) {
+      expect({ kind, objName, rendered: objs.some((o) => o.kind === kind && o.metadata.name === objName) }).toEqual({ kind, objName, rendered: true });
+    }
+    for (const line of [`deployment.apps/${name}-egress-proxy`, `networkpolicy.networking.k8s.io/${name}-egress-proxy`, `networkpolicy.networking.k8s.io/${name}-agent`, `poddisruptionbudget.policy/${name}-egress-proxy`, `externalsecret.external-secrets.io/${name}-egress-ticket-keys`]) {
+      expect(accepted.some((l) => l.startsWith(`${line} `))).toBe(true);
+    }
 
     const app = await kubectl(['apply', '--dry-run=server', '-f', path.join(repoRoot, 'releases', releaseName(env), 'argocd.yaml')]);
     expect(app.stderr).toBe('');
     expect(app.stdout.trim()).toBe(`application.argoproj.io/${releaseName(env)} created (server dry run)`);
+  });
+
+  it.each(['egress-rules', 'separate-namespace', 'existing-secrets'])('every rendered manifest of ci/%s-values.yaml is accepted (egress.mode rules; proxy with a separate agent namespace; proxy without NetworkPolicies)', async (scenario) => {
+    for (const ns of ['sdlc', 'sdlc-agents']) await createNamespace(cluster, ns);
+    const rendered = await helm(templateArgs({ valuesFiles: [path.join(CHART_DIR, 'ci', `${scenario}-values.yaml`)] }));
+    expect(rendered.code).toBe(0);
+    const objs = parseManifests(rendered.stdout);
+    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: rendered.stdout });
+    expect(r.stderr.replace(/^Warning: resource .* is missing the kubectl.kubernetes.io\/last-applied-configuration.*\n/gm, '')).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l.endsWith('(server dry run)'))).toHaveLength(objs.length);
+    const proxyObjects = objs.filter((o) => o.metadata.name.includes('egress-proxy'));
+    if (scenario === 'egress-rules') {
+      expect(proxyObjects).toEqual([]);
+      // The IPv6 block with its except (fe80::/10 and the scenario's range) passed the apiserver's validation.
+      expect(r.stdout).toContain('networkpolicy.networking.k8s.io/sdlc-agentic-sdlc-agent-runner-agent created (server dry run)');
+    } else {
+      expect(proxyObjects.map((o) => o.kind).sort()).toEqual(
+        scenario === 'existing-secrets' ? ['Deployment', 'PodDisruptionBudget', 'Service'] : ['Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount'],
+      );
+    }
   });
 
   it('really validates against the CRD schemas: an ExternalSecret the CRD does not allow is refused', async () => {
@@ -279,9 +379,11 @@ describe('least privilege of the worker ServiceAccount', () => {
     expect(await canI(args)).toBe('no');
   });
 
-  it('the agent ServiceAccount may do nothing', async () => {
-    const agentSa = `system:serviceaccount:${DEV_AGENTS}:${DEV_RELEASE}-agent`;
-    const r = await kubectl(['auth', 'can-i', '--list', `--as=${agentSa}`, '-n', DEV_AGENTS]);
+  it.each([
+    ['agent', `system:serviceaccount:${DEV_AGENTS}:${DEV_RELEASE}-agent`, DEV_AGENTS],
+    ['egress proxy', `system:serviceaccount:${DEV_NS}:${DEV_RELEASE}-egress-proxy`, DEV_NS],
+  ])('the %s ServiceAccount may do nothing', async (_who, sa, ns) => {
+    const r = await kubectl(['auth', 'can-i', '--list', `--as=${sa}`, '-n', ns]);
     expect(r.code).toBe(0);
     // Rows: resource, non-resource URLs, resource names, verbs. Only what every authenticated identity
     // gets (self reviews; discovery URLs) may appear: nothing in the namespace.
