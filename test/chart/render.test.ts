@@ -14,6 +14,7 @@ import { LABELS, MANAGED_BY } from '../../src/k8s/gateway';
 import { buildPodManifest, parsePodTemplate } from '../../src/k8s/pod-manifest';
 import { podName } from '../../src/k8s/names';
 import { loadConfig } from '../../src/egress/config';
+import { parseProxyAddress } from '../../src/egress/pod-env';
 import {
   CHART_DIR,
   ENVIRONMENTS,
@@ -809,6 +810,8 @@ describe('egress proxy (egress.mode: proxy, the default and every release\'s)', 
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
     expect(service.spec.ports).toEqual([{ name: 'proxy', port: 3128, targetPort: 'proxy', protocol: 'TCP' }]);
     expect(cm.SDLC_EGRESS_PROXY).toBe(`${service.metadata.name}.${releaseNs}.svc.cluster.local:3128`);
+    // The worker reads it with its own parser.
+    expect(parseProxyAddress(cm.SDLC_EGRESS_PROXY!)).toEqual({ host: `${service.metadata.name}.${releaseNs}.svc.cluster.local`, port: 3128 });
     const pdb = find(objs, 'PodDisruptionBudget', '-egress-proxy') as AnyObj;
     expect(pdb.apiVersion).toBe('policy/v1');
     expect(pdb.spec).toEqual({ selector: { matchLabels: deployment.spec.selector.matchLabels }, maxUnavailable: 1 });
