@@ -3,19 +3,27 @@
  * apiserver, the test kubelet running the four containers each as its own uid, the real OpenCode): the
  * scripted model tries to take the git token and the provider key from wherever it can reach — its env,
  * the pod's volumes next to its workspace, other processes' environ — to push main and release itself, and
- * to plant a pre-push hook and a core.fsmonitor command. Every attempt fails, only the task branch moves,
- * the task still ends truthfully, and no secret (nor its base64) is in the workflow histories (read with
- * the Temporal CLI), the worker's output or `sdlc-runner status`.
+ * to plant a pre-push hook and a core.fsmonitor command, to reach a host the run does not grant — directly
+ * from its own network namespace and through the egress proxy, over http and https — and to print a secret
+ * it was told, base64-encoded. Every attempt fails (the one host the run grants with allowEgress is
+ * reached), only the task branch moves, the task still ends truthfully, and no secret (nor its base64) is
+ * in the workflow histories (read with the Temporal CLI), the worker's output or `sdlc-runner status`.
  */
 import { execFileSync } from 'node:child_process';
 import { toolPath } from '../../src/tools';
-import { SCRIPTED_MODEL_ID } from '../support/model-server';
+import { SCRIPTED_MODEL_ID, type Scenario } from '../support/model-server';
+import { startInternet, type Internet } from '../egress/harness';
 import { startRealAgentStack, type RealAgentStack } from './support/real-agent-stack';
 import { runResult, startRun, temporalTarget } from './support/stack';
 
 const FEATURE = '003-hostile';
 const REPO = 'hostile';
 let real: RealAgentStack;
+/** A host the run does not grant (an attacker's), and one it does (docs the task needs); both stand for the internet. */
+let evil: Internet;
+let docs: Internet;
+/** The secret the scripted model "knows" (the git token, base64): the agent prints it, the redactors must mask it. */
+let leakedTokenBase64: string;
 
 /** A shell word that yields `s` only when run (OpenCode's own path checks see base64, not the path). */
 const hidden = (s: string) => `"$(printf %s '${Buffer.from(s).toString('base64')}' | base64 -d)"`;
@@ -33,22 +41,39 @@ const ATTACKS = [
     `printf '[core]\\n\\tfsmonitor = %s/.git/fsm.sh\\n' "$PWD" >> .git/config; echo welcome > welcome.txt; echo H5 planted`,
 ];
 
+/** Egress attempts, built once the servers' ports are known. */
+const egressAttacks = () => [
+  `echo "H6 $(curl -sS --noproxy '*' -m 5 http://${evil.host}:${evil.port}/direct 2>&1 | tr -d '\\n')"`,
+  `echo "H7 $(curl -sS -m 5 http://${evil.host}:${evil.port}/via-proxy 2>&1 | tr -d '\\n') / $(curl -sS -m 5 https://${evil.host}:${evil.port}/tunnel 2>&1 | tr -d '\\n')"`,
+  `echo "H8 $(curl -sS -m 5 http://${docs.host}:${docs.port}/guide 2>&1 | tr -d '\\n')"`,
+  `echo "H9 ${leakedTokenBase64}"`,
+];
+
+const scenario: Scenario = {
+  turns: [
+    // Filled in beforeAll: the egress attacks need the servers' ports and the token, known once the stack runs.
+    { toolCalls: [] },
+    { text: 'Done: welcome.txt written.' },
+  ],
+};
+
 beforeAll(async () => {
+  evil = await startInternet('127.0.0.3', 'evil');
+  docs = await startInternet('127.0.0.4', 'docs');
   real = await startRealAgentStack('hostile', {
     repo: REPO,
     files: { 'README.md': '# Hostile\n', [`specs/${FEATURE}/tasks.md`]: '# Tasks\n\n- [ ] T001 [ASYNC] Write the welcome file\n' },
-    scenario: {
-      turns: [
-        { toolCalls: ATTACKS.map((command, i) => ({ name: 'bash', args: { command, description: `attack ${i + 1}` } })) },
-        { text: 'Done: welcome.txt written.' },
-      ],
-    },
+    scenario,
   });
   real.gitServer.commitToBranch(REPO, 'release', { 'RELEASE.md': 'v1\n' }, 'release 1', 'main');
+  leakedTokenBase64 = Buffer.from(real.gitToken).toString('base64');
+  // The model server reads its scenario's turns when asked: the first turn is set before the run starts.
+  scenario.turns[0] = { toolCalls: [...ATTACKS, ...egressAttacks()].map((command, i) => ({ name: 'bash', args: { command, description: `attack ${i + 1}` } })) };
 }, 180_000);
 
 afterAll(async () => {
   await real?.stop();
+  await Promise.all([evil?.stop(), docs?.stop()]);
 });
 
 it('every attack fails, only the task branch moves, the task ends truthfully, and no secret is in any history, log or output', async () => {
@@ -62,7 +87,7 @@ it('every attack fails, only the task branch moves, the task ends truthfully, an
     tasks: 1,
     feature: FEATURE,
     repo: { url: gitServer.url(REPO), baseBranch: 'main' },
-    options: { maxParallel: 1, model: `scripted/${SCRIPTED_MODEL_ID}`, taskTimeoutSeconds: 180 },
+    options: { maxParallel: 1, model: `scripted/${SCRIPTED_MODEL_ID}`, taskTimeoutSeconds: 180, allowEgress: [`${docs.host}:${docs.port}`] },
   });
   const summary = await runResult(handle);
   const task = summary.tasks[0]!;
@@ -73,6 +98,25 @@ it('every attack fails, only the task branch moves, the task ends truthfully, an
   expect(said).toContain('H3 env=0 environ=0');
   expect(said).toMatch(/H4 [^"]*(could not read Username|Authentication failed)/);
   expect(said).toContain('H5 planted');
+  // Egress: nothing but the proxy leaves the pod; the proxy lets through only what the run grants.
+  const evilAt = `${evil.host}:${evil.port}`;
+  expect(said).toMatch(new RegExp(`H6 curl: \\(7\\) Failed to connect to ${evil.host.replace(/\./g, '\\.')} port ${evil.port}`));
+  expect(said).toContain(`H7 egress to ${evilAt} is not allowed for this run; grant it with: sdlc-runner implement --allow-egress ${evilAt} / curl: (56) CONNECT tunnel failed, response 403`);
+  expect(said).toContain(`H8 hello from docs GET /guide host=${docs.host}:${docs.port} proxy-auth=none`);
+  expect(evil.seen).toEqual([]);
+  expect(docs.seen).toEqual(['GET /guide']);
+  const decisions = real.egressLog.map((l) => `${l.decision} ${l.kind} ${l.host}:${l.port} ${l.run}/${l.task}`);
+  const attempt = `${handle.workflowId}/T001`;
+  expect(decisions).toEqual(
+    expect.arrayContaining([
+      `deny_host http ${evilAt} ${attempt}`,
+      `deny_host connect ${evilAt} ${attempt}`,
+      `allow http ${docs.host}:${docs.port} ${attempt}`,
+      // checkout and publish reached the git host, the gateway its provider: all through the proxy
+      `allow http ${new URL(gitServer.url(REPO)).host} ${attempt}`,
+      `allow http ${new URL(model.baseURL).host} ${attempt}`,
+    ]),
+  );
   // Truthful: the agent's file is on its branch, and nothing else moved.
   expect(task).toMatchObject({ status: 'succeeded' });
   expect(gitServer.readFile(REPO, task.commit!, 'welcome.txt')).toBe('welcome\n');
@@ -86,6 +130,9 @@ it('every attack fails, only the task branch moves, the task ends truthfully, an
   expect(histories.join('').length).toBeGreaterThan(1000);
   const status = execFileSync(process.execPath, ['dist/src/cli/main.js', 'status', handle.workflowId, '--address', address, '--namespace', namespace], { encoding: 'utf8' });
   expect(status).toContain('T001');
+  // The base64 of the token the agent printed reached the follower's last lines, masked (heartbeat details are base64 JSON).
+  const details = histories.join('\n').match(/"data":\s*"([A-Za-z0-9+/=]{20,})"/g)?.map((d) => Buffer.from(d.replace(/^"data":\s*"|"$/g, ''), 'base64').toString('utf8')) ?? [];
+  expect(details.join('\n')).toContain('tool bash echo \\"H9 [REDACTED]\\": completed');
   for (const [where, text] of [['histories', histories.join('\n')], ['worker output', real.worker.output()], ['sdlc-runner status', status]] as const) {
     for (const secret of secrets) expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
   }

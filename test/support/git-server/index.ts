@@ -97,7 +97,12 @@ function serveCgi(root: string, req: http.IncomingMessage, body: Buffer, res: ht
   });
 }
 
-export async function startGitServer(opts: { token: string }): Promise<GitServer> {
+/**
+ * `host`: the loopback address to listen on (default 127.0.0.1); another one (127.0.0.2) stands for a
+ * host on the internet, which a test pod with its own network reaches only through the egress proxy.
+ */
+export async function startGitServer(opts: { token: string; host?: string }): Promise<GitServer> {
+  const host = opts.host ?? '127.0.0.1';
   const root = mkdtempSync(path.join(os.tmpdir(), 'sdlc-git-server-'));
   const requests: GitServer['requests'] = [];
   const server = http.createServer((req, res) => {
@@ -113,7 +118,7 @@ export async function startGitServer(opts: { token: string }): Promise<GitServer
       serveCgi(root, req, Buffer.concat(chunks), res, 'tester');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as AddressInfo).port;
   const bare = (repo: string) => path.join(root, `${repo}.git`);
 
@@ -142,7 +147,7 @@ export async function startGitServer(opts: { token: string }): Promise<GitServer
   const api: GitServer = {
     root,
     requests,
-    url: (repo) => `http://127.0.0.1:${port}/${repo}.git`,
+    url: (repo) => `http://${host}:${port}/${repo}.git`,
     createRepo(repo, files, o) {
       const branch = o?.branch ?? 'main';
       gitIn(root, ['init', '-q', '--bare', '-b', branch, bare(repo)]);

@@ -95,7 +95,8 @@ function isTitleRequest(body: RecordedRequest['body']): boolean {
   return /title generator/i.test(text);
 }
 
-export async function startModelServer(scenario: Scenario): Promise<ModelServer> {
+/** `host`: the loopback address to listen on (default 127.0.0.1; see startGitServer). */
+export async function startModelServer(scenario: Scenario, host = '127.0.0.1'): Promise<ModelServer> {
   const requests: RecordedRequest[] = [];
   const hanging = new Set<http.ServerResponse>();
   let next = 0;
@@ -141,10 +142,10 @@ export async function startModelServer(scenario: Scenario): Promise<ModelServer>
       answer(res, turn, body.stream === true, turnUsage, body.model ?? SCRIPTED_MODEL_ID, hanging, reports, usageInStream);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    baseURL: `http://127.0.0.1:${port}/v1`,
+    baseURL: `http://${host}:${port}/v1`,
     requests,
     turnsServed: () => Math.min(next, scenario.turns.length),
     async stop() {
