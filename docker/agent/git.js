@@ -99,6 +99,9 @@ class Git {
       env.GIT_SSH_COMMAND = [
         'ssh', '-i', shq(key), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
         '-o', `UserKnownHostsFile=${shq(this.cfg.knownHostsFile)}`, '-o', 'StrictHostKeyChecking=yes',
+        // The pod's egress goes through the proxy (its NetworkPolicy allows nothing else): ssh tunnels
+        // through it with CONNECT, as git's https does by itself; NO_PROXY hosts are reached directly.
+        ...(env.HTTPS_PROXY || env.https_proxy ? ['-o', shq(`ProxyCommand=${shq(process.execPath)} ${shq(path.join(__dirname, 'proxy-agent.js'))} connect %h %p`)] : []),
       ].join(' ');
     }
     env.GIT_CONFIG_COUNT = String(config.length);
@@ -222,8 +225,11 @@ class Git {
   }
 }
 
+/** git's last lines; a refusal by the egress proxy (ssh's ProxyCommand says it first) always leads: it is the reason. */
 function lastLines(text, n = 6) {
-  return String(text).trim().split(/\r?\n/).slice(-n).join(' | ') || '(no output)';
+  const lines = String(text).trim().split(/\r?\n/);
+  const proxy = lines.filter((l) => l.startsWith('proxy-agent: '));
+  return [...proxy, ...lines.filter((l) => !proxy.includes(l)).slice(-n)].join(' | ') || '(no output)';
 }
 
 module.exports = { Git, GitError, credentialOrigin };

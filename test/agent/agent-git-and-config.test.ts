@@ -1,6 +1,11 @@
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
+import { egressProxyUrl } from '../../src/egress/auth';
+import type { LogRecord } from '../../src/egress/log';
+import { startEgressProxy } from '../../src/egress/proxy';
+import { deniedRanges } from '../../src/egress/ranges';
+import { signTicket } from '../../src/egress/ticket';
 import { startGitSshServer, type GitSshServer } from '../support/git-server/ssh';
 import { expectNoSecrets, GIT_TOKEN, MODEL_API_KEY, runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
 
@@ -100,6 +105,39 @@ describe('agent entrypoint: git credentials and configuration', () => {
       expect(s.commands.some((c) => c.startsWith('git-receive-pack'))).toBe(true);
       const keyLines = readFileSync(keyFile, 'utf8').split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
       expectNoSecrets(run, keyLines);
+    });
+
+    test.each([
+      ['granted by the ticket: clones and pushes through a CONNECT tunnel', true],
+      ['not granted: the proxy refuses, git fails with its reason, the server sees nothing', false],
+    ])('in the proxy mode, ssh goes through the egress proxy (ProxyCommand) — %s', async (_name, granted) => {
+      const { f, s, keyFile, knownHosts } = await sshFixture();
+      const sshAt = new URL(s.url(f.repo)).host;
+      const key = Buffer.from('ssh-egress-test-key-0123456789abcdef012345');
+      const log: LogRecord[] = [];
+      const proxy = await startEgressProxy({ host: '127.0.0.1', port: 0, keys: [key], alwaysAllow: [], denied: deniedRanges({ allowLoopback: true }), log: (r) => log.push(r) });
+      try {
+        const ticket = signTicket({ run: 'run-ssh', task: 'T012', attempt: 1, hosts: granted ? [sshAt] : [], exp: Math.floor(Date.now() / 1000) + 600 }, key);
+        const run = await runAgentPod(f.env({
+          SDLC_REPO_URL: s.url(f.repo), SDLC_GIT_TOKEN_FILE: '', SDLC_GIT_SSH_KEY_FILE: keyFile, SDLC_GIT_KNOWN_HOSTS_FILE: knownHosts,
+          HTTPS_PROXY: egressProxyUrl({ host: '127.0.0.1', port: proxy.port }, ticket), NO_PROXY: 'localhost',
+        }));
+        if (granted) {
+          expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
+          expect(f.git.readFile(f.repo, run.result.sha!, 'welcome.txt')).toBe('over ssh\n');
+          // checkout's reads and clone, publish's push: each ssh its own tunnel, all allowed, under the ticket's attempt
+          await proxy.close(1000);
+          const tunnels = log.filter((l) => l.kind === 'connect' && `${l.host}:${l.port}` === sshAt).map((l) => `${l.decision} ${l.run}`);
+          expect(tunnels.length).toBeGreaterThanOrEqual(2);
+          expect(new Set(tunnels)).toEqual(new Set(['allow run-ssh']));
+        } else {
+          expect(run.code).toBe(AGENT_EXIT.GIT_FAILURE);
+          expect(run.result.reason).toContain(`proxy-agent: egress proxy refused ${sshAt}: 403 (egress to ${sshAt} is not allowed for this run; grant it with: sdlc-runner implement --allow-egress ${sshAt})`);
+          expect(s.commands).toEqual([]);
+        }
+      } finally {
+        await proxy.close(0);
+      }
     });
 
     test('an unknown host key → git failure, nothing cloned', async () => {
