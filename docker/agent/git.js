@@ -17,7 +17,7 @@ const path = require('node:path');
 class GitError extends Error {}
 
 /** Failures that another attempt cannot fix: retrying them only delays the report. */
-const PERMANENT_FAILURE = /Authentication failed|HTTP (401|403)|could not read (Username|Password)|Permission denied \(publickey|Host key verification failed|Repository not found|not found: did you run|does not appear to be a git repository|couldn't find remote ref|\[rejected\]|non-fast-forward/i;
+const PERMANENT_FAILURE = /Authentication failed|HTTP (401|403)|could not read (Username|Password)|Permission denied \(publickey|Host key verification failed|Repository not found|not found: did you run|does not appear to be a git repository|couldn't find remote ref|\[rejected\]|non-fast-forward|egress proxy refused|HTTP code 40[37] from proxy/i;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

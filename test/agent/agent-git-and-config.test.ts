@@ -133,6 +133,7 @@ describe('agent entrypoint: git credentials and configuration', () => {
         } else {
           expect(run.code).toBe(AGENT_EXIT.GIT_FAILURE);
           expect(run.result.reason).toContain(`proxy-agent: egress proxy refused ${sshAt}: 403 (egress to ${sshAt} is not allowed for this run; grant it with: sdlc-runner implement --allow-egress ${sshAt})`);
+          expect(run.result.reason).not.toMatch(/after \d+ attempts/); // a refusal is not retried
           expect(s.commands).toEqual([]);
         }
       } finally {

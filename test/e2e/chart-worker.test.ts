@@ -114,7 +114,8 @@ it('the worker Deployment from the dev release, run by the kubelet, connects to 
   const deployment = (await apps.listNamespacedDeployment({ namespace: NS })).items.find((d) => d.metadata?.name === `${RELEASE}-worker`);
   if (!deployment?.spec?.template.spec) throw new Error(`helm install did not create Deployment ${NS}/${RELEASE}-worker`);
   const podSpec = deployment.spec.template.spec;
-  const workerSecret = podSpec.volumes?.find((v) => v.secret)?.secret?.secretName;
+  // The worker mounts its git read token and (egress proxy mode, dev's default) the egress ticket key.
+  const workerSecrets = (podSpec.volumes ?? []).flatMap((v) => (v.secret?.secretName ? [v.secret.secretName] : []));
   const config = await core.readNamespacedConfigMap({ namespace: NS, name: `${RELEASE}-config` });
   const agentNs = config.data!.SDLC_K8S_NAMESPACE!;
   const templateCm = await core.readNamespacedConfigMap({ namespace: NS, name: `${RELEASE}-pod-template` });
@@ -124,7 +125,12 @@ it('the worker Deployment from the dev release, run by the kubelet, connects to 
   expect(config.data).toMatchObject({ TEMPORAL_ADDRESS: temporalTarget().address, TEMPORAL_TASK_QUEUE: queue, SDLC_POD_TEMPLATE_FILE: '/etc/sdlc-runner/pod-template.yaml' });
 
   // What External Secrets Operator and kube-controller-manager's root-CA publisher would provide.
-  await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: workerSecret }, stringData: { 'git-read-token': 'e2e-read-token' } } });
+  expect(config.data).toMatchObject({ SDLC_EGRESS_PROXY: `${RELEASE}-egress-proxy.${NS}.svc.cluster.local:3128`, SDLC_EGRESS_TICKET_KEY_FILE: expect.any(String) });
+  expect(workerSecrets).toHaveLength(2);
+  for (const name of workerSecrets) {
+    const stringData: Record<string, string> = /egress/.test(name) ? { 'ticket-keys': `${randomBytes(32).toString('hex')}\n` } : { 'git-read-token': 'e2e-read-token' };
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name }, stringData } });
+  }
   await core.createNamespacedSecret({ namespace: agentNs, body: { metadata: { name: agentSecret }, stringData: { token: 'e2e-push-token', 'anthropic-api-key': 'sk-e2e' } } });
   await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': cluster.caPem } } });
 
