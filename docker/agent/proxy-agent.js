@@ -46,13 +46,17 @@ function proxyAuthorization(proxy) {
   return `Basic ${Buffer.from(creds).toString('base64')}`;
 }
 
+/** Where to connect for the proxy URL (brackets off an IPv6 literal; port 80 when it names none). */
+function proxyEndpoint(proxy) {
+  return { host: proxy.hostname.replace(/^\[|\]$/g, ''), port: Number(proxy.port || 80) };
+}
+
 /** Opens a tunnel to host:port through the proxy; calls back with the raw socket, or an error naming the proxy's answer. */
 function tunnel(proxy, host, port, callback) {
   const authorization = proxyAuthorization(proxy);
   const authority = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
   const req = http.request({
-    host: proxy.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(proxy.port || 80),
+    ...proxyEndpoint(proxy),
     method: 'CONNECT',
     path: authority,
     headers: { host: authority, ...(authorization ? { 'proxy-authorization': authorization } : {}) },
@@ -123,8 +127,7 @@ function requestFor(target, env = process.env) {
   return (url, options) =>
     http.request({
       ...options,
-      host: proxy.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(proxy.port || 80),
+      ...proxyEndpoint(proxy),
       path: url.href,
       headers: { ...options.headers, host: url.host, ...(authorization ? { 'proxy-authorization': authorization } : {}) },
     });

@@ -4,7 +4,7 @@
  * (OpenCode) and the model gateway all read the standard proxy variables; loopback stays direct (the
  * model gateway sidecar shares the pod's network namespace).
  */
-import { parseEntries, splitHostPort } from './allowlist';
+import { splitHostPort } from './allowlist';
 import { egressProxyUrl } from './auth';
 import { readKeyRing } from './keys';
 import { signTicket } from './ticket';
@@ -45,7 +45,8 @@ export interface AttemptEgress {
 
 /** The proxy variables for one attempt's pod, both spellings (curl reads only the lowercase http_proxy). */
 export function egressEnv(signer: EgressSigner, a: AttemptEgress, nowSeconds = Math.floor(Date.now() / 1000)): Record<string, string> {
-  const hosts = parseEntries(a.hosts ?? '').map((e) => e.text);
+  // signTicket refuses any entry the proxy could not parse: no second check here.
+  const hosts = (a.hosts ?? '').split(/[\s,]+/).filter((h) => h !== '');
   const ticket = signTicket(
     { run: a.run, task: a.task, attempt: a.attempt, hosts, exp: nowSeconds + a.activeDeadlineSeconds + LONGEST_PENDING_SECONDS },
     readKeyRing(signer.keyFiles),

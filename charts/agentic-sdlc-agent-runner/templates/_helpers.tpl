@@ -150,6 +150,17 @@ Usage: include "agentic-sdlc-agent-runner.checkedEnv" (list "worker.extraEnv" .V
 {{- define "agentic-sdlc-agent-runner.workerSecretDir" -}}/var/run/secrets/sdlc-runner{{- end }}
 {{- define "agentic-sdlc-agent-runner.agentGitDir" -}}/var/run/secrets/sdlc-git{{- end }}
 
+{{/* The DNS egress rule every NetworkPolicy of the chart starts with (networkPolicy.dns: the resolvers' peers). */}}
+{{- define "agentic-sdlc-agent-runner.dnsEgressRule" -}}
+- to:
+    {{- toYaml .Values.networkPolicy.dns | nindent 4 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+
 {{/* ---- The egress proxy (egress.mode: proxy; src/egress/main.ts, docs/operations.md "Egress") ---- */}}
 
 {{/* "true" when agent egress goes through the proxy (egress.mode: proxy); empty for `rules`. */}}
