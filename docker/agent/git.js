@@ -112,17 +112,27 @@ class Git {
     return env;
   }
 
-  /** Runs git; resolves { code, stdout, stderr } (never rejects on a non-zero exit). */
+  /**
+   * Runs git; resolves { code, stdout, stderr } (never rejects on a non-zero exit). With `opts.deadline`
+   * (epoch ms) git is killed then and the result says so.
+   */
   run(args, opts = {}) {
     return new Promise((resolve, reject) => {
       // Default cwd: the phases' own directory, so no repository the agent wrote is ever discovered.
       const child = spawn('git', args, { cwd: opts.cwd ?? this.cfg.gitStateDir, env: this.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
+      const timer = opts.deadline === undefined ? undefined : setTimeout(() => {
+        stderr += `\nkilled: no answer within the time allowed`;
+        child.kill('SIGKILL');
+      }, Math.max(0, opts.deadline - Date.now()));
       child.stdout.on('data', (c) => (stdout += c));
       child.stderr.on('data', (c) => (stderr += c));
       child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? 1, stdout, stderr });
+      });
       if (opts.input !== undefined) child.stdin.end(opts.input);
     });
   }
@@ -134,14 +144,14 @@ class Git {
     return r.stdout.trim();
   }
 
-  /** Network operations get retries with back-off, except failures a retry cannot fix. */
-  async withRetries(what, args, opts) {
+  /** Network operations get retries with back-off, except failures a retry cannot fix (and none past `opts.deadline`). */
+  async withRetries(what, args, opts = {}) {
     for (let attempt = 1; ; attempt++) {
       const r = await this.run(args, opts);
       if (r.code === 0) return r.stdout.trim();
       const message = lastLines(r.stderr || r.stdout);
       const delay = this.retryDelaysMs[attempt - 1];
-      if (PERMANENT_FAILURE.test(r.stderr) || delay === undefined || this.stopped) {
+      if (PERMANENT_FAILURE.test(r.stderr) || delay === undefined || this.stopped || (opts.deadline !== undefined && Date.now() + delay >= opts.deadline)) {
         throw new GitError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`);
       }
       this.log.info(`${what} failed (attempt ${attempt}), retrying in ${delay} ms: ${message}`);
@@ -222,6 +232,25 @@ class Git {
     const remote = await this.remoteBranchSha(this.cfg.taskBranch);
     if (remote !== local) throw new GitError(`after push the remote branch head is ${remote ?? 'missing'}, expected ${local}`);
     return local;
+  }
+
+  /**
+   * Publish: `files` ({ name: content }) as one parentless commit, force-pushed to `ref` (an attempt's
+   * pod owns its ref; log-archive.js), all within `timeoutMs`. @returns the commit's sha.
+   */
+  async pushArchive(ref, files, message, timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    // A failed checkout may have left no git directory: the archive needs only an object store.
+    if (!fs.existsSync(this.gitDir)) await this.must('git init', ['init', '--quiet', '--bare', this.gitDir]);
+    const entries = [];
+    for (const [name, content] of Object.entries(files)) {
+      const blob = await this.inGitDir('git hash-object', ['hash-object', '-w', '--stdin'], undefined, { input: content });
+      entries.push(`100644 blob ${blob}\t${name}`);
+    }
+    const tree = await this.inGitDir('git mktree', ['mktree'], undefined, { input: `${entries.join('\n')}\n` });
+    const commit = await this.inGitDir('git commit-tree', ['commit-tree', tree], undefined, { input: message });
+    await this.withRetries('git push (log archive)', ['--git-dir', this.gitDir, 'push', '--quiet', '--porcelain', '--force', this.cfg.repoUrl, `${commit}:${ref}`], { deadline });
+    return commit;
   }
 }
 

@@ -28,6 +28,8 @@ function handoffPaths(cfg) {
     heartbeat: path.join(shared, 'agent-alive'),
     /** The agent's progress lines, relayed by publish (so one container's log tells the whole task). */
     agentLog: path.join(shared, 'agent.log'),
+    /** OpenCode's `--format json` events, as the agent saw them (redacted): publish's log archive keeps them. */
+    transcript: path.join(shared, 'opencode-events.jsonl'),
     /** Checkout's progress lines, relayed by publish first. */
     checkoutLog: path.join(cfg.gitStateDir, 'checkout.log'),
   };

@@ -112,6 +112,7 @@ function opencodeEnv(extra) {
  * @param {(line: string) => void} o.progress progress printer (redacting)
  * @param {(line: string) => void} o.stderrLine printer for opencode's stderr (redacting)
  * @param {(text: string) => string} [o.redact] redactor for event text, applied before it is shortened
+ * @param {(line: string) => void} [o.eventLine] every raw event line (the transcript)
  */
 /** Process groups of running opencode children, so a stopping runner can take them along. */
 const activeGroups = new Set();
@@ -208,6 +209,7 @@ function runOpencode(o) {
 
     lineReader(child.stdout, (line) => {
       tracker.handleLine(line);
+      o.eventLine?.(line);
       armGraceIfFinal();
     });
     lineReader(child.stderr, (line) => o.stderrLine(line));

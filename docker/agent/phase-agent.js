@@ -15,6 +15,7 @@ const { composePrompt } = require('./prompt');
 const { prepareOpencodeHome, opencodeEnv, runOpencode, killActiveOpencode } = require('./opencode');
 const { handoffPaths, readJson, writeJson, HEARTBEAT_MS } = require('./handoff');
 const { phaseOutput } = require('./phase-output');
+const { transcriptWriter } = require('./log-archive');
 
 const OPENCODE_VERSION = '1.18.33';
 
@@ -130,6 +131,7 @@ async function runAgent(env) {
     deadline,
     exitGraceMs: cfg.exitGraceSeconds * 1000,
     progress: out.say,
+    eventLine: transcriptWriter(paths.transcript, (text) => redactor.redact(text)),
     stderrLine: out.opencodeStderr,
     redact: (text) => redactor.redact(text),
   });

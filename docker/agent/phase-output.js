@@ -4,9 +4,10 @@ const fs = require('node:fs');
 /**
  * A phase's progress lines, `[sdlc-<phase>] …` on stdout, every one through the redactor. With
  * `relayFile`, each line (without the prefix) is also appended there for publish to relay: the runner
- * follows one container's log, publish's, and reads the whole task in it.
+ * follows one container's log, publish's, and reads the whole task in it. `record` sees each stdout
+ * line as printed (publish's log archive).
  */
-function phaseOutput(phase, redactor, relayFile) {
+function phaseOutput(phase, redactor, relayFile, record) {
   let closed = false;
   let relay;
   const toRelay = (text) => {
@@ -24,6 +25,7 @@ function phaseOutput(phase, redactor, relayFile) {
       if (closed) return;
       const text = redactor.redact(line);
       process.stdout.write(`[sdlc-${phase}] ${text}\n`);
+      record?.(`[sdlc-${phase}] ${text}`);
       toRelay(text);
     },
     /** For git.js's retry notes. */

@@ -8,6 +8,8 @@
  *
  * A pod stopped before the result (SIGTERM) says so in the result line rather than vanish silently; a
  * push under way gets the exit grace to finish, and the line then reports what happened on the remote.
+ * With SDLC_LOG_REF, the pod's log and OpenCode's transcript are pushed there just before the result
+ * line (log-archive.js), so they outlive the pod.
  */
 const fs = require('node:fs');
 const { StringDecoder } = require('node:string_decoder');
@@ -19,6 +21,7 @@ const { Git, GitError } = require('./git');
 const { handoffPaths, readJson, agentVerdict, HEARTBEAT_LOST_MS } = require('./handoff');
 const { formatResultLine } = require('./result');
 const { phaseOutput } = require('./phase-output');
+const { LogRecorder, pushLogArchive } = require('./log-archive');
 
 /** The most of another phase's lines publish relays (a hostile agent could write without end). */
 const MAX_RELAY_BYTES = 8 * 1024 * 1024;
@@ -28,7 +31,7 @@ const MAX_RELAY_BYTES = 8 * 1024 * 1024;
  * phase's and redacted; a result-line prefix in it is defused (only publish's own line is the result).
  * @returns pump(final): prints the complete lines written since the last call (all of them when final).
  */
-function relayLines(file, phase, redactor) {
+function relayLines(file, phase, redactor, record) {
   let offset = 0;
   let pending = '';
   let relayed = 0;
@@ -38,12 +41,14 @@ function relayLines(file, phase, redactor) {
   const print = (line) => {
     const text = redactor.redact(line).split(RESULT_LINE_PREFIX).join('::sdlc-result (relayed)::');
     process.stdout.write(`[sdlc-${phase}] ${text}\n`);
+    record(`[sdlc-${phase}] ${text}`);
   };
   return (final = false) => {
     if (capped) return;
     let chunk = '';
     try {
-      const fd = fs.openSync(file, 'r');
+      // Not through a symlink the agent may have put there (publish reads files the agent cannot).
+      const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
       try {
         const buf = Buffer.alloc(64 * 1024);
         for (let n; (n = fs.readSync(fd, buf, 0, buf.length, offset)) > 0; offset += n) chunk += decoder.write(buf.subarray(0, n));
@@ -51,7 +56,10 @@ function relayLines(file, phase, redactor) {
         fs.closeSync(fd);
       }
     } catch (err) {
-      if (err.code !== 'ENOENT') process.stdout.write(`[sdlc-publish] cannot read the ${phase}'s lines: ${err.code}\n`);
+      if (err.code !== 'ENOENT') {
+        process.stdout.write(`[sdlc-publish] cannot read the ${phase}'s lines: ${err.code}\n`);
+        record(`[sdlc-publish] cannot read the ${phase}'s lines: ${err.code}`);
+      }
       return;
     }
     const lines = (pending + chunk).split('\n');
@@ -63,7 +71,9 @@ function relayLines(file, phase, redactor) {
       relayed += line.length + 1;
       if (relayed > MAX_RELAY_BYTES) {
         capped = true;
-        process.stdout.write(`[sdlc-publish] the ${phase}'s lines passed ${MAX_RELAY_BYTES / 1024 / 1024} MiB; the rest only in the ${phase} container's log\n`);
+        const note = `[sdlc-publish] the ${phase}'s lines passed ${MAX_RELAY_BYTES / 1024 / 1024} MiB; the rest only in the ${phase} container's log`;
+        process.stdout.write(`${note}\n`);
+        record(note);
         return;
       }
       print(line);
@@ -128,12 +138,15 @@ function commitMessage(cfg, { partial }) {
 function runPublish(env) {
   const redactor = new Redactor();
   redactor.addSecretsFromEnv(env);
-  const out = phaseOutput(PHASES.PUBLISH, redactor);
+  const recorder = new LogRecorder();
+  const record = (line) => recorder.record(line);
+  const out = phaseOutput(PHASES.PUBLISH, redactor, undefined, record);
   /**
    * Exactly one result line: the first report wins, every later one (the normal end racing a SIGTERM,
-   * a second signal) is dropped, and nothing else is printed on stdout after it.
+   * a second signal) is dropped, and nothing else is printed on stdout after it. `concluded` is set once
+   * the result is known and only the log archive's push holds the line back: a signal then prints it at once.
    */
-  const state = { reported: false, stopping: undefined, pushing: false, pushGraceMs: 20_000, git: undefined };
+  const state = { reported: false, stopping: undefined, pushing: false, pushGraceMs: 20_000, git: undefined, concluded: undefined, cfg: undefined };
 
   const report = (exitCode, status, fields) => {
     if (state.reported) return;
@@ -141,12 +154,31 @@ function runPublish(env) {
     out.close();
     process.stdout.write(`${formatResultLine({ ...fields, status })}\n`, () => process.exit(exitCode));
   };
-  /** Prints the one result line, waits until stdout has taken it, and exits. */
-  const finish = (code, fields) => {
-    if (state.reported) return;
+  /** Pushes the log archive (when the pod has SDLC_LOG_REF and a git config); says why when it cannot. */
+  const archive = async (resultLine) => {
+    const ref = env[ENV.LOG_REF];
+    const cfg = state.cfg;
+    if (!ref || !cfg) return;
+    try {
+      state.git ??= new Git(cfg, out, path.join(cfg.gitStateDir, `private-${cfg.phase}`));
+      const transcriptFile = handoffPaths(cfg).transcript;
+      const sha = await pushLogArchive({ git: state.git, ref, recorder, resultLine, transcriptFile, redactor, cfg });
+      out.say(`log kept at ${ref} (${sha.slice(0, 12)})`);
+    } catch (err) {
+      if (!(err instanceof GitError)) throw err;
+      out.say(`log archive not pushed to ${ref}: ${err.message}`);
+    }
+  };
+  /** Prints the one result line (after the log archive, which carries it too), waits until stdout has taken it, and exits. */
+  const finish = async (code, fields) => {
+    if (state.reported || state.concluded) return;
     const reason = fields.reason ? redactor.redact(fields.reason) : undefined;
     if (reason) out.say(`${STATUS_FOR_EXIT[code]}: ${reason}`);
-    report(code, STATUS_FOR_EXIT[code], { ...fields, reason });
+    const status = STATUS_FOR_EXIT[code];
+    state.concluded = () => report(code, status, { ...fields, reason });
+    // The archive's own lines ("log kept at …") come after it was written: they are in the pod's log only.
+    await archive(formatResultLine({ ...fields, reason, status })).catch(() => undefined);
+    state.concluded();
   };
   /** The pod was stopped before a result: `failed`, exit 128+signal (143 for SIGTERM). */
   const finishStopped = (signal, reason) => {
@@ -158,6 +190,8 @@ function runPublish(env) {
 
   for (const signal of ['SIGTERM', 'SIGINT']) {
     process.on(signal, () => {
+      // The result is known and only the log archive holds it back: the result goes out now.
+      if (state.concluded) return state.concluded();
       // The result line is out (the process exits once stdout has taken it), or a stop is already under way.
       if (state.reported || state.stopping) return;
       state.stopping = signal;
@@ -176,6 +210,7 @@ function runPublish(env) {
     let cfg;
     try {
       cfg = loadGitPhaseConfig(env, PHASES.PUBLISH, redactor);
+      state.cfg = cfg;
     } catch (err) {
       const problem = configErrorOf(err);
       if (problem) return finish(EXIT.CONFIG_ERROR, { ...identityForReport(env), reason: problem });
@@ -187,10 +222,10 @@ function runPublish(env) {
     if (!checkout) {
       return finish(EXIT.CONFIG_ERROR, { ...base, reason: `checkout handed nothing over in ${cfg.gitStateDir}: the pod needs the checkout init container, with the same ${ENV.GIT_STATE_DIR}` });
     }
-    relayLines(paths.checkoutLog, PHASES.CHECKOUT, redactor)(true);
+    relayLines(paths.checkoutLog, PHASES.CHECKOUT, redactor, record)(true);
     if (!checkout.ok) return finish(checkout.code, { ...base, reason: checkout.reason });
 
-    const relayAgent = relayLines(paths.agentLog, PHASES.AGENT, redactor);
+    const relayAgent = relayLines(paths.agentLog, PHASES.AGENT, redactor, record);
     let verdict = await waitForAgent(paths, state, relayAgent);
     if (state.stopping) return undefined;
     relayAgent(true);

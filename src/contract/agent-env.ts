@@ -88,4 +88,10 @@ export const AGENT_ENV = {
   GATEWAY_STATE_DIR: 'SDLC_GATEWAY_STATE_DIR',
   /** Optional second path for the gateway's gateway.json (e.g. in the workspace, for the agent to wait on). */
   GATEWAY_READY_FILE: 'SDLC_GATEWAY_READY_FILE',
+  /**
+   * Where publish keeps the pod's log and OpenCode's transcript after the pod is gone: a ref of the task's
+   * repository (`refs/sdlc-runner/logs/<run>/<run uid>/<pod>`, src/contract/log-archive.ts), set by the
+   * worker per pod. Unset: no archive.
+   */
+  LOG_REF: 'SDLC_LOG_REF',
 } as const;
