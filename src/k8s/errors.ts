@@ -87,6 +87,15 @@ export function errorForStatus(statusCode: number, body: unknown, ctx: ApiCallCo
         true,
         statusCode,
       );
+    case statusCode === 403 && podSecurityViolation(status?.message) !== undefined: {
+      // Not RBAC: the namespace's Pod Security admission refuses this pod; the template (or the namespace's level) must change.
+      const pss = podSecurityViolation(status?.message)!;
+      return new KubernetesError(
+        `The Pod Security admission of namespace "${ctx.namespace}" refuses ${what} (403): the pod violates level "${pss.level}": ${pss.violations}. Fix: adjust the pod template so the pod meets "${pss.level}", or the namespace's pod-security.kubernetes.io/enforce label; retrying will not help.`,
+        false,
+        statusCode,
+      );
+    }
     case statusCode === 403:
       return new KubernetesError(
         `Forbidden: the runner's identity may not ${what} (403)${detail}. The Role bound to the runner's ServiceAccount must allow verb "${ctx.verb}" on resource "${ctx.resource}" in namespace "${ctx.namespace}".`,
@@ -112,6 +121,15 @@ export function errorForStatus(statusCode: number, body: unknown, ctx: ApiCallCo
     default:
       return new KubernetesError(`Unexpected HTTP ${statusCode} on ${what}${detail}.`, false, statusCode);
   }
+}
+
+/**
+ * A Pod Security admission refusal (`pods "x" is forbidden: violates PodSecurity "restricted:latest": …`)
+ * or warning (`would violate PodSecurity …`): the level and the violations, or undefined for anything else.
+ */
+export function podSecurityViolation(message: string | undefined): { level: string; violations: string } | undefined {
+  const m = /violates? PodSecurity "([^"]+)":\s*(.*)$/s.exec(message ?? '');
+  return m ? { level: m[1]!, violations: m[2]!.trim() } : undefined;
 }
 
 /**
