@@ -1,5 +1,6 @@
 /**
  * /healthz (the process is alive) and /readyz (the Temporal worker is polling) for Kubernetes probes.
+ * While the worker is not ready, /readyz answers 503 with the reason (`not ready: …`).
  */
 import http from 'node:http';
 
@@ -8,14 +9,17 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(port: number, isReady: () => boolean, host = '0.0.0.0'): Promise<HealthServer> {
+/** true when ready; otherwise false or the reason it is not (shown in the 503 body). */
+export type Readiness = () => boolean | string;
+
+export async function startHealthServer(port: number, isReady: Readiness, host = '0.0.0.0'): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
       const ready = isReady();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+      res.writeHead(ready === true ? 200 : 503, { 'content-type': 'text/plain' }).end(ready === true ? 'ready\n' : `not ready${typeof ready === 'string' && ready ? `: ${ready}` : ''}\n`);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
@@ -27,6 +31,10 @@ export async function startHealthServer(port: number, isReady: () => boolean, ho
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // Probes keep connections alive: close them too, or close() waits for their idle timeout.
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
   };
 }

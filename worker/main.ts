@@ -1,11 +1,15 @@
 /** Worker entrypoint (the worker image runs `node dist/worker/main.js`). */
 import { ConfigError } from '../src/config/worker-config';
-import { startProductionWorker, TemporalUnreachableError } from './run-worker';
+import { startProductionWorker, TemporalUnreachableError, type WorkerHandle } from './run-worker';
 
 async function run(): Promise<void> {
-  const handle = await startProductionWorker();
+  // Installed before the start: SIGTERM while it waits for the Kubernetes API ends it at once (exit 0).
   // Temporal's Runtime also handles SIGINT/SIGTERM by shutting workers down gracefully; this makes it explicit.
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void handle.stop());
+  const abort = new AbortController();
+  let handle: WorkerHandle | undefined;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => (handle ? void handle.stop() : abort.abort()));
+  handle = await startProductionWorker(undefined, undefined, { signal: abort.signal });
+  if (abort.signal.aborted) void handle.stop(); // the signal came while Temporal was being connected
   await handle.done;
 }
 

@@ -7,17 +7,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { readKeyRing } from '../src/egress/keys';
 import { ConfigError, loadWorkerConfig, type WorkerConfig } from '../src/config/worker-config';
 import { kubeConfigProblem } from '../src/k8s/kubeconfig';
-import { parsePodTemplate } from '../src/k8s/pod-manifest';
+import { parsePodTemplate, type PodTemplate } from '../src/k8s/pod-manifest';
 import { connectionOptions } from '../src/temporal/connection';
 import { createCliGitGateway } from '../src/git/cli-gateway';
 import { createClientGateway } from '../src/k8s/client-gateway';
-import { startHealthServer } from './health';
+import { startHealthServer, type HealthServer, type Readiness } from './health';
+import { apiServerOf, waitForAgentNamespace } from './cluster-checks';
 import { startOrphanPodSweeper, temporalExecutionIsOpen } from './orphan-pod-sweeper';
 import { workerLogger } from './logger';
 
@@ -45,14 +47,24 @@ export interface WorkerHandle {
   done: Promise<void>;
 }
 
-export async function startProductionWorker(config: WorkerConfig = loadWorkerConfig(), log: (msg: string) => void = (m) => console.log(m)): Promise<WorkerHandle> {
+export interface StartOptions {
+  /** Stops the start while it waits for the Kubernetes API (SIGTERM): the handle's `done` resolves at once. */
+  signal?: AbortSignal;
+}
+
+export async function startProductionWorker(
+  config: WorkerConfig = loadWorkerConfig(),
+  log: (msg: string) => void = (m) => console.log(m),
+  opts: StartOptions = {},
+): Promise<WorkerHandle> {
   if (!existsSync(WORKFLOW_BUNDLE_PATH)) throw new Error(`workflow bundle ${WORKFLOW_BUNDLE_PATH} is missing: run 'npm run build'`);
   // Everything the worker can check without a task, before it polls: a worker that reports ready must be able to work.
   const problems: string[] = [];
   let podTemplate = '';
+  let template: PodTemplate | undefined;
   try {
     podTemplate = readFileSync(config.SDLC_POD_TEMPLATE_FILE, 'utf8');
-    parsePodTemplate(podTemplate, config.SDLC_POD_TEMPLATE_FILE);
+    template = parsePodTemplate(podTemplate, config.SDLC_POD_TEMPLATE_FILE);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     problems.push(
@@ -77,11 +89,57 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
     if (taken) problems.push(`${name}=${port}: ${taken}; give the worker a free port`);
   }
   if (problems.length) throw new ConfigError(problems);
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    throw new ConfigError([`the Kubernetes configuration cannot be loaded (${(err as Error).message.split('\n')[0]}). Fix: KUBECONFIG must name a valid kubeconfig file`]);
+  }
+
+  // The agent namespace, asked of the cluster (worker/cluster-checks.ts). A refusal is the operator's to fix (exit 2);
+  // an API that does not answer is waited for, with /healthz up and /readyz 503 saying why.
+  let readiness: Readiness = () => 'starting';
+  let health: HealthServer | undefined;
+  const api = apiServerOf(kc);
+  const checked = await waitForAgentNamespace(
+    { kubeConfig: kc, namespace: config.SDLC_K8S_NAMESPACE, template: template!, templateFile: config.SDLC_POD_TEMPLATE_FILE, signal: opts.signal },
+    {
+      onUnreachable: async (reason, first) => {
+        readiness = () => reason;
+        if (!first) return;
+        health = await startHealthServer(config.SDLC_HEALTH_PORT, () => readiness());
+        log(`waiting for the Kubernetes API before polling: ${reason}; retrying with backoff (up to 10 s apart); /healthz answers, /readyz 503 until it passes`);
+      },
+    },
+  );
+  if (checked.outcome !== 'pass') {
+    await health?.close();
+    if (checked.outcome === 'refused') throw new ConfigError(checked.problems);
+    log('stopped while waiting for the Kubernetes API');
+    return { stop: async () => undefined, done: Promise.resolve() };
+  }
+  if (health) log(`Kubernetes API at ${api} answers; the checks of namespace ${config.SDLC_K8S_NAMESPACE} pass`);
+  for (const w of checked.warnings) log(w);
+  readiness = () => 'connecting to Temporal';
+  try {
+    return await startPolling(config, log, { kc, podTemplate, health, setReadiness: (r) => (readiness = r) });
+  } catch (err) {
+    await health?.close();
+    throw err;
+  }
+}
+
+/** After the checks: the Temporal connection, the worker, its health server (unless already up), the sweeper. */
+async function startPolling(
+  config: WorkerConfig,
+  log: (msg: string) => void,
+  started: { kc: KubeConfig; podTemplate: string; health: HealthServer | undefined; setReadiness(r: Readiness): void },
+): Promise<WorkerHandle> {
   Runtime.install({
     logger: workerLogger('INFO'),
     telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.SDLC_METRICS_PORT}` } } },
   });
-  const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate });
+  const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate: started.podTemplate, kubeConfig: started.kc });
   const tokenFile = config.SDLC_GIT_TOKEN_FILE && existsSync(config.SDLC_GIT_TOKEN_FILE) ? config.SDLC_GIT_TOKEN_FILE : undefined;
   if (config.SDLC_GIT_TOKEN_FILE && !tokenFile) {
     // The chart's worker Secret is optional (public repositories need no token to read): say what that means.
@@ -126,7 +184,10 @@ export async function startProductionWorker(config: WorkerConfig = loadWorkerCon
     maxConcurrentActivityTaskExecutions: config.SDLC_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.SDLC_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
-  const health = await startHealthServer(config.SDLC_HEALTH_PORT, () => worker.getState() === 'RUNNING');
+  // Ready = the Temporal worker is polling.
+  const ready: Readiness = () => worker.getState() === 'RUNNING' || `the Temporal worker is ${worker.getState()}`;
+  started.setReadiness(ready);
+  const health = started.health ?? (await startHealthServer(config.SDLC_HEALTH_PORT, ready));
   log(`worker polling ${config.TEMPORAL_ADDRESS} namespace=${config.TEMPORAL_NAMESPACE} taskQueue=${config.TEMPORAL_TASK_QUEUE}; agent pods in ${config.SDLC_K8S_NAMESPACE}; health :${health.port}, metrics :${config.SDLC_METRICS_PORT}`);
   // Owners are asked of Temporal through the worker's own connection (no second connection to configure).
   const sweeper = config.SDLC_ORPHAN_SWEEP_SECONDS > 0
