@@ -11,6 +11,7 @@ import path from 'node:path';
 import { freePort } from '../../src/util/free-port';
 import { repoRoot } from '../../src/tools';
 import { loadWorkerConfig, ConfigError } from '../../src/config/worker-config';
+import { createNamespace, startCluster, type Cluster } from '../support/cluster';
 
 const WORKER = path.resolve(__dirname, '../../dist/worker/main.js');
 const CLI = path.resolve(__dirname, '../../dist/src/cli/main.js');
@@ -26,15 +27,21 @@ function start(file: string, args: string[], env: NodeJS.ProcessEnv, cwd?: strin
 }
 
 /**
- * A minimal pod template and a kubeconfig pointing at nothing, written into `dir`: enough for the worker
- * to start (the shared pod watch retries in the background).
+ * The worker checks its agent namespace against the cluster before it polls (worker/cluster-checks.ts):
+ * a real apiserver, with the namespace `agents` (and `default`, which `dev` uses).
  */
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+  await createNamespace(cluster, 'agents');
+});
+afterAll(async () => cluster?.stop());
+
+/** A minimal pod template written into `dir`, and the test cluster's kubeconfig: enough for the worker to start. */
 function workerFiles(dir: string): { template: string; kubeconfig: string } {
   const template = path.join(dir, 'pod-template.yaml');
   writeFileSync(template, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
-  const kubeconfig = path.join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: agents}}]\ncurrent-context: x\n');
-  return { template, kubeconfig };
+  return { template, kubeconfig: cluster.kubeconfigPath };
 }
 
 async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
