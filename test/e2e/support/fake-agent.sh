@@ -12,13 +12,20 @@
 #   E2E_TICK_SECONDS      while held, print "tick <n>" every this many seconds (instead of waiting silently);
 #                         once released print "released after <n> ticks" and append "<task> <n>" to
 #                         $E2E_RECORD_DIR/ticks.log (so a test knows exactly how many lines the agent printed)
+#   E2E_LINES             after the steps, print "line <i>/<n>" for i = 1..n, E2E_LINE_SECONDS apart (default 0.5)
+#   E2E_ECHO_DIR          every line the agent prints (the result line too) is also appended to $E2E_ECHO_DIR/<pod>.out:
+#                         what it printed, as a fact a test compares with what the runner followed
 # When SDLC_GIT_TOKEN_FILE is set (the chart's pod template mounts the git credentials Secret there),
 # the file must hold a token — otherwise exit 30, the contract's configuration error.
 # In a pod of the three phases (the chart's template: docker/agent/README.md "Phases") it is started
 # once per phase: checkout and agent have nothing to do here, publish does all of the above. The model
 # gateway (a native sidecar, restartPolicy Always) stays up until the kubelet stops it with SIGTERM.
 set -eu
-say() { echo "agent[$SDLC_TASK_ID]: $*"; }
+out() {
+  printf '%s\n' "$1"
+  if [ -n "${E2E_ECHO_DIR:-}" ]; then printf '%s\n' "$1" >>"$E2E_ECHO_DIR/$HOSTNAME.out"; fi
+}
+say() { out "agent[$SDLC_TASK_ID]: $*"; }
 case "${1:-}" in
   checkout | agent) exit 0 ;;
   gateway)
@@ -51,6 +58,12 @@ else
     say "working, step $step/3"
     sleep "${E2E_STEP_SECONDS:-0}"
   done
+  i=0
+  while [ "$i" -lt "${E2E_LINES:-0}" ]; do
+    i=$((i + 1))
+    say "line $i/$E2E_LINES"
+    sleep "${E2E_LINE_SECONDS:-0.5}"
+  done
   if [ -n "${E2E_HOLD_DIR:-}" ]; then
     ticks=0
     while [ -f "$E2E_HOLD_DIR/${SDLC_RUN_ID:-}" ]; do
@@ -75,5 +88,5 @@ else
 fi
 
 say "done at $sha"
-printf '::sdlc-result::{"v":1,"status":"succeeded","taskId":"%s","branch":"%s","sha":"%s","commits":1,"tokens":{"input":120,"output":30},"cost":0.0012}\n' \
-  "$SDLC_TASK_ID" "$SDLC_TASK_BRANCH" "$sha"
+out "$(printf '::sdlc-result::{"v":1,"status":"succeeded","taskId":"%s","branch":"%s","sha":"%s","commits":1,"tokens":{"input":120,"output":30},"cost":0.0012}' \
+  "$SDLC_TASK_ID" "$SDLC_TASK_BRANCH" "$sha")"

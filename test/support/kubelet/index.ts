@@ -87,8 +87,8 @@ export interface TestKubelet {
   injectFault(fault: Fault): Promise<void>;
   /** Disarms every fault and reports the node Ready again; pods held Pending then start. */
   clearFaults(): Promise<void>;
-  /** Drops every open log stream now, mid-way. */
-  cutLogStreams(): void;
+  /** Drops every open log stream now, mid-way; returns how many it dropped. */
+  cutLogStreams(): number;
   /** Pods this kubelet is running or holding. */
   pods(): KubeletPodInfo[];
   /** Watch requests opened against the apiserver so far (pods on this node + unscheduled pods). */

@@ -29,8 +29,8 @@ export interface LogServer {
   port: number;
   /** Open log responses right now. */
   activeStreams(): number;
-  /** Drops every open log stream mid-way, as a network fault would. */
-  cutAll(): void;
+  /** Drops every open log stream mid-way, as a network fault would; returns how many it dropped. */
+  cutAll(): number;
   close(): Promise<void>;
 }
 
@@ -182,8 +182,10 @@ export async function startLogServer(tls: LogServerTls, source: LogSource): Prom
     port: (server.address() as AddressInfo).port,
     activeStreams: () => active.size,
     cutAll() {
+      const n = active.size;
       for (const res of active) res.destroy();
       active.clear();
+      return n;
     },
     close: () =>
       new Promise<void>((resolve) => {
