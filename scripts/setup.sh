@@ -57,6 +57,11 @@ missing_apt=()
 command -v shellcheck >/dev/null 2>&1 || missing_apt+=(shellcheck)
 command -v tmux >/dev/null 2>&1 || missing_apt+=(tmux)
 [ -x /usr/bin/chromium ] || missing_apt+=(chromium)
+# The images (scripts/images.sh): podman with runc (crun refuses these machines' hybrid cgroups), and
+# mmdebstrap for the local base image (scripts/build-base-image.sh).
+command -v podman >/dev/null 2>&1 || missing_apt+=(podman)
+command -v runc >/dev/null 2>&1 || missing_apt+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || missing_apt+=(mmdebstrap)
 if [ ${#missing_apt[@]} -gt 0 ]; then
   log "apt: installing ${missing_apt[*]}"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_apt[@]}") >/dev/null
@@ -86,4 +91,11 @@ fi
 
 log "build"
 npm run --silent build
+
+# The agent and worker images, built with podman from a local node:22-bookworm-slim equivalent; cached by
+# their inputs' hash, so a warm machine builds nothing (SDLC_SETUP_IMAGES=0 skips this step).
+if [ "${SDLC_SETUP_IMAGES:-1}" != 0 ]; then
+  log "images"
+  bash scripts/images.sh
+fi
 log "done: tools in $TOOLS_BIN"

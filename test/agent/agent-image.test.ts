@@ -41,7 +41,9 @@ describe('agent image', () => {
   });
 
   test('pins the base image by digest and OpenCode to the version the tests run', () => {
-    expect(dockerfile).toMatch(/^FROM node:22-bookworm-slim@sha256:[0-9a-f]{64}$/m);
+    // The pinned public image is the default of NODE_IMAGE (scripts/images.sh passes the local equivalent).
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim@sha256:[0-9a-f]{64}$/m);
+    expect(dockerfile.match(/^FROM .*$/gm)).toEqual(['FROM ${NODE_IMAGE}']);
     const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
     const tested = { ...pkg.dependencies, ...pkg.devDependencies }['opencode-linux-x64'];
     expect(tested).toMatch(/^\d+\.\d+\.\d+$/);
