@@ -9,6 +9,7 @@
 #   E2E_PRESET_SHA        skip git: the test already created every task branch at this commit
 #   E2E_HOLD_DIR          after the last progress line, wait while the file $E2E_HOLD_DIR/$SDLC_RUN_ID exists
 #                         (a test holds one run's agents until it has seen what it waits for)
+#   E2E_HOLD_TASKS        with E2E_HOLD_DIR: only these tasks hold (space-separated ids; default every task)
 #   E2E_TICK_SECONDS      while held, print "tick <n>" every this many seconds (instead of waiting silently);
 #                         once released print "released after <n> ticks" and append "<task> <n>" to
 #                         $E2E_RECORD_DIR/ticks.log (so a test knows exactly how many lines the agent printed)
@@ -64,7 +65,9 @@ else
     say "line $i/$E2E_LINES"
     sleep "${E2E_LINE_SECONDS:-0.5}"
   done
-  if [ -n "${E2E_HOLD_DIR:-}" ]; then
+  holds=${E2E_HOLD_DIR:-}
+  case " ${E2E_HOLD_TASKS:-$SDLC_TASK_ID} " in *" $SDLC_TASK_ID "*) ;; *) holds= ;; esac
+  if [ -n "$holds" ]; then
     ticks=0
     while [ -f "$E2E_HOLD_DIR/${SDLC_RUN_ID:-}" ]; do
       if [ -n "${E2E_TICK_SECONDS:-}" ]; then
