@@ -107,6 +107,21 @@ function unreachableReason(err: unknown, mapped: KubernetesError, timedOut: bool
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * A TLS verification failure (the server's certificate is not trusted or not for that name): errors.ts counts
+ * every socket-level error as "cannot reach" and retries, but this one does not heal — the kubeconfig's CA or
+ * server name is wrong. The code, or undefined.
+ */
+function tlsVerificationCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT_ALTNAME/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 type Attempt<T> = { ok: T } | { refused: KubernetesError; raw: unknown } | { unreachable: string };
 
 /** One API call, bounded; errors classified by errors.ts (retryable = the API is down or overloaded, not a refusal). */
@@ -117,6 +132,10 @@ async function attempt<T>(call: (options: ReturnType<typeof abortWith>) => Promi
   try {
     return { ok: await call(abortWith(signal)) };
   } catch (err) {
+    const tls = tlsVerificationCode(err);
+    if (tls) {
+      return { refused: new KubernetesError(`the Kubernetes API at ${apiServerOf(input.kubeConfig)} presents a certificate it does not trust (${tls}). Fix: the kubeconfig's certificate-authority(-data) must be the cluster's CA, and its server name one the certificate is for`, false), raw: err };
+    }
     const mapped = toKubernetesError(err, ctx);
     const quota = httpStatusOf(err) === 403 && mapped.retryable;
     if (timeout.aborted || input.signal?.aborted || (mapped.retryable && !quota)) {
@@ -167,6 +186,10 @@ export async function checkAgentNamespace(input: ClusterCheckInput): Promise<Clu
     // The rights reviews say nothing useful about a namespace that does not exist.
     return { outcome: 'refused', problems: [`${ns}: namespace ${namespace} does not exist (404 on a dry-run pod create). Fix: create it (kubectl create namespace ${namespace}) or set SDLC_K8S_NAMESPACE to the namespace the agent pods run in (chart value agents.namespace.name)`] };
   }
+  if ('refused' in dry && (dry.refused.statusCode === undefined || dry.refused.statusCode === 401)) {
+    // Not trusted, not authenticated, or no usable configuration: every request fails alike, one line says it.
+    return { outcome: 'refused', problems: [`the worker's Kubernetes configuration (${apiServerOf(kc)}): ${dry.refused.message}`] };
+  }
   const denied = new Set<string>();
   const who = reviews.some((r) => 'ok' in r && r.ok.status?.allowed !== true) ? await identity(input) : undefined;
   reviews.forEach((review, i) => {
@@ -193,7 +216,7 @@ export async function checkAgentNamespace(input: ClusterCheckInput): Promise<Clu
     } else if (status === 400 || status === 422) {
       problems.unshift(`SDLC_POD_TEMPLATE_FILE=${JSON.stringify(input.templateFile)}: the agent pod built from it is invalid for the Kubernetes API (dry-run create, ${status}): ${dry.refused.message.replace(/^Kubernetes rejected .*? as invalid \(\d+\): /, '').replace(/ Fix the pod template or the request; retrying will not help\.$/, '').replace(/\.+$/, '')}. Fix: correct the pod template (docs/pod-template.md)`);
     } else if (status !== 409) {
-      // 401 (the credentials), an unexpected status, a TLS or kubeconfig problem: said as the API said it.
+      // An unexpected status: said as the API said it.
       problems.push(`the worker's Kubernetes configuration (${apiServerOf(kc)}): ${dry.refused.message}`);
     }
   }

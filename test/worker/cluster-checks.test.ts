@@ -15,7 +15,8 @@ import path from 'node:path';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { errorForStatus } from '../../src/k8s/errors';
 import { freePort } from '../../src/util/free-port';
-import { warningTexts } from '../../worker/cluster-checks';
+import { parsePodTemplate } from '../../src/k8s/pod-manifest';
+import { checkAgentNamespace, warningTexts } from '../../worker/cluster-checks';
 import { createNamespace, startCluster, type Cluster } from '../support/cluster';
 import { RUNNER_ROLE_RULES } from '../support/cluster/access';
 
@@ -310,5 +311,60 @@ describe('the pieces', () => {
       'spec.x: deprecated, use y',
     ]);
     expect(warningTexts(undefined)).toEqual([]);
+  });
+});
+
+describe('checkAgentNamespace against servers that do not answer usefully (in process)', () => {
+  const template = parsePodTemplate(TEMPLATE_OK);
+  function kubeConfigFor(server: string, withCa = true): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromString(readFileSync(cluster.kubeconfigPath, 'utf8').replace(cluster.server, server).replace(withCa ? /^$/ : /^\s*certificate-authority-data:.*$/m, ''));
+    return kc;
+  }
+  async function serve(handler: (socket: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      handler(s);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      close: () => new Promise<void>((resolve) => (server.close(() => resolve()), sockets.forEach((s) => s.destroy()))),
+    };
+  }
+
+  test('accepts the connection and never answers: unreachable after the per-request bound', async () => {
+    const silent = await serve(() => undefined);
+    try {
+      const t0 = Date.now();
+      const result = await checkAgentNamespace({ kubeConfig: kubeConfigFor(`https://127.0.0.1:${silent.port}`), namespace: 'agents', template, templateFile: 't.yaml', timeoutMs: 500 });
+      expect(result).toEqual({ outcome: 'unreachable', reason: `Kubernetes API at https://127.0.0.1:${silent.port} unreachable: no answer within 1 s` });
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test('answers 503: unreachable (retry), not a refusal', async () => {
+    const unavailable = await serve((s) => s.once('data', () => s.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}')));
+    try {
+      const kc = new KubeConfig();
+      // client-node refuses plain http unless TLS verification is off.
+      kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${unavailable.port}`, skipTLSVerify: true }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+      const result = await checkAgentNamespace({ kubeConfig: kc, namespace: 'agents', template, templateFile: 't.yaml' });
+      expect(result).toEqual({ outcome: 'unreachable', reason: `Kubernetes API at http://127.0.0.1:${unavailable.port} unreachable: HTTP 503` });
+    } finally {
+      await unavailable.close();
+    }
+  });
+
+  test('a certificate the kubeconfig does not trust: one refusal (exit 2), not a wait', async () => {
+    const result = await checkAgentNamespace({ kubeConfig: kubeConfigFor(cluster.server, false), namespace: 'agents', template, templateFile: 't.yaml' });
+    expect(result).toEqual({
+      outcome: 'refused',
+      problems: [expect.stringMatching(new RegExp(`^the worker's Kubernetes configuration \\(${cluster.server.replace(/\./g, '\\.')}\\): the Kubernetes API at .* presents a certificate it does not trust \\([A-Z_]+\\)\\. Fix: the kubeconfig's certificate-authority`))],
+    });
   });
 });
