@@ -211,8 +211,12 @@ export async function checkAgentNamespace(input: ClusterCheckInput): Promise<Clu
       problems.unshift(`SDLC_POD_TEMPLATE_FILE=${JSON.stringify(input.templateFile)}: the agent pod built from it violates the Pod Security level "${pss.level}" that namespace "${namespace}" enforces: ${pss.violations}. Fix: adjust the pod template (docs/pod-template.md), or the namespace's pod-security.kubernetes.io/enforce label`);
     } else if (status === 403 && httpStatusOf(dry.raw) === 403 && dry.refused.retryable) {
       warnings.push(`warning: ${dry.refused.message}`); // ResourceQuota used up now: it frees as pods end
+    } else if (status === 403 && !denied.has('createpods')) {
+      // Not RBAC (the review allows create): an admission policy or webhook, or a namespace being deleted. Its own words.
+      const said = parseStatusBody((dry.raw as { body?: unknown }).body)?.message ?? dry.refused.message;
+      problems.push(`${ns}: Kubernetes refuses the agent pod (dry-run create, 403) although the worker may create pods there: ${said}. Fix: the cause it names (an admission policy or webhook; a namespace being deleted: wait and recreate it, or set SDLC_K8S_NAMESPACE)`);
     } else if (status === 403) {
-      if (!denied.has('createpods')) problems.push(`${ns}: ${dry.refused.message}`);
+      // The missing create right is already a line of its own (the access review).
     } else if (status === 400 || status === 422) {
       problems.unshift(`SDLC_POD_TEMPLATE_FILE=${JSON.stringify(input.templateFile)}: the agent pod built from it is invalid for the Kubernetes API (dry-run create, ${status}): ${dry.refused.message.replace(/^Kubernetes rejected .*? as invalid \(\d+\): /, '').replace(/ Fix the pod template or the request; retrying will not help\.$/, '').replace(/\.+$/, '')}. Fix: correct the pod template (docs/pod-template.md)`);
     } else if (status !== 409) {

@@ -154,6 +154,17 @@ describe('refusals: exit 2, one line per problem, nothing created', () => {
       problems: 1,
     },
     {
+      // No namespace controller in the test cluster: a deleted namespace stays Terminating, as one being cleaned up would.
+      name: 'the agent namespace is being deleted (403, not RBAC: said in the API\'s words)',
+      setup: async (ns) => {
+        await createNamespace(cluster, ns);
+        await core.deleteNamespace({ name: ns });
+        return { kubeconfig: cluster.kubeconfigPath };
+      },
+      line: (ns) => new RegExp(`^  - SDLC_K8S_NAMESPACE="${ns}": Kubernetes refuses the agent pod \\(dry-run create, 403\\) although the worker may create pods there: .*because it is being terminated\\. Fix: the cause it names`),
+      problems: 1,
+    },
+    {
       name: 'the Role lacks pods/log get',
       setup: async (ns) => ({ kubeconfig: await serviceAccountIn(ns, rulesWithout('pods/log', 'get')) }),
       line: (ns) => new RegExp(`^  - SDLC_K8S_NAMESPACE="${ns}": the worker \\(system:serviceaccount:${ns}:sdlc-runner\\) may not get pods/log in namespace "${ns}" \\(a SelfSubjectAccessReview says no.*\\)\\. Fix: allow verb "get" on resource "pods/log" — the chart's Role "<release>-agent-pods"`),
