@@ -85,7 +85,7 @@ nice -n 10 mmdebstrap --quiet --variant=minbase --format=tar \
   "deb $MIRROR $SUITE main" \
   "deb $MIRROR $SUITE-updates main" \
   "deb $SECURITY_MIRROR $SUITE-security main" \
-  || fail "mmdebstrap could not build the $SUITE root filesystem"
+  >&2 || fail "mmdebstrap could not build the $SUITE root filesystem"
 
 "${podman[@]}" import --quiet \
   --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -96,6 +96,9 @@ nice -n 10 mmdebstrap --quiet --variant=minbase --format=tar \
 got=$("${podman[@]}" run --rm --network none "$versioned" sh -c 'node --version && npm --version && npx --version' | tr '\n' ' ')
 case "$got" in "v$NODE_VERSION "*) ;; *) fail "the imported image does not run node v$NODE_VERSION: $got" ;; esac
 "${podman[@]}" tag "$versioned" "$REPO:$TAG"
+# Earlier keys' images go (one an image still builds on stays until scripts/images.sh has replaced that image).
+"${podman[@]}" images --format '{{.Repository}}:{{.Tag}}' "$REPO" | grep -vE ":($NODE_VERSION-$SUITE-$key|$TAG)\$" \
+  | xargs -r "${podman[@]}" rmi >/dev/null 2>&1 || true
 size=$("${podman[@]}" image inspect --format '{{.Size}}' "$versioned")
 log "built $versioned in $(( $(date +%s) - start ))s, $(( size / 1000000 )) MB (node, npm, npx: $got)"
 echo "$REPO:$TAG"

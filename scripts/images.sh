@@ -82,4 +82,10 @@ for t in "${targets[@]}"; do
     *) fail "unknown image '$t' (agent, worker)" ;;
   esac
 done
+# Earlier base images nothing builds on any more, and what earlier builds left untagged, go (disk);
+# the current images and their build cache stay.
+base_id=$("${podman[@]}" image inspect --format '{{.Id}}' "$base")
+"${podman[@]}" images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}}' localhost/sdlc-base/node \
+  | awk -v id="$base_id" '$1 != id && $1 != "sha256:" id { print $2 }' | xargs -r "${podman[@]}" rmi >/dev/null 2>&1 || true
+"${podman[@]}" image prune --force >/dev/null 2>&1 || true
 log "done in $(secs $(( $(now_ms) - total )))"
