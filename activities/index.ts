@@ -3,7 +3,7 @@
  * injects the real Kubernetes and git gateways and tests inject in-memory ones.
  */
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
-import { KubernetesError, LABELS, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
+import { ANNOTATIONS, KubernetesError, LABELS, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
 import { GitRemoteError, type GitGateway, type IntegrateRequest, type IntegrateResult, type PrepareBranchRequest, type PrepareBranchResult } from '../src/git/gateway';
 import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../src/contract/result-line';
 import { clipLine, LogCursor } from './log-cursor';
@@ -14,6 +14,7 @@ import { runInputProblems, type CheckedRunInput } from '../src/contract/run-inpu
 import { DEFAULT_RUN_OPTIONS, integrationBranchName } from '../workflows/types';
 import { AGENT_ENV } from '../src/contract/agent-env';
 import { egressEnv, type EgressSigner } from '../src/egress/pod-env';
+import { logArchiveRef } from '../src/contract/log-archive';
 import type { CheckRunInput, CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
 
 export interface ActivityDeps {
@@ -79,7 +80,11 @@ export function createActivities(deps: ActivityDeps) {
               activeDeadlineSeconds: input.activeDeadlineSeconds,
             })
           : {};
-        const res = await k8s.createPod({ ...input, env: { ...input.env, ...egress } });
+        // Set here, not in the workflow: older histories replay unchanged, and every pod of a run gets it.
+        const runUid = input.annotations[ANNOTATIONS.runId];
+        const runId = input.env[AGENT_ENV.RUN_ID];
+        const archive: Record<string, string> = runUid && runId ? { [AGENT_ENV.LOG_REF]: logArchiveRef(runId, runUid, input.name) } : {};
+        const res = await k8s.createPod({ ...input, env: { ...input.env, ...egress, ...archive } });
         Context.current().log.info('agent pod ' + (res.created ? 'created' : 'adopted'), { pod: res.name });
         return { podName: res.name, created: res.created };
       } catch (err) {

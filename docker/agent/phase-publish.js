@@ -162,8 +162,9 @@ function runPublish(env) {
     try {
       state.git ??= new Git(cfg, out, path.join(cfg.gitStateDir, `private-${cfg.phase}`));
       const transcriptFile = handoffPaths(cfg).transcript;
-      const sha = await pushLogArchive({ git: state.git, ref, recorder, resultLine, transcriptFile, redactor, cfg });
-      out.say(`log kept at ${ref} (${sha.slice(0, 12)})`);
+      // Said before the push, so the archive holds every line the pod prints when it succeeds.
+      out.say(`keeping this log and OpenCode's transcript at ${ref}`);
+      await pushLogArchive({ git: state.git, ref, recorder, resultLine, transcriptFile, redactor, cfg });
     } catch (err) {
       if (!(err instanceof GitError)) throw err;
       out.say(`log archive not pushed to ${ref}: ${err.message}`);
@@ -176,7 +177,6 @@ function runPublish(env) {
     if (reason) out.say(`${STATUS_FOR_EXIT[code]}: ${reason}`);
     const status = STATUS_FOR_EXIT[code];
     state.concluded = () => report(code, status, { ...fields, reason });
-    // The archive's own lines ("log kept at …") come after it was written: they are in the pod's log only.
     await archive(formatResultLine({ ...fields, reason, status })).catch(() => undefined);
     state.concluded();
   };

@@ -10,6 +10,7 @@ import { unknownPlaceholders } from '../tasks/dispatch';
 import { refNameProblem } from '../tasks/ref-name';
 import type { FileOverlapMode, TaskPlan } from '../tasks/types';
 import { SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS } from '../temporal/search-attributes';
+import { logArchivePrefix } from '../contract/log-archive';
 import { workflowUiLink } from '../temporal/connection';
 import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
 import { DEFAULT_RUN_OPTIONS, integrationBranchName, runIsOngoing, type ImplementFeatureInput, type IntegrationState, type RunOptions, type RunState, type StackMode } from '../../workflows/types';
@@ -241,18 +242,23 @@ export async function watchCommand(run: string, flags: TemporalFlags & { json?: 
  * `logs`: a run Temporal does not know is bad input (exit 2), said before any cluster is asked. With Temporal
  * unreachable the pods are still worth reading, so that is no error here.
  */
-export async function checkRunKnown(run: string, flags: TemporalFlags): Promise<void> {
+export async function checkRunKnown(run: string, flags: TemporalFlags): Promise<{ repoUrl: string; prefix: string } | undefined> {
   let t: Awaited<ReturnType<typeof connectTemporal>>;
   try {
     t = await connectTemporal(flags);
   } catch (err) {
-    if (err instanceof CliError && err.exitCode === 3) return;
+    if (err instanceof CliError && err.exitCode === 3) return undefined;
     throw err;
   }
   try {
-    await describeRun(t.client, run).catch((err: unknown) => {
+    const desc = await describeRun(t.client, run).catch((err: unknown) => {
       if (err instanceof CliError) throw err; // any other failure: the pods are still worth reading
+      return undefined;
     });
+    // Where the run's pods keep their logs once they are gone: its repository, under its first execution's ID.
+    const repoUrl = desc?.typedSearchAttributes.get(SA_REPOSITORY);
+    const runUid = desc?.raw.workflowExecutionInfo?.firstRunId;
+    return repoUrl && runUid ? { repoUrl, prefix: logArchivePrefix(run, runUid) } : undefined;
   } finally {
     await t.close();
   }

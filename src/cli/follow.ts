@@ -8,6 +8,7 @@ import { runIsOngoing, type RunState } from '../../workflows/types';
 import { countTasks, diffRunState, formatEventLine, type RunEvent } from './run-events';
 import { keptState, QUERY_ANSWER_MS, StateQuery, workerDownLine, workerPresence, type WorkerPresence } from './kept-state';
 import { CliError } from './errors';
+import { logArchiveFeaturePrefix } from '../contract/log-archive';
 
 /** How long a follower waits for an unreachable Temporal before it exits 3 (the run itself goes on). */
 const TEMPORAL_UNREACHABLE_MS = Number(process.env.SDLC_TEMPORAL_UNREACHABLE_SECONDS ?? 60) * 1000;
@@ -142,6 +143,10 @@ export function summaryLines(state: RunState, workflowId: string): string[] {
   const again = state.tasks.filter((t) => t.status !== 'succeeded' || t.outdated).map((t) => t.id);
   if (again.length) lines.push(`retry with: sdlc-runner retry ${workflowId} ${again.map((id) => `--task ${id}`).join(' ')}`);
   lines.push(...integrationLines(state, workflowId));
+  // Pods are deleted (failed ones after an hour): say where their logs stay.
+  if (state.tasks.some((t) => t.podName)) {
+    lines.push(`agent logs: sdlc-runner logs ${workflowId} (kept after the pods are gone in ${state.repository.url} under ${logArchiveFeaturePrefix(workflowId)})`);
+  }
   return lines;
 }
 

@@ -2,7 +2,8 @@
  * `sdlc-runner logs <run> [--task T012 ...] [--follow]`: the agent logs of a run's pods, interleaved,
  * each line prefixed with its task (`[T012]`, coloured on a terminal). With --follow it keeps
  * following — reconnecting after any stream cut without repeating a line, picking up pods the run
- * creates later — and exits once every followed pod has ended.
+ * creates later — and exits once every followed pod has ended. A pod that is gone is read from its log
+ * archive in the run's repository (log-archive.ts).
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { createClientGateway, RUN_UID_LABEL, type ClientGateway } from '../k8s/client-gateway';
@@ -12,6 +13,7 @@ import { compareLogTimestamps } from '../k8s/timestamps';
 import { labelValue } from '../k8s/names';
 import { CliError } from './errors';
 import { kubeConfigProblem } from '../k8s/kubeconfig';
+import { readLogArchives, type ArchivedPodLog } from './log-archive';
 
 export { kubeConfigProblem };
 
@@ -33,6 +35,8 @@ export interface LogsCommandOptions {
   signal?: AbortSignal;
   /** How often to look for new pods of the run while following (ms). */
   discoverIntervalMs?: number;
+  /** The run's repository and its log archive prefix: pods that are gone are read from there. */
+  archive?: { repoUrl: string; prefix: string };
 }
 
 /** Bright, distinguishable ANSI foreground colours; a task keeps its colour for the whole command. */
@@ -220,6 +224,26 @@ class RunPodFollowers {
   }
 }
 
+/** An archived pod as the printer labels pods: its task and attempt. */
+function archivedPod(a: ArchivedPodLog): PodStatus {
+  return { name: a.pod, phase: 'Succeeded', labels: { [LABELS.task]: a.taskId, [LABELS.attempt]: a.attempt }, annotations: {}, deleting: false };
+}
+
+/** The archived logs of the run's pods that are gone (one line on stderr when the archive cannot be read). */
+async function goneFromCluster(opts: LogsCommandOptions, pods: PodStatus[], wanted: Set<string> | undefined, err: NodeJS.WritableStream): Promise<ArchivedPodLog[]> {
+  if (!opts.archive) return [];
+  const live = new Set(pods.map((p) => p.name));
+  try {
+    const archived = await readLogArchives(opts.archive.repoUrl, opts.archive.prefix, { wanted: (t) => !wanted || wanted.has(t), signal: opts.signal });
+    const gone = archived.filter((a) => !live.has(a.pod));
+    if (gone.length) err.write(`sdlc-runner logs: ${gone.length} pod${gone.length === 1 ? ' is' : 's are'} gone: their lines come from the log archive ${opts.archive.prefix}* in ${opts.archive.repoUrl}\n`);
+    return gone;
+  } catch (e) {
+    err.write(`sdlc-runner logs: cannot read the log archive ${opts.archive.prefix}* in ${opts.archive.repoUrl}: ${(e as Error).message}\n`);
+    return [];
+  }
+}
+
 /** kubeConfigProblem as bad input (exit 2). */
 export function assertKubeConfig(kubeconfig: string | undefined): void {
   const problem = kubeConfigProblem(kubeconfig);
@@ -246,19 +270,27 @@ export async function runLogsCommand(opts: LogsCommandOptions): Promise<number> 
 
   try {
     const pods = await run.list();
-    if (pods.length === 0) {
+    const archived = await goneFromCluster(opts, pods, wanted, err);
+    if (pods.length === 0 && archived.length === 0) {
       const which = wanted ? ` with task ${[...wanted].join(', ')}` : '';
-      err.write(`sdlc-runner logs: no agent pods of run "${opts.runLabel}"${which} in namespace "${opts.namespace}".\n`);
+      const kept = opts.archive ? ` and no log archive (${opts.archive.prefix}*) in ${opts.archive.repoUrl}` : '';
+      err.write(`sdlc-runner logs: no agent pods of run "${opts.runLabel}"${which} in namespace "${opts.namespace}"${kept}.\n`);
       return 1;
     }
-    run.relabel(pods);
-    pods.forEach((p) => printer.register(run.labelFor(p)));
+    run.relabel([...archived.map(archivedPod), ...pods]);
+    [...archived.map(archivedPod), ...pods].forEach((p) => printer.register(run.labelFor(p)));
+    // Everything so far, merged in time order across pods (stable within a pod): archived pods first.
+    const lines: { label: string; line: LogLine; seq: number }[] = [];
+    let seq = 0;
+    for (const a of archived) for (const line of a.lines) lines.push({ label: run.labelFor(archivedPod(a)), line, seq: seq++ });
+    const printMerged = () => {
+      lines.sort((a, b) => compareLogTimestamps(a.line.ts, b.line.ts) || a.seq - b.seq);
+      for (const l of lines) printer.line(l.label, l.line.text);
+      lines.length = 0;
+    };
 
     if (!opts.follow) {
-      // Everything so far, merged in time order across pods (stable within a pod).
-      const lines: { label: string; line: LogLine; seq: number }[] = [];
       const notStarted: { label: string; pod: PodStatus }[] = [];
-      let seq = 0;
       for (const p of pods) {
         try {
           for await (const line of gw.readLogs(p.name, { signal: stop.signal })) lines.push({ label: run.labelFor(p), line, seq: seq++ });
@@ -268,14 +300,15 @@ export async function runLogsCommand(opts: LogsCommandOptions): Promise<number> 
           notStarted.push({ label: run.labelFor(p), pod: (await gw.getPod(p.name)) ?? p });
         }
       }
-      lines.sort((a, b) => compareLogTimestamps(a.line.ts, b.line.ts) || a.seq - b.seq);
-      for (const l of lines) printer.line(l.label, l.line.text);
+      printMerged();
       for (const { label, pod } of notStarted) {
         printer.note(label, `--- pod ${pod.phase}, not started yet${pod.waitingReason ? ` (${pod.waitingReason})` : ''}: no log`);
       }
       return 0;
     }
 
+    printMerged();
+    if (!pods.length) return 0;
     run.follow(pods);
     // Pods the run creates later (retries, tasks unblocked by others) join while others still run.
     for (;;) {

@@ -201,7 +201,7 @@ temporalOptions(
   // Everything local first; then a run Temporal does not know is bad input, before any cluster is asked.
   const { assertKubeConfig, runLogsCommand } = logsModule();
   assertKubeConfig(o.kubeconfig);
-  await commands().checkRunKnown(run, o);
+  const archive = await commands().checkRunKnown(run, o);
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   exitCode = await runLogsCommand({
@@ -214,6 +214,7 @@ temporalOptions(
     err: io.err,
     color: !!process.stdout.isTTY,
     signal: abort.signal,
+    archive,
   });
 });
 
@@ -221,8 +222,12 @@ program
   .command('worker')
   .description('run the worker (configured by environment: see the Helm chart ConfigMap / README)')
   .action(async () => {
-    const handle = await workerModule().startProductionWorker();
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void handle.stop());
+    // Handlers first: a stop while the worker waits for the Kubernetes API ends it at once (as worker/main.ts).
+    const abort = new AbortController();
+    let handle: Awaited<ReturnType<ReturnType<typeof workerModule>['startProductionWorker']>> | undefined;
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => (handle ? void handle.stop() : abort.abort()));
+    handle = await workerModule().startProductionWorker(undefined, undefined, { signal: abort.signal });
+    if (abort.signal.aborted) void handle.stop();
     await handle.done;
   });
 

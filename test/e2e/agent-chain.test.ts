@@ -10,9 +10,18 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { SCRIPTED_MODEL_ID } from '../support/model-server';
 import { startRealAgentStack, type RealAgentStack } from './support/real-agent-stack';
-import { eventually, runResult, startRun, timing } from './support/stack';
+import { execFile } from 'node:child_process';
+import { getRunStateQuery } from '../../workflows/definitions';
+import { eventually, runResult, startRun, temporalTarget, timing } from './support/stack';
 
 const FEATURE = '001-greeting';
+
+/** The built CLI, run without blocking this process (its servers answer the CLI). */
+function cli(bin: string, args: string[], opts: { encoding: 'utf8'; env?: NodeJS.ProcessEnv }): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(bin, args, { ...opts, timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+  });
+}
 const REPO = 'greeting';
 
 let real: RealAgentStack;
@@ -73,4 +82,28 @@ it('implementFeature → agent pod → real opencode + scripted model → push t
   expect(gitServer.requests.some((r) => r.authorized && r.url.includes('git-receive-pack'))).toBe(true);
   expect(worker.output()).not.toContain(real.gitToken);
   await eventually(async () => (await stack.pods()).length === 0, 'the agent pod to be deleted', 30_000);
+
+  // The pod is gone; its log is not (issue 11): `sdlc-runner logs` reads it from the repository, every line
+  // the follower saw exactly once, as the user's own git (here: its credentials in GIT_CONFIG_*) fetches it.
+  const { address, namespace } = temporalTarget();
+  const userGit = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`me:${real.gitToken}`).toString('base64')}` };
+  // Not spawnSync: the git server answers from this very process.
+  const logs = await cli(process.execPath, ['dist/src/cli/main.js', 'logs', handle.workflowId, '--address', address, '--namespace', namespace, '--kubeconfig', stack.cluster.kubeconfigPath, '--k8s-namespace', stack.namespace], { encoding: 'utf8', env: { ...process.env, ...userGit } });
+  expect({ code: logs.code, stderr: logs.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('1 pod is gone: their lines come from the log archive refs/sdlc-runner/logs/') });
+  const lines = logs.stdout.split('\n').filter(Boolean);
+  const followed = (await handle.query(getRunStateQuery)).tasks[0]!.logLines;
+  expect(lines.filter((l) => !l.startsWith('[T001] '))).toEqual([]);
+  expect(lines.length).toBe(followed);
+  expect(new Set(lines).size).toBe(lines.length);
+  expect(lines.filter((l) => l.includes('assistant: Created welcome.txt.'))).toHaveLength(1);
+  expect(lines.at(-1)).toMatch(/^\[T001\] ::sdlc-result::\{.*"status":"succeeded"/);
+  // The transcript is where the docs say: next to log.txt in the pod's archive ref.
+  const refs = gitServer.git(REPO, 'for-each-ref', '--format=%(refname)', 'refs/sdlc-runner/logs/');
+  expect(refs.split('\n')).toHaveLength(1);
+  expect(refs).toMatch(new RegExp(`^refs/sdlc-runner/logs/${handle.workflowId}/[0-9a-f-]{36}/${task.podName}$`));
+  expect(gitServer.git(REPO, 'show', `${refs}:transcript.jsonl`)).toContain('Created welcome.txt.');
+  expect(gitServer.git(REPO, 'show', `${refs}:log.txt`)).not.toContain(real.gitToken);
+  // The summary says where the logs stay.
+  const status = await cli(process.execPath, ['dist/src/cli/main.js', 'watch', handle.workflowId, '--address', address, '--namespace', namespace], { encoding: 'utf8' });
+  expect(status.stdout).toContain(`agent logs: sdlc-runner logs ${handle.workflowId} (kept after the pods are gone in ${gitServer.url(REPO)} under refs/sdlc-runner/logs/${handle.workflowId}/)`);
 }, 240_000);
