@@ -39,19 +39,24 @@ export async function devCommand(flags: DevFlags, io: { out: NodeJS.WritableStre
     // A free port, not '0': the worker config (rightly) refuses port 0, which no probe could reach.
     process.env.SDLC_HEALTH_PORT ??= String(await freePort());
     process.env.SDLC_METRICS_PORT ??= '9464';
+  }
+  // Ctrl-C from here on stops everything, also while the worker still waits for the Kubernetes API.
+  const stopped = new AbortController();
+  process.once('SIGINT', () => stopped.abort());
+  process.once('SIGTERM', () => stopped.abort());
+  if (flags.worker) {
     try {
-      const handle = await startProductionWorker(loadWorkerConfig(), (m) => io.out.write(m + '\n'));
+      const handle = await startProductionWorker(loadWorkerConfig(), (m) => io.out.write(m + '\n'), { signal: stopped.signal });
       stopWorker = handle.stop;
     } catch (err) {
       await server.stop(); // no dev server left behind when the worker cannot start
       throw err;
     }
   }
-  io.out.write(`ready. In another terminal: TEMPORAL_ADDRESS=${server.address} sdlc-runner implement specs/<feature>/tasks.md --follow   (Ctrl-C stops)\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  if (!stopped.signal.aborted) {
+    io.out.write(`ready. In another terminal: TEMPORAL_ADDRESS=${server.address} sdlc-runner implement specs/<feature>/tasks.md --follow   (Ctrl-C stops)\n`);
+    await new Promise<void>((resolve) => stopped.signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
   io.out.write('stopping…\n');
   await stopWorker?.();
   await server.stop();

@@ -12,11 +12,20 @@ import { repoRoot } from '../../src/tools';
 import { freePort } from '../../src/util/free-port';
 import { MemoryGit, MemoryKubernetesGateway } from '../support/memory-gateway';
 import { startWorker, type RunningWorker } from '../support/temporal';
+import { createNamespace, startCluster, type Cluster } from '../support/cluster';
 
 const run = promisify(execFile);
 const CLI = path.join(repoRoot, 'dist/src/cli/main.js');
 const WORKER = path.join(repoRoot, 'dist/worker/main.js');
 const FIXTURE = path.resolve(repoRoot, '../shared/fixtures/tasks-md/09_natanbs_gitops-template.md');
+
+// The worker checks its agent namespace against the cluster before it polls (worker/cluster-checks.ts).
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+  await createNamespace(cluster, 'agents');
+});
+afterAll(async () => cluster?.stop());
 
 describe.each(['node22', 'node24'])('on %s', (name) => {
   const node = path.join(repoRoot, '.tools/bin', name);
@@ -53,7 +62,6 @@ describe.each(['node22', 'node24'])('on %s', (name) => {
   test('the worker process loads the workflow bundle, polls, reports ready and stops on SIGTERM', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), `sdlc-${name}-worker-`));
     writeFileSync(path.join(dir, 'pod-template.yaml'), 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n');
-    writeFileSync(path.join(dir, 'kubeconfig'), 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
     const health = await freePort();
     const child = spawn(node, [WORKER], {
       env: {
@@ -66,7 +74,7 @@ describe.each(['node22', 'node24'])('on %s', (name) => {
         SDLC_HEALTH_PORT: String(health),
         SDLC_METRICS_PORT: String(await freePort()),
         SDLC_SHUTDOWN_GRACE_SECONDS: '2',
-        KUBECONFIG: path.join(dir, 'kubeconfig'),
+        KUBECONFIG: cluster.kubeconfigPath,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

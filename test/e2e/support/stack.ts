@@ -156,7 +156,8 @@ export async function startE2eStack(name: string, kubeletOpts: Partial<StartKube
         return cluster
           .auditEvents()
           .filter((e) => e.stage === 'ResponseComplete' && e.verb === 'create' && e.objectRef?.resource === 'pods' && !e.objectRef.subresource)
-          .filter((e) => e.user.username === runnerUser && e.responseStatus?.code === 201)
+          // A dry run (the worker's start check, dryRun=All) answers 201 too but creates nothing.
+          .filter((e) => e.user.username === runnerUser && e.responseStatus?.code === 201 && !/[?&]dryRun=All(&|$)/.test(e.requestURI))
           .map((e) => e.objectRef!.name ?? '<unnamed>');
       },
       runnerWatches() {
