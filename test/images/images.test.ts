@@ -89,9 +89,17 @@ describe('agent image under the agent pod security context', () => {
   afterEach(() => rmSync(vols.dir, { recursive: true, force: true }));
 
   test(`opencode is the pinned ${OPENCODE_VERSION}, git and Node 22 run, as uid 10001 in the pod's group`, async () => {
-    const r = await phaseRun('agent', vols, ['-c', 'opencode --version && "$OPENCODE_BIN" --version && git --version && node --version && id -u && id -G'], '/bin/sh');
+    const script = [
+      'opencode --version', '"$OPENCODE_BIN" --version', 'git --version', 'node --version', 'id -u', 'id -G',
+      // The security context really applies: the memory limit, no capabilities, no privilege escalation, a read-only root.
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
+      'grep -E "^(CapEff|NoNewPrivs):" /proc/self/status | tr -s "\t" " "',
+      '(touch /opt/sdlc/x 2>/dev/null && echo root-writable || echo root-read-only)',
+    ].join(' && ');
+    const r = await phaseRun('agent', vols, ['-c', script], '/bin/sh');
     expect(r).toEqual({ code: 0, stdout: expect.any(String), stderr: expect.any(String) });
-    const [opencode, opencodeBin, git, node, uid, groups] = r.stdout.trim().split('\n');
+    const [opencode, opencodeBin, git, node, uid, groups, memory, ...rest] = r.stdout.trim().split('\n');
+    expect({ memory, rest }).toEqual({ memory: String(512 * 1024 * 1024), rest: ['CapEff: 0000000000000000', 'NoNewPrivs: 1', 'root-read-only'] });
     expect({ opencode, opencodeBin }).toEqual({ opencode: OPENCODE_VERSION, opencodeBin: OPENCODE_VERSION });
     expect(git).toMatch(/^git version 2\.\d+\.\d+$/);
     expect(node).toMatch(/^v22\.\d+\.\d+$/);
