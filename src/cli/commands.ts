@@ -17,7 +17,8 @@ import { DEFAULT_RUN_OPTIONS, integrationBranchName, runIsOngoing, type Implemen
 import type { IntegrateFeatureInput } from '../../workflows/integrate-feature';
 import { CliError, rootMessage } from './errors';
 import { keptState, QUERY_ANSWER_MS, StateQuery, workerDownLine, workerPresence, type WorkerPresence } from './kept-state';
-import { closedState, closedTemporalStatus, emit, followRun, integrationLines, summaryLines } from './follow';
+import { closedState, emit, followRun, integrationLines, summaryLines } from './follow';
+import { pollRun } from './run-poller';
 import { currentBranch, resolveRepository, runWorkflowId } from './repo';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
@@ -296,18 +297,20 @@ export async function statusCommand(run: string | undefined, flags: TemporalFlag
     const id = run ?? (await latestRunId(t.client));
     if (!id) throw new CliError(`no runs yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
     const desc = await describeRun(t.client, id);
-    // A query needs a worker (even for a finished run): without one, show what Temporal keeps.
-    const answer = await new StateQuery(() => t.client.workflow.getHandle(id).query(getRunStateQuery)).within(QUERY_ANSWER_MS);
-    if (answer === 'no-answer') {
-      const presence = await workerPresence(t.client, t.namespace, desc.taskQueue).catch((): WorkerPresence => ({}));
-      const kept = await keptState(t.client, id);
-      if (flags.json) io.out.write(JSON.stringify({ ...kept, worker: { up: false, lastSeen: presence.lastSeen?.toISOString() } }, null, 2) + '\n');
-      else io.out.write(`${workerDownLine(desc.taskQueue, presence)}\n${formatStatusTable(kept)}`);
+    // The followers' poll, once: a worker's answer, or without one what Temporal keeps (a query needs a worker, even for a finished run).
+    const step = await pollRun(t.client, id, { pollMs: 0 }).next();
+    const first = step.done ? undefined : step.value;
+    if (first?.kind === 'worker-down') {
+      const kept = first.kept ?? (await keptState(t.client, id));
+      if (flags.json) io.out.write(JSON.stringify({ ...kept, worker: { up: false, lastSeen: first.presence.lastSeen?.toISOString() } }, null, 2) + '\n');
+      else io.out.write(`${workerDownLine(desc.taskQueue, first.presence)}\n${formatStatusTable(kept)}`);
       return 0;
     }
-    let state = await withLatestIntegration(t.client, id, answer ?? (await getState(t.client, id)));
+    if (first?.kind === 'unreachable') throw new CliError(`Temporal stopped answering while reading run '${id}'; try again once it is reachable`, 3);
+    const answer = first?.kind === 'state' ? first : undefined;
+    let state = await withLatestIntegration(t.client, id, answer?.state ?? (await getState(t.client, id)));
     // Terminated (or failed) in Temporal: the query still answers with the last state, 'running'.
-    const closed = runIsOngoing(state.status) ? await closedTemporalStatus(t.client.workflow.getHandle(id)) : undefined;
+    const closed = answer?.closed;
     if (closed) state = closedState(state, closed);
     if (flags.json) io.out.write(JSON.stringify(closed ? { ...state, temporalStatus: closed } : state, null, 2) + '\n');
     else io.out.write((closed ? `run closed in Temporal as ${closed}; tasks show their last reported state\n` : '') + formatStatusTable(state));

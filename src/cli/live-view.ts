@@ -10,9 +10,10 @@
 import { Writable } from 'node:stream';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { getRunStateQuery } from '../../workflows/definitions';
 import { runIsOngoing, type RunState, type TaskState } from '../../workflows/types';
-import { closedState, closedTemporalStatus, summaryLines } from './follow';
+import { summaryLines } from './follow';
+import { pollRun } from './run-poller';
+import { workerDownLine } from './kept-state';
 import { countTasks } from './run-events';
 import { workflowUiLink } from '../temporal/connection';
 import { describeRun, firstRunId, implementCommand, type ImplementFlags, type Output } from './commands';
@@ -115,7 +116,6 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
   const out = opts.out;
   const now = opts.now ?? Date.now;
   const width = () => Math.max(60, (out as NodeJS.WriteStream).columns ?? 100);
-  const handle = client.workflow.getHandle(workflowId);
   let drawn = 0;
   let frame: string[] = [];
   let state: RunState | undefined;
@@ -148,31 +148,51 @@ export async function liveView(client: Client, workflowId: string, opts: LiveVie
     flush = undefined;
   };
   out.write(`${ESC}?25l`);
+  /** A line of ours above the table (it scrolls up with the agents' lines; the table is redrawn below). */
+  const note = (line: string) => logLines.push(line);
+  const show = async (s: RunState, ended: boolean) => {
+    const lastLines = ended ? undefined : await lastLinesOf(client, s);
+    if (ended) await finishLogs(); // the last agent lines above the final frame
+    draw(renderFrame(s, { now: now(), width: width(), lastLines, uiLink: opts.uiLink, color: opts.color }));
+  };
   try {
+    const polls = pollRun(client, workflowId, { pollMs: opts.pollMs, signal: opts.signal });
     for (;;) {
-      try {
-        state = await handle.query(getRunStateQuery);
-      } catch {
-        const desc = await handle.describe().catch(() => undefined);
-        if (desc && desc.status.name !== 'RUNNING' && desc.status.name !== 'CONTINUED_AS_NEW') return state;
-      }
-      if (state && runIsOngoing(state.status)) {
-        // Terminated (or failed) in Temporal: the query still answers 'running'; end with what it says.
-        const closed = await closedTemporalStatus(handle);
-        if (closed) {
-          logLines.push(`run closed in Temporal as ${closed}; tasks show their last reported state`);
-          state = closedState(state, closed);
+      const next = await polls.next();
+      if (next.done) {
+        // The end as the poll saw it (settled, closed in Temporal, or what Temporal keeps with no worker).
+        if (next.value) {
+          state = next.value;
+          await show(state, true);
         }
+        return state;
       }
-      if (state) {
-        const ongoing = runIsOngoing(state.status);
-        const lastLines = ongoing ? await lastLinesOf(client, state) : undefined;
-        if (!ongoing) await finishLogs(); // the last agent lines above the final frame
-        draw(renderFrame(state, { now: now(), width: width(), lastLines, uiLink: opts.uiLink, color: opts.color }));
-        if (!ongoing) return state;
+      const o = next.value;
+      switch (o.kind) {
+        case 'unreachable':
+          note(`Temporal is not answering; reconnecting… (giving up after ${o.giveUpMs / 1000}s; the run goes on)`);
+          if (frame.length) draw(frame);
+          break;
+        case 'reconnected':
+          note('reconnected to Temporal: following');
+          break;
+        case 'worker-down':
+          note(`${workerDownLine(o.taskQueue ?? '?', o.presence)}${o.closed ? '' : '; waiting for one'}`);
+          if (o.kept) {
+            state = o.kept;
+            draw(renderFrame(o.kept, { now: now(), width: width(), uiLink: opts.uiLink, color: opts.color }));
+          } else if (frame.length) draw(frame);
+          break;
+        case 'worker-up':
+          note('a worker answers again: following');
+          break;
+        case 'state':
+          state = o.state;
+          if (o.closed) note(`run closed in Temporal as ${o.closed}; tasks show their last reported state`);
+          // A run that has ended is drawn once more when the poll returns it.
+          if (!o.closed && runIsOngoing(o.state.status)) await show(o.state, false);
+          break;
       }
-      if (opts.signal?.aborted) return state;
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
     }
   } finally {
     await finishLogs();

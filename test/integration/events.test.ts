@@ -84,6 +84,8 @@ test('non-TTY: implement --follow prints one greppable line per event, then the 
     `  T005 failed branch=${BRANCH('T005')} reason="the agent made no change"`,
     `retry with: sdlc-runner retry ${runId} --task T005`,
     `ready to merge: ${BRANCH('T002')} ${BRANCH('T003')}`,
+    // Where the pods' logs stay once the pods are gone.
+    expect.stringMatching(new RegExp(`^agent logs: sdlc-runner logs ${runId} \\(kept after the pods are gone in \\S+ under refs/sdlc-runner/logs/${runId}/\\)$`)),
   ]);
 });
 

@@ -151,6 +151,7 @@ it('implement --follow --logs (non-TTY): each agent line once, [T00x]-prefixed a
     ...TASKS.map((t) => expect.stringMatching(new RegExp(`^  ${t} succeeded branch=specs/${feature}/${t}-async commit=[0-9a-f]{12}$`))),
     expect.stringMatching(new RegExp(`^ready to merge: specs/${feature}/integration @ [0-9a-f]{7} \\(T001, T002, T003\\)$`)),
     `build on it locally: git fetch origin specs/${feature}/integration && git merge --no-edit FETCH_HEAD`,
+    expect.stringMatching(/^agent logs: sdlc-runner logs /),
   ]);
   // eslint-disable-next-line no-console
   console.log(`[timing] implement --follow --logs of a 3-task run (agents ~3 s each): ${elapsed} ms`);
@@ -187,8 +188,9 @@ it('watch --logs (non-TTY) attaches to a run already going: its agent lines once
   const end = lines.indexOf('run succeeded');
   expect(end).toBeGreaterThan(0);
   expect(lines.slice(end + 1).some((l) => l.startsWith('['))).toBe(false);
-  expect(lines.at(-2)).toMatch(new RegExp(`^ready to merge: specs/${feature}/integration @ [0-9a-f]{7} \\(T001, T002, T003\\)$`));
-  expect(lines.at(-1)).toBe(`build on it locally: git fetch origin specs/${feature}/integration && git merge --no-edit FETCH_HEAD`);
+  expect(lines.at(-3)).toMatch(new RegExp(`^ready to merge: specs/${feature}/integration @ [0-9a-f]{7} \\(T001, T002, T003\\)$`));
+  expect(lines.at(-2)).toBe(`build on it locally: git fetch origin specs/${feature}/integration && git merge --no-edit FETCH_HEAD`);
+  expect(lines.at(-1)).toMatch(new RegExp(`^agent logs: sdlc-runner logs ${runId} \\(kept after the pods are gone in `));
 });
 
 function tmux(socket: string, ...args: string[]): string {
