@@ -3,7 +3,7 @@
  * injects the real Kubernetes and git gateways and tests inject in-memory ones.
  */
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
-import { ANNOTATIONS, KubernetesError, LABELS, type KubernetesGateway, type PodStatus } from '../src/k8s/gateway';
+import { ANNOTATIONS, KubernetesError, LABELS, type KubernetesGateway } from '../src/k8s/gateway';
 import { GitRemoteError, type GitGateway, type IntegrateRequest, type IntegrateResult, type PrepareBranchRequest, type PrepareBranchResult } from '../src/git/gateway';
 import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../src/contract/result-line';
 import { clipLine, LogCursor } from './log-cursor';
@@ -14,6 +14,7 @@ import { runInputProblems, type CheckedRunInput } from '../src/contract/run-inpu
 import { DEFAULT_RUN_OPTIONS, integrationBranchName } from '../workflows/types';
 import { AGENT_ENV } from '../src/contract/agent-env';
 import { egressEnv, type EgressSigner } from '../src/egress/pod-env';
+import { followPodLog } from '../src/k8s/pod-log-follower';
 import { logArchiveRef } from '../src/contract/log-archive';
 import type { CheckRunInput, CreateAgentPodInput, FollowAgentPodInput, FollowOutcome, FollowProgress, VerifyBranchInput, VerifyBranchResult } from './types';
 
@@ -47,19 +48,6 @@ function toFailure(err: unknown): never {
 /** The result line in canonical form with its free-text reason masked (still a valid result line). */
 function redactedResultLine(result: AgentResult): string {
   return RESULT_LINE_PREFIX + JSON.stringify({ ...result, reason: result.reason && redactText(result.reason).slice(0, 2000) });
-}
-
-/** Further reads of an ended container's log while its result line is missing (each must bring new lines). */
-const MAX_EXTRA_FINAL_READS = 3;
-
-/** An error that says the API is unreachable or overloaded (retry), not that it refused us for good. */
-function isOutage(err: unknown): boolean {
-  // The gateway maps every API and network error to KubernetesError; anything else is a bug, for Temporal's retry.
-  return err instanceof KubernetesError && err.retryable;
-}
-
-function isTerminal(pod: PodStatus | undefined): boolean {
-  return !pod || pod.phase === 'Succeeded' || pod.phase === 'Failed';
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -112,98 +100,63 @@ export function createActivities(deps: ActivityDeps) {
       const heartbeatTimeoutMs = ctx.info.heartbeatTimeoutMs ?? 60_000;
       const ticker = setInterval(heartbeat, Math.max(500, Math.floor(heartbeatTimeoutMs / 3)));
 
-      /** Streams the log from the cursor until the stream ends, recording every new line once. */
-      const streamFromCursor = async (): Promise<void> => {
-        cursor.beginStream();
-        let sinceHeartbeat = 0;
-        for await (const line of k8s.followLogs(input.podName, { sinceTime: p.lastTs, signal })) {
-          if (!cursor.accept(line)) continue;
-          const parsedLine = parseResultLine(line.text);
-          // Heartbeated, so stored by Temporal: keep the result with its reason masked, never the raw line.
-          if (parsedLine) p.resultLine = parsedLine.ok ? redactedResultLine(parsedLine.result) : clipLine(redactText(line.text));
-          if (++sinceHeartbeat >= 20) {
-            heartbeat();
-            sinceHeartbeat = 0;
-          }
-        }
-        heartbeat();
-      };
-
-      /** The last DisruptionTarget seen on the pod: a pod that then vanishes was taken away by Kubernetes. */
-      let disruption: string | undefined;
-      const gone = (): FollowOutcome => ({ kind: 'gone', lastLines: p.lastLines.map(redactText), disruption: k8s.deletedPod?.(input.podName)?.disruption ?? disruption });
-      /** Consecutive failed reads of an API that is down: the wait between tries grows to 5 s. */
-      let outage = 0;
+      let sinceHeartbeat = 0;
       try {
-        for (;;) {
-          try {
-            if (signal.aborted) throw new CancelledFailure('follow cancelled');
-            let pod = await k8s.getPod(input.podName);
-            if (!pod) return gone();
-            disruption = pod.disruption ?? disruption;
-            outage = 0;
-
-            if (pod.phase === 'Pending' && !pod.deleting) {
-              p.pendingSince ??= new Date().toISOString();
-              const pendingMs = Date.now() - Date.parse(p.pendingSince);
-              if (pendingMs >= pendingLimitMs) {
-                return { kind: 'pending_timeout', waitingReason: pod.waitingReason, waitingMessage: pod.waitingMessage, pendingSeconds: Math.round(pendingMs / 1000) };
-              }
+        const end = await followPodLog(k8s, input.podName, cursor, {
+          onLine(line) {
+            const parsedLine = parseResultLine(line.text);
+            // Heartbeated, so stored by Temporal: keep the result with its reason masked, never the raw line.
+            if (parsedLine) p.resultLine = parsedLine.ok ? redactedResultLine(parsedLine.result) : clipLine(redactText(line.text));
+            if (++sinceHeartbeat >= 20) {
               heartbeat();
-              await k8s.waitForPod(input.podName, (x) => !x || x.phase !== 'Pending', { signal, timeoutMs: Math.min(pollMs, pendingLimitMs - pendingMs) });
-              continue;
+              sinceHeartbeat = 0;
             }
-
-            // Running or already finished: stream logs from the cursor.
-            await streamFromCursor();
-            if (signal.aborted) throw new CancelledFailure('follow cancelled');
-
-            // The stream ended: either the container ended, or the connection was cut (reconnect).
-            pod = await k8s.waitForPod(input.podName, isTerminal, { signal, timeoutMs: pollMs });
-            if (!pod) return gone();
-            disruption = pod.disruption ?? disruption;
-            if (isTerminal(pod)) {
-              // A cut stream and a clean end look the same: what the agent wrote between a cut and its
-              // exit (often the result line) is read now, from the cursor (the log of an ended container stays readable).
-              await streamFromCursor();
-              // A read cut after the apiserver had begun to answer also ends like a clean end. The result
-              // line is the agent's last: while it is missing, read again as long as a read brings new lines.
-              for (let extra = 0; extra < MAX_EXTRA_FINAL_READS && !p.resultLine && !signal.aborted; extra++) {
-                const before = p.linesSeen;
-                await streamFromCursor();
-                if (p.linesSeen === before) break;
-              }
-              if (signal.aborted) throw new CancelledFailure('follow cancelled');
-              const parsed = p.resultLine ? parseResultLine(p.resultLine) : undefined;
-              // What leaves here is stored in workflow history and shown by the CLI: mask anything credential-shaped.
-              const result = parsed?.ok ? { ...parsed.result, reason: parsed.result.reason && redactText(parsed.result.reason) } : undefined;
-              return {
-                kind: 'exited',
-                exitCode: pod.exitCode ?? (pod.phase === 'Succeeded' ? 0 : -1),
-                reason: pod.terminatedReason,
-                podReason: pod.reason,
-                result,
-                resultError: parsed && !parsed.ok ? redactText(parsed.error) : undefined,
-                lastLines: p.lastLines.map(redactText),
-                linesSeen: p.linesSeen,
-                startedAt: pod.startedAt,
-                finishedAt: pod.finishedAt,
-                disruption,
-                deleted: pod.deleting,
-              };
-            }
-            if (pod.deleting) {
-              // Being deleted under us (e.g. cancel elsewhere): wait for it to go.
-              await k8s.waitForPod(input.podName, (x) => !x, { signal, timeoutMs: pollMs });
-            }
-          } catch (err) {
-            // The Kubernetes API is down or overloaded: wait it out here, heartbeating, bounded only by this
-            // activity's own timeout (the task deadline) — not fail the attempt, and not retry it against a cap.
-            if (signal.aborted || !isOutage(err)) throw err;
-            outage++;
-            if (outage === 1 || outage % 10 === 0) ctx.log.warn('Kubernetes API unreachable; waiting', { pod: input.podName, tries: outage, error: (err as Error).message });
+          },
+          onStreamEnd: heartbeat,
+          onPending() {
+            p.pendingSince ??= new Date().toISOString();
+            const pendingMs = Date.now() - Date.parse(p.pendingSince);
+            if (pendingMs >= pendingLimitMs) return 'stop';
             heartbeat();
-            await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(outage, 5))));
+            return Math.min(pollMs, pendingLimitMs - pendingMs);
+          },
+          // The Kubernetes API is down or overloaded: waited out here, heartbeating, bounded only by this
+          // activity's own timeout (the task deadline) — not a failed attempt, and no retry against a cap.
+          onOutage(err, tries) {
+            if (tries === 1 || tries % 10 === 0) ctx.log.warn('Kubernetes API unreachable; waiting', { pod: input.podName, tries, error: err.message });
+            heartbeat();
+          },
+          // The result line is the agent's last: while it is missing, an ended container's log is read again.
+          wantsMore: () => !p.resultLine,
+        }, { signal, pollMs });
+        switch (end.kind) {
+          case 'aborted':
+            throw new CancelledFailure('follow cancelled');
+          case 'gone':
+            return { kind: 'gone', lastLines: p.lastLines.map(redactText), disruption: end.disruption };
+          case 'pending': {
+            const pendingMs = Date.now() - Date.parse(p.pendingSince!);
+            return { kind: 'pending_timeout', waitingReason: end.pod.waitingReason, waitingMessage: end.pod.waitingMessage, pendingSeconds: Math.round(pendingMs / 1000) };
+          }
+          case 'ended': {
+            const pod = end.pod;
+            const parsed = p.resultLine ? parseResultLine(p.resultLine) : undefined;
+            // What leaves here is stored in workflow history and shown by the CLI: mask anything credential-shaped.
+            const result = parsed?.ok ? { ...parsed.result, reason: parsed.result.reason && redactText(parsed.result.reason) } : undefined;
+            return {
+              kind: 'exited',
+              exitCode: pod.exitCode ?? (pod.phase === 'Succeeded' ? 0 : -1),
+              reason: pod.terminatedReason,
+              podReason: pod.reason,
+              result,
+              resultError: parsed && !parsed.ok ? redactText(parsed.error) : undefined,
+              lastLines: p.lastLines.map(redactText),
+              linesSeen: p.linesSeen,
+              startedAt: pod.startedAt,
+              finishedAt: pod.finishedAt,
+              disruption: end.disruption,
+              deleted: pod.deleting,
+            };
           }
         }
       } catch (err) {

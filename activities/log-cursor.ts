@@ -31,6 +31,11 @@ export class LogCursor {
     return new LogCursor({ seenAtLastTs: 0, linesSeen: 0, lastLines: [] });
   }
 
+  /** The resume point: the newest timestamp accepted so far. */
+  get lastTs(): string | undefined {
+    return this.resume.lastTs;
+  }
+
   /** Call at the start of each (re)connected stream. */
   beginStream(): void {
     this.resume.beginStream();

@@ -37,6 +37,8 @@ function handoffPaths(cfg) {
 
 /** Writes JSON whole or not at all (a reader never sees half a file). */
 function writeJson(file, value, mode = 0o664) {
+  // A phase that starts before (or without) the one that makes the directory still hands over.
+  fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, `${JSON.stringify(value)}\n`, { mode });
   fs.renameSync(tmp, file);

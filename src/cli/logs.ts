@@ -9,6 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createClientGateway, RUN_UID_LABEL, type ClientGateway } from '../k8s/client-gateway';
 import { KubernetesError, LABELS, type LogLine, type PodStatus } from '../k8s/gateway';
 import { LogResume } from '../k8s/log-resume';
+import { followPodLog, isTerminalPod as isEnded } from '../k8s/pod-log-follower';
 import { compareLogTimestamps } from '../k8s/timestamps';
 import { labelValue } from '../k8s/names';
 import { CliError } from './errors';
@@ -43,10 +44,6 @@ export interface LogsCommandOptions {
 const PALETTE = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92, 94, 31];
 const RESET = '\x1b[0m';
 const DIM = '\x1b[2m';
-
-function isEnded(pod: PodStatus | undefined): boolean {
-  return !pod || pod.phase === 'Succeeded' || pod.phase === 'Failed';
-}
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -115,50 +112,21 @@ function describeEnd(pod: PodStatus | undefined): string {
   return parts.join(', ');
 }
 
-/** Follows one pod to its end; returns false on an error that retrying cannot fix. */
+/** Follows one pod to its end (the activity's follower); returns false on an error that retrying cannot fix. */
 async function followPod(gw: ClientGateway, name: string, label: string, printer: Printer, err: NodeJS.WritableStream, signal: AbortSignal): Promise<boolean> {
-  const resume = new LogResume();
-  let delay = 250;
-  const emit = (line: LogLine) => {
-    if (resume.accept(line)) printer.line(label, line.text);
-  };
-  while (!signal.aborted) {
-    try {
-      let pod = await gw.getPod(name);
-      if (pod?.phase === 'Pending') {
-        pod = await gw.waitForPod(name, (p) => !p || p.phase !== 'Pending', { signal, timeoutMs: 30_000 });
-        if (pod?.phase === 'Pending') continue;
-      }
-      if (!pod) {
-        printer.note(label, describeEnd(pod));
-        return true;
-      }
-      resume.beginStream();
-      for await (const line of gw.followLogs(name, { sinceTime: resume.lastTs, signal })) emit(line);
-      if (signal.aborted) break;
-      // The stream ended: the container ended, or the connection was cut (then: reconnect).
-      const after = await gw.waitForPod(name, isEnded, { signal, timeoutMs: 1_000 });
-      if (isEnded(after)) {
-        if (after) {
-          // Lines written between a cut and the end would otherwise be lost: one last read.
-          resume.beginStream();
-          for await (const line of gw.readLogs(name, { sinceTime: resume.lastTs, signal })) emit(line);
-        }
-        printer.note(label, describeEnd(after));
-        return true;
-      }
-      delay = 250;
-    } catch (e) {
-      if (signal.aborted) break;
-      if (e instanceof KubernetesError && !e.retryable) {
-        err.write(`sdlc-runner logs: ${label}: ${e.message}\n`);
-        return false;
-      }
-      await sleep(delay, signal);
-      delay = Math.min(5_000, delay * 2);
-    }
+  try {
+    const end = await followPodLog(gw, name, new LogResume(), {
+      onLine: (line) => printer.line(label, line.text),
+      // A pod still scheduling or pulling its image: keep waiting (Ctrl-C stops).
+      onPending: () => 30_000,
+    }, { signal, pollMs: 1_000 });
+    if (end.kind === 'gone') printer.note(label, describeEnd(undefined));
+    if (end.kind === 'ended') printer.note(label, describeEnd(end.pod));
+    return true;
+  } catch (e) {
+    err.write(`sdlc-runner logs: ${label}: ${(e as Error).message}\n`);
+    return false;
   }
-  return true;
 }
 
 const byTaskThenName = (a: PodStatus, b: PodStatus) =>
