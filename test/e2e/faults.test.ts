@@ -32,6 +32,7 @@ import { labelValue } from '../../src/k8s/names';
 import { repoRoot } from '../../src/tools';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
+import type { AuditEvent } from '../support/cluster';
 import { eventually, makeRecordDir, recordedRuns, startE2eStack, startRun, temporalClient, type E2eStack } from './support/stack';
 
 const TASKS = 10;
@@ -265,6 +266,17 @@ async function measure(run: Run, summary: RunSummary | undefined, fault: string,
     .auditEvents()
     .filter((e) => e.stage === 'ResponseComplete' && e.verb === 'create' && e.objectRef?.resource === 'pods' && !e.objectRef.subresource && e.objectRef.name?.startsWith(run.podPrefix) && e.responseStatus?.code === 409);
   if (conflicts.length) notes.push(`pod creates answered 409 AlreadyExists (a create retried after the pod was made): ${conflicts.length}`);
+  // Refusals the runner met during the run (the evidence when a fault turns into a 403), with the authorizer's reason.
+  const refused = stack.cluster
+    .auditEvents()
+    .filter((e) => e.stage === 'ResponseComplete' && e.user.username === stack.runnerUser && e.responseStatus?.code === 403 && Date.parse(e.stageTimestamp ?? '') >= run.t0);
+  if (refused.length) {
+    const first = refused[0]! as AuditEvent & { annotations?: Record<string, string> };
+    notes.push(
+      `${refused.length} API requests of the runner answered 403, from +${secs(Date.parse(first.stageTimestamp!) - run.t0)} s to +${secs(Date.parse(refused.at(-1)!.stageTimestamp!) - run.t0)} s: ` +
+        `${[...new Set(refused.map((e) => `${e.verb} ${e.objectRef?.resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`))].join(', ')}; first: ${first.requestURI}, ${JSON.stringify(first.annotations ?? {})}`,
+    );
+  }
 
   // Orphans: the run's pods still in the API once the run and its cleanup are done (bounded wait).
   let left: V1Pod[] = [];
@@ -403,8 +415,17 @@ it('c. the kube-apiserver killed and restarted mid-run', async () => {
   const t = Date.now();
   stack.killApiserver();
   await sleep(2_000);
+  const restart = Date.now();
   await stack.cluster.restartApiserver();
-  const injected = [`kube-apiserver SIGKILLed at +${secs(t - run.t0)} s with ${busy} agents printing, left down 2 s, started again on the same port (etcd kept): ready ${secs(Date.now() - t)} s after the kill, ${finishedAgents(run)} agents finished by then`];
+  const injected: string[] = [`kube-apiserver SIGKILLed at +${secs(t - run.t0)} s with ${busy} agents printing, left down 2 s, started again on the same port (etcd kept) at +${secs(restart - run.t0)} s, /readyz ok at +${secs(Date.now() - run.t0)} s (${secs(Date.now() - t)} s after the kill); ${finishedAgents(run)} agents finished by then`];
+  // Whether the worker had read a pod directly (not from its watch cache) before the restart: the gateway rides out
+  // a warming-up apiserver's 403 only for a verb it has been allowed before (src/k8s/grant-memory.ts).
+  const gets = stack.cluster
+    .auditEvents()
+    .filter((e) => e.stage === 'ResponseComplete' && e.user.username === stack.runnerUser && e.verb === 'get' && e.objectRef?.resource === 'pods' && !e.objectRef.subresource && e.responseStatus?.code === 200)
+    .map((e) => Date.parse(e.stageTimestamp ?? ''))
+    .filter((ms) => ms >= run.t0);
+  injected.push(`direct GETs of a pod answered 200 to the worker: ${gets.filter((ms) => ms < t).length} before the kill, ${gets.filter((ms) => ms >= t).length} after`);
   const summary = await resultWithin(run, 150_000);
   const f = await measure(run, summary, 'kube-apiserver SIGKILL + restart, mid-run', injected);
   await worker.stop();
