@@ -7,6 +7,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { harness, tasksMarkdown, type Harness } from '../workflows/harness';
 import { eventually } from '../support/temporal';
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { CLI, runCli } from '../integration/support/cli';
 
 let h: Harness;
@@ -59,6 +60,29 @@ test('watch with the worker stopped says so once, with the tasks as Temporal kee
   expect(lines[0]).toMatch(/^no worker answered for task queue \S+ within 2s .*the worker is down; .*; waiting for one$/);
   expect(lines.slice(1, 3)).toEqual([expect.stringMatching(/^ {2}T001 succeeded attempt=1 branch=\S+$/), expect.stringMatching(/^ {2}T002 running attempt=1 branch=\S+$/)]);
   expect(lines.filter((l) => l.startsWith('no worker answered'))).toHaveLength(1);
+});
+
+test('the live table (a terminal) with the worker stopped: the same notice above a frame of the tasks as Temporal keeps them', async () => {
+  // The poll's answer bound is read when the module loads: load the live view with the test's short bound.
+  process.env.SDLC_QUERY_TIMEOUT_SECONDS = '2';
+  let liveView!: typeof import('../../src/cli/live-view').liveView;
+  jest.isolateModules(() => {
+    ({ liveView } = require('../../src/cli/live-view') as typeof import('../../src/cli/live-view'));
+  });
+  delete process.env.SDLC_QUERY_TIMEOUT_SECONDS;
+  let screen = '';
+  const out = Object.assign(new Writable({ write: (chunk, _enc, done) => ((screen += String(chunk)), done()) }), { columns: 120 });
+  const stop = new AbortController();
+  const viewing = liveView(h.env.client, handle.workflowId, { out, signal: stop.signal, pollMs: 200 });
+  await eventually(() => /T002\s+running/.test(screen), 'a frame with the kept tasks', 30_000);
+  stop.abort();
+  await viewing;
+  // eslint-disable-next-line no-control-regex
+  const text = screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+  expect(text).toMatch(new RegExp(`no worker answered for task queue ${h.worker.taskQueue} within 2s \\(last poll \\S+\\): the worker is down; .*; waiting for one\n`));
+  expect(text).toMatch(new RegExp(`run ${handle.workflowId}  running`));
+  expect(text).toMatch(/T001\s+succeeded\s+1/);
+  expect(text.match(/no worker answered/g)).toHaveLength(1);
 });
 
 test.each([
