@@ -17,7 +17,7 @@ const path = require('node:path');
 class GitError extends Error {}
 
 /** Failures that another attempt cannot fix: retrying them only delays the report. */
-const PERMANENT_FAILURE = /Authentication failed|HTTP (401|403)|could not read (Username|Password)|Permission denied \(publickey|Host key verification failed|Repository not found|not found: did you run|does not appear to be a git repository|couldn't find remote ref|\[rejected\]|non-fast-forward|egress proxy refused|HTTP code 40[37] from proxy/i;
+const PERMANENT_FAILURE = /Authentication failed|HTTP (401|403)|could not read (Username|Password)|Permission denied \(publickey|Host key verification failed|Repository not found|not found: did you run|does not appear to be a git repository|couldn't find remote ref|\[rejected\]|\[remote rejected\]|non-fast-forward|egress proxy refused|HTTP code 40[37] from proxy/i;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -151,7 +151,7 @@ class Git {
       if (r.code === 0) return r.stdout.trim();
       const message = lastLines(r.stderr || r.stdout);
       const delay = this.retryDelaysMs[attempt - 1];
-      if (PERMANENT_FAILURE.test(r.stderr) || delay === undefined || this.stopped || (opts.deadline !== undefined && Date.now() + delay >= opts.deadline)) {
+      if (PERMANENT_FAILURE.test(`${r.stderr}\n${r.stdout}`) || delay === undefined || this.stopped || (opts.deadline !== undefined && Date.now() + delay >= opts.deadline)) {
         throw new GitError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`);
       }
       this.log.info(`${what} failed (attempt ${attempt}), retrying in ${delay} ms: ${message}`);

@@ -1,3 +1,5 @@
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
 import { AGENT_ENV } from '../../src/contract/agent-env';
 import { RESULT_LINE_PREFIX } from '../../src/contract/result-line';
@@ -81,6 +83,43 @@ describe('agent pod: log archive', () => {
     const tree = fx.git.git(fx.repo, 'ls-tree', '--name-only', LOG_REF);
     expect(tree.split('\n')).toEqual(['log.txt']);
     expect(fx.git.git(fx.repo, 'show', `${LOG_REF}:log.txt`)).not.toContain(GIT_TOKEN);
+  }, 60_000);
+
+  /** A pre-receive hook that acts only on pushes of log archive refs (the task branch's push goes through). */
+  function onArchivePush(f: AgentFixture, action: string): string {
+    const marker = path.join(f.dir, 'archive-push-started');
+    const file = path.join(f.git.root, `${f.repo}.git`, 'hooks', 'pre-receive');
+    writeFileSync(file, `#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/sdlc-runner/*) touch '${marker}'; ${action};; esac; done\nexit 0\n`);
+    chmodSync(file, 0o755);
+    return marker;
+  }
+  const scenario = { turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'a.txt', content: 'a\n' } }] }, { text: 'done' }] };
+
+  test('an archive the remote refuses: the task still succeeds, and the log says why the archive is missing', async () => {
+    fx = await startAgentFixture(scenario);
+    onArchivePush(fx, "echo 'refs/sdlc-runner/ is protected' >&2; exit 1");
+    const run = await runAgentPod(fx.env({ [AGENT_ENV.LOG_REF]: LOG_REF }));
+    expect({ code: run.code, status: run.result.status, sha: run.result.sha }).toEqual({ code: AGENT_EXIT.SUCCESS, status: 'succeeded', sha: fx.git.branchHead(fx.repo, 'specs/001-greeting/T012-async') });
+    expect(run.phases.publish.stdout).toMatch(/\[sdlc-publish\] log archive not pushed to refs\/sdlc-runner\/logs\/\S+: git push \(log archive\) failed: .*refs\/sdlc-runner\/ is protected/);
+    expect(fx.git.git(fx.repo, 'for-each-ref', 'refs/sdlc-runner/')).toBe('');
+  }, 60_000);
+
+  test('SIGTERM while the archive is being pushed: the known result goes out at once (the branch is pushed: succeeded, 0)', async () => {
+    fx = await startAgentFixture(scenario);
+    const marker = onArchivePush(fx, 'sleep 15');
+    const t0 = Date.now();
+    let signalledAt = 0;
+    const run = await runAgentPod(fx.env({ [AGENT_ENV.LOG_REF]: LOG_REF }), 90_000, (pod) => {
+      if (!existsSync(marker)) return false;
+      signalledAt = Date.now();
+      pod.kill('SIGTERM');
+      return true;
+    });
+    expect(signalledAt).toBeGreaterThan(t0);
+    expect({ code: run.code, status: run.result.status, sha: run.result.sha }).toEqual({ code: AGENT_EXIT.SUCCESS, status: 'succeeded', sha: fx.git.branchHead(fx.repo, 'specs/001-greeting/T012-async') });
+    // Not held for the archive's 15 s push (nor its 20 s bound).
+    expect(Date.now() - signalledAt).toBeLessThan(8_000);
+    expect(run.phases.publish.stdout.trimEnd().split('\n').at(-1)).toMatch(/^::sdlc-result::/);
   }, 60_000);
 
   test('without SDLC_LOG_REF nothing is archived', async () => {
