@@ -78,8 +78,8 @@ afterAll(async () => {
 
 it('every attack fails, only the task branch moves, the task ends truthfully, and no secret is in any history, log or output', async () => {
   const { gitServer, model } = real;
-  // Every ref but the ones the run itself writes: the task branch (publish) and the integration branch (the worker).
-  const ours = [`refs/heads/specs/${FEATURE}/T001-async `, `refs/heads/specs/${FEATURE}/integration `];
+  // Every ref but the ones the run itself writes: the task branch and the pod's log archive (publish), the integration branch (the worker).
+  const ours = [`refs/heads/specs/${FEATURE}/T001-async `, `refs/heads/specs/${FEATURE}/integration `, `refs/sdlc-runner/logs/sdlc-${FEATURE}/`];
   const refs = () => gitServer.git(REPO, 'for-each-ref', '--format=%(refname) %(objectname)').split('\n').filter((l) => l && !ours.some((r) => l.startsWith(r)));
   const before = refs();
   const handle = await startRun(real.temporal.client, {
@@ -133,7 +133,12 @@ it('every attack fails, only the task branch moves, the task ends truthfully, an
   // The base64 of the token the agent printed reached the follower's last lines, masked (heartbeat details are base64 JSON).
   const details = histories.join('\n').match(/"data":\s*"([A-Za-z0-9+/=]{20,})"/g)?.map((d) => Buffer.from(d.replace(/^"data":\s*"|"$/g, ''), 'base64').toString('utf8')) ?? [];
   expect(details.join('\n')).toContain('tool bash echo \\"H9 [REDACTED]\\": completed');
-  for (const [where, text] of [['histories', histories.join('\n')], ['worker output', real.worker.output()], ['sdlc-runner status', status]] as const) {
+  // The pod's log archive in the repository is as clean (the agent printed the token's base64 on purpose).
+  const archived = gitServer.git(REPO, 'for-each-ref', '--format=%(refname)', `refs/sdlc-runner/logs/sdlc-${FEATURE}/`).split('\n').filter(Boolean);
+  expect(archived).toHaveLength(1);
+  const archive = ['log.txt', 'transcript.jsonl'].map((f) => gitServer.git(REPO, 'show', `${archived[0]}:${f}`)).join('\n');
+  expect(archive).toContain('[REDACTED]');
+  for (const [where, text] of [['histories', histories.join('\n')], ['worker output', real.worker.output()], ['sdlc-runner status', status], ['log archive', archive]] as const) {
     for (const secret of secrets) expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
   }
 }, 240_000);
