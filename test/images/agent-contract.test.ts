@@ -167,6 +167,32 @@ describe('agent image contract: the pod as real containers', () => {
     console.log(`[timing] container SIGTERM-mid-run run: ${run.durationMs} ms`);
   });
 
+  test('the agent container is killed (SIGKILL, as the OOM killer) mid-run → publish reports failed once its heartbeat stops, exit 10, nothing pushed', async () => {
+    // No process-backed twin: only a container takes opencode and its tools down with the runner.
+    const f = await start({ turns: [{ hang: true }] });
+    let killedAt = 0;
+    const run = await runAgentPodInContainers(f.env(), {
+      model: f.model,
+      pricing: PRICING,
+      whileRunning: (pod, stdout) => {
+        if (!f.model.requests.some((r) => !r.title) || !stdout.includes('running opencode')) return false;
+        killedAt = Date.now();
+        pod.killContainer('agent', 'SIGKILL');
+        return true;
+      },
+    });
+
+    expect(run.phases.agent.code).toBe(137);
+    expect(run.code).toBe(AGENT_EXIT.AGENT_FAILURE);
+    expect(run.result).toMatchObject({ status: 'failed', commits: 0 });
+    expect(run.result.reason).toMatch(/the agent container stopped without handing over its work \(no heartbeat for \d+s: killed, or out of memory\?\)/);
+    // Within the heartbeat bound (20 s) and some slack, not at the harness's timeout.
+    expect(Date.now() - killedAt).toBeLessThan(20_000 + 15_000);
+    expectNothingPushed(f);
+    // eslint-disable-next-line no-console
+    console.log(`[timing] container agent-killed run: ${run.durationMs} ms`);
+  });
+
   describe('SIGTERM (podman kill, as the kubelet on pod deletion) during the push', () => {
     const scenario: Scenario = {
       turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome!\n' } }] }, { text: 'Done.' }],

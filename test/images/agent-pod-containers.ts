@@ -5,7 +5,7 @@
  * container with its phase's uid, the pod's fsGroup, a read-only root, no capabilities, no privilege
  * escalation, podman's default seccomp profile (RuntimeDefault's equivalent), the chart's memory limit,
  * the chart's emptyDirs as host directories and the Secrets (git token, provider key) as read-only mounts
- * of directories holding the files, owned as the kubelet makes them.
+ * of directories laid out and owned as the kubelet writes Secret volumes.
  * `runAgentPodInContainers` returns what test/agent/agent-harness.ts's `runAgentPod` returns for the same
  * env (the fixture's `env()`), so the process-backed and container-backed tests assert the same things.
  *
@@ -18,7 +18,7 @@
  * port rather than the chart's 4318; the agent finds it in gateway.json as in the chart.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_ENV } from '../../src/contract/agent-env';
 import type { AgentPhase } from '../../src/contract/agent-phases';
@@ -85,6 +85,11 @@ const OPENCODE_CONFIG = '/etc/sdlc-opencode/opencode-extra.json';
 /** The fixture env's host-side entries: the containers get the chart's paths and the image's binary instead. */
 const HOST_ONLY = [AGENT_ENV.WORKDIR, AGENT_ENV.GIT_STATE_DIR, AGENT_ENV.GIT_TOKEN_FILE, AGENT_ENV.GIT_USERNAME, AGENT_ENV.OPENCODE_CONFIG_FILE, 'OPENCODE_BIN', 'SCRIPTED_MODEL_API_KEY'];
 
+/** kill(): a signal to every main container still running, as the kubelet; killContainer(): one container only (e.g. the OOM killer's SIGKILL). */
+export interface ContainerPodHandle extends PodHandle {
+  killContainer(phase: AgentPhase, signal: NodeJS.Signals): void;
+}
+
 export interface ContainerPodOptions {
   /** The scripted model the gateway sidecar forwards to (provider id `scripted`). */
   model: ModelServer;
@@ -94,7 +99,7 @@ export interface ContainerPodOptions {
   terminationGraceSeconds?: number;
   timeoutMs?: number;
   /** Called every 100 ms while agent and publish run, with every phase's stdout so far; return true once done. */
-  whileRunning?: (pod: PodHandle, stdout: string) => boolean;
+  whileRunning?: (pod: ContainerPodHandle, stdout: string) => boolean;
 }
 
 /** What podman says each phase's container ran with (podman inspect, after the run). */
@@ -179,15 +184,21 @@ export async function runAgentPodInContainers(env: Record<string, string>, opts:
     chownSync(vol(name), 0, FS_GROUP);
     chmodSync(vol(name), 0o2777);
   }
-  // Secret volumes: files root:fsGroup 0440 (defaultMode 288), in a directory mounted read-only.
+  // Secret volumes as the kubelet writes them (its atomic writer): the files in a time-stamped directory, `..data`
+  // linking to it and each key a link through `..data`; the files root:fsGroup 0440 (defaultMode 288); the
+  // directory mounted read-only.
   const secretDir = (name: string, files: Record<string, string>) => {
     const d = path.join(dir, name);
-    mkdirSync(d, { mode: 0o755 });
-    chmodSync(d, 0o755);
+    const stamped = `..${new Date().toISOString().replace(/[-:.TZ]/g, '_')}`;
+    mkdirSync(path.join(d, stamped), { recursive: true, mode: 0o755 });
+    chmodSync(d, 0o1777);
+    symlinkSync(stamped, path.join(d, '..data'));
     for (const [file, content] of Object.entries(files)) {
-      writeFileSync(path.join(d, file), content);
-      chownSync(path.join(d, file), 0, FS_GROUP);
-      chmodSync(path.join(d, file), 0o440);
+      const real = path.join(d, stamped, file);
+      writeFileSync(real, content);
+      chownSync(real, 0, FS_GROUP);
+      chmodSync(real, 0o440);
+      symlinkSync(path.join('..data', file), path.join(d, file));
     }
     return d;
   };
@@ -273,7 +284,8 @@ export async function runAgentPodInContainers(env: Record<string, string>, opts:
     const names = phases.filter((p) => running.has(p)).map(name);
     if (names.length > 0) void podman(['kill', '--signal', sig, ...names]);
   };
-  const handle: PodHandle = {
+  const handle: ContainerPodHandle = {
+    killContainer: (phase, sig) => signal(sig.replace(/^SIG/, ''), [phase]),
     kill(sig) {
       // The main containers; the gateway, a sidecar, is stopped after them as below.
       signal(sig.replace(/^SIG/, ''), ['checkout', 'agent', 'publish']);
