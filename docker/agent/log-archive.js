@@ -10,6 +10,7 @@
  * ARCHIVE_TIMEOUT_MS. `sdlc-runner logs <run>` reads it once the pod is gone.
  */
 const fs = require('node:fs');
+const { taskTrailers } = require('./result');
 
 /** The most of the log kept in the archive (publish relays at most 8 MiB of the agent's lines). */
 const MAX_LOG_BYTES = 12 * 1024 * 1024;
@@ -104,10 +105,7 @@ async function pushLogArchive({ git, ref, recorder, resultLine, transcriptFile, 
     `The agent pod's log${transcript ? " and OpenCode's transcript" : ''}, kept after the pod is gone.`,
     'Read it with: sdlc-runner logs <run>',
     '',
-    `Sdlc-Task-Id: ${cfg.taskId}`,
-    `Sdlc-Run-Id: ${cfg.runId}`,
-    `Sdlc-Attempt: ${cfg.attempt}`,
-    '',
+    ...taskTrailers(cfg),
   ].join('\n');
   return git.pushArchive(ref, files, message, ARCHIVE_TIMEOUT_MS);
 }

@@ -19,7 +19,7 @@ const { loadGitPhaseConfig, configErrorOf, identityForReport } = require('./conf
 const { Redactor } = require('./redact');
 const { Git, GitError } = require('./git');
 const { handoffPaths, readJson, agentVerdict, HEARTBEAT_LOST_MS } = require('./handoff');
-const { formatResultLine } = require('./result');
+const { formatResultLine, taskTrailers } = require('./result');
 const { phaseOutput } = require('./phase-output');
 const { LogRecorder, pushLogArchive } = require('./log-archive');
 
@@ -128,10 +128,7 @@ function commitMessage(cfg, { partial }) {
       ? `Partial work pushed for a human to pick up: the agent did not finish task ${cfg.taskId}.`
       : `Implements task ${cfg.taskId} (agent run, attempt ${cfg.attempt}).`,
     '',
-    `Sdlc-Task-Id: ${cfg.taskId}`,
-    `Sdlc-Run-Id: ${cfg.runId}`,
-    `Sdlc-Attempt: ${cfg.attempt}`,
-    '',
+    ...taskTrailers(cfg),
   ].join('\n');
 }
 

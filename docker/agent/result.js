@@ -22,4 +22,12 @@ function formatResultLine(r) {
   return RESULT_LINE_PREFIX + JSON.stringify(result);
 }
 
-module.exports = { formatResultLine };
+/**
+ * The trailers every commit publish makes carries (the task's and the log archive's), ending the
+ * message: the runner and `sdlc-runner logs` read the task, run and attempt from them.
+ */
+function taskTrailers(cfg) {
+  return [`Sdlc-Task-Id: ${cfg.taskId}`, `Sdlc-Run-Id: ${cfg.runId}`, `Sdlc-Attempt: ${cfg.attempt}`, ''];
+}
+
+module.exports = { formatResultLine, taskTrailers };

@@ -15,6 +15,7 @@ import { labelValue } from '../k8s/names';
 import { CliError } from './errors';
 import { kubeConfigProblem } from '../k8s/kubeconfig';
 import { readLogArchives, type ArchivedPodLog } from './log-archive';
+import { sleep } from '../util/sleep';
 
 export { kubeConfigProblem };
 
@@ -44,17 +45,6 @@ export interface LogsCommandOptions {
 const PALETTE = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92, 94, 31];
 const RESET = '\x1b[0m';
 const DIM = '\x1b[2m';
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /** One log line of a run's agent, as `--logs` and `sdlc-runner logs` show it. */
 export interface RunLogLine {

@@ -9,6 +9,7 @@ import { getRunStateQuery } from '../../workflows/definitions';
 import { runIsOngoing, type RunState } from '../../workflows/types';
 import { keptState, QUERY_ANSWER_MS, StateQuery, workerPresence, type WorkerPresence } from './kept-state';
 import { CliError } from './errors';
+import { sleep } from '../util/sleep';
 
 /** How long a follower waits for an unreachable Temporal before it exits 3 (the run itself goes on). */
 export const TEMPORAL_UNREACHABLE_MS = Number(process.env.SDLC_TEMPORAL_UNREACHABLE_SECONDS ?? 60) * 1000;
@@ -37,17 +38,6 @@ export async function closedTemporalStatus(handle: WorkflowHandle): Promise<stri
 export function closedState(state: RunState, temporalStatus: string): RunState {
   return { ...state, status: temporalStatus === 'CANCELLED' ? 'cancelled' : 'failed' };
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * Observes the run every `pollMs` until every task has ended (or the run closed in Temporal, or `signal`

@@ -5,6 +5,7 @@
  * alike. Callers decide what a pending pod, an outage and each line mean; this module only follows.
  */
 import { KubernetesError, type KubernetesGateway, type LogLine, type PodStatus } from './gateway';
+import { sleep } from '../util/sleep';
 
 /** Where the follower is in the log: a LogResume or the activity's LogCursor (heartbeated). */
 export interface LogPosition {
@@ -44,17 +45,6 @@ const MAX_EXTRA_FINAL_READS = 3;
 export function isTerminalPod(pod: PodStatus | undefined): boolean {
   return !pod || pod.phase === 'Succeeded' || pod.phase === 'Failed';
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * Follows pod `name` from `position` until it ends or vanishes. A KubernetesError that is not retryable
