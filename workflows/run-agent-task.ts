@@ -81,6 +81,9 @@ function isRefusedForGood(err: unknown): err is ActivityFailure & { cause: Appli
  */
 const INFRA_POLICY_PATCH = 'infra-policy-v2';
 
+/** Marks tasks that give a pod that never started a new pod too (within retry.infraRetries), as any infrastructure failure. */
+const PENDING_INFRA_PATCH = 'pending-infra-retry';
+
 /** A pod Kubernetes took away (its DisruptionTarget) or someone else deleted: `exit` when it was seen ending. */
 function disruptedBecause(disruption: string | undefined, exit?: number): string {
   return disruption ? `the pod was taken away by Kubernetes (${disruption})` : `the pod was deleted by someone else before it finished${exit === undefined ? '' : ` (exit ${exit})`}`;
@@ -227,7 +230,19 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         // Not kept either: a pod that never started may still start later (an image pull that finally
         // succeeds) and run an agent nobody follows. Its waiting reason is in the task's reason.
         const why = out.waitingReason ? `${out.waitingReason}${out.waitingMessage ? `: ${out.waitingMessage}` : ''}` : 'not scheduled or not started';
-        return finish({ status: 'timed_out', infrastructure: true, reason: `pod did not start within ${o.pendingTimeoutSeconds}s (${why})` });
+        const notStarted = `pod did not start within ${o.pendingTimeoutSeconds}s (${why})`;
+        if (infraTry < o.retry.infraRetries && patched(PENDING_INFRA_PATCH)) {
+          // Infrastructure too (an image pull, a node, a full cluster): a new pod — once this one is gone, so the
+          // two can never both start. A delete that fails leaves it to the final cleanup (and its reaper).
+          const deleted = await cleanupApi.deleteAgentPod({ podName, gracePeriodSeconds: 0 }).then(() => true, () => false);
+          if (deleted) livePods.delete(podName);
+          setCurrentDetails(`${describeTask(input)}: ${notStarted}; new pod (infrastructure retry ${infraTry + 1}/${o.retry.infraRetries})`);
+          await sleep(Math.min(60_000, 2000 * 2 ** infraTry));
+          replacedBecause = notStarted;
+          continue;
+        }
+        const exhausted = o.retry.infraRetries > 0 && patched(PENDING_INFRA_PATCH) ? ' (infrastructure retries exhausted)' : '';
+        return finish({ status: 'timed_out', infrastructure: true, reason: `${notStarted}${exhausted}` });
       }
       const infra = infraFailure(out);
       if (out.kind === 'gone') {

@@ -36,12 +36,27 @@ describe('implementFeature task lifecycle', () => {
     expect(h.k8s.records.some((r) => r.event === 'deleted')).toBe(true);
   });
 
-  test('pending timeout: a pod stuck in ImagePullBackOff times out with the reason, and is deleted', async () => {
+  test('pending timeout: a pod stuck in ImagePullBackOff gets new pods within the infrastructure retries, then times out with the reason; each is deleted', async () => {
     h = await harness(() => ({ stuckPending: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "agent:missing"' } }));
-    const handle = await h.start(tasksMarkdown(1), { pendingTimeoutSeconds: 2, decisionTimeoutSeconds: 1 });
+    const handle = await h.start(tasksMarkdown(1), { pendingTimeoutSeconds: 2, decisionTimeoutSeconds: 1, retry: { infraRetries: 1, agentRetries: 0 } });
     const summary = await h.result(handle);
     expect(summary.tasks[0]!.status).toBe('timed_out');
-    expect(summary.tasks[0]!.reason).toContain('pod did not start within 2s (ImagePullBackOff: Back-off pulling image "agent:missing")');
+    expect(summary.tasks[0]!.reason).toBe('pod did not start within 2s (ImagePullBackOff: Back-off pulling image "agent:missing") (infrastructure retries exhausted)');
+    const created = h.k8s.records.filter((r) => r.event === 'created').map((r) => r.pod);
+    expect(created).toEqual([expect.stringMatching(/-t001-a1-/), expect.stringMatching(/-t001-a1r1-/)]);
+    // The first pod was gone before its replacement was created: the two could never both start.
+    const events = h.k8s.records.map((r) => `${r.event} ${r.pod}`);
+    expect(events.indexOf(`deleted ${created[0]}`)).toBeGreaterThanOrEqual(0);
+    expect(events.indexOf(`deleted ${created[0]}`)).toBeLessThan(events.indexOf(`created ${created[1]}`));
+    expect(await h.k8s.waitAllGone()).toBe(true);
+  });
+
+  test('a pod that never started is infrastructure: its replacement starts, and the task succeeds in the same attempt', async () => {
+    h = await harness((req) => (req.name.includes('-t001-a1-') ? { stuckPending: { reason: 'Unschedulable', message: '0/3 nodes are available' } } : {}));
+    const handle = await h.start(tasksMarkdown(1), { pendingTimeoutSeconds: 2, decisionTimeoutSeconds: 1 });
+    const summary = await h.result(handle);
+    expect(summary.tasks[0]).toMatchObject({ status: 'succeeded', attempt: 1 });
+    expect(h.k8s.records.filter((r) => r.event === 'created').map((r) => r.pod)).toEqual([expect.stringMatching(/-t001-a1-/), expect.stringMatching(/-t001-a1r1-/)]);
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
 
