@@ -16,10 +16,11 @@ import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUp
 import { DEFAULT_RUN_OPTIONS, integrationBranchName, runIsOngoing, type ImplementFeatureInput, type IntegrationState, type RunOptions, type RunState, type StackMode } from '../../workflows/types';
 import type { IntegrateFeatureInput } from '../../workflows/integrate-feature';
 import { CliError, rootMessage } from './errors';
+import { branchNameArg } from './input';
 import { keptState, QUERY_ANSWER_MS, StateQuery, workerDownLine, workerPresence, type WorkerPresence } from './kept-state';
 import { closedState, emit, followRun, integrationLines, summaryLines } from './follow';
 import { pollRun } from './run-poller';
-import { currentBranch, resolveRepository, runWorkflowId } from './repo';
+import { currentBranch, remoteTrackingName, resolveRepository, runWorkflowId } from './repo';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
 
@@ -67,9 +68,16 @@ async function withTemporal<T>(flags: TemporalFlags, fn: (t: Awaited<ReturnType<
  * be, and the CLI checks that git can use those two names itself.
  */
 export async function loadPlan(tasksPath: string, flags: PlanFlags): Promise<{ text: string; plan: TaskPlan }> {
+  const dir = path.dirname(path.resolve(tasksPath));
   if (flags.base !== undefined) {
-    const problem = refNameProblem(flags.base);
-    if (problem) throw new CliError(`--base '${flags.base}' is not a valid git branch name: ${problem}. Fix: pass the branch the agents start from, e.g. --base main`);
+    // The flag's own check (as its argParser), for callers that build the flags themselves.
+    branchNameArg('--base', 'the branch the agents start from, e.g. --base main')(flags.base);
+    const tracked = await remoteTrackingName(dir, flags.base);
+    if (tracked) {
+      throw new CliError(
+        `--base '${flags.base}' is this checkout's name for the branch '${tracked.branch}' of the remote '${tracked.remote}'; the agents clone the repository and start from a branch by its own name. Fix: --base ${tracked.branch}`,
+      );
+    }
   }
   const integrationPattern = flags.integrationBranch ?? DEFAULT_RUN_OPTIONS.integrationBranch;
   const unknown = unknownPlaceholders(integrationPattern, ['{feature}']);
@@ -80,7 +88,7 @@ export async function loadPlan(tasksPath: string, flags: PlanFlags): Promise<{ t
   }
   const feature = featureOf(tasksPath);
   const integrationBranch = integrationBranchName({ integrationBranch: integrationPattern }, feature) ?? 'none';
-  const baseBranch = flags.base ?? (await currentBranch(path.dirname(path.resolve(tasksPath))));
+  const baseBranch = flags.base ?? (await currentBranch(dir));
   const loaded = await loadTasksFile(tasksPath, { branchPattern: flags.branchPattern, fileOverlap: flags.fileOverlap, baseBranch, integrationBranch });
   // After the file: a feature folder git refuses is reported first on the tasks' own branches, with their lines.
   const problem = integrationBranch === 'none' ? undefined : refNameProblem(integrationBranch);
@@ -338,7 +346,8 @@ async function withLatestIntegration(client: Awaited<ReturnType<typeof connectTe
  */
 export async function integrateCommand(run: string, flags: TemporalFlags & { branch?: string; json?: boolean }, io: Output): Promise<number> {
   return withTemporal(flags, async (t) => {
-    const state = await getState(t.client, run);
+    // The run's state needs a worker, and so does the integration: without one, say so (exit 3) rather than wait out Temporal's query deadline.
+    const state = await stateForChange(t, run, 'integrate the tasks');
     if (runIsOngoing(state.status)) throw new CliError(`run ${run} is still ${state.status}: it integrates by itself when every task has succeeded. Wait with 'sdlc-runner watch ${run}'.`);
     const branch = flags.branch ?? integrationBranchName(state.options, state.feature.name);
     if (!branch) throw new CliError(`run ${run} has no integration branch (started with --integration-branch none). Fix: pass --branch <name>`);

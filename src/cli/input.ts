@@ -6,6 +6,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { MAX_EGRESS_HOSTS, RunInputSchema } from '../contract/run-input';
 import { parseEntry } from '../egress/allowlist';
+import { hostPortProblem, wholeNumberProblem } from '../config/values';
+import { refNameProblem } from '../tasks/ref-name';
 import { CliError } from './errors';
 
 const RUN_OPTIONS = RunInputSchema.shape.options.unwrap().shape;
@@ -29,10 +31,9 @@ function flagName(flag: string, env?: string): string {
 export function intArg(flag: string, min: number, max: number, note?: string): (value: string) => number {
   const bound = max >= Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}${note ? ` (${note})` : ''}`;
   return (value) => {
-    if (!/^\d+$/.test(value)) throw new CliError(`${flag} '${value}' is not a whole number: use digits only (no exponent, decimals or sign), ${bound}`);
-    const n = Number(value);
-    if (n < min || n > max) throw new CliError(`${flag} ${value} is out of range: ${bound}`);
-    return n;
+    const problem = wholeNumberProblem(value, min, max);
+    if (problem) throw new CliError(/^\d+$/.test(value) ? `${flag} ${value} is out of range: ${bound}` : `${flag} '${value}' is not a whole number: use digits only (no exponent, decimals or sign), ${bound}`);
+    return Number(value);
   };
 }
 
@@ -87,6 +88,31 @@ export function runIdArg(value: string): string {
   if (value !== value.trim()) throw new CliError(`run ID '${value}' starts or ends with whitespace (copied with it?). Fix: pass '${value.trim()}'; list runs with 'sdlc-runner runs'`);
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new CliError(`run ID ${JSON.stringify(value)} has a control character; list runs with 'sdlc-runner runs'`);
+  // A run's ID is made of its repository's and feature's names with every other character replaced (repo.ts runWorkflowId).
+  if (/\s/.test(value)) throw new CliError(`run ID '${value}' has a space, which no run ID has (sdlc-<repo>-<feature>). Fix: pass one run ID, quoted whole; list runs with 'sdlc-runner runs'`);
+  return value;
+}
+
+/**
+ * A branch name where it enters (`--base`, `integrate --branch`): what `git check-ref-format --branch`
+ * accepts, and the branch's own name rather than a ref (`refs/heads/main`) or a remote-tracking name.
+ */
+export function branchNameArg(flag: string, what: string): (value: string) => string {
+  return (value) => {
+    const problem = refNameProblem(value);
+    if (problem) throw new CliError(`${flag} '${value}' is not a valid git branch name: ${problem}. Fix: pass ${what}`);
+    const ref = /^refs\/(?:heads\/|remotes\/[^/]+\/)?(.+)$/.exec(value);
+    if (ref) throw new CliError(`${flag} '${value}' is a full ref, not a branch name. Fix: pass the branch's own name, ${flag} ${ref[1]}`);
+    return value;
+  };
+}
+
+/**
+ * `--branch-pattern`: an empty or blank one is refused here; what the pattern makes of each task (a name git
+ * refuses, two tasks on one branch, an unknown placeholder) is checked with tasks.md, where the names are known.
+ */
+export function branchPatternArg(value: string): string {
+  if (!value.trim()) throw new CliError(`--branch-pattern is empty: every task would push to the same unnamed branch. Fix: e.g. --branch-pattern 'specs/{feature}/{taskId}-async', or leave it out for that default`);
   return value;
 }
 
@@ -118,12 +144,9 @@ export function httpUrlArg(flag: string, env?: string, example = 'http://127.0.0
 /** Temporal's frontend as gRPC takes it: host:port (or host, port 7233), no scheme or path. */
 export function hostPortArg(flag: string, env?: string): (value: string) => string {
   return (value) => {
-    // Host names as resolvers take them (a compose service may have '_'), an IPv4 or a bracketed IPv6 address.
-    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?)(?::(\d+))?$/.exec(value);
-    const port = m?.[3] === undefined ? 7233 : Number(m[3]);
-    if (!m || !(port >= 1 && port <= 65_535)) {
-      const hint = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? ' (no scheme: gRPC takes host:port)' : '';
-      throw new CliError(`${flagName(flag, env)} '${value}' is not host:port${hint}. Fix: e.g. ${flag} 127.0.0.1:7233, or your Temporal Cloud endpoint <namespace>.<account>.tmprl.cloud:7233`);
+    const problem = hostPortProblem(value, { portOptional: true });
+    if (problem !== undefined) {
+      throw new CliError(`${flagName(flag, env)} '${value}' is not host:port${problem ? ` (${problem})` : ''}. Fix: e.g. ${flag} 127.0.0.1:7233, or your Temporal Cloud endpoint <namespace>.<account>.tmprl.cloud:7233`);
     }
     return value;
   };

@@ -5,7 +5,7 @@
  * pending tasks), but true, and readable while every worker is down.
  */
 import type { Client } from '@temporalio/client';
-import { SA_BRANCH, SA_RUN_STATUS, SA_TASK_ID, SA_TASK_STATUS } from '../temporal/search-attributes';
+import { SA_BRANCH, SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS, SA_TASK_ID, SA_TASK_STATUS } from '../temporal/search-attributes';
 import { DEFAULT_RUN_OPTIONS, type RunState, type RunStatus, type TaskState, type TaskStatus } from '../../workflows/types';
 
 /** A worker answers a state query in milliseconds: no answer in this long means none is serving the run. */
@@ -93,8 +93,9 @@ export async function keptState(client: Client, runId: string): Promise<RunState
   }
   return {
     workflowId: runId,
-    feature: { name: memoString(memo, 'feature') ?? '', dir: '' },
-    repository: { url: memoString(memo, 'repository') ?? '', baseBranch: '' },
+    // The memo is the run's own (set once a worker has run it); the search attributes are set by whoever started it.
+    feature: { name: memoString(memo, 'feature') ?? desc.typedSearchAttributes.get(SA_FEATURE) ?? '', dir: '' },
+    repository: { url: memoString(memo, 'repository') ?? desc.typedSearchAttributes.get(SA_REPOSITORY) ?? '', baseBranch: '' },
     tasksFile: memoString(memo, 'tasksFile') ?? '',
     status,
     options: DEFAULT_RUN_OPTIONS,

@@ -10,7 +10,7 @@ import { CliError, asCliError } from './errors';
 import type { PlanFlags } from './commands';
 import type { TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
-import { costArg, egressHostsArg, existingDirArg, existingFileArg, hostPortArg, httpUrlArg, intArg, k8sNamespaceArg, minutesArg, portArg, runIdArg, runOptionBounds, taskIdsArg } from './input';
+import { branchNameArg, branchPatternArg, costArg, egressHostsArg, existingDirArg, existingFileArg, hostPortArg, httpUrlArg, intArg, k8sNamespaceArg, minutesArg, portArg, runIdArg, runOptionBounds, taskIdsArg } from './input';
 import { repoUrlArg } from './repo';
 
 const io = { out: process.stdout, err: process.stderr };
@@ -48,6 +48,7 @@ function temporalOptions(cmd: Command): Command {
 /** Where the agent pods are: the same flags and checks for `logs` and `--logs`. */
 const k8sNamespaceOption = (description: string) =>
   new Option('--k8s-namespace <ns>', description).env('SDLC_K8S_NAMESPACE').default('default').argParser(k8sNamespaceArg('--k8s-namespace', 'SDLC_K8S_NAMESPACE'));
+const baseBranchArg = branchNameArg('--base', 'the branch the agents start from, e.g. --base main');
 const kubeconfigArg = existingFileArg('--kubeconfig', 'a kubeconfig file (or leave --kubeconfig out to use KUBECONFIG or ~/.kube/config)');
 
 /** How tasks.md becomes a plan and which branches it must stay clear of: `plan` and `implement` read it the same way. */
@@ -59,7 +60,7 @@ function planOptions(cmd: Command): Command {
       oneOf('serialize', 'ignore'),
       DEFAULT_RUN_OPTIONS.fileOverlap,
     )
-    .option('--base <branch>', 'base branch the agents start from (default: the current branch)')
+    .option('--base <branch>', 'base branch the agents start from (default: the current branch)', baseBranchArg)
     .option('--integration-branch <pattern|none>', 'branch the feature is integrated into ({feature}), or none', DEFAULT_RUN_OPTIONS.integrationBranch);
 }
 
@@ -102,7 +103,7 @@ planOptions(
     .description('show how tasks.md is read: tasks, modes, phases, and what would be dispatched')
     .argument('<tasks.md>')
     .option('--json', 'machine-readable output')
-    .option('--branch-pattern <pattern>', 'task branch name pattern ({feature}, {taskId}, {taskIdLower})'),
+    .option('--branch-pattern <pattern>', 'task branch name pattern ({feature}, {taskId}, {taskIdLower})', branchPatternArg),
 )
   .action(async (file: string, o: { json?: boolean } & PlanFlags) => {
     const { plan } = await commands().loadPlan(file, o);
@@ -118,7 +119,7 @@ agentLogOptions(temporalOptions(planOptions(
     .description('start a durable run for the open [ASYNC] tasks of tasks.md')
     .argument('<tasks.md>')
     .option('--repo <url>', 'repository URL the agents clone (default: git remote origin)', repoUrlArg)
-    .option('--branch-pattern <pattern>', 'task branch pattern', 'specs/{feature}/{taskId}-async')
+    .option('--branch-pattern <pattern>', 'task branch pattern', branchPatternArg, 'specs/{feature}/{taskId}-async')
     .option('--stack <dependencies|none>', "where a task with dependencies starts: dependencies = the base plus its dependencies' commits", oneOf('dependencies', 'none'), DEFAULT_RUN_OPTIONS.stack)
     .option('--max-parallel <n>', `agent pods at once (${maxParallel.min}–${maxParallel.max})`, intArg('--max-parallel', maxParallel.min, maxParallel.max, "a run's limit"))
     .option('--task-timeout-minutes <n>', 'deadline per task', minutesArg('--task-timeout-minutes', 'taskTimeoutSeconds'))
@@ -176,7 +177,7 @@ temporalOptions(
     .command('integrate')
     .description("merge the run's succeeded task branches (as they are now) onto the base into its integration branch again")
     .argument('<run>', 'run ID', runIdArg)
-    .option('--branch <name>', 'integration branch (default: the run\'s)')
+    .option('--branch <name>', 'integration branch (default: the run\'s)', branchNameArg('--branch', "the integration branch's name, e.g. --branch specs/001-login/integration"))
     .option('--json', 'the result as JSON'),
 ).action(async (run: string, o) => {
   exitCode = await commands().integrateCommand(run, o, io);

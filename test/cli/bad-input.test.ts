@@ -7,8 +7,8 @@
  * before refusing the input, they would exit 3 after the connect deadline, not 2 at once. Only the rows
  * that start a run (warnings, the long task list) need a worker; it starts with the first of them.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +17,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { runWorkflowId } from '../../src/cli/repo';
 import { MemoryGit, MemoryKubernetesGateway } from '../support/memory-gateway';
 import { startWorker, testEnv, type RunningWorker } from '../support/temporal';
-import { runCli } from '../integration/support/cli';
+import { CLI, runCli, type CliResult } from '../integration/support/cli';
 
 const SUFFIX = randomBytes(3).toString('hex');
 /** The checkouts' origin: the run IDs are `sdlc-badinput-<suffix>-<feature>`, apart from other runs of the suite. */
@@ -36,6 +36,8 @@ const TASKS = `# Tasks: Checkout
 const asyncTasks = (n: number) => Array.from({ length: n }, (_, i) => `- [ ] T${String(i + 1).padStart(3, '0')} [P] [ASYNC] Create module ${i + 1} in \`src/m${i + 1}.ts\``).join('\n') + '\n';
 
 interface Ctx {
+  /** The row's folder: the checkout, $HOME and anything the row sets up. Nothing in it may change (bar .git). */
+  root: string;
   /** The checkout (cwd): `specs/<feature>/tasks.md`, origin ORIGIN. */
   dir: string;
   /** An empty $HOME. */
@@ -61,12 +63,33 @@ interface Row {
   code: number;
   /** The first stderr line. */
   stderr: RegExp;
+  /** The first stdout line. */
   stdout?: RegExp;
+  /** All of stdout. */
+  stdoutAll?: RegExp;
+  /** The CLI's working directory (default: the checkout). */
+  cwd?: (c: Ctx) => string;
+  /** Run the CLI as a user who may not write the checkout (root may write anywhere: then as nobody, the checkout made theirs). */
+  readOnly?: boolean;
+  /** Asked before and after the command, must be equal: what the row must leave unchanged (e.g. a run in Temporal). */
+  unchanged?: () => Promise<unknown>;
 }
 
 const FORMS = String.raw`\(https://host/owner/repo\.git, ssh://git@host/owner/repo\.git or git@host:owner/repo\.git\)`;
 const EMPTY_RUN = /^sdlc-runner: empty run ID; list runs with 'sdlc-runner runs'$/;
 const implement = (c: Ctx, ...rest: string[]) => ['implement', c.tasks, ...rest];
+
+/** The 8 patterns of the issue: each refused with the name git would refuse and why, before anything starts. */
+const BRANCH_PATTERNS: [string, RegExp][] = [
+  ['specs/../{taskId}', /^sdlc-runner: specs\/\S+\/tasks\.md:4: the branch "specs\/\.\.\/T002" of T002 \(and those of T003 and T005\) is not a valid git branch name: it contains "\.\." \(lines 4, 5, 6\)\. Fix: change the branch pattern "specs\/\.\.\/\{taskId\}" so that it gives valid git branch names \(e\.g\. --branch-pattern 'specs\/\{feature\}\/\{taskId\}-async'\)$/],
+  ['my branch/{taskId}', /^sdlc-runner: specs\/\S+\/tasks\.md:4: the branch "my branch\/T002" of T002 \(and those of T003 and T005\) is not a valid git branch name: it contains a space \(lines 4, 5, 6\)\. Fix: change the branch pattern "my branch\/\{taskId\}"/],
+  ['feat~{taskId}^x:y', /^sdlc-runner: specs\/\S+\/tasks\.md:4: the branch "feat~T002\^x:y" of T002 \(and those of T003 and T005\) is not a valid git branch name: it contains "~" \(git does not allow any of ~ \^ : \? \* \[ \\\) \(lines 4, 5, 6\)\. Fix: change the branch pattern/],
+  ['{taskId}.lock', /^sdlc-runner: specs\/\S+\/tasks\.md:4: the branch "T002\.lock" of T002 \(and those of T003 and T005\) is not a valid git branch name: a path component ends with "\.lock" \("T002\.lock"\) \(lines 4, 5, 6\)\. Fix: change the branch pattern/],
+  ['{taskId}/', /^sdlc-runner: specs\/\S+\/tasks\.md:4: the branch "T002\/" of T002 \(and those of T003 and T005\) is not a valid git branch name: it ends with "\/" \(lines 4, 5, 6\)\. Fix: change the branch pattern/],
+  ['specs/{featur}/{taskId}', /^sdlc-runner: specs\/\S+\/tasks\.md: the branch pattern "specs\/\{featur\}\/\{taskId\}" has the unknown placeholder \{featur\}\. Fix: use only \{feature\}, \{taskId\}, \{taskIdLower\} \(e\.g\. --branch-pattern 'specs\/\{feature\}\/\{taskId\}-async'\)$/],
+  ['specs/{feature}/async', /^sdlc-runner: specs\/\S+\/tasks\.md: the branch pattern "specs\/\{feature\}\/async" has no \{taskId\} or \{taskIdLower\}, so every task gets the same branch: T002.* would push to "specs\/\S+\/async"\. Fix: put \{taskId\} or \{taskIdLower\} in it/],
+  ['', /^sdlc-runner: --branch-pattern is empty: every task would push to the same unnamed branch\. Fix: e\.g\. --branch-pattern 'specs\/\{feature\}\/\{taskId\}-async', or leave it out for that default$/],
+];
 
 const ROWS: Row[] = [
   // 1. Repository URLs
@@ -91,7 +114,7 @@ const ROWS: Row[] = [
   { name: "--ui-url 'not a url'", argv: (c) => implement(c, '--ui-url', 'not a url'), temporal: true, code: 2, stderr: /^sdlc-runner: --ui-url \(or SDLC_TEMPORAL_UI_URL\) 'not a url' is not an http\(s\) URL\. Fix: e\.g\. --ui-url http:\/\/127\.0\.0\.1:8233$/ },
   { name: 'SDLC_TEMPORAL_UI_URL=ftp://… (status)', argv: () => ['status', 'sdlc-x'], env: () => ({ SDLC_TEMPORAL_UI_URL: 'ftp://ui.example.test' }), code: 2, stderr: /^sdlc-runner: --ui-url \(or SDLC_TEMPORAL_UI_URL\) 'ftp:\/\/ui\.example\.test' is not an http\(s\) URL/ },
   { name: '--address with a scheme', argv: (c) => implement(c, '--address', 'http://127.0.0.1:7233'), code: 2, stderr: /^sdlc-runner: --address \(or TEMPORAL_ADDRESS\) 'http:\/\/127\.0\.0\.1:7233' is not host:port \(no scheme: gRPC takes host:port\)\. Fix: e\.g\. --address 127\.0\.0\.1:7233/ },
-  { name: 'TEMPORAL_ADDRESS with port 99999 (runs)', argv: () => ['runs'], env: () => ({ TEMPORAL_ADDRESS: '127.0.0.1:99999' }), code: 2, stderr: /^sdlc-runner: --address \(or TEMPORAL_ADDRESS\) '127\.0\.0\.1:99999' is not host:port\. Fix: / },
+  { name: 'TEMPORAL_ADDRESS with port 99999 (runs)', argv: () => ['runs'], env: () => ({ TEMPORAL_ADDRESS: '127.0.0.1:99999' }), code: 2, stderr: /^sdlc-runner: --address \(or TEMPORAL_ADDRESS\) '127\.0\.0\.1:99999' is not host:port \(port 99999 is out of range: a TCP port is from 1 to 65535\)\. Fix: / },
   // 3. Numeric flags: digits only, within the run schema's bounds
   { name: '--task-timeout-minutes 1e12', argv: (c) => implement(c, '--task-timeout-minutes', '1e12'), temporal: true, code: 2, stderr: /^sdlc-runner: --task-timeout-minutes '1e12' is not a whole number: use digits only \(no exponent, decimals or sign\), from 1 to 10080 \(7 days, a run's limit\)$/ },
   { name: '--task-timeout-minutes 10081', argv: (c) => implement(c, '--task-timeout-minutes', '10081'), temporal: true, code: 2, stderr: /^sdlc-runner: --task-timeout-minutes 10081 is out of range: from 1 to 10080 \(7 days, a run's limit\)$/ },
@@ -172,11 +195,124 @@ const ROWS: Row[] = [
   // Paths: nothing is created to make a typo work
   { name: 'init --dir that does not exist', argv: () => ['init', '--dir', 'no-such-dir'], code: 2, stderr: /^sdlc-runner: --dir 'no-such-dir' does not exist\. Fix: pass an existing repository folder \(nothing is created for it\)$/ },
   { name: 'dev --pod-template that does not exist', argv: () => ['dev', '--no-worker', '--pod-template', 'pod.yaml', '--port', '7999'], code: 2, stderr: /^sdlc-runner: --pod-template 'pod\.yaml' does not exist\. Fix: pass the path of an agent pod template/ },
+  // 9. Branch patterns git cannot use: refused by implement before anything starts, and by plan the same way
+  ...BRANCH_PATTERNS.flatMap(([pattern, first]): Row[] => [
+    { name: `implement --branch-pattern '${pattern}'`, argv: (c) => implement(c, '--branch-pattern', pattern), temporal: true, code: 2, stderr: first },
+    { name: `plan --branch-pattern '${pattern}'`, argv: (c) => ['plan', c.tasks, '--branch-pattern', pattern], code: 2, stderr: first },
+  ]),
+  // 10. The base branch: a name git can use, the branch's own name
+  { name: "implement --base 'my branch'", argv: (c) => implement(c, '--base', 'my branch'), temporal: true, code: 2, stderr: /^sdlc-runner: --base 'my branch' is not a valid git branch name: it contains a space\. Fix: pass the branch the agents start from, e\.g\. --base main$/ },
+  { name: "plan --base 'my branch'", argv: (c) => ['plan', c.tasks, '--base', 'my branch'], code: 2, stderr: /^sdlc-runner: --base 'my branch' is not a valid git branch name: it contains a space\. Fix: pass the branch the agents start from, e\.g\. --base main$/ },
+  // 11. init's target: a git repository it may write in; nothing claimed as created when it cannot
+  {
+    name: 'init outside a git repository',
+    argv: () => ['init'],
+    setup: (c) => void (mkdirSync(path.join(c.root, 'notes')), writeFileSync(path.join(c.root, 'notes', 'todo.txt'), 'x\n')),
+    cwd: (c) => path.join(c.root, 'notes'),
+    code: 2,
+    stderr: /^sdlc-runner: \S+\/notes is not in a git repository: the commands init installs start runs of the repository's origin\. Fix: run 'sdlc-runner init' inside your repository \(after 'git init' for a new one\), or pass --dir <repository>$/,
+  },
+  { name: 'init --dir <a regular file>', argv: (c) => ['init', '--dir', c.tasks], code: 2, stderr: /^sdlc-runner: --dir 'specs\/\S+\/tasks\.md' is a file, not a directory\. Fix: pass an existing repository folder$/ },
+  { name: 'init in a read-only repository', argv: () => ['init'], readOnly: true, code: 2, stderr: /^sdlc-runner: cannot write in \S+\/shop: EACCES \(\S+\/shop\/\.opencode\S*\)\. Fix: run init where you may write \(check the folder's permissions and that nothing there is a file where a folder is needed\)\. Nothing was written\.$/ },
+  // 12. A very long task list: the count and the first ten
+  {
+    name: 'implement with 10,000 tasks prints the count and the first 10',
+    argv: (c) => implement(c, '--max-parallel', '1'),
+    tasksMd: asyncTasks(10_000),
+    temporal: true,
+    starts: true,
+    code: 0,
+    stderr: /^$/,
+    stdout: /^run started id=sdlc-badinput-\S+ tasks=10000 \(T001,T002,T003,T004,T005,T006,T007,T008,T009,T010,…\) ui=http:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/sdlc-badinput-\S+$/,
+  },
+  // 13. Beyond the issue's list: the same mistakes in other places a user meets them
+  // branch and ref names
+  { name: "implement --base 'main..next' (own)", argv: (c) => implement(c, '--base', 'main..next'), temporal: true, code: 2, stderr: /^sdlc-runner: --base 'main\.\.next' is not a valid git branch name: it contains "\.\."\. Fix: pass the branch the agents start from, e\.g\. --base main$/ },
+  { name: 'implement --base refs/heads/main (own)', argv: (c) => implement(c, '--base', 'refs/heads/main'), temporal: true, code: 2, stderr: /^sdlc-runner: --base 'refs\/heads\/main' is a full ref, not a branch name\. Fix: pass the branch's own name, --base main$/ },
+  { name: 'implement --base origin/main, the remote-tracking name (own)', argv: (c) => implement(c, '--base', 'origin/main'), temporal: true, code: 2, stderr: /^sdlc-runner: --base 'origin\/main' is this checkout's name for the branch 'main' of the remote 'origin'; the agents clone the repository and start from a branch by its own name\. Fix: --base main$/ },
+  { name: "plan --branch-pattern '   ' (own)", argv: (c) => ['plan', c.tasks, '--branch-pattern', '   '], code: 2, stderr: /^sdlc-runner: --branch-pattern is empty: every task would push to the same unnamed branch\./ },
+  { name: "implement --integration-branch 'my integration' (own)", argv: (c) => implement(c, '--integration-branch', 'my integration'), temporal: true, code: 2, stderr: /^sdlc-runner: the integration branch "my integration" \(--integration-branch 'my integration'\) is not a valid git branch name: it contains a space\. Fix: pass a valid --integration-branch, e\.g\. 'specs\/\{feature\}\/integration', or none$/ },
+  { name: "integrate <run> --branch 'a b' (own)", argv: () => ['integrate', 'sdlc-x', '--branch', 'a b'], code: 2, stderr: /^sdlc-runner: --branch 'a b' is not a valid git branch name: it contains a space\. Fix: pass the integration branch's name, e\.g\. --branch specs\/001-login\/integration$/ },
+  // URLs
+  { name: '--repo with credentials in it, never echoed (own)', argv: (c) => implement(c, '--repo', 'https://bob:ghp_s3cret@github.com/acme/shop.git'), temporal: true, code: 2, stderr: /^sdlc-runner: --repo: the repository URL carries credentials \(user:token@host\)\. Fix: remove them from the URL \(https:\/\/host\/owner\/repo\.git\): agents read git credentials from a mounted Secret, and a URL is stored in workflow history$/ },
+  {
+    name: 'origin with a token in it (own)',
+    argv: (c) => implement(c),
+    setup: (c) => execFileSync('git', ['-C', c.dir, 'remote', 'set-url', 'origin', `https://x-access-token:ghp_s3cret@git.example.test/acme/badinput-${SUFFIX}.git`]),
+    temporal: true,
+    code: 2,
+    stderr: /^sdlc-runner: git remote 'origin' of \S+\/shop: the repository URL carries credentials \(user:token@host\)\. Fix: remove them/,
+  },
+  { name: '--repo pasted with a trailing newline (own)', argv: (c) => implement(c, '--repo', 'https://github.com/acme/shop.git\n'), temporal: true, code: 2, stderr: /^sdlc-runner: --repo "https:\/\/github\.com\/acme\/shop\.git\\n" starts or ends with whitespace \(pasted with a space or newline\?\)\. Fix: pass the URL alone, e\.g\. --repo https:\/\/github\.com\/acme\/shop\.git$/ },
+  { name: "--ui-url 'http://' (no host) (own)", argv: (c) => implement(c, '--ui-url', 'http://'), temporal: true, code: 2, stderr: /^sdlc-runner: --ui-url \(or SDLC_TEMPORAL_UI_URL\) 'http:\/\/' is not an http\(s\) URL\. Fix: e\.g\. --ui-url http:\/\/127\.0\.0\.1:8233$/ },
+  // paths
+  { name: 'logs --kubeconfig <a directory> (own)', argv: (c) => ['logs', 'sdlc-x', '--kubeconfig', c.home], code: 2, stderr: /^sdlc-runner: --kubeconfig '\S+\/home' is a directory\. Fix: pass the path of a kubeconfig file/ },
+  { name: 'implement <a feature folder, not its tasks.md> (own)', argv: (c) => ['implement', `specs/${c.feature}`], code: 2, stderr: /^sdlc-runner: specs\/\S+: is a directory, not a tasks\.md file\. Fix: pass the file inside it, e\.g\. specs\/\S+\/tasks\.md$/ },
+  {
+    name: 'init --dir <a file inside a folder that is not a repository> (own)',
+    argv: (c) => ['init', '--dir', path.join(c.root, 'notes', 'todo.txt')],
+    setup: (c) => void (mkdirSync(path.join(c.root, 'notes')), writeFileSync(path.join(c.root, 'notes', 'todo.txt'), 'x\n')),
+    code: 2,
+    stderr: /^sdlc-runner: --dir '\S+\/notes\/todo\.txt' is a file, not a directory\. Fix: pass an existing repository folder$/,
+  },
+  {
+    name: 'init --dir <a folder that is not a repository> (own)',
+    argv: (c) => ['init', '--dir', path.join(c.root, 'notes')],
+    setup: (c) => void (mkdirSync(path.join(c.root, 'notes')), writeFileSync(path.join(c.root, 'notes', 'todo.txt'), 'x\n')),
+    code: 2,
+    stderr: /^sdlc-runner: \S+\/notes is not in a git repository: the commands init installs start runs of the repository's origin\./,
+  },
+  // run IDs
+  { name: 'a run ID with a newline in it (own)', argv: () => ['logs', 'sdlc-shop-001\nsdlc-shop-002'], code: 2, stderr: /^sdlc-runner: run ID "sdlc-shop-001\\nsdlc-shop-002" has a control character; list runs with 'sdlc-runner runs'$/ },
+  { name: 'two run IDs as one argument (own)', argv: () => ['watch', 'sdlc-shop-001 sdlc-shop-002'], code: 2, stderr: /^sdlc-runner: run ID 'sdlc-shop-001 sdlc-shop-002' has a space, which no run ID has \(sdlc-<repo>-<feature>\)\. Fix: pass one run ID, quoted whole; list runs with 'sdlc-runner runs'$/ },
+  { name: 'a run ID of 300 characters (own)', argv: () => ['status', `sdlc-${'x'.repeat(295)}`], temporal: true, code: 2, stderr: /^sdlc-runner: no run 'sdlc-x{295}'\. List runs with 'sdlc-runner runs'\.$/ },
+];
+
+/**
+ * The commands of the issue that waited out Temporal's query deadline when no worker polls (and one of ours,
+ * integrate): a read answers from what Temporal keeps; a change says a worker is needed (exit 3) and changes nothing.
+ */
+const DEAD_QUEUE = `bad-input-noworker-${SUFFIX}`;
+const noWorkerEnv = () => ({ TEMPORAL_TASK_QUEUE: DEAD_QUEUE, SDLC_QUERY_TIMEOUT_SECONDS: '2' });
+const needsWorker = (what: string) => new RegExp(`^sdlc-runner: cannot ${what} in sdlc-badinput-${SUFFIX}-999-bad: no worker answered for task queue ${DEAD_QUEUE} within 2s \\(no poll seen recently\\)\\. A change needs a running worker: start one \\(sdlc-runner worker\\), then try again$`);
+const NO_WORKER_ROWS: Row[] = [
+  {
+    name: 'status (the latest run) with no worker',
+    argv: () => ['status'],
+    env: noWorkerEnv,
+    temporal: true,
+    unchanged: deadRunRecord,
+    code: 0,
+    stderr: /^$/,
+    stdout: new RegExp(`^no worker answered for task queue ${DEAD_QUEUE} within 2s \\(no poll seen recently\\): the worker is down; showing the run as Temporal keeps it — start a worker \\(sdlc-runner worker\\) for the full state$`),
+    stdoutAll: new RegExp(`\\nrun sdlc-badinput-${SUFFIX}-999-bad  feature=999-bad  status=running  repo=https://git\\.example\\.test/acme/badinput-${SUFFIX}\\.git\\n`),
+  },
+  { name: 'retry <run> --task T999 with no worker', argv: () => ['retry', deadId, '--task', 'T999'], env: noWorkerEnv, temporal: true, unchanged: deadRunRecord, code: 3, stderr: needsWorker('retry') },
+  { name: 'cancel <run> --task T999 with no worker', argv: () => ['cancel', deadId, '--task', 'T999'], env: noWorkerEnv, temporal: true, unchanged: deadRunRecord, code: 3, stderr: needsWorker('cancel') },
+  { name: 'integrate <run> with no worker (own)', argv: () => ['integrate', deadId], env: noWorkerEnv, temporal: true, unchanged: deadRunRecord, code: 3, stderr: needsWorker('integrate the tasks') },
 ];
 
 // ---- shared, started only by the rows that need them ----
 
 let temporal: Promise<TestWorkflowEnvironment> | undefined;
+
+/** A run started as a user would (`implement`) on a task queue no worker polls. */
+let dead: Promise<void> | undefined;
+let deadId = '';
+function deadRun(): Promise<void> {
+  return (dead ??= (async () => {
+    const c = checkout(999, TASKS);
+    const r = await runCli(['implement', c.tasks], { cwd: c.dir, timeoutMs: 60_000, env: { HOME: c.home, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: undefined, TEMPORAL_TASK_QUEUE: DEAD_QUEUE, NO_COLOR: '1' } });
+    if (r.code !== 0) throw new Error(`implement on ${DEAD_QUEUE} failed (${r.code}): ${r.stderr}`);
+    startedRuns.push(c.runId);
+    deadId = c.runId;
+  })());
+}
+/** The dead run as Temporal describes it: a command refused for want of a worker changes nothing in it. */
+async function deadRunRecord(): Promise<unknown> {
+  const d = await (await client()).workflow.getHandle(deadId).describe();
+  return { status: d.status.name, historyLength: d.historyLength };
+}
 const client = async () => (await (temporal ??= testEnv())).client;
 let worker: Promise<RunningWorker> | undefined;
 const startedRuns: string[] = [];
@@ -199,9 +335,9 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** Every file under `dir` (not .git), so a row can show it wrote nothing. */
+/** Every file under `dir` (not in a .git), so a row can show it wrote nothing. */
 function listing(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f !== '.git' && !f.startsWith(`.git${path.sep}`)).sort();
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => !f.split(path.sep).includes('.git')).sort();
 }
 
 function checkout(i: number, tasksMd: string): Ctx {
@@ -214,7 +350,7 @@ function checkout(i: number, tasksMd: string): Ctx {
   execFileSync('git', ['init', '-q', '-b', 'main', dir]);
   execFileSync('git', ['-C', dir, 'remote', 'add', 'origin', ORIGIN]);
   writeFileSync(path.join(dir, 'specs', feature, 'tasks.md'), tasksMd);
-  return { dir, home, feature, tasks: `specs/${feature}/tasks.md`, runId: runWorkflowId(ORIGIN, feature) };
+  return { root, dir, home, feature, tasks: `specs/${feature}/tasks.md`, runId: runWorkflowId(ORIGIN, feature) };
 }
 
 async function runExists(id: string): Promise<boolean> {
@@ -227,15 +363,44 @@ async function runExists(id: string): Promise<boolean> {
   }
 }
 
-test.concurrent.each(ROWS.map((row, i) => ({ ...row, i })))('$name', async (row) => {
+/** As `nobody` when the tests run as root (root writes through any mode bits), with the row's folder theirs and read-only. */
+const NOBODY = 65534;
+function makeReadOnly(c: Ctx): number | undefined {
+  const asNobody = process.getuid?.() === 0;
+  if (asNobody) {
+    for (const d of [scratch, c.root]) chmodSync(d, 0o755);
+    execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, c.root]);
+  }
+  execFileSync('chmod', ['-R', 'a-w', c.dir]);
+  return asNobody ? NOBODY : undefined;
+}
+
+function runCliAs(uid: number, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, uid, gid: uid, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function runRow(row: Row & { i: number }): Promise<void> {
   const c = checkout(row.i, row.tasksMd ?? TASKS);
   row.setup?.(c);
   if (row.starts) await needWorker();
-  const before = { dir: listing(c.dir), home: listing(c.home) };
+  const uid = row.readOnly ? makeReadOnly(c) : undefined;
+  const before = { files: listing(c.root), unchanged: await row.unchanged?.() };
   const argv = row.argv(c);
   const t0 = Date.now();
-  const r = await runCli(argv, {
-    cwd: c.dir,
+  const opts = {
+    cwd: row.cwd?.(c) ?? c.dir,
     timeoutMs: 60_000,
     env: {
       HOME: c.home,
@@ -248,9 +413,10 @@ test.concurrent.each(ROWS.map((row, i) => ({ ...row, i })))('$name', async (row)
       NO_COLOR: '1',
       ...row.env?.(c),
     },
-  });
+  };
+  const r = uid === undefined ? await runCli(argv, opts) : await runCliAs(uid, argv, opts);
   const elapsed = Date.now() - t0;
-  const context = `sdlc-runner ${argv.map((a) => JSON.stringify(a)).join(' ')} (${elapsed} ms)\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+  const context = `sdlc-runner ${argv.map((a) => JSON.stringify(a)).join(' ')} (${elapsed} ms)\nstdout:\n${r.stdout.slice(0, 4000)}\nstderr:\n${r.stderr}`;
   const stderrLines = r.stderr.split('\n').filter(Boolean);
   expect({ context, code: r.code, first: stderrLines[0] ?? '' }).toEqual({ context, code: row.code, first: expect.stringMatching(row.stderr) });
   if (row.code !== 0) {
@@ -258,8 +424,9 @@ test.concurrent.each(ROWS.map((row, i) => ({ ...row, i })))('$name', async (row)
     expect({ context, lines: stderrLines.length, stdout: r.stdout }).toEqual({ context, lines: 1, stdout: '' });
   }
   if (row.stdout) expect({ context, first: r.stdout.split('\n')[0] }).toEqual({ context, first: expect.stringMatching(row.stdout) });
-  // Nothing written in the checkout or in $HOME (the dev database, a kube cache, an init target...).
-  expect({ context, dir: listing(c.dir), home: listing(c.home) }).toEqual({ context, ...before });
+  if (row.stdoutAll) expect({ context, stdout: r.stdout }).toEqual({ context, stdout: expect.stringMatching(row.stdoutAll) });
+  // Nothing written in the checkout, in $HOME or in the row's other folders (the dev database, a kube cache, an init target...).
+  expect({ context, files: listing(c.root), unchanged: await row.unchanged?.() }).toEqual({ context, ...before });
   if (row.starts) {
     startedRuns.push(c.runId);
     expect(await runExists(c.runId)).toBe(true);
@@ -271,4 +438,15 @@ test.concurrent.each(ROWS.map((row, i) => ({ ...row, i })))('$name', async (row)
   }
   // Bad input is found before anything is contacted: no row waits on a connect deadline.
   if (!row.starts) expect({ context, fast: elapsed < 20_000 }).toEqual({ context, fast: true });
+}
+
+test.concurrent.each(ROWS.map((row, i) => ({ ...row, i })))('$name', runRow);
+
+// After the rows above (jest awaits the concurrent tests in order before it reaches these): `status` without
+// a run reads the latest run, which must be the one started here, on a task queue no worker polls.
+describe('with no worker polling the run\'s task queue', () => {
+  test.each(NO_WORKER_ROWS.map((row, i) => ({ ...row, i: ROWS.length + i })))('$name', async (row) => {
+    await deadRun();
+    await runRow(row);
+  });
 });
