@@ -125,7 +125,7 @@ async function spawnWorker(env: Record<string, string>, name: string): Promise<W
   return w;
 }
 
-/** One 10-task run: its agents print 20 known lines each over ~7 s and record them (E2E_ECHO_DIR). */
+/** One 10-task run: its agents print 20 known lines each over ~9 s and record them (E2E_ECHO_DIR). */
 interface Run {
   scenario: string;
   client: Client;
