@@ -155,6 +155,7 @@ function runOpencode(o) {
     let graceTimer;
     let escalateTimer;
     let giveUpTimer;
+    let afterExitTimer;
     let settled = false;
     let exit = { code: null, signal: null };
 
@@ -182,6 +183,9 @@ function runOpencode(o) {
       clearLongTimeout(graceTimer);
       clearTimeout(escalateTimer);
       clearTimeout(giveUpTimer);
+      // Not left pending once the streams have closed: it would keep the agent container alive for
+      // CLOSE_AFTER_EXIT_MS after its handoff (a SIGTERM then, e.g. during publish's push, ended it 143).
+      clearTimeout(afterExitTimer);
       // Anything left in the process group (tool subprocesses) goes with opencode.
       killGroup('SIGKILL');
       activeGroups.delete(child.pid);
@@ -220,7 +224,7 @@ function runOpencode(o) {
     child.on('exit', (code, signal) => {
       exit = { code, signal };
       // A background process the agent started may keep stdout open after opencode itself exited.
-      setTimeout(() => finish(), CLOSE_AFTER_EXIT_MS);
+      afterExitTimer = setTimeout(() => finish(), CLOSE_AFTER_EXIT_MS);
     });
     child.on('close', (code, signal) => {
       if (exit.code === null && exit.signal === null) exit = { code, signal };

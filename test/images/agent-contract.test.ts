@@ -223,6 +223,9 @@ describe('agent image contract: the pod as real containers', () => {
       expect(head).toBeDefined();
       expect({ code: run.code, status: run.result.status, sha: run.result.sha }).toEqual({ code: AGENT_EXIT.SUCCESS, status: 'succeeded', sha: head });
       expect(f.git.readFile(f.repo, head!, 'welcome.txt')).toBe('Welcome!\n');
+      // The agent container had handed over and exited on its own (0) before the push began: it is not still
+      // around to be stopped (143) by the SIGTERM that comes with the push in flight.
+      expect(run.phases.agent.code).toBe(0);
       expectNoSecrets(run, [GIT_TOKEN, MODEL_API_KEY]);
       // eslint-disable-next-line no-console
       console.log(`[timing] container SIGTERM-during-push run: ${run.durationMs} ms`);
@@ -242,6 +245,7 @@ describe('agent image contract: the pod as real containers', () => {
       expect(run.stdout).toContain('letting the push finish (up to 2s)');
       // publish exited on its own (143), not by the SIGKILL 4 s after the SIGTERM (which podman reports as 137).
       expect(run.phases.publish.code).toBe(143);
+      expect(run.phases.agent.code).toBe(0);
       expectNoSecrets(run, [GIT_TOKEN, MODEL_API_KEY]);
       // eslint-disable-next-line no-console
       console.log(`[timing] container SIGTERM-push-outlasts-grace run: ${run.durationMs} ms`);

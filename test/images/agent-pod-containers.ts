@@ -122,6 +122,8 @@ export interface ContainerAgentRun extends AgentRun {
   containers: Record<AgentPhase, ContainerConfig>;
   /** The gateway's usage.json (its emptyDir), as publish read it. */
   usage: { tokens: Record<string, number>; cost: number; requests: number };
+  /** What happened when, in ms from the start (pod created, each container's start and end, signals). */
+  timeline: string[];
   /** When the kubelet stand-in sent SIGTERM (kill('SIGTERM')), 0 if never. */
   signalledAt: number;
 }
@@ -263,6 +265,7 @@ export async function runAgentPodInContainers(env: Record<string, string>, opts:
   if (created.code !== 0) throw new Error(`podman pod create failed: ${created.stderr}`);
 
   const running = new Set<AgentPhase>();
+  const timeline: string[] = [`${Date.now() - started} ms: pod created`];
   const outputs: Partial<Record<AgentPhase, ReturnType<typeof collect>>> = {};
   const start = (phase: AgentPhase) => {
     const { env: own, mounts } = phases[phase];
@@ -273,8 +276,13 @@ export async function runAgentPodInContainers(env: Record<string, string>, opts:
     ];
     const child = spawn('bash', [PODMAN, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(phase);
+    timeline.push(`${Date.now() - started} ms: ${phase} started`);
     outputs[phase] = collect(child);
-    void outputs[phase]!.then(() => running.delete(phase), () => running.delete(phase));
+    const ended = (r?: PhaseRun) => {
+      running.delete(phase);
+      timeline.push(`${Date.now() - started} ms: ${phase} ended (${r?.code ?? 'error'})`);
+    };
+    void outputs[phase]!.then(ended, () => ended());
     return outputs[phase]!;
   };
   // The kubelet stand-in: a signal goes to every container still running; after a SIGTERM, SIGKILL follows the grace.
@@ -289,6 +297,7 @@ export async function runAgentPodInContainers(env: Record<string, string>, opts:
     kill(sig) {
       // The main containers; the gateway, a sidecar, is stopped after them as below.
       signal(sig.replace(/^SIG/, ''), ['checkout', 'agent', 'publish']);
+      timeline.push(`${Date.now() - started} ms: ${sig} to the main containers`);
       if (sig === 'SIGTERM' && !signalledAt) {
         signalledAt = Date.now();
         killAfterGrace = setTimeout(() => signal('KILL', ['checkout', 'agent', 'publish']), grace * 1000);
@@ -329,7 +338,7 @@ export async function runAgentPodInContainers(env: Record<string, string>, opts:
     const usage = JSON.parse(readFileSync(path.join(vol('gateway-state'), 'usage.json'), 'utf8'));
     return {
       code: publish.code, signal: publish.signal, stdout, stderr, result: parsed.result, durationMs: Date.now() - started,
-      phases: { checkout, agent, publish, gateway }, usage, signalledAt, containers: await inspect(order.map(name), order),
+      phases: { checkout, agent, publish, gateway }, usage, signalledAt, containers: await inspect(order.map(name), order), timeline,
     };
   } finally {
     clearTimeout(killer);
