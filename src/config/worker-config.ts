@@ -5,15 +5,36 @@
 import { z } from 'zod';
 import { parseAllowedGitHosts, type GitHostRule } from '../security/git-policy';
 import { parseProxyAddress } from '../egress/pod-env';
+import { refNameProblem } from '../tasks/ref-name';
+import { MAX_PARALLEL_LIMIT } from '../../workflows/run-table';
+import { hostPortProblem, wholeNumberProblem } from './values';
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
-const port = z.coerce.number().int().min(1).max(65535);
-const positiveInt = z.coerce.number().int().positive();
+/** Digits only, within bounds: the CLI's numeric flags' rule (`1e3`, `0x50`, `2.5` are refused, not read as something else). */
+const wholeNumber = (min: number, max: number, note?: string) =>
+  z.string().transform((text, ctx) => {
+    const problem = wholeNumberProblem(text, min, max);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: `${problem}${note ? ` (${note})` : ''}` });
+      return z.NEVER;
+    }
+    return Number(text);
+  });
+const port = wholeNumber(1, 65_535, 'a TCP port');
+const DAY_MINUTES = 24 * 60;
+/** A name Temporal keys on (namespace, task queue): a space there is a typo that matches nothing. */
+const temporalName = z.string().regex(/^\S+$/, 'must have no whitespace');
 
 export const WorkerConfigSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port, e.g. temporal-frontend.temporal:7233').default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default('agentic-sdlc'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .superRefine((text, ctx) => {
+      const problem = hostPortProblem(text, { portOptional: false });
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `must be host:port${problem ? ` (${problem})` : ''}, e.g. temporal-frontend.temporal:7233` });
+    })
+    .default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: temporalName.default('default'),
+  TEMPORAL_TASK_QUEUE: temporalName.default('agentic-sdlc'),
   TEMPORAL_TLS: bool.default(false),
   TEMPORAL_TLS_CERT_FILE: z.string().optional(),
   TEMPORAL_TLS_KEY_FILE: z.string().optional(),
@@ -25,10 +46,10 @@ export const WorkerConfigSchema = z.object({
   SDLC_POD_TEMPLATE_FILE: z.string().min(1, 'must be the path of the agent pod template (the chart mounts it)'),
   SDLC_HEALTH_PORT: port.default(8080),
   SDLC_METRICS_PORT: port.default(9464),
-  SDLC_SHUTDOWN_GRACE_SECONDS: positiveInt.default(30),
-  SDLC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(200),
+  SDLC_SHUTDOWN_GRACE_SECONDS: wholeNumber(1, DAY_MINUTES * 60, 'at most a day').default(30),
+  SDLC_MAX_CONCURRENT_ACTIVITIES: wholeNumber(1, 100_000).default(200),
   /** How often the worker deletes agent pods whose task workflow closed without cleanup (terminated); 0 turns it off. */
-  SDLC_ORPHAN_SWEEP_SECONDS: z.coerce.number().int().min(0).default(300),
+  SDLC_ORPHAN_SWEEP_SECONDS: wholeNumber(0, 7 * DAY_MINUTES * 60, '0 turns the sweep off; at most a week').default(300),
   /** Read token for `git ls-remote` when verifying pushed branches (optional for public repos). */
   SDLC_GIT_TOKEN_FILE: z.string().optional(),
   /** HTTPS username that goes with the read token (default x-access-token); some hosts need their own, e.g. a deploy token's user. */
@@ -51,6 +72,11 @@ export const WorkerConfigSchema = z.object({
   /** Agents (and the worker's stacking and integration) push only branches under this prefix; `none` for any. */
   SDLC_TASK_BRANCH_PREFIX: z
     .string()
+    .superRefine((p, ctx) => {
+      // The start of a branch name: with a name after it, git must accept it (a space or '..' would refuse every run).
+      const problem = p === 'none' ? undefined : refNameProblem(`${p}x`);
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be the start of valid git branch names, and ${problem}: every task branch would be refused. Fix: e.g. specs/, or none for any branch` });
+    })
     .default('specs/')
     .transform((p) => (p === 'none' ? '' : p)),
   /**
@@ -71,9 +97,10 @@ export const WorkerConfigSchema = z.object({
     .optional(),
   /** The ticket key ring the proxy verifies with (the same Secret, mounted); the first key signs. */
   SDLC_EGRESS_TICKET_KEY_FILE: z.string().optional(),
-  SDLC_DEFAULT_TASK_TIMEOUT_MINUTES: positiveInt.default(60),
-  SDLC_DEFAULT_PENDING_TIMEOUT_MINUTES: positiveInt.default(10),
-  SDLC_DEFAULT_MAX_PARALLEL: positiveInt.default(4),
+  // The bounds of a run's own options (src/contract/run-input.ts): a default past them would refuse every run.
+  SDLC_DEFAULT_TASK_TIMEOUT_MINUTES: wholeNumber(1, 7 * DAY_MINUTES, "7 days, a run's limit").default(60),
+  SDLC_DEFAULT_PENDING_TIMEOUT_MINUTES: wholeNumber(1, DAY_MINUTES, "1 day, a run's limit").default(10),
+  SDLC_DEFAULT_MAX_PARALLEL: wholeNumber(1, MAX_PARALLEL_LIMIT, "a run's limit").default(4),
 }).superRefine((c, ctx) => {
   if ((c.TEMPORAL_TLS_CERT_FILE === undefined) !== (c.TEMPORAL_TLS_KEY_FILE === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_KEY_FILE'], message: 'TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (mTLS client certificate)' });

@@ -11,19 +11,21 @@ import path from 'node:path';
 import { freePort } from '../../src/util/free-port';
 import { repoRoot } from '../../src/tools';
 import { loadWorkerConfig, ConfigError } from '../../src/config/worker-config';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createNamespace, startCluster, type Cluster } from '../support/cluster';
 
 const WORKER = path.resolve(__dirname, '../../dist/worker/main.js');
 const CLI = path.resolve(__dirname, '../../dist/src/cli/main.js');
 
-function start(file: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function start(file: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): { child: ChildProcess; output: () => string; stderr: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [file, ...args], { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => ((out += d), (err += d)));
   // 'close', not 'exit': the output is asserted right after, and 'exit' can come before the pipes are drained.
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, output: () => out, exited };
+  return { child, output: () => out, stderr: () => err, exited };
 }
 
 /**
@@ -31,9 +33,13 @@ function start(file: string, args: string[], env: NodeJS.ProcessEnv, cwd?: strin
  * a real apiserver, with the namespace `agents` (and `default`, which `dev` uses).
  */
 let cluster: Cluster;
+let core: CoreV1Api;
 beforeAll(async () => {
   cluster = await startCluster();
   await createNamespace(cluster, 'agents');
+  const kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfigPath);
+  core = kc.makeApiClient(CoreV1Api);
 });
 afterAll(async () => cluster?.stop());
 
@@ -118,11 +124,29 @@ describe('worker configuration', () => {
 
 describe('the worker checks at start what it can check without a task', () => {
   // Everything valid but the one thing each case breaks; the Temporal address is never reached before the checks.
-  const base = (dir: string) => {
+  const base = async (dir: string) => {
     const { template, kubeconfig } = workerFiles(dir);
-    return { template, env: { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: template, SDLC_ALLOWED_GIT_HOSTS: 'github.com', KUBECONFIG: kubeconfig, TEMPORAL_ADDRESS: '127.0.0.1:1' } };
+    const [health, metrics] = [await freePort(), await freePort()];
+    return { template, env: { SDLC_K8S_NAMESPACE: 'agents', SDLC_POD_TEMPLATE_FILE: template, SDLC_ALLOWED_GIT_HOSTS: 'github.com', KUBECONFIG: kubeconfig, TEMPORAL_ADDRESS: '127.0.0.1:1', SDLC_HEALTH_PORT: String(health), SDLC_METRICS_PORT: String(metrics) } };
   };
-  const cases: { name: string; setup: (dir: string, env: Record<string, string>) => Promise<void> | void; code: number; line: RegExp }[] = [
+  /** The first stderr line of a refusal: the list of problems follows, one `  - ` line each. */
+  const CONFIG = /^invalid worker configuration:$/;
+  const cases: { name: string; setup: (dir: string, env: Record<string, string>) => Promise<void> | void; code: number; first?: RegExp; line: RegExp }[] = [
+    {
+      name: 'pod template with two containers',
+      setup: (_d, e) => writeFileSync(e.SDLC_POD_TEMPLATE_FILE!, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: agent\n      image: agent:test\n    - name: sidecar\n      image: helper:test\n'),
+      code: 2,
+      line: /spec\.containers: must hold the container "agent", or "agent" then "publish" for the three phases \(found: "agent", "sidecar"\); put helpers in initContainers/,
+    },
+    // Beyond the issue's list: the same mistakes elsewhere in the worker's environment.
+    { name: 'KUBECONFIG a directory (own)', setup: (d, e) => void (e.KUBECONFIG = d), code: 2, line: /^ {2}- the Kubernetes configuration cannot be loaded \(EISDIR: .*\)\. Fix: KUBECONFIG must name a valid kubeconfig file$/ },
+    { name: 'SDLC_ALLOWED_GIT_HOSTS a repository URL, not a host (own)', setup: (_d, e) => void (e.SDLC_ALLOWED_GIT_HOSTS = 'https://github.com/acme/shop.git'), code: 2, line: /^ {2}- SDLC_ALLOWED_GIT_HOSTS="https:\/\/github\.com\/acme\/shop\.git": 'https:\/\/github\.com\/acme\/shop\.git' is not a git host: use host, \*\.domain or host:port/ },
+    { name: 'TEMPORAL_ADDRESS with port 99999 (own)', setup: (_d, e) => void (e.TEMPORAL_ADDRESS = 'temporal:99999'), code: 2, line: /^ {2}- TEMPORAL_ADDRESS="temporal:99999": must be host:port \(port 99999 is out of range: a TCP port is from 1 to 65535\), e\.g\. temporal-frontend\.temporal:7233$/ },
+    { name: 'TEMPORAL_ADDRESS with a scheme (own)', setup: (_d, e) => void (e.TEMPORAL_ADDRESS = 'https://temporal.example:7233'), code: 2, line: /^ {2}- TEMPORAL_ADDRESS="https:\/\/temporal\.example:7233": must be host:port \(no scheme: gRPC takes host:port\)/ },
+    { name: 'SDLC_TASK_BRANCH_PREFIX git cannot use (own)', setup: (_d, e) => void (e.SDLC_TASK_BRANCH_PREFIX = 'agent work/'), code: 2, line: /^ {2}- SDLC_TASK_BRANCH_PREFIX="agent work\/": must be the start of valid git branch names, and it contains a space: every task branch would be refused\. Fix: e\.g\. specs\/, or none for any branch$/ },
+    { name: 'SDLC_SHUTDOWN_GRACE_SECONDS=1e3 (own)', setup: (_d, e) => void (e.SDLC_SHUTDOWN_GRACE_SECONDS = '1e3'), code: 2, line: /^ {2}- SDLC_SHUTDOWN_GRACE_SECONDS="1e3": is not a whole number: use digits only \(no exponent, decimals or sign\), from 1 to 86400 \(at most a day\)$/ },
+    { name: 'SDLC_DEFAULT_MAX_PARALLEL past a run\'s limit (own)', setup: (_d, e) => void (e.SDLC_DEFAULT_MAX_PARALLEL = '500'), code: 2, line: /^ {2}- SDLC_DEFAULT_MAX_PARALLEL="500": is out of range: from 1 to 100 \(a run's limit\)$/ },
+    { name: 'TEMPORAL_TASK_QUEUE with a space (own)', setup: (_d, e) => void (e.TEMPORAL_TASK_QUEUE = 'agentic sdlc'), code: 2, line: /^ {2}- TEMPORAL_TASK_QUEUE="agentic sdlc": must have no whitespace$/ },
     { name: 'pod template missing', setup: (d, e) => void (e.SDLC_POD_TEMPLATE_FILE = path.join(d, 'nope.yaml')), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*nope\.yaml": cannot read the agent pod template \(ENOENT\); the Helm chart mounts it/ },
     { name: 'pod template a directory', setup: (d, e) => void (e.SDLC_POD_TEMPLATE_FILE = d), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": cannot read the agent pod template \(EISDIR\)/ },
     { name: 'pod template empty', setup: (_d, e) => writeFileSync(e.SDLC_POD_TEMPLATE_FILE!, ''), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": .* must be a YAML mapping holding a Pod/ },
@@ -152,15 +176,34 @@ describe('the worker checks at start what it can check without a task', () => {
   const taken: net.Server[] = [];
   afterAll(() => taken.forEach((t) => t.close()));
 
-  test.each(cases)('$name → exit $code, one clear line, no stack trace', async ({ setup, code, line }) => {
+  test.each(cases)('$name → exit $code, one clear line, no stack trace, never ready, no pod', async ({ setup, code, first, line }) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sdlc-worker-check-'));
     try {
-      const { env } = base(dir);
+      const { env } = await base(dir);
       const e: Record<string, string> = { ...env };
       await setup(dir, e);
       const p = start(WORKER, [], e);
-      expect({ code: await p.exited, out: p.output() }).toEqual({ code, out: expect.stringMatching(line) });
+      // /readyz is asked while the worker runs: it must never say ready.
+      let ready = false;
+      let running = true;
+      const health = (async () => {
+        while (running) {
+          if ((await fetch(`http://127.0.0.1:${e.SDLC_HEALTH_PORT}/readyz`, { signal: AbortSignal.timeout(500) }).catch(() => undefined))?.status === 200) ready = true;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      const exitCode = await p.exited;
+      running = false;
+      await health;
+      const context = p.output();
+      const lines = p.stderr().split('\n').filter(Boolean);
+      expect({ context, code: exitCode, first: lines[0] }).toEqual({ context, code, first: expect.stringMatching(first ?? (code === 2 ? CONFIG : /^worker: /)) });
+      // One line per problem under the first, none of them a stack frame.
+      expect({ context, problem: lines.some((l) => line.test(l)) }).toEqual({ context, problem: true });
+      if (code === 2) expect({ context, others: lines.slice(1).filter((l) => !l.startsWith('  - ')) }).toEqual({ context, others: [] });
       expect(p.output()).not.toMatch(/\n\s+at /);
+      expect({ context, ready }).toEqual({ context, ready: false });
+      expect((await core.listNamespacedPod({ namespace: 'agents' })).items.map((pod) => pod.metadata?.name)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
