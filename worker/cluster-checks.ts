@@ -145,7 +145,7 @@ async function attempt<T>(call: (options: ReturnType<typeof abortWith>) => Promi
   }
 }
 
-function rightName(r: (typeof NEEDED_RIGHTS)[number]): string {
+export function rightName(r: (typeof NEEDED_RIGHTS)[number]): string {
   return `${r.verb} ${r.resource}${r.subresource ? `/${r.subresource}` : ''}`;
 }
 

@@ -19,7 +19,7 @@ import { connectionOptions } from '../src/temporal/connection';
 import { createCliGitGateway } from '../src/git/cli-gateway';
 import { createClientGateway } from '../src/k8s/client-gateway';
 import { startHealthServer, type HealthServer, type Readiness } from './health';
-import { apiServerOf, waitForAgentNamespace } from './cluster-checks';
+import { apiServerOf, NEEDED_RIGHTS, rightName, waitForAgentNamespace } from './cluster-checks';
 import { startOrphanPodSweeper, temporalExecutionIsOpen } from './orphan-pod-sweeper';
 import { workerLogger } from './logger';
 
@@ -139,7 +139,8 @@ async function startPolling(
     logger: workerLogger('INFO'),
     telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.SDLC_METRICS_PORT}` } } },
   });
-  const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate: started.podTemplate, kubeConfig: started.kc });
+  // The start check proved these rights: a denial of them after an apiserver restart is waited out (grant-memory.ts).
+  const kubernetes = createClientGateway({ namespace: config.SDLC_K8S_NAMESPACE, podTemplate: started.podTemplate, kubeConfig: started.kc, provenRights: NEEDED_RIGHTS.map(rightName) });
   const tokenFile = config.SDLC_GIT_TOKEN_FILE && existsSync(config.SDLC_GIT_TOKEN_FILE) ? config.SDLC_GIT_TOKEN_FILE : undefined;
   if (config.SDLC_GIT_TOKEN_FILE && !tokenFile) {
     // The chart's worker Secret is optional (public repositories need no token to read): say what that means.

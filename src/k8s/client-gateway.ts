@@ -42,6 +42,8 @@ export interface ClientGatewayOptions {
   syncWaitMs?: number;
   /** While a waited-for pod is unknown to the watch cache (e.g. adopted without our labels), poll it this often. */
   uncachedPollMs?: number;
+  /** Rights a start check proved (`"get pods"`, `"get pods/log"`, …): a 401/403 on them is an apiserver warming up (grant-memory.ts). */
+  provenRights?: string[];
 }
 
 export interface ClientGateway extends KubernetesGateway {
@@ -75,7 +77,7 @@ class ClientGatewayImpl implements ClientGateway {
   private readonly log: GatewayLogger;
   private readonly syncWaitMs: number;
   private readonly uncachedPollMs: number;
-  private readonly grants = new GrantMemory();
+  private readonly grants: GrantMemory;
 
   constructor(
     readonly namespace: string,
@@ -87,6 +89,7 @@ class ClientGatewayImpl implements ClientGateway {
     this.log = options.log ?? silentLogger;
     this.syncWaitMs = options.syncWaitMs ?? 5_000;
     this.uncachedPollMs = options.uncachedPollMs ?? 5_000;
+    this.grants = new GrantMemory(undefined, options.provenRights);
     this.informer = new PodInformer({
       kubeConfig: kc,
       namespace,

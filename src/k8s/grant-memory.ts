@@ -11,9 +11,19 @@ import { httpStatusOf, type ApiCallContext } from './errors';
 const DENIED = new Set([401, 403]);
 
 export class GrantMemory {
-  private readonly granted = new Set<string>();
+  private readonly granted: Set<string>;
 
-  constructor(private readonly windowMs = 20_000) {}
+  /**
+   * `proven`: rights (`"get pods"`, `"get pods/log"`) a check already showed this identity has — the
+   * worker's start check asks the API for each — so a denial of them is waited out from the first call
+   * (a worker serving pods from its watch cache may make its first direct GET only after a restart).
+   */
+  constructor(
+    private readonly windowMs = 20_000,
+    proven: Iterable<string> = [],
+  ) {
+    this.granted = new Set(proven);
+  }
 
   async call<T>(ctx: ApiCallContext, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const key = `${ctx.verb} ${ctx.resource}`;
