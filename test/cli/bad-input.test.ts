@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { runWorkflowId } from '../../src/cli/repo';
+import { getRunStateQuery } from '../../workflows/definitions';
 import { MemoryGit, MemoryKubernetesGateway } from '../support/memory-gateway';
 import { startWorker, testEnv, type RunningWorker } from '../support/temporal';
 import { CLI, runCli, type CliResult } from '../integration/support/cli';
@@ -289,6 +290,9 @@ const NO_WORKER_ROWS: Row[] = [
   },
   { name: 'retry <run> --task T999 with no worker', argv: () => ['retry', deadId, '--task', 'T999'], env: noWorkerEnv, temporal: true, unchanged: deadRunRecord, code: 3, stderr: needsWorker('retry') },
   { name: 'cancel <run> --task T999 with no worker', argv: () => ['cancel', deadId, '--task', 'T999'], env: noWorkerEnv, temporal: true, unchanged: deadRunRecord, code: 3, stderr: needsWorker('cancel') },
+  // With a worker, a task the run does not have is bad input (exit 2), and the run is left as it was.
+  { name: 'retry <run> --task T999 with a worker', argv: () => ['retry', liveId, '--task', 'T999'], temporal: true, unchanged: liveRunRecord, code: 2, stderr: /^sdlc-runner: cannot retry in sdlc-badinput-\w+-998-bad: unknown task\(s\) T999; dispatched tasks are T002, T003, T005$/ },
+  { name: 'cancel <run> --task T999 with a worker', argv: () => ['cancel', liveId, '--task', 'T999'], temporal: true, unchanged: liveRunRecord, code: 2, stderr: /^sdlc-runner: cannot cancel in sdlc-badinput-\w+-998-bad: unknown task\(s\) T999; dispatched tasks are T002, T003, T005$/ },
   { name: 'integrate <run> with no worker (own)', argv: () => ['integrate', deadId], env: noWorkerEnv, temporal: true, unchanged: deadRunRecord, code: 3, stderr: needsWorker('integrate the tasks') },
 ];
 
@@ -308,6 +312,24 @@ function deadRun(): Promise<void> {
     deadId = c.runId;
   })());
 }
+/** A run started as a user would on the queue the test worker polls (its agents never finish). */
+let live: Promise<void> | undefined;
+let liveId = '';
+function liveRun(): Promise<void> {
+  return (live ??= (async () => {
+    await needWorker();
+    const c = checkout(998, TASKS);
+    const r = await runCli(['implement', c.tasks], { cwd: c.dir, timeoutMs: 60_000, env: { HOME: c.home, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: undefined, TEMPORAL_TASK_QUEUE: TASK_QUEUE, NO_COLOR: '1' } });
+    if (r.code !== 0) throw new Error(`implement on ${TASK_QUEUE} failed (${r.code}): ${r.stderr}`);
+    startedRuns.push(c.runId);
+    liveId = c.runId;
+  })());
+}
+async function liveRunRecord(): Promise<unknown> {
+  const s = await (await client()).workflow.getHandle(liveId).query(getRunStateQuery);
+  return { status: s.status, tasks: s.tasks.map((t) => [t.id, t.status, t.attempt]) };
+}
+
 /** The dead run as Temporal describes it: a command refused for want of a worker changes nothing in it. */
 async function deadRunRecord(): Promise<unknown> {
   const d = await (await client()).workflow.getHandle(deadId).describe();
@@ -446,6 +468,8 @@ test.concurrent.each(ROWS.map((row, i) => ({ ...row, i })))('$name', runRow);
 // a run reads the latest run, which must be the one started here, on a task queue no worker polls.
 describe('with no worker polling the run\'s task queue', () => {
   test.each(NO_WORKER_ROWS.map((row, i) => ({ ...row, i: ROWS.length + i })))('$name', async (row) => {
+    // In this order: `status` without a run reads the latest, the dead one.
+    await liveRun();
     await deadRun();
     await runRow(row);
   });
