@@ -102,6 +102,12 @@ export async function loadPlan(tasksPath: string, flags: PlanFlags): Promise<{ t
   return loaded;
 }
 
+/**
+ * Tasks one run may dispatch: the run's state (every task's row) is what a query answers, and Temporal answers
+ * at most 4 MB; 10,000 tasks make about 1.9 MB, 30,000 more than 4 MB (the run starts, and nothing can read it).
+ */
+export const MAX_DISPATCHED_TASKS = 10_000;
+
 /** `logs`: the agents' log lines too (`--logs`), from a cluster already checked reachable. */
 export async function implementCommand(tasksPath: string, flags: ImplementFlags, io: Output, logs?: RunLogs): Promise<number> {
   let loaded: Awaited<ReturnType<typeof loadTasksFile>>;
@@ -114,6 +120,11 @@ export async function implementCommand(tasksPath: string, flags: ImplementFlags,
   const { plan, text } = loaded;
   if (plan.dispatch.length === 0) {
     throw new CliError(`${tasksPath}: no open [ASYNC] task to dispatch (${plan.tasks.length} tasks found). Mark the tasks an agent may do with [ASYNC], or run 'sdlc-runner plan ${tasksPath}' to see how each task was read.`);
+  }
+  if (plan.dispatch.length > MAX_DISPATCHED_TASKS) {
+    throw new CliError(
+      `${tasksPath}: ${plan.dispatch.length} open [ASYNC] tasks to dispatch; a run takes at most ${MAX_DISPATCHED_TASKS} (its state, which status and watch read, must fit in one Temporal answer). Fix: split the tasks over several features, or mark fewer of them [ASYNC]`,
+    );
   }
   const repository = await resolveRepository(tasksPath, flags);
   const featureDirAbs = path.dirname(path.resolve(tasksPath));

@@ -226,6 +226,14 @@ const ROWS: Row[] = [
     stderr: /^$/,
     stdout: /^run started id=sdlc-badinput-\S+ tasks=10000 \(T001,T002,T003,T004,T005,T006,T007,T008,T009,T010,…\) ui=http:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/sdlc-badinput-\S+$/,
   },
+  {
+    name: 'implement with 10,001 tasks: more than a run can hold (own)',
+    argv: (c) => implement(c),
+    tasksMd: asyncTasks(10_001),
+    temporal: true,
+    code: 2,
+    stderr: /^sdlc-runner: specs\/\S+\/tasks\.md: 10001 open \[ASYNC\] tasks to dispatch; a run takes at most 10000 \(its state, which status and watch read, must fit in one Temporal answer\)\. Fix: split the tasks over several features, or mark fewer of them \[ASYNC\]$/,
+  },
   // 13. Beyond the list: the same mistakes in other places a user meets them
   // branch and ref names
   { name: "implement --base 'main..next' (own)", argv: (c) => implement(c, '--base', 'main..next'), temporal: true, code: 2, stderr: /^sdlc-runner: --base 'main\.\.next' is not a valid git branch name: it contains "\.\."\. Fix: pass the branch the agents start from, e\.g\. --base main$/ },
