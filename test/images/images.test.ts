@@ -38,7 +38,8 @@ function podman(args: string[], timeoutMs = 120_000): Promise<Result> {
  * the pod's fsGroup 10000, read-only root, no capabilities, no privilege escalation, no network, the chart's
  * default memory limit.
  */
-const POD_SECURITY = ['--group-add', '10000', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--network', 'none', '--memory', '512m'];
+// --read-only-tmpfs=false: podman's --read-only would mount writable /run, /tmp and /var/tmp; Kubernetes' read-only root has none.
+const POD_SECURITY = ['--group-add', '10000', '--read-only', '--read-only-tmpfs=false', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--network', 'none', '--memory', '512m'];
 
 /**
  * The pod's emptyDir volumes as host directories, made as the kubelet makes them for a pod with an fsGroup
@@ -70,7 +71,7 @@ function phaseRun(phase: 'checkout' | 'agent' | 'publish', vols: ReturnType<type
 }
 
 /** The worker Deployment's container security context (charts/.../deployment.yaml): its own USER, read-only root, /tmp emptyDir. */
-const WORKER_SECURITY = ['--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--tmpfs', '/tmp:rw,mode=1777'];
+const WORKER_SECURITY = ['--read-only', '--read-only-tmpfs=false', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--tmpfs', '/tmp:rw,mode=1777'];
 
 beforeAll(async () => {
   const v = await podman(['version', '--format', '{{.Client.Version}}']);
