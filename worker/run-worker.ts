@@ -82,7 +82,7 @@ export async function startProductionWorker(
       problems.push(`SDLC_EGRESS_TICKET_KEY_FILE=${JSON.stringify(config.SDLC_EGRESS_TICKET_KEY_FILE)}: ${code ? `cannot read it (${code})` : (err as Error).message}; the chart mounts the egress ticket key Secret there (one key of >= 32 characters per line)`);
     }
   }
-  const kube = kubeConfigProblem(undefined);
+  const kube = kubeConfigProblem(undefined, process.env, { hasFlag: false });
   if (kube) problems.push(kube);
   for (const [name, port] of [['SDLC_HEALTH_PORT', config.SDLC_HEALTH_PORT], ['SDLC_METRICS_PORT', config.SDLC_METRICS_PORT]] as const) {
     const taken = await portTaken(port);

@@ -139,7 +139,7 @@ describe('the worker checks at start what it can check without a task', () => {
       line: /spec\.containers: must hold the container "agent", or "agent" then "publish" for the three phases \(found: "agent", "sidecar"\); put helpers in initContainers/,
     },
     // Beyond the list: the same mistakes elsewhere in the worker's environment.
-    { name: 'KUBECONFIG a directory (own)', setup: (d, e) => void (e.KUBECONFIG = d), code: 2, line: /^ {2}- the Kubernetes configuration cannot be loaded \(EISDIR: .*\)\. Fix: KUBECONFIG must name a valid kubeconfig file$/ },
+    { name: 'KUBECONFIG a directory (own)', setup: (d, e) => void (e.KUBECONFIG = d), code: 2, line: /^ {2}- KUBECONFIG names '.*', which is a directory\. Fix: set KUBECONFIG to your kubeconfig file\(s\)$/ },
     { name: 'SDLC_ALLOWED_GIT_HOSTS a repository URL, not a host (own)', setup: (_d, e) => void (e.SDLC_ALLOWED_GIT_HOSTS = 'https://github.com/acme/shop.git'), code: 2, line: /^ {2}- SDLC_ALLOWED_GIT_HOSTS="https:\/\/github\.com\/acme\/shop\.git": 'https:\/\/github\.com\/acme\/shop\.git' is not a git host: use host, \*\.domain or host:port/ },
     { name: 'TEMPORAL_ADDRESS with port 99999 (own)', setup: (_d, e) => void (e.TEMPORAL_ADDRESS = 'temporal:99999'), code: 2, line: /^ {2}- TEMPORAL_ADDRESS="temporal:99999": must be host:port \(port 99999 is out of range: a TCP port is from 1 to 65535\), e\.g\. temporal-frontend\.temporal:7233$/ },
     { name: 'TEMPORAL_ADDRESS with a scheme (own)', setup: (_d, e) => void (e.TEMPORAL_ADDRESS = 'https://temporal.example:7233'), code: 2, line: /^ {2}- TEMPORAL_ADDRESS="https:\/\/temporal\.example:7233": must be host:port \(no scheme: gRPC takes host:port\)/ },
@@ -152,7 +152,7 @@ describe('the worker checks at start what it can check without a task', () => {
     { name: 'pod template empty', setup: (_d, e) => writeFileSync(e.SDLC_POD_TEMPLATE_FILE!, ''), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": .* must be a YAML mapping holding a Pod/ },
     { name: 'pod template not YAML', setup: (_d, e) => writeFileSync(e.SDLC_POD_TEMPLATE_FILE!, 'kind: ['), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": .* is not valid YAML/ },
     { name: 'pod template a Deployment', setup: (_d, e) => writeFileSync(e.SDLC_POD_TEMPLATE_FILE!, 'apiVersion: apps/v1\nkind: Deployment\n'), code: 2, line: /SDLC_POD_TEMPLATE_FILE=".*": .* is invalid \(see docs\/pod-template\.md\)/ },
-    { name: 'no Kubernetes configuration at all', setup: (d, e) => void (delete e.KUBECONFIG, (e.HOME = d)), code: 2, line: /no Kubernetes configuration: set KUBECONFIG/ },
+    { name: 'no Kubernetes configuration at all', setup: (d, e) => void (delete e.KUBECONFIG, (e.HOME = d)), code: 2, line: /no Kubernetes configuration: set KUBECONFIG \(there is no / },
     {
       name: 'health port taken',
       setup: async (_d, e) => {
