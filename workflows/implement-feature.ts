@@ -34,6 +34,7 @@ import { integrateInto } from './integrate-feature';
 import {
   DEFAULT_RUN_OPTIONS,
   integrationBranchName,
+  MAX_DISPATCHED_TASKS,
   type AgentTaskOutcome,
   type ImplementFeatureInput,
   type RunOptions,
@@ -94,6 +95,13 @@ function initialState(input: ImplementFeatureInput, stacking: boolean): { state:
   if (planError) {
     // Bad input is final: fail the run with the parser's message instead of retrying the workflow task forever.
     throw ApplicationFailure.nonRetryable(planErrorToException(plan.file, planError).message, 'InvalidTasksFile');
+  }
+  // Only asked when over the limit: every other run's history stays as it was.
+  if (plan.dispatch.length > MAX_DISPATCHED_TASKS && patched('max-dispatched-tasks')) {
+    throw ApplicationFailure.nonRetryable(
+      `${plan.file}: ${plan.dispatch.length} open [ASYNC] tasks to dispatch; a run takes at most ${MAX_DISPATCHED_TASKS} (its state must fit in one Temporal answer). Fix: split the tasks over several features, or mark fewer of them [ASYNC]`,
+      'InvalidTasksFile',
+    );
   }
   const byId = new Map(plan.tasks.map((t) => [t.id, t]));
   const texts: Record<string, string> = {};

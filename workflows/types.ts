@@ -243,3 +243,10 @@ export interface AgentTaskOutcome {
   stackedOn?: StackedCommit[];
   conflict?: ConflictingFile[];
 }
+
+/**
+ * Tasks one run may dispatch: the run's state (every task's row) is what a query answers, and Temporal answers
+ * at most 4 MB; 10,000 tasks make about 1.9 MB, 30,000 more than 4 MB (the run starts, and nothing can read it).
+ * The CLI refuses more before starting; the workflow refuses a run started another way.
+ */
+export const MAX_DISPATCHED_TASKS = 10_000;

@@ -13,7 +13,7 @@ import { SA_FEATURE, SA_REPOSITORY, SA_RUN_STATUS } from '../temporal/search-att
 import { logArchivePrefix } from '../contract/log-archive';
 import { workflowUiLink } from '../temporal/connection';
 import { cancelTasksUpdate, getRunStateQuery, retryTasksUpdate, setMaxParallelUpdate } from '../../workflows/definitions';
-import { DEFAULT_RUN_OPTIONS, integrationBranchName, runIsOngoing, type ImplementFeatureInput, type IntegrationState, type RunOptions, type RunState, type StackMode } from '../../workflows/types';
+import { DEFAULT_RUN_OPTIONS, integrationBranchName, MAX_DISPATCHED_TASKS, runIsOngoing, type ImplementFeatureInput, type IntegrationState, type RunOptions, type RunState, type StackMode } from '../../workflows/types';
 import type { IntegrateFeatureInput } from '../../workflows/integrate-feature';
 import { CliError, rootMessage } from './errors';
 import { branchNameArg } from './input';
@@ -102,11 +102,6 @@ export async function loadPlan(tasksPath: string, flags: PlanFlags): Promise<{ t
   return loaded;
 }
 
-/**
- * Tasks one run may dispatch: the run's state (every task's row) is what a query answers, and Temporal answers
- * at most 4 MB; 10,000 tasks make about 1.9 MB, 30,000 more than 4 MB (the run starts, and nothing can read it).
- */
-export const MAX_DISPATCHED_TASKS = 10_000;
 
 /** `logs`: the agents' log lines too (`--logs`), from a cluster already checked reachable. */
 export async function implementCommand(tasksPath: string, flags: ImplementFlags, io: Output, logs?: RunLogs): Promise<number> {

@@ -89,6 +89,12 @@ test('task branches outside the worker\'s prefix, and a task branch equal to the
   expect(k8s.created).toEqual([]);
 });
 
+test('a run with more than 10,000 tasks to dispatch, started by another client, fails at once (InvalidTasksFile), no pod', async () => {
+  const refused = await refusal(input({ tasksMarkdown: tasksMarkdown(10_001) }));
+  expect(refused).toEqual({ type: 'InvalidTasksFile', message: expect.stringMatching(/: 10001 open \[ASYNC\] tasks to dispatch; a run takes at most 10000 .*Fix: split the tasks over several features/) });
+  expect(k8s.created).toEqual([]);
+}, 60_000);
+
 test('an allowed repository and branches run as usual', async () => {
   const handle = await env.client.workflow.start('implementFeature', { taskQueue: worker.taskQueue, workflowId: `sdlc-input-${randomUUID()}`, args: [input()] });
   expect(((await handle.result()) as { status: string }).status).toBe('succeeded');
