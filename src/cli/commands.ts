@@ -312,7 +312,9 @@ export async function statusCommand(run: string | undefined, flags: TemporalFlag
     if (!id) throw new CliError(`no runs yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
     const desc = await describeRun(t.client, id);
     // The followers' poll, once: a worker's answer, or without one what Temporal keeps (a query needs a worker, even for a finished run).
-    const step = await pollRun(t.client, id, { pollMs: 0 }).next();
+    const polls = pollRun(t.client, id, { pollMs: 0 });
+    const step = await polls.next();
+    await polls.return(undefined); // ends the poll: a query still waiting for a worker is cancelled
     const first = step.done ? undefined : step.value;
     if (first?.kind === 'worker-down') {
       const kept = first.kept ?? (await keptState(t.client, id));

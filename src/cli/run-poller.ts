@@ -46,63 +46,80 @@ export function closedState(state: RunState, temporalStatus: string): RunState {
 export async function* pollRun(client: Client, workflowId: string, opts: { pollMs?: number; signal?: AbortSignal } = {}): AsyncGenerator<RunObservation, RunState | undefined> {
   const handle = client.workflow.getHandle(workflowId);
   const pollMs = opts.pollMs ?? 1000;
-  const query = new StateQuery(() => handle.query(getRunStateQuery));
+  // A query no worker answers, and a describe raced against a bound, outlive the poll that gave up on them:
+  // cancelled when the poll ends, so no call is left retrying against a connection its owner then closes.
+  // One controller per call, dropped when it settles: a shared signal would collect a listener per poll.
+  const inFlight = new Set<AbortController>();
+  const cancellable = async <T>(call: () => Promise<T>): Promise<T> => {
+    const c = new AbortController();
+    inFlight.add(c);
+    try {
+      return await client.withAbortSignal(c.signal, call);
+    } finally {
+      inFlight.delete(c);
+    }
+  };
+  const query = new StateQuery(() => cancellable(() => handle.query(getRunStateQuery)));
   let prev: RunState | undefined;
   let workerDown = false;
   let unreachableSince: number | undefined;
-  for (;;) {
-    const answer = await query.within(QUERY_ANSWER_MS);
-    if (answer === undefined || answer === 'no-answer') {
-      // No state: is it the worker, or Temporal itself?
-      const answered = await Promise.race([
-        handle.describe().then(() => true, (err: unknown) => err instanceof WorkflowNotFoundError),
-        new Promise<false>((r) => setTimeout(() => r(false), 5000).unref()),
-      ]);
-      if (!answered) {
-        if (unreachableSince === undefined) {
-          unreachableSince = Date.now();
-          yield { kind: 'unreachable', giveUpMs: TEMPORAL_UNREACHABLE_MS };
+  try {
+    for (;;) {
+      const answer = await query.within(QUERY_ANSWER_MS);
+      if (answer === undefined || answer === 'no-answer') {
+        // No state: is it the worker, or Temporal itself?
+        const answered = await Promise.race([
+          cancellable(() => handle.describe()).then(() => true, (err: unknown) => err instanceof WorkflowNotFoundError),
+          new Promise<false>((r) => setTimeout(() => r(false), 5000).unref()),
+        ]);
+        if (!answered) {
+          if (unreachableSince === undefined) {
+            unreachableSince = Date.now();
+            yield { kind: 'unreachable', giveUpMs: TEMPORAL_UNREACHABLE_MS };
+          }
+          if (Date.now() - unreachableSince >= TEMPORAL_UNREACHABLE_MS) {
+            throw new CliError(`Temporal did not answer for ${TEMPORAL_UNREACHABLE_MS / 1000}s; the run goes on in Temporal. Attach again with 'sdlc-runner watch ${workflowId}' once it is reachable`, 3);
+          }
+          if (opts.signal?.aborted) return prev;
+          await sleep(pollMs, opts.signal);
+          continue;
         }
-        if (Date.now() - unreachableSince >= TEMPORAL_UNREACHABLE_MS) {
-          throw new CliError(`Temporal did not answer for ${TEMPORAL_UNREACHABLE_MS / 1000}s; the run goes on in Temporal. Attach again with 'sdlc-runner watch ${workflowId}' once it is reachable`, 3);
+      }
+      if (unreachableSince !== undefined) {
+        unreachableSince = undefined;
+        yield { kind: 'reconnected' };
+      }
+      if (answer === 'no-answer') {
+        const closed = await closedTemporalStatus(handle);
+        const kept = await keptState(client, workflowId).catch(() => undefined);
+        if (!workerDown) {
+          workerDown = true;
+          const desc = await handle.describe().catch(() => undefined);
+          const presence: WorkerPresence = desc ? await workerPresence(client, client.options.namespace, desc.taskQueue).catch((): WorkerPresence => ({})) : {};
+          yield { kind: 'worker-down', kept, taskQueue: desc?.taskQueue, presence, closed };
         }
+        // A run that has ended needs no worker to be told: what Temporal keeps is its end.
+        if (closed && kept) return { ...kept, status: kept.status === 'running' ? closedState(kept, closed).status : kept.status };
         if (opts.signal?.aborted) return prev;
-        await sleep(pollMs, opts.signal);
-        continue;
+        continue; // the query itself waited QUERY_ANSWER_MS
       }
-    }
-    if (unreachableSince !== undefined) {
-      unreachableSince = undefined;
-      yield { kind: 'reconnected' };
-    }
-    if (answer === 'no-answer') {
-      const closed = await closedTemporalStatus(handle);
-      const kept = await keptState(client, workflowId).catch(() => undefined);
-      if (!workerDown) {
-        workerDown = true;
-        const desc = await handle.describe().catch(() => undefined);
-        const presence: WorkerPresence = desc ? await workerPresence(client, client.options.namespace, desc.taskQueue).catch((): WorkerPresence => ({})) : {};
-        yield { kind: 'worker-down', kept, taskQueue: desc?.taskQueue, presence, closed };
+      if (workerDown) {
+        workerDown = false;
+        yield { kind: 'worker-up' };
       }
-      // A run that has ended needs no worker to be told: what Temporal keeps is its end.
-      if (closed && kept) return { ...kept, status: kept.status === 'running' ? closedState(kept, closed).status : kept.status };
+      if (answer) {
+        const closed = runIsOngoing(answer.status) ? await closedTemporalStatus(handle) : undefined;
+        prev = answer;
+        yield { kind: 'state', state: answer, closed };
+        if (closed) return closedState(answer, closed);
+        if (!runIsOngoing(answer.status)) return answer;
+      } else if (await closedTemporalStatus(handle)) {
+        return prev;
+      }
       if (opts.signal?.aborted) return prev;
-      continue; // the query itself waited QUERY_ANSWER_MS
+      await sleep(pollMs, opts.signal);
     }
-    if (workerDown) {
-      workerDown = false;
-      yield { kind: 'worker-up' };
-    }
-    if (answer) {
-      const closed = runIsOngoing(answer.status) ? await closedTemporalStatus(handle) : undefined;
-      prev = answer;
-      yield { kind: 'state', state: answer, closed };
-      if (closed) return closedState(answer, closed);
-      if (!runIsOngoing(answer.status)) return answer;
-    } else if (await closedTemporalStatus(handle)) {
-      return prev;
-    }
-    if (opts.signal?.aborted) return prev;
-    await sleep(pollMs, opts.signal);
+  } finally {
+    for (const c of inFlight) c.abort();
   }
 }
