@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AGENT_ENV } from '../../src/contract/agent-env';
@@ -85,7 +85,8 @@ function spawnPhase(phase: AgentPhase, env: Record<string, string>, home: string
   });
 }
 
-function collect(child: ChildProcess): Promise<PhaseRun> & { stdout(): string } {
+/** A phase's process: its exit and output (also read while it runs). */
+export function collect(child: ChildProcess): Promise<PhaseRun> & { stdout(): string } {
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -273,3 +274,19 @@ export function expectNoSecrets(run: AgentRun, secrets: string[]): void {
     if (all.includes(secret)) throw new Error(`secret leaked into the agent output: ${secret.slice(0, 4)}…`);
   }
 }
+
+/** A server-side hook in the fixture's bare repo that marks its start, then holds the push `seconds`. */
+export function holdPush(f: AgentFixture, hook: 'pre-receive' | 'post-receive', seconds: number): string {
+  const marker = path.join(f.dir, `${hook}-started`);
+  const file = path.join(f.git.root, `${f.repo}.git`, 'hooks', hook);
+  writeFileSync(file, `#!/bin/sh\ncat >/dev/null\ntouch '${marker}'\nsleep ${seconds}\n`);
+  chmodSync(file, 0o755);
+  return marker;
+}
+
+/** SIGTERM to the pod once `marker` exists (a held push has started), as the kubelet on pod deletion. */
+export const sigtermWhen = (marker: string) => (pod: PodHandle): boolean => {
+  if (!existsSync(marker)) return false;
+  pod.kill('SIGTERM');
+  return true;
+};

@@ -1,7 +1,5 @@
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
-import { runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture, type PodHandle } from './agent-harness';
+import { holdPush, runAgentPod, sigtermWhen, startAgentFixture, TASK_BRANCH, type AgentFixture } from './agent-harness';
 
 /**
  * A pod stopped (SIGTERM from the kubelet: deletion, eviction) around the push. The result line must
@@ -19,20 +17,7 @@ describe('agent entrypoint: SIGTERM around the push', () => {
     turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome!\n' } }] }, { text: 'Done.' }],
   };
 
-  /** Installs a server-side hook in the bare repo that marks its start, then holds the push. */
-  function holdPush(f: AgentFixture, hook: 'pre-receive' | 'post-receive', seconds: number): string {
-    const marker = path.join(f.dir, `${hook}-started`);
-    const file = path.join(f.git.root, `${f.repo}.git`, 'hooks', hook);
-    writeFileSync(file, `#!/bin/sh\ncat >/dev/null\ntouch '${marker}'\nsleep ${seconds}\n`);
-    chmodSync(file, 0o755);
-    return marker;
-  }
 
-  const sigtermWhen = (marker: string) => (pod: PodHandle) => {
-    if (!existsSync(marker)) return false;
-    pod.kill('SIGTERM');
-    return true;
-  };
 
   test('SIGTERM while the push is in flight → the push finishes and the pushed sha is reported (succeeded, 0)', async () => {
     fx = await startAgentFixture(scenario);

@@ -6,11 +6,9 @@
  * model. The scenarios and assertions of the process-backed tests (test/agent/agent-success, agent-failures,
  * agent-watchdog, agent-sigterm), so both stay honest. Fails loudly without podman or the image.
  */
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { AGENT_ENV } from '../../src/contract/agent-env';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
-import { expectNoSecrets, GIT_TOKEN, MODEL_API_KEY, startAgentFixture, TASK_BRANCH, type AgentFixture, type PodHandle } from '../agent/agent-harness';
+import { expectNoSecrets, GIT_TOKEN, holdPush, MODEL_API_KEY, sigtermWhen, startAgentFixture, TASK_BRANCH, type AgentFixture } from '../agent/agent-harness';
 import type { Scenario } from '../support/model-server';
 import { removeAllPods, requireAgentImage, runAgentPodInContainers } from './agent-pod-containers';
 
@@ -196,19 +194,6 @@ describe('agent image contract: the pod as real containers', () => {
   describe('SIGTERM (podman kill, as the kubelet on pod deletion) during the push', () => {
     const scenario: Scenario = {
       turns: [{ toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome!\n' } }] }, { text: 'Done.' }],
-    };
-    /** As agent-sigterm.test.ts: a server-side hook in the bare repo marks its start, then holds the push. */
-    function holdPush(f: AgentFixture, hook: 'pre-receive' | 'post-receive', seconds: number): string {
-      const marker = path.join(f.dir, `${hook}-started`);
-      const file = path.join(f.git.root, `${f.repo}.git`, 'hooks', hook);
-      writeFileSync(file, `#!/bin/sh\ncat >/dev/null\ntouch '${marker}'\nsleep ${seconds}\n`);
-      chmodSync(file, 0o755);
-      return marker;
-    }
-    const sigtermWhen = (marker: string) => (pod: PodHandle) => {
-      if (!existsSync(marker)) return false;
-      pod.kill('SIGTERM');
-      return true;
     };
 
     test('while the push is in flight → the push finishes and the pushed sha is reported (succeeded, 0)', async () => {

@@ -26,7 +26,7 @@ import { parseResultLine, RESULT_LINE_PREFIX } from '../../src/contract/result-l
 import { repoRoot, toolPath } from '../../src/tools';
 import { freePort } from '../../src/util/free-port';
 import type { ModelServer } from '../support/model-server';
-import { MODEL_API_KEY, PHASE_UIDS, FS_GROUP, type AgentRun, type PhaseRun, type PodHandle } from '../agent/agent-harness';
+import { collect, MODEL_API_KEY, PHASE_UIDS, FS_GROUP, type AgentRun, type PhaseRun, type PodHandle } from '../agent/agent-harness';
 
 export const PODMAN = path.join(repoRoot, 'scripts', 'podman.sh');
 export const AGENT_IMAGE = 'localhost/sdlc-runner/agent:dev';
@@ -152,17 +152,6 @@ async function inspect(names: string[], phases: AgentPhase[]): Promise<Record<Ag
   ) as Record<AgentPhase, ContainerConfig>;
 }
 
-function collect(child: ChildProcess): Promise<PhaseRun> & { stdout(): string } {
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const done = new Promise<PhaseRun>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return Object.assign(done, { stdout: () => stdout });
-}
 
 /**
  * Runs the agent pod in podman containers for the fixture's env (test/agent/agent-harness.ts
