@@ -20,7 +20,7 @@ import { branchNameArg } from './input';
 import { keptState, QUERY_ANSWER_MS, StateQuery, workerDownLine, workerPresence, type WorkerPresence } from './kept-state';
 import { closedState, emit, followRun, integrationLines, summaryLines } from './follow';
 import { pollRun } from './run-poller';
-import { currentBranch, remoteTrackingName, resolveRepository, runWorkflowId } from './repo';
+import { currentBranch, originUrl, remoteTrackingName, resolveRepository, runWorkflowId } from './repo';
 import { connectTemporal, type TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
 
@@ -308,8 +308,9 @@ export function formatStatusTable(state: RunState): string {
 
 export async function statusCommand(run: string | undefined, flags: TemporalFlags & { json?: boolean }, io: Output): Promise<number> {
   return withTemporal(flags, async (t) => {
-    const id = run ?? (await latestRunId(t.client));
-    if (!id) throw new CliError(`no runs yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
+    const latest = run === undefined ? await latestRunId(t.client) : undefined;
+    const id = run ?? latest?.id;
+    if (!id) throw new CliError(`no runs${latest?.repo ? ` of ${latest.repo}` : ''} yet. Start one with 'sdlc-runner implement <tasks.md>'.`, 1);
     const desc = await describeRun(t.client, id);
     // The followers' poll, once: a worker's answer, or without one what Temporal keeps (a query needs a worker, even for a finished run).
     const polls = pollRun(t.client, id, { pollMs: 0 });
@@ -396,9 +397,15 @@ export async function integrateCommand(run: string, flags: TemporalFlags & { bra
   });
 }
 
-async function latestRunId(client: Awaited<ReturnType<typeof connectTemporal>>['client']): Promise<string | undefined> {
-  for await (const wf of client.workflow.list({ query: `WorkflowType = 'implementFeature'` })) return wf.workflowId;
-  return undefined;
+/**
+ * The newest run: of this checkout's repository (its origin) when run inside one — a shared namespace holds
+ * other people's runs — else of the whole namespace.
+ */
+async function latestRunId(client: Awaited<ReturnType<typeof connectTemporal>>['client']): Promise<{ id?: string; repo?: string }> {
+  const repo = await originUrl(process.cwd());
+  const byRepo = repo && !/[\\"]/.test(repo) ? ` AND ${SA_REPOSITORY.name} = "${repo}"` : '';
+  for await (const wf of client.workflow.list({ query: `WorkflowType = 'implementFeature'${byRepo}` })) return { id: wf.workflowId, repo: byRepo ? repo : undefined };
+  return { repo: byRepo ? repo : undefined };
 }
 
 export async function runsCommand(flags: TemporalFlags & { json?: boolean; limit?: number }, io: Output): Promise<number> {

@@ -75,3 +75,8 @@ export function runWorkflowId(repoUrl: string, feature: string): string {
   const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
   return `sdlc-${slug(name)}-${slug(feature)}`;
 }
+
+/** The URL of `origin` of the checkout around `dir`, when there is one (no check: only to narrow a search). */
+export function originUrl(dir: string): Promise<string | undefined> {
+  return git(dir, ['remote', 'get-url', 'origin']);
+}

@@ -26,6 +26,6 @@ export function kubeConfigProblem(kubeconfig: string | undefined, env: NodeJS.Pr
   if (listed.length) return undefined;
   if (env.HOME && existsSync(path.join(env.HOME, '.kube', 'config'))) return undefined;
   if (existsSync(SERVICE_ACCOUNT_TOKEN)) return undefined;
-  return `no Kubernetes configuration: set KUBECONFIG${orFlag} (there is no ${env.HOME ? path.join(env.HOME, '.kube', 'config') : '~/.kube/config'}, and this is not a pod with a service account)`;
+  return `no Kubernetes configuration: set KUBECONFIG${opts.hasFlag === false ? '' : ' or pass --kubeconfig'} (there is no ${env.HOME ? path.join(env.HOME, '.kube', 'config') : '~/.kube/config'}, and this is not a pod with a service account)`;
 }
 

@@ -282,19 +282,23 @@ const ROWS: Row[] = [
  * integrate): a read answers from what Temporal keeps; a change says a worker is needed (exit 3) and changes nothing.
  */
 const DEAD_QUEUE = `bad-input-noworker-${SUFFIX}`;
+/** The dead run's repository, its own: `status` without a run in a checkout of it reads that repository's latest run. */
+const DEAD_ORIGIN = `https://git.example.test/acme/badinput-${SUFFIX}-noworker.git`;
 const noWorkerEnv = () => ({ TEMPORAL_TASK_QUEUE: DEAD_QUEUE, SDLC_QUERY_TIMEOUT_SECONDS: '2' });
-const needsWorker = (what: string) => new RegExp(`^sdlc-runner: cannot ${what} in sdlc-badinput-${SUFFIX}-999-bad: no worker answered for task queue ${DEAD_QUEUE} within 2s \\(no poll seen recently\\)\\. A change needs a running worker: start one \\(sdlc-runner worker\\), then try again$`);
+const needsWorker = (what: string) => new RegExp(`^sdlc-runner: cannot ${what} in sdlc-badinput-${SUFFIX}-noworker-999-bad: no worker answered for task queue ${DEAD_QUEUE} within 2s \\(no poll seen recently\\)\\. A change needs a running worker: start one \\(sdlc-runner worker\\), then try again$`);
 const NO_WORKER_ROWS: Row[] = [
   {
-    name: 'status (the latest run) with no worker',
+    name: 'status (the latest run of this repository) with no worker',
     argv: () => ['status'],
+    // Other suites start runs on the same Temporal server meanwhile: the latest is the one of this checkout's origin.
+    setup: (c) => execFileSync('git', ['-C', c.dir, 'remote', 'set-url', 'origin', DEAD_ORIGIN]),
     env: noWorkerEnv,
     temporal: true,
     unchanged: deadRunRecord,
     code: 0,
     stderr: /^$/,
     stdout: new RegExp(`^no worker answered for task queue ${DEAD_QUEUE} within 2s \\(no poll seen recently\\): the worker is down; showing the run as Temporal keeps it — start a worker \\(sdlc-runner worker\\) for the full state$`),
-    stdoutAll: new RegExp(`\\nrun sdlc-badinput-${SUFFIX}-999-bad  feature=999-bad  status=running  repo=https://git\\.example\\.test/acme/badinput-${SUFFIX}\\.git\\n`),
+    stdoutAll: new RegExp(`\\nrun sdlc-badinput-${SUFFIX}-noworker-999-bad  feature=999-bad  status=running  repo=https://git\\.example\\.test/acme/badinput-${SUFFIX}-noworker\\.git\\n`),
   },
   { name: 'retry <run> --task T999 with no worker', argv: () => ['retry', deadId, '--task', 'T999'], env: noWorkerEnv, temporal: true, unchanged: deadRunRecord, code: 3, stderr: needsWorker('retry') },
   { name: 'cancel <run> --task T999 with no worker', argv: () => ['cancel', deadId, '--task', 'T999'], env: noWorkerEnv, temporal: true, unchanged: deadRunRecord, code: 3, stderr: needsWorker('cancel') },
@@ -314,10 +318,11 @@ let deadId = '';
 function deadRun(): Promise<void> {
   return (dead ??= (async () => {
     const c = checkout(999, TASKS);
+    execFileSync('git', ['-C', c.dir, 'remote', 'set-url', 'origin', DEAD_ORIGIN]);
     const r = await runCli(['implement', c.tasks], { cwd: c.dir, timeoutMs: 60_000, env: { HOME: c.home, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: undefined, TEMPORAL_TASK_QUEUE: DEAD_QUEUE, NO_COLOR: '1' } });
     if (r.code !== 0) throw new Error(`implement on ${DEAD_QUEUE} failed (${r.code}): ${r.stderr}`);
-    startedRuns.push(c.runId);
-    deadId = c.runId;
+    deadId = runWorkflowId(DEAD_ORIGIN, c.feature);
+    startedRuns.push(deadId);
   })());
 }
 /** A run started as a user would on the queue the test worker polls (its agents never finish). */
@@ -473,7 +478,7 @@ async function runRow(row: Row & { i: number }): Promise<void> {
 test.concurrent.each(ROWS.map((row, i) => ({ ...row, i })))('$name', runRow);
 
 // After the rows above (jest awaits the concurrent tests in order before it reaches these): `status` without
-// a run reads the latest run, which must be the one started here, on a task queue no worker polls.
+// a run, in a checkout of the dead run's repository, reads that run (on a task queue no worker polls).
 describe('with no worker polling the run\'s task queue', () => {
   test.each(NO_WORKER_ROWS.map((row, i) => ({ ...row, i: ROWS.length + i })))('$name', async (row) => {
     // In this order: `status` without a run reads the latest, the dead one.
