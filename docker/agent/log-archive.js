@@ -61,8 +61,9 @@ function readUntrustedFile(file, maxBytes) {
     return '';
   }
   try {
-    if (!fs.fstatSync(fd).isFile()) return '';
-    const buf = Buffer.alloc(Math.min(maxBytes, fs.fstatSync(fd).size));
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) return '';
+    const buf = Buffer.alloc(Math.min(maxBytes, stat.size));
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
     return buf.subarray(0, n).toString('utf8');
   } finally {

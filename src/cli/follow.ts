@@ -27,8 +27,6 @@ export function emit(out: NodeJS.WritableStream, json: boolean, e: RunEvent | Re
   else out.write(formatEventLine(e as RunEvent) + '\n');
 }
 
-export { closedState, closedTemporalStatus } from './run-poller';
-
 /** Prints the run's events until every task has ended; returns the final state observed. */
 export async function followRun(client: Client, workflowId: string, opts: FollowOptions): Promise<RunState | undefined> {
   // SDLC_PROGRESS_EVERY_SECONDS: how often the throttled progress line is printed (tests and demos shorten it).

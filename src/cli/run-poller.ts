@@ -29,7 +29,7 @@ export type RunObservation =
  * undefined while it runs. A run terminated by an operator (or failed by a bug) keeps answering the
  * state query with its last state, still 'running': without this check, a follower would poll forever.
  */
-export async function closedTemporalStatus(handle: WorkflowHandle): Promise<string | undefined> {
+async function closedTemporalStatus(handle: WorkflowHandle): Promise<string | undefined> {
   const desc = await handle.describe().catch(() => undefined);
   return desc && desc.status.name !== 'RUNNING' && desc.status.name !== 'CONTINUED_AS_NEW' ? desc.status.name : undefined;
 }

@@ -3,6 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, write
 import os from 'node:os';
 import path from 'node:path';
 import { AGENT_ENV } from '../../src/contract/agent-env';
+import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
 import type { AgentPhase } from '../../src/contract/agent-phases';
 import { parseResultLine, RESULT_LINE_PREFIX, type AgentResult } from '../../src/contract/result-line';
 import { repoRoot, toolPath } from '../../src/tools';
@@ -83,6 +84,25 @@ function spawnPhase(phase: AgentPhase, env: Record<string, string>, home: string
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/**
+ * The pod's run from its phases' runs (checkout, agent, publish, gateway when it ran), however they were run:
+ * within `timeoutMs` of `started`, and with exactly one valid result line, last on publish's stdout.
+ */
+export function podRun(phases: Partial<Record<AgentPhase, PhaseRun>> & { publish: PhaseRun }, started: number, timeoutMs: number): AgentRun {
+  const order: AgentPhase[] = ['checkout', 'agent', 'publish', 'gateway'];
+  const stdout = order.map((p) => phases[p]?.stdout ?? '').join('');
+  const stderr = order.map((p) => phases[p]?.stderr ?? '').join('');
+  if (Date.now() - started >= timeoutMs) throw new Error(`the pod did not end within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+  const lines = phases.publish.stdout.trimEnd().split('\n');
+  const resultLines = lines.filter((l) => l.includes(RESULT_LINE_PREFIX));
+  const parsed = parseResultLine(lines[lines.length - 1] ?? '');
+  if (resultLines.length !== 1 || !parsed?.ok) {
+    throw new Error(`expected exactly one valid result line, last on publish's stdout (found ${resultLines.length}; ${parsed && !parsed.ok ? parsed.error : 'last line is not a result line'})\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+  }
+  const { code, signal } = phases.publish;
+  return { code, signal, stdout, stderr, phases: phases as Record<AgentPhase, PhaseRun>, result: parsed.result, durationMs: Date.now() - started };
 }
 
 /** A phase's process: its exit and output (also read while it runs). */
@@ -168,16 +188,7 @@ export async function runAgentPod(
     gatewayChild?.kill('SIGTERM');
     const gatewayRun = await sidecar;
     const phases = { checkout, agent, publish, ...(gatewayRun ? { gateway: gatewayRun } : {}) } as Record<AgentPhase, PhaseRun>;
-    const stdout = checkout.stdout + agent.stdout + publish.stdout + (gatewayRun?.stdout ?? '');
-    const stderr = checkout.stderr + agent.stderr + publish.stderr + (gatewayRun?.stderr ?? '');
-    if (Date.now() - started >= timeoutMs) throw new Error(`the pod did not end within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
-    const lines = publish.stdout.trimEnd().split('\n');
-    const resultLines = lines.filter((l) => l.includes(RESULT_LINE_PREFIX));
-    const parsed = parseResultLine(lines[lines.length - 1] ?? '');
-    if (resultLines.length !== 1 || !parsed?.ok) {
-      throw new Error(`expected exactly one valid result line, last on publish's stdout (found ${resultLines.length}; ${parsed && !parsed.ok ? parsed.error : 'last line is not a result line'})\nstdout:\n${stdout}\nstderr:\n${stderr}`);
-    }
-    return { code: publish.code, signal: publish.signal, stdout, stderr, phases, result: parsed.result, durationMs: Date.now() - started };
+    return podRun(phases, started, timeoutMs);
   } finally {
     clearTimeout(killer);
     clearInterval(poller);
@@ -290,3 +301,33 @@ export const sigtermWhen = (marker: string) => (pod: PodHandle): boolean => {
   pod.kill('SIGTERM');
   return true;
 };
+
+/** The success scenario both pod runners (processes, containers) run: write, edit, show, done; 1000 in / 200 out per turn. */
+export const WELCOME_SCENARIO: Scenario = {
+  turns: [
+    { toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome, friend!\n' } }] },
+    { toolCalls: [{ name: 'edit', args: { filePath: 'src/greeting.txt', oldString: 'hello', newString: 'hello, world' } }] },
+    { toolCalls: [{ name: 'bash', args: { command: 'cat welcome.txt src/greeting.txt', description: 'Show the result' } }] },
+    { text: 'Created welcome.txt and extended the greeting.' },
+  ],
+  usage: { prompt: 1000, completion: 200 },
+};
+
+/**
+ * WELCOME_SCENARIO succeeded: exit 0 with the pushed sha, one commit on the base's head (`baseHead`) holding the
+ * agent's two files, with the task's subject, run trailer and author.
+ */
+export function expectWelcomePushed(f: AgentFixture, run: AgentRun, baseHead: string | undefined): void {
+  expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
+  expect(run.result).toMatchObject({ status: 'succeeded', taskId: 'T012', branch: TASK_BRANCH, commits: 1 });
+  const remoteHead = f.git.branchHead(f.repo, TASK_BRANCH);
+  expect(run.result.sha).toBe(remoteHead);
+  // Branched from the base: the one new commit sits directly on main's head.
+  expect(f.git.git(f.repo, 'rev-parse', `${remoteHead}^`)).toBe(baseHead);
+  expect(f.git.readFile(f.repo, remoteHead!, 'welcome.txt')).toBe('Welcome, friend!\n');
+  expect(f.git.readFile(f.repo, remoteHead!, 'src/greeting.txt')).toBe('hello, world\n');
+  const message = f.git.git(f.repo, 'log', '-1', '--format=%B', remoteHead!);
+  expect(message).toMatch(/^T012: T012 \[ASYNC\] Write the welcome file/);
+  expect(message).toContain('Sdlc-Run-Id: run-7f3a');
+  expect(f.git.git(f.repo, 'log', '-1', '--format=%an <%ae>', remoteHead!)).toBe('SDLC Agent <agent@sdlc.test>');
+}

@@ -1,7 +1,7 @@
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
 import { AGENT_ENV } from '../../src/contract/agent-env';
 import {
-  expectNoSecrets, FEATURE_DIR, GIT_TOKEN, MODEL_API_KEY, runAgentPod, startAgentFixture, TASK_BRANCH, type AgentFixture,
+  expectNoSecrets, expectWelcomePushed, FEATURE_DIR, GIT_TOKEN, MODEL_API_KEY, runAgentPod, startAgentFixture, TASK_BRANCH, WELCOME_SCENARIO, type AgentFixture,
 } from './agent-harness';
 
 /** The agent pod's happy paths, run through docker/agent-entrypoint.sh with the real opencode. */
@@ -13,32 +13,13 @@ describe('agent entrypoint: success', () => {
   });
 
   test('creates the task branch from base, pushes the agent\'s work, and reports the pushed sha, tokens and cost', async () => {
-    fx = await startAgentFixture({
-      turns: [
-        { toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome, friend!\n' } }] },
-        { toolCalls: [{ name: 'edit', args: { filePath: 'src/greeting.txt', oldString: 'hello', newString: 'hello, world' } }] },
-        { toolCalls: [{ name: 'bash', args: { command: 'cat welcome.txt src/greeting.txt', description: 'Show the result' } }] },
-        { text: 'Created welcome.txt and extended the greeting.' },
-      ],
-      usage: { prompt: 1000, completion: 200 },
-    });
+    fx = await startAgentFixture(WELCOME_SCENARIO);
     const baseHead = fx.git.branchHead(fx.repo, 'main');
     expect(fx.git.branchHead(fx.repo, TASK_BRANCH)).toBeUndefined();
 
     const run = await runAgentPod(fx.env());
 
-    expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
-    expect(run.result).toMatchObject({ status: 'succeeded', taskId: 'T012', branch: TASK_BRANCH, commits: 1 });
-    const remoteHead = fx.git.branchHead(fx.repo, TASK_BRANCH);
-    expect(run.result.sha).toBe(remoteHead);
-    // Branched from the base: the one new commit sits directly on main's head.
-    expect(fx.git.git(fx.repo, 'rev-parse', `${remoteHead}^`)).toBe(baseHead);
-    expect(fx.git.readFile(fx.repo, remoteHead!, 'welcome.txt')).toBe('Welcome, friend!\n');
-    expect(fx.git.readFile(fx.repo, remoteHead!, 'src/greeting.txt')).toBe('hello, world\n');
-    const message = fx.git.git(fx.repo, 'log', '-1', '--format=%B', remoteHead!);
-    expect(message).toMatch(/^T012: T012 \[ASYNC\] Write the welcome file/);
-    expect(message).toContain('Sdlc-Run-Id: run-7f3a');
-    expect(fx.git.git(fx.repo, 'log', '-1', '--format=%an <%ae>', remoteHead!)).toBe('SDLC Agent <agent@sdlc.test>');
+    expectWelcomePushed(fx, run, baseHead);
     // Four model turns at 1000 in / 200 out each; the scripted model costs $3 / $15 per million.
     expect(run.result.tokens).toMatchObject({ input: 4000, output: 800 });
     expect(run.result.cost).toBeCloseTo((4000 * 3 + 800 * 15) / 1e6, 8);

@@ -8,7 +8,7 @@
  */
 import { AGENT_ENV } from '../../src/contract/agent-env';
 import { AGENT_EXIT } from '../../src/contract/agent-exit-codes';
-import { expectNoSecrets, GIT_TOKEN, holdPush, MODEL_API_KEY, sigtermWhen, startAgentFixture, TASK_BRANCH, type AgentFixture } from '../agent/agent-harness';
+import { expectNoSecrets, expectWelcomePushed, GIT_TOKEN, holdPush, WELCOME_SCENARIO, MODEL_API_KEY, sigtermWhen, startAgentFixture, TASK_BRANCH, type AgentFixture } from '../agent/agent-harness';
 import type { Scenario } from '../support/model-server';
 import { removeAllPods, requireAgentImage, runAgentPodInContainers } from './agent-pod-containers';
 
@@ -34,31 +34,13 @@ describe('agent image contract: the pod as real containers', () => {
 
   test('success: clone → opencode → commit → push → result line with the pushed sha and the gateway\'s tokens and cost', async () => {
     // agent-success.test.ts's first scenario.
-    const f = await start({
-      turns: [
-        { toolCalls: [{ name: 'write', args: { filePath: 'welcome.txt', content: 'Welcome, friend!\n' } }] },
-        { toolCalls: [{ name: 'edit', args: { filePath: 'src/greeting.txt', oldString: 'hello', newString: 'hello, world' } }] },
-        { toolCalls: [{ name: 'bash', args: { command: 'cat welcome.txt src/greeting.txt', description: 'Show the result' } }] },
-        { text: 'Created welcome.txt and extended the greeting.' },
-      ],
-      usage: { prompt: 1000, completion: 200 },
-    });
+    const f = await start(WELCOME_SCENARIO);
     const baseHead = f.git.branchHead(f.repo, 'main');
 
     // The worker gives every pod a log ref: publish archives its log and the agent's transcript (written by uid 10001) there.
     const run = await runAgentPodInContainers(f.env({ [AGENT_ENV.LOG_REF]: LOG_REF }), { model: f.model, pricing: PRICING });
 
-    expect({ code: run.code, reason: run.result.reason }).toEqual({ code: AGENT_EXIT.SUCCESS, reason: undefined });
-    expect(run.result).toMatchObject({ status: 'succeeded', taskId: 'T012', branch: TASK_BRANCH, commits: 1 });
-    const remoteHead = f.git.branchHead(f.repo, TASK_BRANCH);
-    expect(run.result.sha).toBe(remoteHead);
-    expect(f.git.git(f.repo, 'rev-parse', `${remoteHead}^`)).toBe(baseHead);
-    expect(f.git.readFile(f.repo, remoteHead!, 'welcome.txt')).toBe('Welcome, friend!\n');
-    expect(f.git.readFile(f.repo, remoteHead!, 'src/greeting.txt')).toBe('hello, world\n');
-    const message = f.git.git(f.repo, 'log', '-1', '--format=%B', remoteHead!);
-    expect(message).toMatch(/^T012: T012 \[ASYNC\] Write the welcome file/);
-    expect(message).toContain('Sdlc-Run-Id: run-7f3a');
-    expect(f.git.git(f.repo, 'log', '-1', '--format=%an <%ae>', remoteHead!)).toBe('SDLC Agent <agent@sdlc.test>');
+    expectWelcomePushed(f, run, baseHead);
     // The usage is the gateway's count (usage.json), priced by its table: four turns at 1000 in / 200 out.
     expect(run.result.tokens).toEqual(run.usage.tokens);
     expect(run.result.cost).toBeCloseTo(run.usage.cost, 8);

@@ -22,11 +22,10 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sym
 import path from 'node:path';
 import { AGENT_ENV } from '../../src/contract/agent-env';
 import type { AgentPhase } from '../../src/contract/agent-phases';
-import { parseResultLine, RESULT_LINE_PREFIX } from '../../src/contract/result-line';
 import { repoRoot, toolPath } from '../../src/tools';
 import { freePort } from '../../src/util/free-port';
 import type { ModelServer } from '../support/model-server';
-import { collect, MODEL_API_KEY, PHASE_UIDS, FS_GROUP, type AgentRun, type PhaseRun, type PodHandle } from '../agent/agent-harness';
+import { collect, MODEL_API_KEY, podRun, PHASE_UIDS, FS_GROUP, type AgentRun, type PhaseRun, type PodHandle } from '../agent/agent-harness';
 
 export const PODMAN = path.join(repoRoot, 'scripts', 'podman.sh');
 export const AGENT_IMAGE = 'localhost/sdlc-runner/agent:dev';
@@ -315,19 +314,10 @@ export async function runAgentPodInContainers(env: Record<string, string>, opts:
     const stopped = await podman(['stop', '--time', String(grace), name('gateway')]);
     if (stopped.code !== 0) throw new Error(`podman stop ${name('gateway')} failed: ${stopped.stderr}`);
     const gateway = await sidecar;
-    const stdout = checkout.stdout + agent.stdout + publish.stdout + gateway.stdout;
-    const stderr = checkout.stderr + agent.stderr + publish.stderr + gateway.stderr;
-    if (Date.now() - started >= timeoutMs) throw new Error(`the pod did not end within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
-    const lines = publish.stdout.trimEnd().split('\n');
-    const resultLines = lines.filter((l) => l.includes(RESULT_LINE_PREFIX));
-    const parsed = parseResultLine(lines[lines.length - 1] ?? '');
-    if (resultLines.length !== 1 || !parsed?.ok) {
-      throw new Error(`expected exactly one valid result line, last on publish's stdout (found ${resultLines.length}; ${parsed && !parsed.ok ? parsed.error : 'last line is not a result line'})\nstdout:\n${stdout}\nstderr:\n${stderr}`);
-    }
+    const run = podRun({ checkout, agent, publish, gateway }, started, timeoutMs);
     const usage = JSON.parse(readFileSync(path.join(vol('gateway-state'), 'usage.json'), 'utf8'));
     return {
-      code: publish.code, signal: publish.signal, stdout, stderr, result: parsed.result, durationMs: Date.now() - started,
-      phases: { checkout, agent, publish, gateway }, usage, signalledAt, containers: await inspect(order.map(name), order), timeline,
+      ...run, usage, signalledAt, containers: await inspect(order.map(name), order), timeline,
     };
   } finally {
     clearTimeout(killer);
