@@ -16,14 +16,21 @@
 #   E2E_LINES             after the steps, print "line <i>/<n>" for i = 1..n, E2E_LINE_SECONDS apart (default 0.5)
 #   E2E_ECHO_DIR          every line the agent prints (the result line too) is also appended to $E2E_ECHO_DIR/<pod>.out:
 #                         what it printed, as a fact a test compares with what the runner followed
+#   E2E_CHAT_SECONDS      chatty mode (npm run bench's log-heavy case; also with E2E_PRESET_SHA): for this many seconds
+#                         print E2E_CHAT_LINES_PER_SECOND (default 20) lines "chat <s>.<i>" a second, in one burst a second
+#   E2E_BENCH_RECORD      with E2E_RECORD_DIR: after the result line append "<task> <pod> <ms> <lines>" to
+#                         $E2E_RECORD_DIR/bench.log — <ms> the epoch milliseconds just before the result line was printed,
+#                         <lines> how many lines the agent printed (the result line included)
 # When SDLC_GIT_TOKEN_FILE is set (the chart's pod template mounts the git credentials Secret there),
 # the file must hold a token — otherwise exit 30, the contract's configuration error.
 # In a pod of the three phases (the chart's template: docker/agent/README.md "Phases") it is started
 # once per phase: checkout and agent have nothing to do here, publish does all of the above. The model
 # gateway (a native sidecar, restartPolicy Always) stays up until the kubelet stops it with SIGTERM.
 set -eu
+printed=0
 out() {
   printf '%s\n' "$1"
+  printed=$((printed + 1))
   if [ -n "${E2E_ECHO_DIR:-}" ]; then printf '%s\n' "$1" >>"$E2E_ECHO_DIR/$HOSTNAME.out"; fi
 }
 say() { out "agent[$SDLC_TASK_ID]: $*"; }
@@ -47,6 +54,19 @@ if [ -n "${SDLC_GIT_TOKEN_FILE:-}" ] && [ ! -s "$SDLC_GIT_TOKEN_FILE" ]; then
   exit 30
 fi
 if [ -n "${E2E_RECORD_DIR:-}" ]; then echo "$SDLC_TASK_ID $HOSTNAME" >>"$E2E_RECORD_DIR/runs.log"; fi
+
+if [ -n "${E2E_CHAT_SECONDS:-}" ]; then
+  s=0
+  while [ "$s" -lt "$E2E_CHAT_SECONDS" ]; do
+    s=$((s + 1))
+    i=0
+    while [ "$i" -lt "${E2E_CHAT_LINES_PER_SECOND:-20}" ]; do
+      i=$((i + 1))
+      say "chat $s.$i"
+    done
+    sleep 1
+  done
+fi
 
 if [ -n "${E2E_PRESET_SHA:-}" ]; then
   sha=$E2E_PRESET_SHA
@@ -91,5 +111,7 @@ else
 fi
 
 say "done at $sha"
+if [ -n "${E2E_BENCH_RECORD:-}" ] && [ -n "${E2E_RECORD_DIR:-}" ]; then result_ms=$(date +%s%3N); fi
 out "$(printf '::sdlc-result::{"v":1,"status":"succeeded","taskId":"%s","branch":"%s","sha":"%s","commits":1,"tokens":{"input":120,"output":30},"cost":0.0012}' \
   "$SDLC_TASK_ID" "$SDLC_TASK_BRANCH" "$sha")"
+if [ -n "${E2E_BENCH_RECORD:-}" ] && [ -n "${E2E_RECORD_DIR:-}" ]; then echo "$SDLC_TASK_ID $HOSTNAME $result_ms $printed" >>"$E2E_RECORD_DIR/bench.log"; fi
