@@ -291,9 +291,11 @@ export async function workerRun(ctx: Ctx, o: WorkerRunOptions): Promise<WorkerRu
         }),
       ),
     );
-    await watch.until(o.n);
-    const allPodsExistSeconds = (Date.now() - t0) / 1000;
-    const summaries = (await Promise.all(handles.map((h) => h.result()))) as RunSummary[];
+    const results = Promise.all(handles.map((h) => h.result())) as Promise<RunSummary[]>;
+    // All N pods, unless the runs end first (a task that never got a pod): then the figure is NaN.
+    const allThere = await Promise.race([watch.until(o.n).then(() => true), results.then(() => watch.added.size >= o.n)]);
+    const allPodsExistSeconds = allThere ? (Date.now() - t0) / 1000 : NaN;
+    const summaries = await results;
     const completionSeconds = (Date.now() - t0) / 1000;
     const window = cpu.stop();
     const workerPeakRssMb = memoryMb(worker.pid).peakRssMb;

@@ -21,7 +21,7 @@ import { Client, Connection } from '@temporalio/client';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { repoRoot } from '../../src/tools';
-import { AGENT_IMAGE, podTemplate, startE2eStack } from '../e2e/support/stack';
+import { AGENT_IMAGE, makeRecordDir, podTemplate, startE2eStack } from '../e2e/support/stack';
 import { clearPods, rawFloor, seedWay, workerRun, type Ctx, type FloorResult, type SeedResult, type WorkerRunResult } from './bench-pods';
 import { fanout, type FanoutResult } from './bench-fanout';
 import { findPid, loadAvg, log, machine, round } from './bench-util';
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
       seedBudgetSeconds: 180,
     };
     // The template the worker reads for the creation runs (its record dir is per phase; the rest is the same).
-    const seedTemplate = podTemplate({ E2E_RECORD_DIR: path.join(stack.scratch, 'records-seed'), E2E_PRESET_SHA: stack.repo.baseSha });
+    const seedTemplate = podTemplate({ E2E_RECORD_DIR: makeRecordDir(stack.scratch, 'records-seed'), E2E_PRESET_SHA: stack.repo.baseSha });
 
     for (const n of args.sizes) {
       const entry: (typeof results.sizes)[number] = { n };
