@@ -12,7 +12,7 @@ import { dist, round, tsMs, type Dist } from './bench-util';
 const ET = temporal.api.enums.v1.EventType;
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-interface Milestone {
+export interface Milestone {
   label: string;
   at: number;
 }
@@ -91,7 +91,7 @@ export function childIds(events: HistoryEvent[]): string[] {
     .filter(Boolean);
 }
 
-export function childTiming(workflowId: string, events: HistoryEvent[], resultAt?: number): ChildTiming {
+export function childTiming(workflowId: string, events: HistoryEvent[], resultAt?: number, extra: Milestone[] = []): ChildTiming {
   const scheduled = new Map<string, string>();
   const wtScheduled = new Map<string, number>();
   const wtStarted = new Map<string, number>();
@@ -161,6 +161,7 @@ export function childTiming(workflowId: string, events: HistoryEvent[], resultAt
     }
   }
   if (resultAt !== undefined) raw.push({ label: 'agent result line', at: resultAt });
+  raw.push(...extra);
   // Stable by time: a tie keeps history order (the result line after the events of its instant).
   raw.sort((a, b) => a.at - b.at);
   const seen = new Map<string, number>();
@@ -222,7 +223,7 @@ export function breakdown(children: ChildTiming[], parents: ParentTiming[] = [])
 }
 
 /** Fetches a parent's and its children's histories, a few at a time; `resultAt` by task ID (unique over the runs of a phase). */
-export async function readRun(client: Client, parentId: string, resultAt: Map<string, number>): Promise<{ parent: ParentTiming; children: ChildTiming[] }> {
+export async function readRun(client: Client, parentId: string, resultAt: Map<string, number>, extra = new Map<string, Milestone[]>()): Promise<{ parent: ParentTiming; children: ChildTiming[] }> {
   const pe = await fetchEvents(client, parentId);
   const parent = parentTiming(parentId, pe);
   const ids = childIds(pe);
@@ -231,7 +232,7 @@ export async function readRun(client: Client, parentId: string, resultAt: Map<st
     const batch = await Promise.all(ids.slice(i, i + 10).map(async (id) => ({ id, events: await fetchEvents(client, id) })));
     for (const b of batch) {
       const taskId = b.id.split('/').slice(-2, -1)[0] ?? '';
-      children.push(childTiming(b.id, b.events, resultAt.get(taskId)));
+      children.push(childTiming(b.id, b.events, resultAt.get(taskId), extra.get(taskId)));
     }
   }
   return { parent, children };

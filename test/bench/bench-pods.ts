@@ -15,7 +15,7 @@ import { MAX_PARALLEL_LIMIT } from '../../workflows/run-table';
 import type { RunSummary } from '../../workflows/types';
 import { makeRecordDir, podTemplate, startRun, type E2eStack } from '../e2e/support/stack';
 import { startWorkerProcess, type WorkerProcess } from '../e2e/support/worker-process';
-import { breakdown, readRun, type Breakdown, type ChildTiming, type ParentTiming } from './bench-history';
+import { breakdown, readRun, type Breakdown, type ChildTiming, type Milestone, type ParentTiming } from './bench-history';
 import { CpuWindow, dist, loadAvg, log, memoryMb, round, sleep, type Dist } from './bench-util';
 
 const run = promisify(execFile);
@@ -56,6 +56,8 @@ export async function clearPods(ctx: Ctx, timeoutMs = 120_000): Promise<void> {
 class PodWatch {
   added = new Map<string, number>();
   deleted = new Map<string, number>();
+  /** Pod → when the watch first showed it Succeeded or Failed, and its task label. */
+  ended = new Map<string, { at: number; task?: string }>();
   maxExisting = 0;
   private existing = new Set<string>();
   private abort?: AbortController;
@@ -65,10 +67,12 @@ class PodWatch {
     this.abort = await w.watch(
       `/api/v1/namespaces/${namespace}/pods`,
       {},
-      (type, obj: { metadata?: { name?: string } }) => {
+      (type, obj: { metadata?: { name?: string; labels?: Record<string, string> }; status?: { phase?: string } }) => {
         const name = obj.metadata?.name;
         if (!name) return;
         const now = Date.now();
+        const phase = obj.status?.phase;
+        if ((phase === 'Succeeded' || phase === 'Failed') && !this.ended.has(name)) this.ended.set(name, { at: now, task: obj.metadata?.labels?.['sdlc-runner.dev/task'] });
         if (type === 'ADDED' && !this.added.has(name)) {
           this.added.set(name, now);
           this.existing.add(name);
@@ -307,8 +311,11 @@ export async function workerRun(ctx: Ctx, o: WorkerRunOptions): Promise<WorkerRu
     const resultAt = new Map([...agent].map(([k, v]) => [k, v.at]));
     const parents: ParentTiming[] = [];
     const children: ChildTiming[] = [];
+    // The pod's end as the apiserver reported it (kubelet → apiserver → watch), among the child's milestones.
+    const podEnded = new Map<string, Milestone[]>();
+    for (const e of watch.ended.values()) if (e.task) podEnded.set(e.task, [{ label: 'pod Succeeded/Failed (apiserver watch)', at: e.at }]);
     for (const h of handles) {
-      const r = await readRun(ctx.client, h.workflowId, resultAt);
+      const r = await readRun(ctx.client, h.workflowId, resultAt, podEnded);
       parents.push(r.parent);
       children.push(...r.children);
     }
