@@ -11,6 +11,9 @@
  * their place, run alongside the containers, are restarted when they exit, and are stopped after the regular
  * containers (pod-worker.ts).
  *
+ * `runtime: 'podman'` runs each pod as real containers of its images instead (a podman pod; pod-worker.ts,
+ * podman.ts): the images must be in the project's podman store (`npm run images`); no registry is reached.
+ *
  * It runs inside the calling Node process; one pod watch (field selector spec.nodeName=<node>)
  * plus one watch for unscheduled pods serve any number of pods.
  *
@@ -25,6 +28,7 @@ import { podMatches, type Fault, type PodTarget } from './faults';
 import { startLogServer, type LogServer } from './log-server';
 import { nodeStatus, patchNodeStatus, registerNode } from './node';
 import { PodWorker } from './pod-worker';
+import { podman } from './podman';
 
 export type { Fault, PodTarget } from './faults';
 export { POD_NETWORK_HOST_IP } from './network';
@@ -57,6 +61,12 @@ export interface StartKubeletOptions {
    * of its veth pair (network.ts): how the tests show "egress only through the proxy". Needs root. Default false.
    */
   isolateNetwork?: boolean;
+  /**
+   * How containers run: 'process' (default) as local processes (imageCommands, identities, isolateNetwork apply);
+   * 'podman' as real containers of their images, one podman pod per pod on the host's network (podman.ts), with
+   * the securityContext, volumes (mountVolumes is implied) and memory limits enforced by the runtime.
+   */
+  runtime?: 'process' | 'podman';
   /** Faults armed from the start (same as injectFault right after start). */
   faults?: Fault[];
   /**
@@ -106,6 +116,12 @@ function loadKubeConfig(file: string): KubeConfig {
 export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubelet> {
   const nodeName = opts.nodeName ?? 'sdlc-test-node';
   const log = opts.log ?? (() => undefined);
+  const runtime = opts.runtime ?? 'process';
+  if (runtime === 'podman') {
+    // Fail loudly, never skip: the container backend needs podman (scripts/setup.sh installs it).
+    const v = await podman(['version', '--format', '{{.Client.Version}}']);
+    if (v.code !== 0) throw new Error(`startKubelet({ runtime: 'podman' }): podman does not run: ${v.stderr.trim()}`);
+  }
   const ownsRoot = !opts.rootDir;
   const rootDir = opts.rootDir ?? mkdtempSync(path.join(os.tmpdir(), 'sdlc-kubelet-'));
   const podsDir = path.join(rootDir, 'pods');
@@ -135,7 +151,11 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
 
   const workerFor = (ns: string, name: string) => workers.get(`${ns}/${name}`);
   // Container processes run in their own process groups; do not leave them behind if this process exits.
-  const killAllOnExit = () => workers.forEach((w) => w.killNow());
+  const killAllOnExit = () =>
+    workers.forEach((w) => {
+      w.killNow();
+      w.removeContainersNow();
+    });
   process.on('exit', killAllOnExit);
 
   const logServer: LogServer = await startLogServer(opts.tls, {
@@ -182,8 +202,11 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<TestKubel
     logsDir,
     imageCommands: opts.imageCommands ?? {},
     baseEnv,
-    mountVolumes: opts.mountVolumes ?? false,
+    mountVolumes: runtime === 'podman' ? true : (opts.mountVolumes ?? false),
     isolateNetwork: opts.isolateNetwork ?? false,
+    runtime,
+    // podman pod names: this kubelet's own, so two kubelets (or test files) never touch each other's.
+    podmanPrefix: `sdlc-kubelet-${process.pid}-${nodeName}-`,
     armedFaults: () => faults,
     nodeReady: () => readiness.ready,
     log,

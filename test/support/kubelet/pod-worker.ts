@@ -32,6 +32,13 @@
  * volume it does not mount. readOnly mounts become read-only bind mounts in a mount namespace of the
  * container's own (`unshare -m`; skipped, with a log line, when unshare is missing). A pod without
  * runAsUser runs as the kubelet's own user (root), as before.
+ *
+ * Runtime podman (podman.ts): the same life, but each container is a real container of its image in one podman
+ * pod per pod (`podman run` attached: its stdout/stderr feed the same CRI log writer, so /containerLogs serves
+ * them as for a process). The securityContext, the volumes (bind mounts of what volumes.ts materialises, owned
+ * by the pod's fsGroup as the kubelet makes them) and the memory limit are the runtime's; imageCommands, the
+ * host PATH, setpriv/unshare, path remapping and isolateNetwork do not apply. Signals go through `podman kill`,
+ * a graceful stop is `podman stop -t <grace>`, and the podman pod is removed with the pod.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
@@ -44,6 +51,7 @@ import { podMatches, type Fault } from './faults';
 import { createPodNetwork, type PodNetwork } from './network';
 import { allocateGids, containerIdentity, gidsNamedBy, lookPath, podSetsRunAsUser, releaseGids, setprivArgv, untraversableAncestor, type ContainerIdentity } from './identity';
 import { apiTokenSource, containerMounts, isMaterialised, makeSubPathDirs, mountVolumes, remapEnvPaths, writeInClusterKubeconfig, type MountedVolumes } from './volumes';
+import { containerEnd, podman, podmanSync, runArgs, spawnPodman } from './podman';
 import { buildPodStatus, initFailed, initialized, podPhase, type ContainerSnapshot, type ContainerState, type PodSnapshot } from './pod-status';
 
 // Strategic merge, as the real kubelet patches status: conditions merge by type, so one another component set
@@ -64,6 +72,10 @@ export interface PodWorkerDeps {
   mountVolumes: boolean;
   /** Each pod in a network namespace of its own whose only way out is the host's POD_NETWORK_HOST_IP (network.ts). */
   isolateNetwork: boolean;
+  /** Containers as local processes (default) or as podman containers (podman.ts). */
+  runtime?: 'process' | 'podman';
+  /** podman: the prefix of this kubelet's podman pod names (so a kubelet removes only its own). */
+  podmanPrefix?: string;
   armedFaults(): readonly Fault[];
   nodeReady(): boolean;
   log(s: string): void;
@@ -98,6 +110,8 @@ interface ContainerRun {
   killReason?: string;
   killTimer?: NodeJS.Timeout;
   closed?: Promise<void>;
+  /** podman: the container's name (one per instance). */
+  containerName?: string;
 }
 
 let containerSeq = 0;
@@ -154,6 +168,10 @@ export class PodWorker {
   /** When the sidecars' shared grace period ends (ms since the epoch), and its length in seconds. */
   private sidecarDeadline?: number;
   private sidecarGrace = 0;
+  /** podman: the podman pod's name, once created (removed with the pod). */
+  private podmanPod?: string;
+  /** podman: volume name → host directory, for the containers' bind mounts. */
+  private mounted?: MountedVolumes;
 
   constructor(
     private readonly deps: PodWorkerDeps,
@@ -241,7 +259,8 @@ export class PodWorker {
     this.clearTimers();
     for (const c of this.all()) this.signal(c, 'SIGKILL');
     this.wake();
-    void Promise.all([this.setUp, ...this.all().map((c) => c.closed)]).then(() => {
+    void Promise.all([this.setUp, ...this.all().map((c) => c.closed)]).then(async () => {
+      await this.removePodmanPod();
       rmSync(this.podDir, { recursive: true, force: true });
       rmSync(this.logDir(), { recursive: true, force: true });
       releaseGids(this.volumeGids.values());
@@ -256,6 +275,7 @@ export class PodWorker {
     await this.setUp;
     await Promise.all(this.all().map((c) => c.closed));
     this.network?.release();
+    await this.removePodmanPod();
     if (this.volumeGids.size) {
       // The dir stays (a dead node's disk); its groups go back to the pool, so nobody may enter its volumes any more.
       const volumes = path.join(this.podDir, 'volumes');
@@ -271,6 +291,25 @@ export class PodWorker {
     this.clearTimers();
     for (const c of this.all()) this.signal(c, 'SIGKILL');
     this.wake();
+  }
+
+  /** podman, at process exit: the pod's containers must not outlive this process (synchronous). */
+  removeContainersNow(): void {
+    if (this.podmanPod) podmanSync(['pod', 'rm', '--force', '--time', '0', this.podmanPod]);
+    this.podmanPod = undefined;
+  }
+
+  private get podmanRuntime(): boolean {
+    return this.deps.runtime === 'podman';
+  }
+
+  /** podman: the pod's containers and their pod are removed (after they ended: their state was read). */
+  private async removePodmanPod(): Promise<void> {
+    const pod = this.podmanPod;
+    if (!pod) return;
+    this.podmanPod = undefined;
+    const r = await podman(['pod', 'rm', '--force', '--time', '0', pod]);
+    if (r.code !== 0) this.deps.log(`pod ${this.key}: podman pod rm ${pod}: ${r.stderr.trim()}`);
   }
 
   /** Applies an armed pod fault once, if it targets this pod. */
@@ -405,7 +444,7 @@ export class PodWorker {
     }
     while (!this.stopping() && !this.deps.nodeReady()) await sleep(250);
 
-    if (this.identities) {
+    if (this.identities && !this.podmanRuntime) {
       chmodSync(this.podDir, 0o711); // non-root containers pass through it (their HOME, the volumes), without listing it
       if (this.deps.mountVolumes && this.volumeGids.size === 0) {
         const names = (this.pod.spec?.volumes ?? []).filter(isMaterialised).map((v) => v.name);
@@ -415,7 +454,7 @@ export class PodWorker {
     }
     const volumes = this.deps.mountVolumes ? await this.prepareVolumes() : undefined;
     if (this.stopping() || (this.deps.mountVolumes && !volumes)) return;
-    if (this.deps.isolateNetwork && !this.network) {
+    if (this.deps.isolateNetwork && !this.network && !this.podmanRuntime) {
       try {
         this.network = await createPodNetwork();
       } catch (err) {
@@ -429,7 +468,10 @@ export class PodWorker {
     let envs = await this.resolveEnvs();
     if (!envs || this.stopping()) return;
     const all = this.all();
-    if (volumes) envs = all.map((c, i) => this.withMounts(c, envs![i]!, volumes));
+    if (this.podmanRuntime) {
+      this.mounted = volumes;
+      if (!(await this.createPodmanPod())) return;
+    } else if (volumes) envs = all.map((c, i) => this.withMounts(c, envs![i]!, volumes));
     const envOf = (c: ContainerRun) => envs![all.indexOf(c)]!;
 
     // Faults armed before the start take effect from the first container's start on.
@@ -484,8 +526,11 @@ export class PodWorker {
     while (!this.stopping()) {
       const sources = { ...apiEnvSources(this.deps.api, this.namespace), serviceAccountToken: apiTokenSource(this.deps.api, this.pod) };
       try {
-        const mounted = await mountVolumes(this.pod, this.podDir, sources, this.identities ? this.volumeGids : undefined);
-        for (const c of this.all()) makeSubPathDirs(this.pod, c.spec, mounted, this.identities ? this.volumeGids : undefined);
+        const gids = this.podmanRuntime ? this.fsGroupOwnership() : this.identities ? this.volumeGids : undefined;
+        const mounted = await mountVolumes(this.pod, this.podDir, sources, gids);
+        for (const c of this.all()) makeSubPathDirs(this.pod, c.spec, mounted, gids);
+        // As the kubelet makes an emptyDir: writable by every uid (with an fsGroup: its group, setgid, as volumes.ts makes it).
+        if (this.podmanRuntime && !gids) for (const v of this.pod.spec?.volumes ?? []) if (v.emptyDir && mounted.has(v.name)) chmodSync(mounted.get(v.name)!, 0o777);
         return mounted;
       } catch (err) {
         const code = (err as { code?: number }).code;
@@ -525,7 +570,7 @@ export class PodWorker {
       try {
         const out: Record<string, string>[] = [];
         for (const c of this.all()) {
-          if (this.identities) c.identity = containerIdentity(this.pod, c.spec, this.volumeGids);
+          if (this.identities && !this.podmanRuntime) c.identity = containerIdentity(this.pod, c.spec, this.volumeGids);
           out.push(await resolveContainerEnv(this.pod, c.spec, sources));
         }
         return out;
@@ -599,7 +644,113 @@ export class PodWorker {
     return home;
   }
 
+  /** podman: volumes owned by the pod's fsGroup (every volume), as the kubelet's ownership management does. */
+  private fsGroupOwnership(): Map<string, number> | undefined {
+    const g = this.pod.spec?.securityContext?.fsGroup;
+    if (g === undefined || g === null) return undefined;
+    return new Map((this.pod.spec?.volumes ?? []).map((v) => [v.name, g]));
+  }
+
+  /** podman: the pod's sandbox (a podman pod on the host's network, see podman.ts); false when it could not be made. */
+  private async createPodmanPod(): Promise<boolean> {
+    const name = `${this.deps.podmanPrefix ?? 'sdlc-kubelet-'}${this.namespace}-${this.name}-${this.uid.slice(0, 8)}`;
+    // The pod's hostname is its name, as in Kubernetes (the podman pod's own name can exceed the 64 bytes a hostname may have).
+    const r = await podman(['pod', 'create', '--name', name, '--network', 'host', '--hostname', this.name.slice(0, 63)]);
+    if (r.code !== 0) {
+      // As a failed sandbox: the pod stays Pending with the reason.
+      this.setWaiting('ContainerCreating', `failed to create the pod sandbox: ${r.stderr.trim()}`);
+      this.deps.log(`pod ${this.key}: podman pod create: ${r.stderr.trim()}`);
+      return false;
+    }
+    this.podmanPod = name;
+    return !this.stopping();
+  }
+
+  /** podman: one container of the pod, attached (its output feeds the CRI log); its end read from podman (containerEnd). */
+  private startPodmanContainer(c: ContainerRun, podEnv: Record<string, string>): void {
+    const name = `${this.podmanPod}-${c.spec.name}-${c.snapshot.restartCount ?? 0}`;
+    c.containerName = name;
+    c.snapshot.containerId = `podman://${name}`;
+    const logDir = path.join(this.logDir(), c.spec.name);
+    mkdirSync(logDir, { recursive: true });
+    if (c.writer) c.previousWriter = c.writer;
+    const writer = new CriLogWriter(path.join(logDir, `${c.snapshot.restartCount ?? 0}.log`));
+    c.writer = writer;
+    c.spawned = false;
+    const startedAt = new Date();
+    const env = { KUBERNETES_SERVICE_HOST: this.deps.baseEnv.KUBERNETES_SERVICE_HOST!, KUBERNETES_SERVICE_PORT: this.deps.baseEnv.KUBERNETES_SERVICE_PORT!, HOSTNAME: this.name, ...podEnv };
+    let argv: string[];
+    try {
+      if (!c.spec.image) throw new ContainerConfigError('the container has no image');
+      const spec = { ...c.spec, command: c.spec.command?.map((a) => expandVars(a, podEnv)) };
+      argv = [...runArgs({ pod: this.pod, podName: this.podmanPod!, name, spec, env, mounted: this.mounted ?? new Map() }), c.spec.image, ...(c.spec.args ?? []).map((a) => expandVars(a, podEnv))];
+    } catch (err) {
+      writer.end();
+      c.snapshot.state = { kind: 'terminated', exitCode: 128, reason: 'StartError', message: (err as Error).message, finishedAt: new Date() };
+      c.closed = Promise.resolve();
+      this.onContainerEnded(c);
+      return;
+    }
+    // conmon's working directory: where it leaves its OOM marker (podman.ts).
+    const conmonDir = path.join(this.podDir, 'podman', name);
+    mkdirSync(conmonDir, { recursive: true });
+    const proc = spawnPodman(argv, conmonDir);
+    c.proc = proc;
+    c.snapshot.state = { kind: 'running', startedAt };
+    for (const f of c.pendingFaults.splice(0)) this.scheduleFault(f);
+    let stderrTail = '';
+    proc.stdout!.on('data', (d: Buffer) => writer.write('stdout', d));
+    proc.stderr!.on('data', (d: Buffer) => {
+      writer.write('stderr', d);
+      stderrTail = (stderrTail + d.toString('utf8')).slice(-4096);
+    });
+    proc.once('spawn', () => {
+      if (c.proc !== proc) return;
+      c.spawned = true;
+      this.wake();
+    });
+    c.closed = new Promise<void>((resolve) => {
+      proc.once('close', (code) => {
+        void containerEnd(name, code, stderrTail, conmonDir).then((end) => {
+          if (c.killTimer) clearTimeout(c.killTimer);
+          writer.end();
+          const finishedAt = new Date();
+          c.snapshot.state = end.started
+            ? { kind: 'terminated', exitCode: c.killReason === 'OOMKilled' ? 137 : end.exitCode, reason: c.killReason ?? end.reason, startedAt, finishedAt }
+            : { kind: 'terminated', exitCode: 128, reason: 'StartError', message: end.message, startedAt, finishedAt };
+          if (!end.started) this.deps.log(`pod ${this.key}: container ${c.spec.name} did not start: podman ${argv.join(' ')}\n${stderrTail}`);
+          c.proc = undefined;
+          c.spawned = false;
+          resolve();
+          this.onContainerEnded(c);
+        });
+      });
+    });
+  }
+
+  /**
+   * podman: `podman kill` / `podman stop` of the container's current instance. A container still being created
+   * (its `podman run` has not made it yet) is asked again until it exists or has ended.
+   */
+  private podmanSignal(c: ContainerRun, args: string[]): void {
+    const proc = c.proc;
+    const name = c.containerName;
+    if (!proc || !name) return;
+    void (async () => {
+      for (let attempt = 0; attempt < 100 && c.proc === proc; attempt++) {
+        const r = await podman([...args, name]);
+        if (r.code === 0 || c.proc !== proc) return;
+        // Not created yet, or created and not yet running: ask again.
+        if (!/no such container|can only kill running containers|not running/i.test(r.stderr)) {
+          this.deps.log(`pod ${this.key}: podman ${args[0]} ${name}: ${r.stderr.trim()}`);
+        }
+        await sleep(100);
+      }
+    })();
+  }
+
   private startContainer(c: ContainerRun, podEnv: Record<string, string>): void {
+    if (this.podmanRuntime) return this.startPodmanContainer(c, podEnv);
     const id = `${this.uid.slice(0, 8)}-${c.spec.name}-${++containerSeq}`;
     c.snapshot.containerId = id;
     const logDir = path.join(this.logDir(), c.spec.name);
@@ -658,6 +809,7 @@ export class PodWorker {
   }
 
   private signal(c: ContainerRun, sig: NodeJS.Signals): void {
+    if (this.podmanRuntime) return this.podmanSignal(c, ['kill', '--signal', sig.replace(/^SIG/, '')]);
     const pid = c.proc?.pid;
     if (!pid) return;
     // A runtime's SIGKILL reaches every process of the container (its cgroup), also those that started a
@@ -685,6 +837,8 @@ export class PodWorker {
   private kill(c: ContainerRun, graceSeconds: number): void {
     if (!c.proc) return;
     if (graceSeconds <= 0) return this.signal(c, 'SIGKILL');
+    // podman sends the image's stop signal (SIGTERM) and SIGKILL after the grace itself.
+    if (this.podmanRuntime) return this.podmanSignal(c, ['stop', '--time', String(graceSeconds)]);
     try {
       c.proc.kill('SIGTERM');
     } catch {
