@@ -243,7 +243,12 @@ async function main(): Promise<void> {
     writeFileSync(docs, renderDocs(json, rows));
     console.log(`docs: ${path.relative(repoRoot, docs)}`);
   }
-  process.exit(0);
+  // Figures are written either way; a run whose tasks failed or whose log lines differ is not a green one.
+  const runsOf = [...results.sizes.map((x) => x.worker), results.logHeavy].filter((x): x is WorkerRunResult => x !== undefined);
+  const bad = runsOf.filter((x) => x.succeeded !== x.n).map((x) => `${x.n - x.succeeded} of ${x.n} tasks did not succeed: ${x.failures.join('; ')}`);
+  if (results.logHeavy?.lines && (results.logHeavy.lines.lost || results.logHeavy.lines.repeated || results.logHeavy.lines.tasksWithMismatch.length)) bad.push(`log lines differ: ${results.logHeavy.lines.tasksWithMismatch.join('; ')}`);
+  for (const b of bad) console.error(`bench: ${b}`);
+  process.exit(bad.length ? 1 : 0);
 }
 
 const s = (x: number | undefined, digits = 2) => (x === undefined || !Number.isFinite(x) ? '—' : `${round(x, digits)} s`);
@@ -301,6 +306,7 @@ function tableRows(r: {
     const g = `fan-out ${f.tasks}/${f.maxParallel} (in-memory cluster)`;
     rows.push({ group: g, figure: 'run wall time / tasks per second', value: `${s(f.runWallSeconds)} / ${f.tasksPerSecond}`, baseline: '', ratio: `${f.succeeded}/${f.tasks} succeeded` });
     rows.push({ group: g, figure: 'parent history events', value: String(f.parentEvents), baseline: '', ratio: '' });
+    rows.push({ group: g, figure: `CPU seconds (${f.cpu.wallSeconds} s wall; worker in the bench process); load average before`, value: Object.entries(f.cpu.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', '), baseline: '', ratio: f.loadBefore.join('/') });
     rows.push({ group: g, figure: 'max pods alive (Pending/Running) / existing / children open, at once', value: `${f.maxPodsAlive} / ${f.maxPodsExisting} / ${f.maxChildrenOpen}`, baseline: `maxParallel ${f.maxParallel}`, ratio: '' });
     rows.push({ group: g, figure: 'median ms a pod is alive / exists / a child is open; pods created per s', value: `${round(f.podAliveMsP50, 0)} / ${round(f.podExistsMsP50, 0)} / ${round(f.childOpenMsP50, 0)} ms; ${f.podsCreatedPerSecond}/s`, baseline: '', ratio: `alive ≈ rate × alive time = ${round((f.podsCreatedPerSecond * f.podAliveMsP50) / 1000, 1)}` });
   }
