@@ -58,6 +58,14 @@ export interface Scenario {
    * servers do) or 'whenRequested' (only with `stream_options.include_usage`, as OpenAI does).
    */
   streamUsage?: 'always' | 'whenRequested';
+  /**
+   * Scripts per task, for runs of several tasks at once: a request belongs to the task its prompt names
+   * (`## Task T002`, docker/agent/prompt.js). Each conversation of that task (a request with no assistant
+   * message yet starts one: a new pod, or a retried first request) replays the next of its attempts, and
+   * a conversation's n-th answer is its attempt's n-th turn (n = the assistant messages the request carries).
+   * Requests of tasks not listed here replay `turns`.
+   */
+  tasks?: Record<string, Turn[][]>;
 }
 
 export interface RecordedRequest {
@@ -78,6 +86,8 @@ export interface ModelServer {
   requests: RecordedRequest[];
   /** Scenario turns answered so far. */
   turnsServed(): number;
+  /** Conversations a task of `scenario.tasks` started so far (its pods that reached the model). */
+  conversations(taskId: string): number;
   stop(): Promise<void>;
 }
 
@@ -101,6 +111,17 @@ export async function startModelServer(scenario: Scenario, host = '127.0.0.1'): 
   const hanging = new Set<http.ServerResponse>();
   let next = 0;
   const usage = scenario.usage ?? { prompt: 1200, completion: 340 };
+  const conversations = new Map<string, number>();
+  /** The turn a request of a task in scenario.tasks gets, or undefined when the request is not one. */
+  const taskTurn = (body: RecordedRequest['body']): Turn | undefined => {
+    const taskId = scenario.tasks ? taskOf(body) : undefined;
+    const attempts = taskId === undefined ? undefined : scenario.tasks![taskId];
+    if (!attempts) return undefined;
+    const answered = (body.messages ?? []).filter((m) => m.role === 'assistant').length;
+    if (answered === 0) conversations.set(taskId!, (conversations.get(taskId!) ?? 0) + 1);
+    const attempt = attempts[Math.max(0, (conversations.get(taskId!) ?? 1) - 1)];
+    return attempt?.[answered] ?? { httpError: { status: 400, message: SCENARIO_EXHAUSTED } };
+  };
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -128,7 +149,7 @@ export async function startModelServer(scenario: Scenario, host = '127.0.0.1'): 
       requests.push(recorded);
       const scripted: Turn = title
         ? { text: 'Scripted task' }
-        : (scenario.turns[next++] ?? { httpError: { status: 400, message: SCENARIO_EXHAUSTED } });
+        : (taskTurn(body) ?? scenario.turns[next++] ?? { httpError: { status: 400, message: SCENARIO_EXHAUSTED } });
       const turn: Turn = 'textFromToolResult' in scripted ? { text: scripted.textFromToolResult(lastToolResult(body)), usage: scripted.usage } : scripted;
       const turnUsage = turn.usage ?? usage;
       const reports = (sent: boolean) => {
@@ -148,6 +169,7 @@ export async function startModelServer(scenario: Scenario, host = '127.0.0.1'): 
     baseURL: `http://${host}:${port}/v1`,
     requests,
     turnsServed: () => Math.min(next, scenario.turns.length),
+    conversations: (taskId) => conversations.get(taskId) ?? 0,
     async stop() {
       for (const res of hanging) res.destroy();
       await new Promise<void>((resolve) => {
@@ -156,6 +178,17 @@ export async function startModelServer(scenario: Scenario, host = '127.0.0.1'): 
       });
     },
   };
+}
+
+/** The task a request's prompt names (`## Task T002`), from its user messages (string or text parts). */
+function taskOf(body: RecordedRequest['body']): string | undefined {
+  for (const m of body.messages ?? []) {
+    if (m.role !== 'user') continue;
+    const text = typeof m.content === 'string' ? m.content : Array.isArray(m.content) ? m.content.map((p: { text?: unknown }) => (typeof p?.text === 'string' ? p.text : '')).join('\n') : '';
+    const id = /^## Task (\S+)/m.exec(text)?.[1];
+    if (id) return id;
+  }
+  return undefined;
 }
 
 /** The content of the last tool message in a chat request ('' when there is none). */
