@@ -163,6 +163,28 @@ test('resources.limits.memory is the container\'s: a process that allocates past
   expect(await logOf('hog', 'hog')).toContain('allocating');
 }, 90_000);
 
+test('deleting a running pod: its container gets SIGTERM (podman stop with the grace period), the pod and its containers go', async () => {
+  const script = 'trap \'echo "SIGTERM received"; exit 0\' TERM; echo started; sleep 60 & wait';
+  await create({
+    metadata: { name: 'deleted' },
+    spec: { restartPolicy: 'Never', automountServiceAccountToken: false, terminationGracePeriodSeconds: 20, containers: [bash('main', script, { securityContext: restricted })] },
+  });
+  await waitForPod(env.api, NS, 'deleted', (p) => p?.status?.containerStatuses?.[0]?.state?.running !== undefined, 30_000);
+  // Its first line is out: the trap is set.
+  for (const end = Date.now() + 20_000; !(await logOf('deleted', 'main')).includes('started') && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+  const t0 = Date.now();
+  await env.api.deleteNamespacedPod({ namespace: NS, name: 'deleted' });
+  // The container's last state as the kubelet reported it before confirming the deletion: exit 0 from the trap.
+  const last = await waitForPod(env.api, NS, 'deleted', (p) => p === undefined || p.status?.containerStatuses?.[0]?.state?.terminated !== undefined, 30_000);
+  if (last) expect(last.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+  await waitForPod(env.api, NS, 'deleted', (p) => p === undefined, 30_000);
+  // Well within the 20 s grace: the SIGTERM ended it, not the SIGKILL after the grace.
+  expect(Date.now() - t0).toBeLessThan(15_000);
+  const ours = async () => (await podman(['ps', '--all', '--format', '{{.Names}}'])).stdout.split('\n').filter((n) => n.includes(`-${NS}-deleted-`));
+  for (const end = Date.now() + 20_000; (await ours()).length > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 200));
+  expect(await ours()).toEqual([]);
+}, 90_000);
+
 test('activeDeadlineSeconds stops the containers gracefully (SIGTERM reaches the container, DeadlineExceeded); deleting the pod removes its containers', async () => {
   const script = 'trap \'echo "SIGTERM received"; exit 0\' TERM; echo started; sleep 60 & wait';
   await create({

@@ -17,7 +17,7 @@
  * The cost: the gateway's port must not clash with another pod on this machine, so it listens on a free
  * port rather than the chart's 4318; the agent finds it in gateway.json as in the chart.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_ENV } from '../../src/contract/agent-env';
@@ -25,33 +25,15 @@ import type { AgentPhase } from '../../src/contract/agent-phases';
 import { repoRoot, toolPath } from '../../src/tools';
 import { freePort } from '../../src/util/free-port';
 import type { ModelServer } from '../support/model-server';
+import { PODMAN, podman, requirePodmanImages } from '../support/kubelet/podman';
 import { collect, MODEL_API_KEY, podRun, PHASE_UIDS, FS_GROUP, type AgentRun, type PhaseRun, type PodHandle } from '../agent/agent-harness';
 
-export const PODMAN = path.join(repoRoot, 'scripts', 'podman.sh');
+// The podman invocation is the test kubelet's (its container backend runs pods of this image the same way).
+export { PODMAN, podman, type PodmanResult } from '../support/kubelet/podman';
 export const AGENT_IMAGE = 'localhost/sdlc-runner/agent:dev';
 
-export interface PodmanResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-export function podman(args: string[], timeoutMs = 120_000): Promise<PodmanResult> {
-  return new Promise((resolve) => {
-    execFile('bash', [PODMAN, ...args], { cwd: repoRoot, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
 /** Fails loudly (never skips) without podman or the built agent image. */
-export async function requireAgentImage(): Promise<void> {
-  const v = await podman(['version', '--format', '{{.Client.Version}}']);
-  if (v.code !== 0) throw new Error(`podman is required for the image tests (bash scripts/setup.sh installs it): ${v.stderr.trim()}`);
-  const r = await podman(['image', 'exists', AGENT_IMAGE]);
-  if (r.code !== 0) throw new Error(`${AGENT_IMAGE} is missing: build it with \`npm run images\` (scripts/setup.sh and scripts/test.sh do)`);
-}
+export const requireAgentImage = (): Promise<void> => requirePodmanImages([AGENT_IMAGE]);
 
 /** Every pod this process created: removed by removeAllPods (afterAll), whatever happened. */
 const POD_PREFIX = `sdlc-contract-${process.pid}-`;
@@ -262,7 +244,8 @@ export async function runAgentPodInContainers(env: Record<string, string>, opts:
       ...Object.entries({ ...task, ...own }).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
       AGENT_IMAGE, phase,
     ];
-    const child = spawn('bash', [PODMAN, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    // In the pod's dir: conmon leaves its OOM marker file in its working directory (test/support/kubelet/podman.ts).
+    const child = spawn('bash', [PODMAN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(phase);
     timeline.push(`${Date.now() - started} ms: ${phase} started`);
     outputs[phase] = collect(child);

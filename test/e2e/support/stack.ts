@@ -126,6 +126,7 @@ export interface E2eStack {
   stop(): Promise<void>;
 }
 
+/** `kubeletOpts` win over the defaults: e.g. `{ runtime: 'podman' }` runs the pods as real containers of their images (test/support/kubelet/podman.ts). */
 export async function startE2eStack(name: string, kubeletOpts: Partial<StartKubeletOptions> = {}): Promise<E2eStack> {
   const cluster = await startCluster({ audit: true });
   let kubelet: TestKubelet | undefined;
