@@ -169,8 +169,8 @@ function orderByFileOverlap(dispatched: Task[]): void {
     const paths = [...new Set(task.files.map(normalisedPath))];
     const found = paths.flatMap((path) => overlapping(path, seen, backwardOnly && !path.endsWith('/')));
     if (found.length > 0) {
-      const comesAfter = new Reach(after.get(task)!, (t) => after.get(t)!);
-      const comesBefore = new Reach(before.get(task)!, (t) => before.get(t)!);
+      const comesAfter = backwardOnly ? new MonotoneReach(after.get(task)!, (t) => after.get(t)!, position, -1) : new Reach(after.get(task)!, (t) => after.get(t)!);
+      const comesBefore = backwardOnly ? new MonotoneReach(before.get(task)!, (t) => before.get(t)!, position, 1) : new Reach(before.get(task)!, (t) => before.get(t)!);
       for (const earlier of nearestFirst(found, position)) {
         if (comesAfter.has(earlier) || comesBefore.has(earlier)) continue;
         task.orderedAfter.push({ id: earlier.id, files: sharedFiles(task, earlier) });
@@ -258,6 +258,47 @@ class Reach {
       if (this.found.has(task)) continue;
       this.found.add(task);
       for (const next of this.next(task)) if (!this.found.has(next)) this.pending.push(next);
+    }
+    return this.found.has(target);
+  }
+}
+
+/**
+ * {@link Reach} for edges that all run one way in file order (`direction` -1: every edge points to an
+ * earlier task, as `after` edges do when every `depends on` points back; 1: to a later one). A task
+ * beyond the target in that direction cannot lead to it, so the walk takes the frontier nearest the
+ * target first and stops at the target's position: asking whether the previous task is reachable
+ * no longer walks the whole chain of a long file back to its first task.
+ */
+class MonotoneReach {
+  private readonly found = new Set<Task>();
+  private readonly frontier: MinHeap<Task>;
+
+  constructor(
+    start: readonly Task[],
+    private readonly next: (task: Task) => readonly Task[],
+    private readonly position: Map<Task, number>,
+    private readonly direction: 1 | -1,
+  ) {
+    // Walking toward earlier tasks, the latest first (and the other way round).
+    this.frontier = new MinHeap<Task>((a, b) => direction * (position.get(a)! - position.get(b)!));
+    for (const task of start) this.frontier.push(task);
+  }
+
+  /** A new edge from the start. */
+  add(task: Task): void {
+    this.frontier.push(task);
+  }
+
+  has(target: Task): boolean {
+    const goal = this.position.get(target)!;
+    for (let top = this.frontier.peek(); !this.found.has(target) && top !== undefined; top = this.frontier.peek()) {
+      // Past the target in the edges' direction: nothing left in the frontier can reach it.
+      if (this.direction * (this.position.get(top)! - goal) > 0) break;
+      const task = this.frontier.pop()!;
+      if (this.found.has(task)) continue;
+      this.found.add(task);
+      for (const next of this.next(task)) if (!this.found.has(next)) this.frontier.push(next);
     }
     return this.found.has(target);
   }
@@ -435,6 +476,10 @@ class MinHeap<T> {
       [items[i], items[parent]] = [items[parent]!, items[i]!];
       i = parent;
     }
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
   }
 
   pop(): T | undefined {

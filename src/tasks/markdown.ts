@@ -1,23 +1,43 @@
 import MarkdownIt from 'markdown-it';
+import { installFastState } from './fast-state';
 
 export type Token = MarkdownIt.Token;
 
 /**
- * One shared CommonMark+GFM parser. `html: true` makes HTML comments opaque html_block tokens (with
+ * One CommonMark+GFM configuration. `html: true` makes HTML comments opaque html_block tokens (with
  * html off they would be parsed as paragraphs, and commented-out tasks would become real ones).
  * Tables and strikethrough are on in the default preset; typographer and linkify stay off so the
  * text we match IDs and markers against is the text the user wrote.
+ *
+ * Two instances of it split markdown-it's core chain where its `inline` rule starts: `blockMd` runs
+ * the chain up to there (block structure; inline tokens keep their raw `content`, `children` empty),
+ * `inlineMd` runs the rest of it on one inline token at a time, when the parser first asks for that
+ * token's text. A token's inline parse depends only on its content and on the document's link
+ * reference definitions (in `env`, complete once the block phase is done), so the result is the
+ * same as `md.parse`; the parser never pays for paragraphs, table cells and prose items it does not
+ * read (most of a large file's inline content).
  */
-const md = new MarkdownIt('default', { html: true, linkify: false, typographer: false });
+const OPTIONS = { html: true, linkify: false, typographer: false } as const;
+const blockMd = new MarkdownIt('default', OPTIONS);
+const inlineMd = new MarkdownIt('default', OPTIONS);
+{
+  const names = (blockMd.core.ruler as unknown as { __rules__: { name: string }[] }).__rules__.map((rule) => rule.name);
+  const inlineAt = names.indexOf('inline');
+  blockMd.core.ruler.disable(names.slice(inlineAt));
+  inlineMd.core.ruler.disable(names.slice(0, inlineAt));
+  installFastState(blockMd);
+  installFastState(inlineMd);
+}
 
 /** Splits like markdown-it does, so token `map` line numbers index into this array. */
 export function splitLines(text: string): string[] {
-  return text.split(/\r\n|\r|\n/);
+  return text.includes('\r') ? text.split(/\r\n|\r|\n/) : text.split('\n');
 }
 
 /**
  * YAML front matter is not markdown: `---` / `key: value` / `---` would parse as a setext level-2
  * heading and pose as a phase. Blank its lines (keeping the count, so line numbers stay true).
+ * Returns `lines` itself when there is none.
  */
 export function blankFrontMatter(lines: string[]): string[] {
   if (lines[0]?.trim() !== '---') return lines;
@@ -31,8 +51,49 @@ export function blankFrontMatter(lines: string[]): string[] {
   return lines.map((line, i) => (i <= close ? '' : line));
 }
 
-export function parseMarkdown(lines: string[]): Token[] {
-  return md.parse(lines.join('\n'), {});
+/** A parsed document: markdown-it's block tokens, and the inline text of each, parsed when first read. */
+export interface MarkdownDocument {
+  tokens: Token[];
+  /**
+   * The flattened inline content of `tokens[index]` (see {@link flattenInline}); empty for a
+   * missing or non-inline token. Parsed once, on first use; the same object on every call.
+   */
+  inline(index: number): InlineText;
+}
+
+const NO_INLINE: InlineText = Object.freeze({ marked: '', codes: Object.freeze([]) as unknown as string[] });
+
+/** Parses markdown text (lines joined by `\n`, as {@link splitLines} splits them). */
+export function parseMarkdown(text: string, opts: { keepChildren?: boolean } = {}): MarkdownDocument {
+  const env = {};
+  const tokens = blockMd.parse(text, env);
+  const flattened: (InlineText | undefined)[] = new Array(tokens.length);
+  const state = new inlineMd.core.State('', inlineMd, env);
+  return {
+    tokens,
+    inline(index: number): InlineText {
+      const token = tokens[index];
+      if (token === undefined || token.type !== 'inline') return NO_INLINE;
+      let text = flattened[index];
+      if (text === undefined) {
+        state.tokens = [token];
+        inlineMd.core.process(state);
+        text = flattenInline(token.children);
+        // Only the flattened text is read from here on: the child tokens can die young instead of
+        // living (and being copied by the GC) as long as the document.
+        if (!opts.keepChildren) token.children = [];
+        flattened[index] = text;
+      }
+      return text;
+    },
+  };
+}
+
+/** Every inline token parsed, children kept, as `md.parse` leaves them (for tests: the lazy path must equal it). */
+export function parseMarkdownFully(text: string): Token[] {
+  const document = parseMarkdown(text, { keepChildren: true });
+  document.tokens.forEach((_, index) => document.inline(index));
+  return document.tokens;
 }
 
 /**

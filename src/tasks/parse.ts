@@ -2,12 +2,12 @@ import { planDispatch } from './dispatch';
 import {
   blankFrontMatter,
   displayText,
-  flattenInline,
   parseMarkdown,
   searchText,
   splitLines,
   stripStyleSentinels,
   type InlineText,
+  type MarkdownDocument,
   type Token,
 } from './markdown';
 import { isDone, parseTaskHead, phaseHeadingMode, type TaskHead, type TaskSource } from './task-head';
@@ -26,69 +26,200 @@ import type { ParseOptions, PlanError, PlanWarning, Task, TaskMode, TaskPlan, Ta
  * the workflow report.
  */
 export function parseTasksMarkdown(text: string, opts: ParseOptions): TaskPlan {
-  const lines = blankFrontMatter(splitLines(text.replace(/^\uFEFF/, '')));
-  const tokens = parseMarkdown(lines);
-  const candidates = findCandidates(tokens, lines.length);
+  return parsePlan(text, opts, true);
+}
+
+/** @internal For tests: the same parse with the file read as one segment (see {@link findCandidates}). */
+export function parseTasksMarkdownInOneSegment(text: string, opts: ParseOptions): TaskPlan {
+  return parsePlan(text, opts, false);
+}
+
+function parsePlan(text: string, opts: ParseOptions, segmented: boolean): TaskPlan {
+  const unmarked = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const split = splitLines(unmarked);
+  const lines = blankFrontMatter(split);
+  // markdown-it reads the lines joined by '\n': that is the text itself unless it had '\r' or front matter.
+  const source = lines === split && !unmarked.includes('\r') ? unmarked : lines.join('\n');
+  const candidates = findCandidates(source, lines, segmented);
   if (candidates.length === 0) {
-    return { file: opts.file, feature: opts.feature, tasks: [], dispatch: [], warnings: [], errors: [noTasksProblem(tokens)] };
+    return { file: opts.file, feature: opts.feature, tasks: [], dispatch: [], warnings: [], errors: [noTasksProblem(parseMarkdown(source))] };
   }
 
   const kept = dropCrossReferences(candidates);
+  const keptSet = new Set(kept);
   const warnings: PlanWarning[] = [];
-  const tasks = kept.map((candidate, index) => buildTask(candidate, nestedIn(kept, index), tokens, lines, warnings));
+  const tasks = kept.map((candidate) => buildTask(candidate, keptSet, lines, warnings));
   expandDependencyRanges(tasks);
   return planDispatch({ ...opts, tasks, warnings });
 }
 
-/** A list item or heading that begins with a task ID, with the token/line range it spans. */
+/** A list item or heading that begins with a task ID, with the line range it spans and what it holds. */
 interface Candidate {
   head: TaskHead;
   source: TaskSource;
-  /** Index of the list_item_open / heading_open token. */
-  startToken: number;
-  /** Exclusive end: the list_item_close, or the next heading that ends a heading task. */
-  endToken: number;
   /** 0-based first line; exclusive end line. */
   startLine: number;
   endLine: number;
   phase: string | null;
   phaseMode: TaskMode | null;
+  /**
+   * What the task's range holds, in token order: the text of each inline token that is not inside
+   * a nested candidate, and each directly nested candidate (whose text is the outer task's too if
+   * it turns out to be a mere mention, see {@link ownInlineOf}).
+   */
+  content: (InlineText | Candidate)[];
 }
 
-function findCandidates(tokens: Token[], lineCount: number): Candidate[] {
+/**
+ * The candidates of the whole file, in file order. The file is parsed in segments that each start
+ * at a top-level ATX heading after a blank line (see {@link segmentStarts}): markdown-it's block
+ * parse of such a segment is the same as that part of the whole file's, and a segment's tokens are
+ * dropped once its candidates are read, so a large file's hundreds of thousands of tokens never live
+ * (and burden the garbage collector) all at once. A segment is parsed again with the next ones when
+ * something may run on past its end: a fence or HTML block still open at its last line, or a heading
+ * task whose section the next segment's heading does not close.
+ */
+function findCandidates(source: string, lines: string[], segmented: boolean): Candidate[] {
+  const starts = segmented ? segmentStarts(source, lines) : [{ line: 0, offset: 0 }];
   const candidates: Candidate[] = [];
-  let phase: string | null = null;
-  let phaseMode: TaskMode | null = null;
+  const phase: PhaseState = { phase: null, phaseMode: null };
+  for (let s = 0; s < starts.length; ) {
+    for (let e = s + 1; ; e = Math.min(starts.length, e + (e - s))) {
+      const last = e >= starts.length;
+      const from = starts[s]!;
+      const to = last ? { line: lines.length, offset: source.length } : starts[e]!;
+      const found = scanSegment(parseMarkdown(source.slice(from.offset, to.offset)), from.line, to.line, last, lines, { ...phase });
+      if (found) {
+        candidates.push(...found.candidates);
+        Object.assign(phase, found.phase);
+        s = e;
+        break;
+      }
+    }
+  }
+  return candidates;
+}
+
+interface PhaseState {
+  phase: string | null;
+  phaseMode: TaskMode | null;
+}
+
+/**
+ * Where the file may be cut for {@link findCandidates}: line 0, and every line that starts with `#`
+ * right after a blank line. After a blank line nothing at the top level continues into a line that
+ * starts at column 0 with `#` (paragraphs, tables and HTML blocks of types 6-7 end at the blank line,
+ * lists and indented code need the line indented or a list marker, block quotes a `>`), except an
+ * open fence or HTML block of types 1-5, which {@link scanSegment} checks for. Link reference
+ * definitions act on inline text anywhere in the file, so a file that may have one is one segment.
+ */
+function segmentStarts(source: string, lines: string[]): { line: number; offset: number }[] {
+  const starts = [{ line: 0, offset: 0 }];
+  let offset = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (i > 0 && line.charCodeAt(0) === 0x23 /* # */ && isBlank(lines[i - 1]!)) starts.push({ line: i, offset });
+    if (line.includes('[')) {
+      MAY_DEFINE_REFERENCE_AT.lastIndex = offset;
+      if (MAY_DEFINE_REFERENCE_AT.test(source)) return [{ line: 0, offset: 0 }];
+    }
+    offset += line.length + 1;
+  }
+  return starts;
+}
+
+/**
+ * Necessary for a link reference definition (`[label]: url`): a `[` that opens a line's content
+ * (after any block quote markers, list markers and indentation) and a label without unescaped
+ * brackets, possibly over several lines, then `]:`. `- [ ] T001 [P]: …` is not one. Tried at the
+ * start of each line that has a `[`.
+ */
+const MAY_DEFINE_REFERENCE_AT = /(?:[ \t>]|[-*+](?=[ \t])|\d{1,9}[.)](?=[ \t]))*\[(?:[^[\]\\]|\\[\s\S])*\]:/y;
+
+/** Blank to markdown-it: only spaces and tabs. */
+function isBlank(line: string): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const ch = line.charCodeAt(i);
+    if (ch !== 0x20 && ch !== 0x09) return false;
+  }
+  return true;
+}
+
+/**
+ * The candidates of one segment (lines `fromLine` to `toLine` of the file), or null when the
+ * segment must be parsed together with the next one.
+ */
+function scanSegment(
+  document: MarkdownDocument,
+  fromLine: number,
+  toLine: number,
+  last: boolean,
+  lines: string[],
+  phase: PhaseState,
+): { candidates: Candidate[]; phase: PhaseState } | null {
+  const { tokens } = document;
+  const candidates: Candidate[] = [];
+  /** Candidates whose range holds the current token, innermost last, with their exclusive end token. */
+  const open: { candidate: Candidate; endToken: number }[] = [];
+  const add = (candidate: Candidate, endToken: number) => {
+    open.at(-1)?.candidate.content.push(candidate);
+    open.push({ candidate, endToken });
+    candidates.push(candidate);
+  };
   let quoteDepth = 0;
   for (let i = 0; i < tokens.length; i++) {
+    while (open.length > 0 && open.at(-1)!.endToken <= i) open.pop();
     const token = tokens[i]!;
-    if (token.type === 'blockquote_open') quoteDepth++;
+    if (token.type === 'inline') {
+      if (open.length > 0) open.at(-1)!.candidate.content.push(document.inline(i));
+    } else if ((token.type === 'fence' || token.type === 'html_block') && !last && fromLine + token.map![1] >= toLine) {
+      // Open until the end of the segment: in the whole file it may run on.
+      return null;
+    } else if (token.type === 'blockquote_open') quoteDepth++;
     else if (token.type === 'blockquote_close') quoteDepth--;
     // Only top-level headings structure the file; a heading inside a quote or list item is content.
     else if (token.type === 'heading_open' && token.level === 0) {
-      const inline = flattenInline(tokens[i + 1]?.children ?? null);
+      const inline = document.inline(i + 1);
       const level = headingLevel(token);
       const head = parseTaskHead(inline, 'heading');
       if (head) {
         const endToken = headingSectionEnd(tokens, i, level);
-        const endLine = endToken < tokens.length ? tokens[endToken]!.map![0] : lineCount;
-        candidates.push({ head, source: 'heading', startToken: i, endToken, startLine: token.map![0], endLine, phase, phaseMode });
+        let endLine: number;
+        if (endToken < tokens.length) endLine = fromLine + tokens[endToken]!.map![0];
+        else if (last) endLine = lines.length;
+        else if (closesHeadingSection(lines, toLine, level)) endLine = toLine;
+        else return null;
+        add({ head, source: 'heading', startLine: fromLine + token.map![0], endLine, ...phase, content: [] }, endToken);
       } else if (level === 2) {
-        phase = headingText(inline);
-        // Like task markers, a mode inside inline code (`[ASYNC]` quoted in a Format heading) does not count.
-        phaseMode = phaseHeadingMode(textOutsideCode(inline));
+        phase = {
+          phase: headingText(inline),
+          // Like task markers, a mode inside inline code (`[ASYNC]` quoted in a Format heading) does not count.
+          phaseMode: phaseHeadingMode(textOutsideCode(inline)),
+        };
       }
     } else if (token.type === 'list_item_open' && quoteDepth === 0 && isBulletItem(token)) {
       // A task's ID must open the item's first paragraph; an item that starts with a fence or a
       // nested list is not a task.
       if (tokens[i + 1]?.type !== 'paragraph_open') continue;
-      const head = parseTaskHead(flattenInline(tokens[i + 2]?.children ?? null), 'item');
+      if (!mayHoldTaskId(tokens[i + 2]?.content ?? '')) continue;
+      const head = parseTaskHead(document.inline(i + 2), 'item');
       if (!head) continue;
       const endToken = matchingClose(tokens, i);
-      candidates.push({ head, source: 'item', startToken: i, endToken, startLine: token.map![0], endLine: token.map![1], phase, phaseMode });
+      add({ head, source: 'item', startLine: fromLine + token.map![0], endLine: fromLine + token.map![1], ...phase, content: [] }, endToken);
     }
   }
-  return candidates;
+  return { candidates, phase };
+}
+
+/**
+ * Whether line `line` (the first of the next segment: column 0, after a blank line) is an ATX
+ * heading of level `level` or higher, which ends a heading task's section of that level. A line
+ * with a `|` (it or the next) might start a table instead: not known, so no.
+ */
+function closesHeadingSection(lines: string[], line: number, level: number): boolean {
+  const text = lines[line] ?? '';
+  const hashes = /^#{1,6}(?=[ \t]|$)/.exec(text);
+  return hashes !== null && hashes[0].length <= level && !text.includes('|') && !(lines[line + 1] ?? '').includes('|');
 }
 
 /**
@@ -122,18 +253,10 @@ function dropCrossReferences(candidates: Candidate[]): Candidate[] {
   return kept;
 }
 
-/** Candidates are in token order, so the ones inside candidate `index` directly follow it. */
-function nestedIn(candidates: Candidate[], index: number): Candidate[] {
-  const outer = candidates[index]!;
-  const nested: Candidate[] = [];
-  for (let i = index + 1; i < candidates.length && candidates[i]!.startToken < outer.endToken; i++) nested.push(candidates[i]!);
-  return nested;
-}
-
-function buildTask(candidate: Candidate, nested: Candidate[], tokens: Token[], lines: string[], warnings: PlanWarning[]): Task {
+function buildTask(candidate: Candidate, kept: Set<Candidate>, lines: string[], warnings: PlanWarning[]): Task {
   const { head } = candidate;
   const line = candidate.startLine + 1;
-  const ownInline = inlineTokensOf(candidate, nested, tokens);
+  const ownInline = ownInlineOf(candidate, kept, []);
   const text = ownInline.map((inline) => searchText(inline.marked, inline.codes)).join('\n');
 
   const [firstMode, ...otherModes] = head.modes;
@@ -164,20 +287,16 @@ function statusOf(head: TaskHead): TaskStatus {
   return isDone(head) ? 'done' : 'open';
 }
 
-/** The inline content of a task's own range, minus tasks nested in it (they speak for themselves). */
-function inlineTokensOf(candidate: Candidate, nested: Candidate[], tokens: Token[]): InlineText[] {
-  const result: InlineText[] = [];
-  const nestedAt = new Map(nested.map((n) => [n.startToken, n]));
-  for (let i = candidate.startToken; i < candidate.endToken; i++) {
-    const inner = nestedAt.get(i);
-    if (inner) {
-      i = inner.endToken - (inner.source === 'heading' ? 1 : 0);
-      continue;
-    }
-    const token = tokens[i]!;
-    if (token.type === 'inline') result.push(flattenInline(token.children));
+/**
+ * The inline content of a task's own range, minus tasks nested in it (they speak for themselves); a
+ * nested candidate dropped as a mention is part of the text around it.
+ */
+function ownInlineOf(candidate: Candidate, kept: Set<Candidate>, into: InlineText[]): InlineText[] {
+  for (const part of candidate.content) {
+    if (!('head' in part)) into.push(part);
+    else if (!kept.has(part)) ownInlineOf(part, kept, into);
   }
-  return result;
+  return into;
 }
 
 const DEP_ID = String.raw`T-?\d+[a-z]?(?:\.\d+)*`;
@@ -187,6 +306,8 @@ const DEP_ID = String.raw`T-?\d+[a-z]?(?:\.\d+)*`;
  */
 const DEP_SEPARATOR = String.raw`(?:\s*,\s*(?:and\s+)?|\s*[;/&+]\s*|\s+and\s+|\s*[-–]\s*)`;
 const DEPENDS_ON = new RegExp(String.raw`(?<!(?:\bnot|n['’]t|\bnever)\s+)\bdepends?\s+on\b[\s:*]*(${DEP_ID}(?:${DEP_SEPARATOR}${DEP_ID})*)`, 'giu');
+/** What every DEPENDS_ON match contains (same flags, so the same case folding): a cheap test first. */
+const MAY_DEPEND = /depends?\s+on/iu;
 const DEP_PART = new RegExp(String.raw`(${DEP_ID})(?:\s*[-–]\s*(${DEP_ID}))?`, 'gu');
 /** Stands for "every task from A to B" in `dependsOn` until {@link expandDependencyRanges} resolves it. */
 const RANGE_JOIN = '\u0000';
@@ -196,6 +317,8 @@ const RANGE_JOIN = '\u0000';
  * the task's own text. Ranges stay as one `A\0B` entry until every task of the file is known.
  */
 function dependenciesIn(text: string, selfId: string): string[] {
+  // The full pattern (a look-behind at every position) is slow to fail; most tasks name no dependency.
+  if (!MAY_DEPEND.test(text)) return [];
   const ids: string[] = [];
   for (const match of text.matchAll(DEPENDS_ON)) {
     for (const part of match[1]!.matchAll(DEP_PART)) {
@@ -260,6 +383,16 @@ function sourceOf(lines: string[], start: number, end: number, source: TaskSourc
   return slice.map((line) => line.slice(Math.min(indent, /^[ \t]*/.exec(line)![0].length))).join('\n');
 }
 
+/**
+ * Whether a paragraph's markdown can read as text with a task ID in it: the ID's `T` comes from the
+ * source as written, from an entity (`&#84;`), or from a percent-escape that an autolink decodes
+ * (`<%54001@x>`). A paragraph with none of them cannot begin with a task ID, so its inline content
+ * need not be parsed to know it is not a task.
+ */
+function mayHoldTaskId(markdown: string): boolean {
+  return markdown.includes('T') || markdown.includes('&') || markdown.includes('%');
+}
+
 /** Tasks are bullet items (`-`, `*`, `+`); numbered lists are prose (`1. **T009** still lacks …`). */
 function isBulletItem(token: Token): boolean {
   return token.markup === '-' || token.markup === '*' || token.markup === '+';
@@ -298,7 +431,8 @@ function matchingClose(tokens: Token[], open: number): number {
  * No task at all: say where the file does mention IDs (table rows, plain lines) or has checkboxes
  * without IDs, since those are the usual reasons.
  */
-function noTasksProblem(tokens: Token[]): PlanError {
+function noTasksProblem(document: MarkdownDocument): PlanError {
+  const { tokens } = document;
   const tableRows: number[] = [];
   const plainLines: number[] = [];
   const idLessItems: number[] = [];
@@ -311,13 +445,13 @@ function noTasksProblem(tokens: Token[]): PlanError {
     else if (token.type === 'blockquote_close') quoteDepth--;
     else if (token.type === 'tr_open') rowLine = token.map ? token.map[0] + 1 : null;
     else if (token.type === 'td_open' && next?.type === 'inline' && rowLine !== null) {
-      if (beginsWithTaskId(flattenInline(next.children)) && !tableRows.includes(rowLine)) tableRows.push(rowLine);
+      if (beginsWithTaskId(document.inline(i + 1)) && !tableRows.includes(rowLine)) tableRows.push(rowLine);
     } else if (token.type === 'paragraph_open' && quoteDepth === 0 && next?.type === 'inline') {
       if (tokens[i - 1]?.type === 'list_item_open') {
         if (/^\s*(?:\p{Extended_Pictographic}\uFE0F?\s*)?\[[ xX]\]/u.test(next.content)) idLessItems.push(token.map![0] + 1);
         continue;
       }
-      const inline = flattenInline(next.children);
+      const inline = document.inline(i + 1);
       inline.marked.split('\n').forEach((line, offset) => {
         if (beginsWithTaskId({ marked: line, codes: inline.codes })) plainLines.push(token.map![0] + offset + 1);
       });

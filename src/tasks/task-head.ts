@@ -6,7 +6,6 @@ import type { TaskMode } from './types';
  * (`T001`, `T-001`, `T001a`, `T001.1`). The lookahead rejects `TXXX`, `TR01` and `T001ab`.
  */
 export const TASK_ID_SOURCE = String.raw`T-?\d+[a-z]?(?:\.\d+)*(?![\p{L}\p{N}_])`;
-const TASK_ID_AT_START = new RegExp(`^${TASK_ID_SOURCE}`, 'u');
 export const TASK_ID_GLOBAL = new RegExp(TASK_ID_SOURCE, 'gu');
 
 const ID_RANGE_AFTER = /^[\uE003\uE005]*\s*[-–—]\s*[\uE002\uE004]*T-?\d/u;
@@ -16,6 +15,23 @@ const STATUS_EMOJI = /^(?:\p{Extended_Pictographic}|[\u2713\u2717])\uFE0F?/u;
 /** Emoji that mean "done" when they precede the ID; others (🔄, ⏳ …) are allowed but say nothing. */
 const DONE_EMOJI = new Set(['✅', '✔', '✓', '☑', '🗹']);
 
+/** Sticky forms of the above (and of `^\s+`, `^_+(?=T)`), for {@link matchAt}. */
+const SPACE_AT = /\s+/y;
+const UNDERSCORES_BEFORE_ID_AT = /_+(?=T)/y;
+const CHECKBOX_AT = new RegExp(CHECKBOX.source.slice(1), 'y');
+const STATUS_EMOJI_AT = new RegExp(STATUS_EMOJI.source.slice(1), 'uy');
+const TASK_ID_AT = new RegExp(TASK_ID_SOURCE, 'uy');
+const ID_RANGE_AFTER_AT = new RegExp(ID_RANGE_AFTER.source.slice(1), 'uy');
+
+/** `sticky` matched at exactly `pos` of `text` (its lastIndex is then the end of the match). */
+function matchAt(sticky: RegExp, text: string, pos: number): RegExpExecArray | null {
+  sticky.lastIndex = pos;
+  return sticky.exec(text);
+}
+
+const EMPHASIS_SENTINELS = /[\uE004\uE005]/g;
+const LEADING_UNDERSCORES = /^_+/;
+const LEADING_SPACE_OR_STRIKE_CLOSE = /^[\s\uE003]*/;
 const LEADING_MARKER = /^\s*\[([^[\]\n]+)\]/;
 const TRAILING_MARKER = /\s*\[([^[\]\n]+)\]\s*$/;
 /** What people put between the ID (and markers) and the title: `T001: …`, `T001 — …`, `T001. …`, `T001) …`. */
@@ -64,18 +80,16 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
   let emoji: string | null = null;
   let struckBeforeId = false;
   let decorated = false;
+  // Sticky regexes read at `pos` without slicing the text at every step.
   for (;;) {
-    const rest = text.slice(pos);
-    const space = /^\s+/.exec(rest);
-    if (space) {
-      pos += space[0].length;
+    if (matchAt(SPACE_AT, text, pos)) {
+      pos = SPACE_AT.lastIndex;
       continue;
     }
-    const ch = rest[0];
-    const underscores = /^_+(?=T)/.exec(rest);
-    if (underscores) {
+    const ch = text[pos];
+    if (ch === '_' && matchAt(UNDERSCORES_BEFORE_ID_AT, text, pos)) {
       decorated = true;
-      pos += underscores[0].length;
+      pos = UNDERSCORES_BEFORE_ID_AT.lastIndex;
       continue;
     }
     if (ch === SENTINEL.STRIKE_OPEN || ch === SENTINEL.EMPHASIS_OPEN) {
@@ -84,13 +98,13 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
       pos += 1;
       continue;
     }
-    const box: RegExpExecArray | null = checkbox === null ? CHECKBOX.exec(rest) : null;
+    const box: RegExpExecArray | null = checkbox === null ? matchAt(CHECKBOX_AT, text, pos) : null;
     if (box) {
       checkbox = box[1] === ' ' ? 'open' : 'done';
       pos += box[0].length;
       continue;
     }
-    const pictograph: RegExpExecArray | null = emoji === null ? STATUS_EMOJI.exec(rest) : null;
+    const pictograph: RegExpExecArray | null = emoji === null ? matchAt(STATUS_EMOJI_AT, text, pos) : null;
     if (pictograph) {
       emoji = pictograph[0].replace('\uFE0F', '');
       pos += pictograph[0].length;
@@ -98,24 +112,25 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
     }
     break;
   }
-  const idMatch = TASK_ID_AT_START.exec(text.slice(pos));
+  if (text[pos] !== 'T') return null;
+  const idMatch = matchAt(TASK_ID_AT, text, pos);
   if (!idMatch) return null;
   // `T008-T010 (Models) block …` names a range of tasks; it is not one.
-  if (ID_RANGE_AFTER.test(text.slice(pos + idMatch[0].length))) return null;
+  if (matchAt(ID_RANGE_AFTER_AT, text, pos + idMatch[0].length)) return null;
   const id = idMatch[0];
 
   // Past the ID, emphasis no longer matters; strikethrough does only at the title's start.
-  let rest = text.slice(pos + id.length).replace(/[\uE004\uE005]/g, '');
-  if (text[pos - 1] === '_') rest = rest.replace(/^_+/, '');
+  let rest = text.slice(pos + id.length).replace(EMPHASIS_SENTINELS, '');
+  if (text[pos - 1] === '_') rest = rest.replace(LEADING_UNDERSCORES, '');
   const leading: string[] = [];
   for (;;) {
-    const stripped = rest.replace(/^[\s\uE003]*/, '');
+    const stripped = rest.replace(LEADING_SPACE_OR_STRIKE_CLOSE, '');
     const marker = LEADING_MARKER.exec(stripped);
     if (!marker || isInsideCode(marker[1]!)) break;
     leading.push(marker[1]!);
     rest = stripped.slice(marker[0].length);
   }
-  rest = rest.replace(/^[\s\uE003]*/, '').replace(TITLE_SEPARATOR, '');
+  rest = rest.replace(LEADING_SPACE_OR_STRIKE_CLOSE, '').replace(TITLE_SEPARATOR, '');
   // `**T-001**: [ASYNC] …`: a marker right after the ID's separator is as good as one right after it.
   const markedAfterId = leading.some((marker) => KNOWN_MARKER_NAME.test(marker.trim())) || KNOWN_MARKER_AT_START.test(rest);
   const titleStruck = rest.startsWith(SENTINEL.STRIKE_OPEN);
@@ -141,7 +156,8 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
       }
     }
   }
-  for (let marker = TRAILING_MARKER.exec(rest); marker; marker = TRAILING_MARKER.exec(rest)) {
+  // A trailing marker ends in `]` (then only white space, which trimEnd drops exactly as `\s*$` does).
+  for (let marker = rest.trimEnd().endsWith(']') ? TRAILING_MARKER.exec(rest) : null; marker; marker = TRAILING_MARKER.exec(rest)) {
     if (isInsideCode(marker[1]!)) break;
     trailing.unshift(marker[1]!);
     rest = rest.slice(0, marker.index);
