@@ -46,6 +46,9 @@ import {
 /** Marks runs started with stacking, file-overlap ordering and integration: older histories replay without them. */
 const STACKING_PATCH = 'stack-and-integrate';
 
+/** Marks runs that upsert their search attributes and memo only when they changed (each upsert is a history event). */
+const PUBLISH_ON_CHANGE_PATCH = 'publish-on-change';
+
 const checkApi = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
@@ -140,6 +143,7 @@ function initialState(input: ImplementFeatureInput, stacking: boolean): { state:
 export async function implementFeature(input: ImplementFeatureInput): Promise<RunSummary> {
   const info = workflowInfo();
   const stacking = patched(STACKING_PATCH);
+  const onChangeOnly = patched(PUBLISH_ON_CHANGE_PATCH);
   if (stacking && !input?.carried) await checkInput(input);
   let state: RunState;
   let texts: Record<string, string>;
@@ -156,21 +160,31 @@ export async function implementFeature(input: ImplementFeatureInput): Promise<Ru
   let retryRequested = false;
   const now = () => new Date().toISOString();
 
+  /** What this execution last upserted (JSON): an unchanged value is not upserted again (onChangeOnly). */
+  const published = { searchAttributes: '', memo: '' };
   const publish = () => {
-    upsertSearchAttributes([
+    const searchAttributes = [
       { key: SA_FEATURE, value: state.feature.name },
       { key: SA_REPOSITORY, value: state.repository.url },
       { key: SA_RUN_STATUS, value: state.status },
-    ] as never);
+    ];
     const i = state.integration;
     const head = i?.head ? ` @ ${i.head.slice(0, 12)}` : '';
-    upsertMemo({
+    const memo = {
       summary: table.summary(),
       feature: state.feature.name,
       repository: state.repository.url,
       tasksFile: state.tasksFile,
       ...(i ? { integration: `${i.branch}${head} (${i.status})` } : {}),
-    });
+    };
+    const changed = (key: keyof typeof published, value: unknown) => {
+      const json = JSON.stringify(value);
+      if (onChangeOnly && published[key] === json) return false;
+      published[key] = json;
+      return true;
+    };
+    if (changed('searchAttributes', searchAttributes)) upsertSearchAttributes(searchAttributes as never);
+    if (changed('memo', memo)) upsertMemo(memo);
     setCurrentDetails(table.details() + (i ? `\nintegration ${i.branch}: ${i.status}${head}${i.conflict ? ` — ${i.conflict.message}` : i.reason ? ` — ${i.reason}` : ''}` : ''));
   };
 

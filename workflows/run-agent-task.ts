@@ -13,9 +13,11 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   sleep,
   startChild,
+  TimeoutFailure,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -44,20 +46,50 @@ const k8sApi = proxyActivities<Activities>(K8S_API_OPTIONS);
  */
 const createPodApi = proxyActivities<Activities>({ ...K8S_API_OPTIONS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 /** Cleanup's delete: a few quick tries; past them the durable reaper takes over, so the outcome never waits on it. */
-const cleanupApi = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 } });
-const gitApi = proxyActivities<Activities>({
+const GIT_API_OPTIONS = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-});
+} as const;
+const CLEANUP_OPTIONS = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 } } as const;
+const cleanupApi = proxyActivities<Activities>(CLEANUP_OPTIONS);
+const gitApi = proxyActivities<Activities>(GIT_API_OPTIONS);
+
+/** The task's short calls: pod create, branch check, pod delete. All idempotent (a create adopts its own pod). */
+interface ShortCalls {
+  k8s: typeof k8sApi;
+  createPod: typeof createPodApi;
+  cleanup: typeof cleanupApi;
+  git: typeof gitApi;
+}
+const scheduledCalls: ShortCalls = { k8s: k8sApi, createPod: createPodApi, cleanup: cleanupApi, git: gitApi };
+/**
+ * The same calls as local activities: run by the worker inside the workflow task that asks for them, so a
+ * finished task (branch check, pod delete, close) costs one workflow task instead of four, and a new one
+ * schedules its follow in the workflow task that created its pod. Same timeouts and retries; a worker that
+ * dies mid-call runs it again (each is idempotent).
+ */
+const localCalls: ShortCalls = {
+  k8s: proxyLocalActivities<Activities>(K8S_API_OPTIONS),
+  createPod: proxyLocalActivities<Activities>({ ...K8S_API_OPTIONS, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }),
+  cleanup: proxyLocalActivities<Activities>(CLEANUP_OPTIONS),
+  git: proxyLocalActivities<Activities>(GIT_API_OPTIONS),
+};
 
 /** Seconds of slack between the pod's own activeDeadlineSeconds and the workflow's deadline timer. */
 const DEADLINE_SLACK_SECONDS = 30;
 
-function followActivity(input: AgentTaskInput) {
+/** The workflow's own deadline for one pod: backs up the pod's activeDeadlineSeconds (which a broken kubelet might not enforce). */
+function deadlineSeconds(o: AgentTaskInput['options']): number {
+  return o.taskTimeoutSeconds + o.pendingTimeoutSeconds + DEADLINE_SLACK_SECONDS;
+}
+
+/** `lean`: the deadline is the follow's schedule-to-close timeout (no timer of its own in the history). */
+function followActivity(input: AgentTaskInput, lean: boolean) {
   const o = input.options;
   return proxyActivities<Activities>({
     // Long-running: bounded by the task deadline plus the pending allowance; liveness by heartbeat.
     startToCloseTimeout: `${o.taskTimeoutSeconds + o.pendingTimeoutSeconds + DEADLINE_SLACK_SECONDS * 2} seconds`,
+    ...(lean ? { scheduleToCloseTimeout: `${deadlineSeconds(o)} seconds` } : {}),
     heartbeatTimeout: `${o.heartbeatTimeoutSeconds} seconds`,
     // No attempt cap below the deadline: the activity waits out API outages itself (heartbeating); a retry
     // is for a worker that died, and resumes from the last heartbeat.
@@ -70,9 +102,13 @@ export function describeTask(input: Pick<AgentTaskInput, 'taskId' | 'title' | 'a
   return `${input.taskId} — ${title} (attempt ${input.attempt})`;
 }
 
-/** An activity that failed with a non-retryable error (a request the API refuses for good). */
-function isRefusedForGood(err: unknown): err is ActivityFailure & { cause: ApplicationFailure } {
-  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable === true;
+/**
+ * The non-retryable error of an activity (a request the API refuses for good). A scheduled activity's comes
+ * wrapped in an ActivityFailure; a local activity's arrives as the ApplicationFailure itself.
+ */
+function refusedForGood(err: unknown): ApplicationFailure | undefined {
+  const failure = err instanceof ActivityFailure ? err.cause : err;
+  return failure instanceof ApplicationFailure && failure.nonRetryable ? failure : undefined;
 }
 
 /**
@@ -84,27 +120,53 @@ const INFRA_POLICY_PATCH = 'infra-policy-v2';
 /** Marks tasks that give a pod that never started a new pod too (within retry.infraRetries), as any infrastructure failure. */
 const PENDING_INFRA_PATCH = 'pending-infra-retry';
 
+/**
+ * Marks lean tasks: short calls as local activities (localCalls), the deadline as the follow's schedule-to-close
+ * timeout instead of a timer, no memo of its own at the start (the run sets it when it starts the task), and
+ * every older patch implied (each asked of patched() costs a marker and a search-attribute event). A finished
+ * task costs one workflow task; its history has under 20 events. Older histories replay as they were.
+ */
+const LEAN_TASK_PATCH = 'lean-task-v1';
+
+/** Which behaviours this execution has. A lean one has them all; an older one asks patched() where it always did. */
+interface TaskVersion {
+  lean: boolean;
+  has(patch: typeof INFRA_POLICY_PATCH | typeof PENDING_INFRA_PATCH | 'signal-pod-replaced'): boolean;
+}
+
+function taskVersion(): TaskVersion {
+  const lean = patched(LEAN_TASK_PATCH);
+  return { lean, has: (patch) => lean || patched(patch) };
+}
+
+/** The follow ended by its schedule-to-close timeout: the task's deadline passed (lean tasks). */
+function deadlinePassed(err: unknown): boolean {
+  return err instanceof ActivityFailure && (err.retryState === 'TIMEOUT' || (err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_CLOSE'));
+}
+
 /** A pod Kubernetes took away (its DisruptionTarget) or someone else deleted: `exit` when it was seen ending. */
 function disruptedBecause(disruption: string | undefined, exit?: number): string {
   return disruption ? `the pod was taken away by Kubernetes (${disruption})` : `the pod was deleted by someone else before it finished${exit === undefined ? '' : ` (exit ${exit})`}`;
 }
 
 /** An infrastructure failure: the pod died for reasons that are not the agent's. */
-function infraFailure(out: FollowOutcome): string | undefined {
-  if (out.kind === 'gone') return patched(INFRA_POLICY_PATCH) ? disruptedBecause(out.disruption) : undefined;
+function infraFailure(out: FollowOutcome, version: TaskVersion): string | undefined {
+  if (out.kind === 'gone') return version.has(INFRA_POLICY_PATCH) ? disruptedBecause(out.disruption) : undefined;
   if (out.kind !== 'exited') return undefined;
   if (out.reason === 'OOMKilled') return 'the agent container was OOM-killed (exit 137): raise its memory limit';
   if (out.podReason === 'Evicted') return 'the pod was evicted from its node';
   if (out.podReason === 'NodeLost' || out.podReason === 'UnexpectedAdmissionError') return `the pod failed: ${out.podReason}`;
   // A pod that ended well is not a failure, whatever happened to it afterwards.
   const ok = out.exitCode === 0 && out.result?.status === 'succeeded';
-  if (!ok && (out.disruption || out.deleted) && patched(INFRA_POLICY_PATCH)) return disruptedBecause(out.disruption, out.exitCode);
+  if (!ok && (out.disruption || out.deleted) && version.has(INFRA_POLICY_PATCH)) return disruptedBecause(out.disruption, out.exitCode);
   return undefined;
 }
 
 export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutcome> {
   const startedAt = new Date().toISOString();
-  const follow = followActivity(input);
+  const version = taskVersion();
+  const calls = version.lean ? localCalls : scheduledCalls;
+  const follow = followActivity(input, version.lean);
   const o = input.options;
   const base = { taskId: input.taskId, attempt: input.attempt, startedAt };
   let podName = makePodName(input.runWorkflowId, input.taskId, input.attempt, 0, input.runUid);
@@ -121,7 +183,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
   };
 
   setCurrentDetails(describeTask(input));
-  upsertMemo({ summary: describeTask(input), taskId: input.taskId, branch: input.branch });
+  if (!version.lean) upsertMemo({ summary: describeTask(input), taskId: input.taskId, branch: input.branch });
 
   /** Set once an infrastructure failure made this attempt replace its pod: what happened to the last one. */
   let replacedBecause: string | undefined;
@@ -179,7 +241,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       if (o.allowEgress?.length) env[AGENT_ENV.EGRESS_HOSTS] = o.allowEgress.join(',');
       if (stackedOn) env[AGENT_ENV.STACKED_ON] = JSON.stringify(stack.map((d) => ({ taskId: d.taskId, title: d.title, commit: d.commit })));
       livePods.add(podName);
-      await createPodApi.createAgentPod({
+      await calls.createPod.createAgentPod({
         name: podName,
         labels,
         annotations: {
@@ -193,11 +255,11 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       }).catch((err: unknown) => {
         // A create refused for good (invalid spec, forbidden, or the name taken by another run/task/attempt)
         // made no pod of ours under this name: cleanup must not delete (or keep and reap) someone else's.
-        if (isRefusedForGood(err)) livePods.delete(podName);
+        if (refusedForGood(err)) livePods.delete(podName);
         throw err;
       });
       setCurrentDetails(`${describeTask(input)}: pod ${podName}`);
-      if (replacedBecause && patched('signal-pod-replaced')) {
+      if (replacedBecause && version.has('signal-pod-replaced')) {
         // Best effort: the run may have closed meanwhile (then nobody is watching this pod's name). A
         // cancellation is not swallowed: it must reach the cleanup below.
         const reason = replacedBecause;
@@ -208,22 +270,34 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
           });
       }
 
-      // The workflow's own deadline backs up the pod's activeDeadlineSeconds (which a broken kubelet might not enforce).
-      const deadlineMs = (o.taskTimeoutSeconds + o.pendingTimeoutSeconds + DEADLINE_SLACK_SECONDS) * 1000;
-      const followScope = new CancellationScope();
-      const followed = followScope.run(() => follow({ podName, taskId: input.taskId, pendingTimeoutSeconds: o.pendingTimeoutSeconds }));
-      const timerScope = new CancellationScope();
-      const deadline = timerScope.run(() => sleep(deadlineMs).then(() => 'deadline' as const));
-      const winner = await Promise.race([followed.then((f) => ({ f })), deadline.then(() => undefined)]);
-      if (!winner) {
-        followScope.cancel();
-        await followed.catch(() => undefined);
-        // Not kept for inspection: the pod may still be running (its kubelet did not enforce the deadline)
-        // and could push to the branch after the task was declared timed out. Cleanup deletes it.
-        return finish({ status: 'timed_out', infrastructure: false, reason: `task deadline of ${o.taskTimeoutSeconds}s passed` });
+      const followInput = { podName, taskId: input.taskId, pendingTimeoutSeconds: o.pendingTimeoutSeconds };
+      // Not kept for inspection when the deadline passes: the pod may still be running (its kubelet did not
+      // enforce the deadline) and could push to the branch after the task was declared timed out. Cleanup deletes it.
+      const deadlineOutcome = () => finish({ status: 'timed_out', infrastructure: false, reason: `task deadline of ${o.taskTimeoutSeconds}s passed` });
+      let out: FollowOutcome;
+      if (version.lean) {
+        const followed = await follow(followInput).catch((err: unknown) => {
+          if (deadlinePassed(err)) return undefined;
+          throw err;
+        });
+        if (!followed) return deadlineOutcome();
+        out = followed;
+      } else {
+        // Older tasks: the follow raced against a timer of the workflow's. Kept exactly as it was (the order of
+        // its commands — the timer's cancel after what comes next — is in their histories).
+        const followScope = new CancellationScope();
+        const followed = followScope.run(() => follow(followInput));
+        const timerScope = new CancellationScope();
+        const deadline = timerScope.run(() => sleep(deadlineSeconds(o) * 1000).then(() => 'deadline' as const));
+        const winner = await Promise.race([followed.then((f) => ({ f })), deadline.then(() => undefined)]);
+        if (!winner) {
+          followScope.cancel();
+          await followed.catch(() => undefined);
+          return deadlineOutcome();
+        }
+        timerScope.cancel();
+        out = winner.f;
       }
-      timerScope.cancel();
-      const out = winner.f;
       if (out.kind === 'exited') logLines = out.linesSeen;
 
       if (out.kind === 'pending_timeout') {
@@ -231,20 +305,20 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         // succeeds) and run an agent nobody follows. Its waiting reason is in the task's reason.
         const why = out.waitingReason ? `${out.waitingReason}${out.waitingMessage ? `: ${out.waitingMessage}` : ''}` : 'not scheduled or not started';
         const notStarted = `pod did not start within ${o.pendingTimeoutSeconds}s (${why})`;
-        if (infraTry < o.retry.infraRetries && patched(PENDING_INFRA_PATCH)) {
+        if (infraTry < o.retry.infraRetries && version.has(PENDING_INFRA_PATCH)) {
           // Infrastructure too (an image pull, a node, a full cluster): a new pod — once this one is gone, so the
           // two can never both start. A delete that fails leaves it to the final cleanup (and its reaper).
-          const deleted = await cleanupApi.deleteAgentPod({ podName, gracePeriodSeconds: 0 }).then(() => true, () => false);
+          const deleted = await calls.cleanup.deleteAgentPod({ podName, gracePeriodSeconds: 0 }).then(() => true, () => false);
           if (deleted) livePods.delete(podName);
           setCurrentDetails(`${describeTask(input)}: ${notStarted}; new pod (infrastructure retry ${infraTry + 1}/${o.retry.infraRetries})`);
           await sleep(Math.min(60_000, 2000 * 2 ** infraTry));
           replacedBecause = notStarted;
           continue;
         }
-        const exhausted = o.retry.infraRetries > 0 && patched(PENDING_INFRA_PATCH) ? ' (infrastructure retries exhausted)' : '';
+        const exhausted = o.retry.infraRetries > 0 && version.has(PENDING_INFRA_PATCH) ? ' (infrastructure retries exhausted)' : '';
         return finish({ status: 'timed_out', infrastructure: true, reason: `${notStarted}${exhausted}` });
       }
-      const infra = infraFailure(out);
+      const infra = infraFailure(out, version);
       if (out.kind === 'gone') {
         livePods.delete(podName);
         if (!infra) return finish({ status: 'failed', infrastructure: true, reason: 'the agent pod was deleted before it finished', lastLines: out.lastLines });
@@ -276,7 +350,7 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
           ?? (!r ? `agent exited ${out.exitCode} (${describeAgentExit(out.exitCode)}) without a result line` : `agent reported ${r.status}`);
         return finish({ status: 'failed', infrastructure: false, reason, lastLines: out.lastLines, tokens: r?.tokens, cost: r?.cost });
       }
-      const verified = await gitApi.verifyBranch({ repoUrl: input.repository.url, branch: input.branch, expectedSha: r.sha });
+      const verified = await calls.git.verifyBranch({ repoUrl: input.repository.url, branch: input.branch, expectedSha: r.sha });
       if (!verified.ok) {
         failedPods.push(podName);
         return finish({ status: 'failed', infrastructure: false, reason: `branch verification failed: ${verified.reason}`, lastLines: out.lastLines, tokens: r.tokens, cost: r.cost });
@@ -289,11 +363,12 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
       // A cancelled task reports its outcome instead of failing: the parent records it either way.
       return outcome;
     }
-    if (isRefusedForGood(err)) {
+    const refused = refusedForGood(err);
+    if (refused) {
       // A follow refused for good (e.g. 403 on pods/log) leaves a pod that may still run and push: it is
       // deleted, not kept for inspection (a retry would otherwise run two agents on one branch).
-      if (!patched(INFRA_POLICY_PATCH)) failedPods.push(podName);
-      return finish({ status: 'failed', infrastructure: true, reason: err.cause.message });
+      if (!version.has(INFRA_POLICY_PATCH)) failedPods.push(podName);
+      return finish({ status: 'failed', infrastructure: true, reason: refused.message });
     }
     throw err;
   } finally {
@@ -310,15 +385,15 @@ export async function runAgentTask(input: AgentTaskInput): Promise<AgentTaskOutc
         if (keepFailed && failedPods.includes(name)) {
           // Kept for inspection, deleted later by the reaper.
           await reap({ podName: name, afterSeconds: o.keepFailedPodsSeconds }, `delete kept pod ${name} after ${o.keepFailedPodsSeconds}s`).catch(() =>
-            k8sApi.deleteAgentPod({ podName: name, gracePeriodSeconds: 0 }),
+            calls.k8s.deleteAgentPod({ podName: name, gracePeriodSeconds: 0 }),
           );
         } else {
           // With the pod's own grace: a pod stopped mid-push (a cancel) then finishes the push and says so
           // in its log (a shorter grace here would SIGKILL it first). An agent that already exited goes at
           // once. A task past its deadline gets 5 s: it must not go on pushing once declared timed out.
           const grace = status === 'timed_out' ? { gracePeriodSeconds: 5 } : {};
-          const v2 = patched(INFRA_POLICY_PATCH);
-          await (v2 ? cleanupApi : k8sApi).deleteAgentPod({ podName: name, ...grace }).catch(async (err: unknown) => {
+          const v2 = version.has(INFRA_POLICY_PATCH);
+          await (v2 ? calls.cleanup : calls.k8s).deleteAgentPod({ podName: name, ...grace }).catch(async (err: unknown) => {
             if (!v2) throw err;
             // Cleanup never changes the task's outcome: the reaper deletes the pod instead.
             await reap({ podName: name, afterSeconds: 0, ...grace }, `delete pod ${name} (its task's own delete failed)`).catch(() => undefined);
