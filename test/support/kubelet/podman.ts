@@ -14,11 +14,14 @@
  * and configMapKeyRef resolved by env.ts) → --env; runAsUser/runAsGroup → --user uid:gid; fsGroup and
  * supplementalGroups → --group-add (and the volumes' group, see volumes.ts, as the kubelet's fsGroup ownership);
  * readOnlyRootFilesystem → --read-only (without podman's writable tmpfs on /run, /tmp, /var/tmp);
- * capabilities → --cap-drop/--cap-add; allowPrivilegeEscalation false → no-new-privileges; privileged →
+ * capabilities → --cap-drop/--cap-add; allowPrivilegeEscalation false → no-new-privileges; seccompProfile
+ * RuntimeDefault → podman's default profile (always on); privileged →
  * --privileged; resources.limits.memory → --memory and the same --memory-swap (no swap beyond the limit);
  * workingDir → --workdir; volumes (volumes.ts materialises them under the pod dir) → bind mounts, Secret,
  * ConfigMap, downwardAPI and projected volumes always read-only, as the kubelet mounts them. Images are never
- * pulled (`--pull never`: no registry here); a missing image is a start error.
+ * pulled (`--pull never`: no registry here); a missing image is a start error. Not mapped: cpu limits,
+ * ephemeral-storage and emptyDir sizeLimit, probes, runAsNonRoot without a runAsUser (the image's user is not
+ * checked), hostPath/PVC volumes.
  *
  * OOM kills: Debian's podman 4.3 never sets State.OOMKilled with Debian's conmon 2.1.6: conmon sees the cgroup's
  * OOM event but writes its `oom` marker file into its working directory (inherited from the podman client),
