@@ -255,6 +255,8 @@ export interface WorkerRunOptions {
   /** Extra fake-agent env (the chatty mode). */
   agentEnv?: Record<string, string>;
   taskTimeoutSeconds?: number;
+  /** Called once the runs are done and measured, while their worker is still up (it answers state queries). */
+  afterRun?: (runIds: string[]) => Promise<void>;
 }
 
 export async function workerRun(ctx: Ctx, o: WorkerRunOptions): Promise<WorkerRunResult> {
@@ -338,6 +340,7 @@ export async function workerRun(ctx: Ctx, o: WorkerRunOptions): Promise<WorkerRu
       }
       lines = { printed, recorded, lost, repeated, tasksWithMismatch: mismatch.slice(0, 20) };
     }
+    await o.afterRun?.(handles.map((h) => h.workflowId));
     return {
       n: o.n,
       runIds: handles.map((h) => h.workflowId),
