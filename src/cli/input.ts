@@ -4,18 +4,21 @@
  * how to fix it. The bounds of a run's options are the workflow's own (src/contract/run-input.ts).
  */
 import { existsSync, statSync } from 'node:fs';
-import { MAX_EGRESS_HOSTS, RunInputSchema } from '../contract/run-input';
 import { parseEntry } from '../egress/allowlist';
 import { hostPortProblem, wholeNumberProblem } from '../config/values';
 import { refNameProblem } from '../tasks/ref-name';
 import { CliError } from './errors';
 
-const RUN_OPTIONS = RunInputSchema.shape.options.unwrap().shape;
+// The run's schema loads zod (about 0.1 s): read when a bound is needed (a flag given, the help shown),
+// not when every command starts.
+/* eslint-disable-next-line @typescript-eslint/no-require-imports */
+const runInput = (): typeof import('../contract/run-input') => require('../contract/run-input');
+const runOptions = () => runInput().RunInputSchema.shape.options.unwrap().shape;
 type NumericRunOption = 'maxParallel' | 'taskTimeoutSeconds' | 'pendingTimeoutSeconds';
 
 /** The inclusive bounds the run's schema sets for a numeric option. */
 export function runOptionBounds(name: NumericRunOption): { min: number; max: number } {
-  const field = RUN_OPTIONS[name].unwrap();
+  const field = runOptions()[name].unwrap();
   return { min: field.minValue ?? 1, max: field.maxValue ?? Number.MAX_SAFE_INTEGER };
 }
 
@@ -39,16 +42,22 @@ export function intArg(flag: string, min: number, max: number, note?: string): (
 
 /** A number of minutes whose bound is a run option in seconds (task and pending timeouts). */
 export function minutesArg(flag: string, option: NumericRunOption): (value: string) => number {
-  const { max } = runOptionBounds(option);
-  const minutes = Math.floor(max / 60);
-  const days = max / 86_400;
-  return intArg(flag, 1, minutes, Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}, a run's limit` : undefined);
+  let parse: ((value: string) => number) | undefined;
+  return (value) => {
+    if (!parse) {
+      const { max } = runOptionBounds(option);
+      const minutes = Math.floor(max / 60);
+      const days = max / 86_400;
+      parse = intArg(flag, 1, minutes, Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}, a run's limit` : undefined);
+    }
+    return parse(value);
+  };
 }
 
 /** A USD amount: digits with an optional decimal part, more than 0, at most the run's limit. */
 export function costArg(flag: string): (value: string) => number {
-  const max = RUN_OPTIONS.budget.unwrap().shape.maxCostPerRun.unwrap().maxValue ?? 1_000_000;
   return (value) => {
+    const max = runOptions().budget.unwrap().shape.maxCostPerRun.unwrap().maxValue ?? 1_000_000;
     if (!/^\d+(\.\d+)?$/.test(value)) throw new CliError(`${flag} '${value}' is not an amount in USD: use digits with an optional decimal point, e.g. 2.50`);
     const n = Number(value);
     if (n <= 0 || n > max) throw new CliError(`${flag} ${value} is out of range: more than 0, at most ${max} (a run's limit)`);
@@ -71,6 +80,7 @@ export function egressHostsArg(value: string, previous: string[] | undefined): s
     }
   }
   const all = [...(previous ?? []), ...entries];
+  const { MAX_EGRESS_HOSTS } = runInput();
   if (all.length > MAX_EGRESS_HOSTS) throw new CliError(`--allow-egress: ${all.length} hosts given, at most ${MAX_EGRESS_HOSTS} per run`);
   return [...new Set(all)];
 }

@@ -2,12 +2,13 @@
 /**
  * sdlc-runner: run the [ASYNC] tasks of a spec-kit tasks.md as a durable Temporal run of agent pods.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import './compile-cache';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatPlanTable } from '../tasks/format';
 import { DEFAULT_RUN_OPTIONS } from '../../workflows/types';
 import { labelValue } from '../k8s/names';
 import { CliError, asCliError } from './errors';
-import type { PlanFlags } from './commands';
+import type { PlanFlags } from './plan';
 import type { TemporalFlags } from './temporal-client';
 import type { RunLogs } from './logs';
 import { branchNameArg, branchPatternArg, costArg, egressHostsArg, existingDirArg, existingFileArg, hostPortArg, httpUrlArg, intArg, k8sNamespaceArg, minutesArg, portArg, runIdArg, runOptionBounds, taskIdsArg } from './input';
@@ -18,13 +19,29 @@ const io = { out: process.stdout, err: process.stderr };
 // Kubernetes and worker SDKs are loaded (about a second on a busy machine).
 /* eslint-disable @typescript-eslint/no-require-imports */
 const commands = (): typeof import('./commands') => require('./commands');
+const planModule = (): typeof import('./plan') => require('./plan');
 const liveView = (): typeof import('./live-view') => require('./live-view');
 const logsModule = (): typeof import('./logs') => require('./logs');
 const initModule = (): typeof import('../init/command') => require('../init/command');
 const devModule = (): typeof import('./dev') => require('./dev');
 const workerModule = (): typeof import('../../worker/run-worker') => require('../../worker/run-worker');
 /* eslint-enable @typescript-eslint/no-require-imports */
-const maxParallel = runOptionBounds('maxParallel');
+// The bounds of maxParallel are the run schema's, and the schema loads zod (about 0.1 s): they are read
+// when the value is given or the help shown, not whenever the CLI starts.
+let maxParallelBounds: { min: number; max: number } | undefined;
+const maxParallel = () => (maxParallelBounds ??= runOptionBounds('maxParallel'));
+const maxParallelHelp = () => `agent pods at once (${maxParallel().min}–${maxParallel().max})`;
+const maxParallelArg = (flag: string) => (value: string) => intArg(flag, maxParallel().min, maxParallel().max, "a run's limit")(value);
+/** An option's or argument's help text, computed when the help is shown. */
+function describedLater<T extends Option | Argument>(item: T, describe: () => string): T {
+  Object.defineProperty(item, 'description', {
+    get: describe,
+    set: (value: string) => Object.defineProperty(item, 'description', { value, writable: true, enumerable: true, configurable: true }),
+    enumerable: true,
+    configurable: true,
+  });
+  return item;
+}
 /** The agent pods accept only provider/model (docker/agent/config.js): refuse anything else before a run starts. */
 function modelName(value: string): string {
   if (!/^[^/\s]+\/\S+$/.test(value)) throw new InvalidArgumentError('must be provider/model as OpenCode names it, e.g. anthropic/claude-sonnet-4-5');
@@ -106,7 +123,7 @@ planOptions(
     .option('--branch-pattern <pattern>', 'task branch name pattern ({feature}, {taskId}, {taskIdLower})', branchPatternArg),
 )
   .action(async (file: string, o: { json?: boolean } & PlanFlags) => {
-    const { plan } = await commands().loadPlan(file, o);
+    const { plan } = await planModule().loadPlan(file, o);
     // A plan printed here is runnable (loadPlan refused any with errors), so `errors` is always empty:
     // the JSON keeps the documented shape { file, feature, tasks, dispatch, warnings }.
     const { errors: _none, ...shape } = plan;
@@ -121,7 +138,7 @@ agentLogOptions(temporalOptions(planOptions(
     .option('--repo <url>', 'repository URL the agents clone (default: git remote origin)', repoUrlArg)
     .option('--branch-pattern <pattern>', 'task branch pattern', branchPatternArg, 'specs/{feature}/{taskId}-async')
     .option('--stack <dependencies|none>', "where a task with dependencies starts: dependencies = the base plus its dependencies' commits", oneOf('dependencies', 'none'), DEFAULT_RUN_OPTIONS.stack)
-    .option('--max-parallel <n>', `agent pods at once (${maxParallel.min}–${maxParallel.max})`, intArg('--max-parallel', maxParallel.min, maxParallel.max, "a run's limit"))
+    .addOption(describedLater(new Option('--max-parallel <n>').argParser(maxParallelArg('--max-parallel')), maxParallelHelp))
     .option('--task-timeout-minutes <n>', 'deadline per task', minutesArg('--task-timeout-minutes', 'taskTimeoutSeconds'))
     .option('--pending-timeout-minutes <n>', 'how long a pod may stay Pending', minutesArg('--pending-timeout-minutes', 'pendingTimeoutSeconds'))
     .option('--model <provider/model>', 'OpenCode model for the agents', modelName)
@@ -160,7 +177,7 @@ temporalOptions(program.command('runs').description('recent runs').option('--jso
   exitCode = await commands().runsCommand(o, io);
 });
 
-temporalOptions(program.command('parallel').description('change how many agent pods a running run may have at once').argument('<run>', 'run ID', runIdArg).argument('<n>', `agent pods at once (${maxParallel.min}–${maxParallel.max})`, intArg('parallel <n>', maxParallel.min, maxParallel.max, "a run's limit"))).action(
+temporalOptions(program.command('parallel').description('change how many agent pods a running run may have at once').argument('<run>', 'run ID', runIdArg).addArgument(describedLater(new Argument('<n>').argParser(maxParallelArg('parallel <n>')), maxParallelHelp))).action(
   async (run: string, n: number, o) => {
     exitCode = await commands().parallelCommand(run, n, o, io);
   },
