@@ -9,6 +9,7 @@ import {
   type InlineText,
   type MarkdownDocument,
   type Token,
+  WHITESPACE_RUN,
 } from './markdown';
 import { isDone, parseTaskHead, phaseHeadingMode, type TaskHead, type TaskSource } from './task-head';
 import type { ParseOptions, PlanError, PlanWarning, Task, TaskMode, TaskPlan, TaskStatus } from './types';
@@ -403,7 +404,7 @@ function headingLevel(token: Token): number {
 }
 
 function headingText(inline: InlineText): string {
-  return displayText(inline.marked, inline.codes).replace(/\s+/g, ' ').trim();
+  return displayText(inline.marked, inline.codes).replace(WHITESPACE_RUN, ' ').trim();
 }
 
 /** The heading's text with code spans blanked out and style sentinels dropped. */

@@ -1,4 +1,4 @@
-import { displayText, SENTINEL, stripStyleSentinels, type InlineText } from './markdown';
+import { displayText, SENTINEL, stripStyleSentinels, WHITESPACE_RUN, type InlineText } from './markdown';
 import type { TaskMode } from './types';
 
 /**
@@ -183,7 +183,7 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
     parallel: false,
     story: null,
     labels: [],
-    title: displayText(rest, inline.codes).replace(/\s+/g, ' ').trim(),
+    title: displayText(rest, inline.codes).replace(WHITESPACE_RUN, ' ').trim(),
   };
   for (const marker of [...leading, ...inner, ...trailing]) applyMarker(head, marker.trim());
   head.modes.push(...trailingModes);

@@ -1,6 +1,6 @@
 import MarkdownIt from 'markdown-it';
 import { fastStateMatchesStock } from '../../src/tasks/fast-state';
-import { parseMarkdownFully } from '../../src/tasks/markdown';
+import { flattenInline, isPlainInline, parseMarkdownFully, WHITESPACE_RUN } from '../../src/tasks/markdown';
 import { parseTasksMarkdown, parseTasksMarkdownInOneSegment } from '../../src/tasks/parse';
 import { allFixtures, fixtureText, reopened } from './fixture-support';
 
@@ -58,6 +58,28 @@ describe('the parser speed-ups change nothing', () => {
     const texts = [...allFixtures().map((name) => fixtureText(name)), ...EDGE_CASES];
     for (const text of texts) {
       expect(JSON.stringify(parseMarkdownFully(text))).toBe(JSON.stringify(stock.parse(text, {})));
+    }
+  });
+
+  it('takes inline text without inline syntax as it is, as markdown-it would read it', () => {
+    const texts = [...allFixtures().map((name) => fixtureText(name)), ...EDGE_CASES, 'a: b - c (d) #e $f %g +h =i >j @k ]l ^m {n} !o', 'x\u00a0y\u2028z'];
+    let plain = 0;
+    for (const token of texts.flatMap((text) => parseMarkdownFully(text))) {
+      if (token.type !== 'inline' || !isPlainInline(token.content)) continue;
+      plain++;
+      expect(flattenInline(token.children)).toEqual({ marked: token.content, codes: [] });
+    }
+    expect(plain).toBeGreaterThan(1000);
+  });
+
+  it('collapses white space exactly as /\\s+/g does', () => {
+    const pieces = [' ', '  ', '\t', '\n', '\u00a0', '\u2028', '\ufeff', '\u3000', 'a', 'bc'];
+    let state = 1;
+    const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let i = 0; i < 20_000; i++) {
+      let text = '';
+      for (let n = Math.floor(random() * 8); n > 0; n--) text += pieces[Math.floor(random() * pieces.length)];
+      expect(text.replace(WHITESPACE_RUN, ' ')).toBe(text.replace(/\s+/g, ' '));
     }
   });
 
