@@ -40,15 +40,20 @@ export function splitLines(text: string): string[] {
  * Returns `lines` itself when there is none.
  */
 export function blankFrontMatter(lines: string[]): string[] {
-  if (lines[0]?.trim() !== '---') return lines;
+  const close = frontMatterEnd(lines);
+  return close < 0 ? lines : lines.map((line, i) => (i <= close ? '' : line));
+}
+
+/** The index of the line that closes the front matter, or -1 when the file has none. */
+export function frontMatterEnd(lines: string[]): number {
+  if (lines[0]?.trim() !== '---') return -1;
   const close = lines.findIndex((line, i) => i > 0 && /^(---|\.\.\.)\s*$/.test(line));
-  if (close < 0) return lines;
+  if (close < 0) return -1;
   // A file may also open with a `---` rule and use more rules as separators: only a block that
   // reads as YAML (first entry `key: value`, no markdown heading) is front matter.
   const inner = lines.slice(1, close).filter((line) => line.trim() !== '');
   const yamlLike = inner.length > 0 && /^[A-Za-z_][\w-]*\s*:/.test(inner[0]!) && !inner.some((line) => /^#{1,6}\s/.test(line));
-  if (!yamlLike) return lines;
-  return lines.map((line, i) => (i <= close ? '' : line));
+  return yamlLike ? close : -1;
 }
 
 /** A parsed document: markdown-it's block tokens, and the inline text of each, parsed when first read. */

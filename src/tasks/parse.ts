@@ -1,6 +1,7 @@
 import { planDispatch } from './dispatch';
 import {
   blankFrontMatter,
+  frontMatterEnd,
   displayText,
   parseMarkdown,
   searchText,
@@ -39,8 +40,7 @@ function parsePlan(text: string, opts: ParseOptions, segmented: boolean): TaskPl
   const unmarked = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const split = splitLines(unmarked);
   const lines = blankFrontMatter(split);
-  // markdown-it reads the lines joined by '\n': that is the text itself unless it had '\r' or front matter.
-  const source = lines === split && !unmarked.includes('\r') ? unmarked : lines.join('\n');
+  const source = joinedLines(unmarked, split, lines);
   const candidates = findCandidates(source, lines, segmented);
   if (candidates.length === 0) {
     return { file: opts.file, feature: opts.feature, tasks: [], dispatch: [], warnings: [], errors: [noTasksProblem(parseMarkdown(source))] };
@@ -52,6 +52,21 @@ function parsePlan(text: string, opts: ParseOptions, segmented: boolean): TaskPl
   const tasks = kept.map((candidate) => buildTask(candidate, keptSet, lines, warnings));
   expandDependencyRanges(tasks);
   return planDispatch({ ...opts, tasks, warnings });
+}
+
+/**
+ * What markdown-it reads: `lines` joined by '\n'. That is the text itself when it has no '\r' and no
+ * front matter, and with front matter (blanked, see {@link blankFrontMatter}) one newline per blank
+ * line before the rest of the text as it is: a multi-megabyte join either way avoided.
+ */
+function joinedLines(text: string, split: string[], lines: string[]): string {
+  if (text.includes('\r')) return lines.join('\n');
+  if (lines === split) return text;
+  const close = frontMatterEnd(split);
+  if (close < 0 || close + 1 >= split.length) return lines.join('\n');
+  let offset = 0;
+  for (let i = 0; i <= close; i++) offset += split[i]!.length + 1;
+  return '\n'.repeat(close + 1) + text.slice(offset);
 }
 
 /** A list item or heading that begins with a task ID, with the line range it spans and what it holds. */
@@ -377,11 +392,23 @@ function filesIn(inlines: InlineText[]): string[] {
  * for a heading task, without the `---` rule that usually separates it from the next section).
  */
 function sourceOf(lines: string[], start: number, end: number, source: TaskSource): string {
+  // Most tasks are one line: that line without its indentation.
+  if (end - start === 1) return lines[start]!.slice(leadingBlanks(lines[start]!));
   const slice = lines.slice(start, end);
-  const trailing = source === 'heading' ? /^\s*(?:(?:[-*_]\s*){3,})?$/ : /^\s*$/;
+  const trailing = source === 'heading' ? TRAILING_RULE_OR_BLANK : BLANK_LINE;
   while (slice.length > 1 && trailing.test(slice[slice.length - 1]!)) slice.pop();
-  const indent = /^[ \t]*/.exec(slice[0] ?? '')![0].length;
-  return slice.map((line) => line.slice(Math.min(indent, /^[ \t]*/.exec(line)![0].length))).join('\n');
+  const indent = leadingBlanks(slice[0] ?? '');
+  return slice.map((line) => line.slice(Math.min(indent, leadingBlanks(line)))).join('\n');
+}
+
+const TRAILING_RULE_OR_BLANK = /^\s*(?:(?:[-*_]\s*){3,})?$/;
+const BLANK_LINE = /^\s*$/;
+
+/** How many spaces and tabs a line starts with (the length of the match of `^[ \t]*`). */
+function leadingBlanks(line: string): number {
+  let n = 0;
+  while (n < line.length && (line.charCodeAt(n) === 0x20 || line.charCodeAt(n) === 0x09)) n++;
+  return n;
 }
 
 /**
