@@ -153,11 +153,14 @@ function disruptedBecause(disruption: string | undefined, exit?: number): string
 function infraFailure(out: FollowOutcome, version: TaskVersion): string | undefined {
   if (out.kind === 'gone') return version.has(INFRA_POLICY_PATCH) ? disruptedBecause(out.disruption) : undefined;
   if (out.kind !== 'exited') return undefined;
-  if (out.reason === 'OOMKilled') return 'the agent container was OOM-killed (exit 137): raise its memory limit';
+  // A pod that ended well is not a failure, whatever happened to it afterwards. Lean tasks (and only they: older
+  // histories may hold the other answer) also trust it over an OOM kill of one of the agent's tools — a real
+  // runtime reports the container OOMKilled even when the kernel killed a child and the agent went on to push.
+  const ok = out.exitCode === 0 && out.result?.status === 'succeeded';
+  if (ok && version.lean) return undefined;
+  if (out.reason === 'OOMKilled') return `the agent container was OOM-killed (exit ${out.exitCode}): raise its memory limit`;
   if (out.podReason === 'Evicted') return 'the pod was evicted from its node';
   if (out.podReason === 'NodeLost' || out.podReason === 'UnexpectedAdmissionError') return `the pod failed: ${out.podReason}`;
-  // A pod that ended well is not a failure, whatever happened to it afterwards.
-  const ok = out.exitCode === 0 && out.result?.status === 'succeeded';
   if (!ok && (out.disruption || out.deleted) && version.has(INFRA_POLICY_PATCH)) return disruptedBecause(out.disruption, out.exitCode);
   return undefined;
 }

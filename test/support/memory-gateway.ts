@@ -38,6 +38,11 @@ export interface PodScript {
   evictedThroughApiAfterMs?: number;
   /** Die OOM-killed / be evicted instead of finishing. */
   oomKill?: boolean;
+  /**
+   * The agent container's terminated reason when it ends by itself (default Completed / Error): 'OOMKilled' is
+   * what a real runtime reports when the kernel killed one of the agent's tools and the agent went on.
+   */
+  terminatedReason?: string;
   evict?: boolean;
   tokens?: { input: number; output: number };
   cost?: number;
@@ -249,11 +254,11 @@ export class MemoryKubernetesGateway implements KubernetesGateway {
       const taskId = env[AGENT_ENV.TASK_ID]!;
       const succeeded = (sha: string) => {
         this.log(pod, formatResultLine({ v: 1, status: 'succeeded', taskId, branch, sha, commits: 1, tokens: { input: script.tokens?.input ?? 1000, output: script.tokens?.output ?? 200, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, cost: script.cost ?? 0.01 }));
-        this.terminate(pod, script.exitCode ?? 0, 'Completed');
+        this.terminate(pod, script.exitCode ?? 0, script.terminatedReason ?? 'Completed');
       };
       const failed = (reason: string) => {
         this.log(pod, formatResultLine({ v: 1, status: 'failed', taskId, branch, commits: 0, reason, ...(script.tokens ? { tokens: { ...script.tokens, reasoning: 0, cacheRead: 0, cacheWrite: 0 } } : {}), ...(script.cost !== undefined ? { cost: script.cost } : {}) }));
-        this.terminate(pod, script.exitCode ?? 10, 'Error');
+        this.terminate(pod, script.exitCode ?? 10, script.terminatedReason ?? 'Error');
       };
       at(end, () => {
         if (script.agent) {

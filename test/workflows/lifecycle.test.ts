@@ -225,18 +225,24 @@ describe('implementFeature task lifecycle', () => {
   });
 
   test('OOM kill is an infrastructure failure: a new pod for the same attempt; with no infrastructure retry left, the task fails', async () => {
-    h = await harness((req) => (req.name.includes('a1r') ? {} : { oomKill: true, runMs: 500 }));
+    // oomtool: the kernel killed one of the agent's tools (the container reports OOMKilled) and the agent went on to push and exit 0.
+    h = await harness((req) => (req.name.includes('-oomtool-') ? { terminatedReason: 'OOMKilled' } : req.name.includes('a1r') ? {} : { oomKill: true, runMs: 500 }));
     const tag = Date.now().toString(36);
-    const [retried, exhausted] = await Promise.all([
+    const [retried, exhausted, toolKilled] = await Promise.all([
       h.start(tasksMarkdown(1), { retry: { infraRetries: 1, agentRetries: 0 } }, `oomretry-${tag}`).then(h.result),
       h.start(tasksMarkdown(1), { retry: { infraRetries: 0, agentRetries: 0 } }, `oomfinal-${tag}`).then(h.result),
+      h.start(tasksMarkdown(1), { retry: { infraRetries: 1, agentRetries: 0 } }, `oomtool-${tag}`).then(h.result),
     ]);
+    // A pod that ended well (exit 0, its push verified) succeeded, whatever its container status says: no second pod.
+    expect(toolKilled.tasks[0]).toMatchObject({ status: 'succeeded', attempt: 1 });
+    expect(toolKilled.tasks[0]!.infraRetries ?? 0).toBe(0);
     const podsOf = (feature: string) => h.k8s.created.filter((name) => name.includes(`-${feature}-${tag}-`));
     expect(retried.tasks[0]).toMatchObject({ status: 'succeeded', attempt: 1, infraRetries: 1 });
     expect(podsOf('oomretry')).toHaveLength(2);
     expect(exhausted.tasks[0]).toMatchObject({ status: 'failed', attempt: 1 });
     expect(exhausted.tasks[0]!.reason).toMatch(/OOM-killed.*infrastructure retries exhausted/);
     expect(podsOf('oomfinal')).toHaveLength(1);
+    expect(podsOf('oomtool')).toHaveLength(1);
     expect(await h.k8s.waitAllGone()).toBe(true);
   });
 
