@@ -433,34 +433,39 @@ function groupBy<K>(tasks: Task[], key: (task: Task) => K): Map<K, Task[]> {
  * positions keeps it O(n log n) for the largest files the loader accepts.
  */
 function dependencyOrder(dispatched: Task[]): { tasks: Task[] } | { cycle: PlanError } {
-  const position = new Map(dispatched.map((task, index) => [task, index]));
-  const byId = new Map(dispatched.map((task) => [task.id, task]));
-  const blockers = new Map<Task, Set<Task>>();
-  const dependents = new Map<Task, Task[]>(dispatched.map((task) => [task, []]));
-  for (const task of dispatched) {
-    const ids = [...task.dependsOn, ...task.orderedAfter.map((edge) => edge.id)];
-    const deps = new Set(ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : [])));
-    blockers.set(task, deps);
-    for (const dep of deps) dependents.get(dep)!.push(task);
-  }
-  const waitingOn = new Map(dispatched.map((task) => [task, blockers.get(task)!.size]));
-  const ready = new MinHeap<Task>((a, b) => position.get(a)! - position.get(b)!);
-  for (const task of dispatched) if (waitingOn.get(task) === 0) ready.push(task);
+  // Tasks by their position in `dispatched` (file order): plain arrays instead of maps keyed by task,
+  // which a file of tens of thousands of tasks notices.
+  const indexById = new Map<string, number>();
+  dispatched.forEach((task, index) => indexById.set(task.id, index));
+  const blockerIndexes: number[][] = [];
+  const dependents: number[][] = dispatched.map(() => []);
+  const waitingOn = new Int32Array(dispatched.length);
+  dispatched.forEach((task, index) => {
+    const deps = new Set<number>();
+    for (const id of task.dependsOn) addIndex(deps, indexById.get(id));
+    for (const edge of task.orderedAfter) addIndex(deps, indexById.get(edge.id));
+    blockerIndexes.push([...deps]);
+    waitingOn[index] = deps.size;
+    for (const dep of deps) dependents[dep]!.push(index);
+  });
+  const ready = new MinHeap<number>((a, b) => a - b);
+  for (let index = 0; index < dispatched.length; index++) if (waitingOn[index] === 0) ready.push(index);
 
   const order: Task[] = [];
   for (let next = ready.pop(); next !== undefined; next = ready.pop()) {
-    order.push(next);
-    for (const dependent of dependents.get(next)!) {
-      const left = waitingOn.get(dependent)! - 1;
-      waitingOn.set(dependent, left);
-      if (left === 0) ready.push(dependent);
-    }
+    order.push(dispatched[next]!);
+    for (const dependent of dependents[next]!) if (--waitingOn[dependent]! === 0) ready.push(dependent);
   }
   if (order.length < dispatched.length) {
     const placed = new Set(order);
+    const blockers = new Map<Task, Set<Task>>(dispatched.map((task, index) => [task, new Set(blockerIndexes[index]!.map((dep) => dispatched[dep]!))]));
     return { cycle: cycleError(dispatched.filter((task) => !placed.has(task)), blockers) };
   }
   return { tasks: order };
+}
+
+function addIndex(set: Set<number>, index: number | undefined): void {
+  if (index !== undefined) set.add(index);
 }
 
 class MinHeap<T> {

@@ -122,19 +122,21 @@ interface PhaseState {
 }
 
 /**
- * Where the file may be cut for {@link findCandidates}: line 0, and every line that starts with `#`
- * right after a blank line. After a blank line nothing at the top level continues into a line that
+ * Where the file may be cut for {@link findCandidates}: line 0, and (at least SEGMENT_MIN_LINES
+ * apart) a line that starts with `#` right after a blank line, or a bullet item at column 0 (see
+ * {@link startsTopLevelItem}). After a blank line nothing at the top level continues into a line that
  * starts at column 0 with `#` (paragraphs, tables and HTML blocks of types 6-7 end at the blank line,
  * lists and indented code need the line indented or a list marker, block quotes a `>`), except an
- * open fence or HTML block of types 1-5, which {@link scanSegment} checks for. Link reference
- * definitions act on inline text anywhere in the file, so a file that may have one is one segment.
+ * open fence or HTML block, which {@link scanSegment} checks for. Link reference definitions act on
+ * inline text anywhere in the file, so a file that may have one is one segment.
  */
 function segmentStarts(source: string, lines: string[]): { line: number; offset: number }[] {
   const starts = [{ line: 0, offset: 0 }];
   let offset = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    if (i > 0 && line.charCodeAt(0) === 0x23 /* # */ && isBlank(lines[i - 1]!)) starts.push({ line: i, offset });
+    // Segments of at least SEGMENT_MIN_LINES: far fewer parser set-ups, and still few tokens alive at once.
+    if (i - starts[starts.length - 1]!.line >= SEGMENT_MIN_LINES && (startsSectionAfterBlank(lines, i) || startsTopLevelItem(line))) starts.push({ line: i, offset });
     if (line.includes('[')) {
       MAY_DEFINE_REFERENCE_AT.lastIndex = offset;
       if (MAY_DEFINE_REFERENCE_AT.test(source)) return [{ line: 0, offset: 0 }];
@@ -151,6 +153,33 @@ function segmentStarts(source: string, lines: string[]): { line: number; offset:
  * start of each line that has a `[`.
  */
 const MAY_DEFINE_REFERENCE_AT = /(?:[ \t>]|[-*+](?=[ \t])|\d{1,9}[.)](?=[ \t]))*\[(?:[^[\]\\]|\\[\s\S])*\]:/y;
+
+const SEGMENT_MIN_LINES = 50;
+
+/** Line `i` starts with `#` right after a blank line. */
+function startsSectionAfterBlank(lines: string[], i: number): boolean {
+  return lines[i]!.charCodeAt(0) === 0x23 /* # */ && isBlank(lines[i - 1]!);
+}
+
+/**
+ * A bullet list item at column 0 with text on its line (`- [ ] T001 …`), which is not a thematic
+ * break (`- - -`). Whatever the line after precedes, such an item starts a block at the top level:
+ * it ends a list item before it (not indented enough to be its content), interrupts a paragraph (a
+ * bullet item with text may, also as lazy continuation, in a quote or a list item), ends a table
+ * and indented code; only an open fence or HTML block would hold it, and {@link scanSegment} checks
+ * for those. The list it belongs to may read as two lists when cut there: the parser looks at items,
+ * not at the lists around them.
+ */
+function startsTopLevelItem(line: string): boolean {
+  const marker = line.charCodeAt(0);
+  if (marker !== 0x2d /* - */ && marker !== 0x2a /* * */ && marker !== 0x2b /* + */) return false;
+  const after = line.charCodeAt(1);
+  if (after !== 0x20 && after !== 0x09) return false;
+  return !isBlank(line.slice(2)) && !THEMATIC_BREAK.test(line);
+}
+
+/** markdown-it's hr: three or more `-`, `*` or `_` (the same one), spaces and tabs between, nothing else. */
+const THEMATIC_BREAK = /^([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
 
 /** Blank to markdown-it: only spaces and tabs. */
 function isBlank(line: string): boolean {
