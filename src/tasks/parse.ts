@@ -28,20 +28,23 @@ import type { ParseOptions, PlanError, PlanWarning, Task, TaskMode, TaskPlan, Ta
  * the workflow report.
  */
 export function parseTasksMarkdown(text: string, opts: ParseOptions): TaskPlan {
-  return parsePlan(text, opts, true);
+  return parsePlan(text, opts, SEGMENT_MIN_LINES);
 }
 
-/** @internal For tests: the same parse with the file read as one segment (see {@link findCandidates}). */
-export function parseTasksMarkdownInOneSegment(text: string, opts: ParseOptions): TaskPlan {
-  return parsePlan(text, opts, false);
+/**
+ * @internal For tests: the same parse with the file read as one segment (`minLines` null), or cut
+ * wherever it may be cut at least `minLines` apart (see {@link findCandidates}).
+ */
+export function parseTasksMarkdownInSegments(text: string, opts: ParseOptions, minLines: number | null): TaskPlan {
+  return parsePlan(text, opts, minLines);
 }
 
-function parsePlan(text: string, opts: ParseOptions, segmented: boolean): TaskPlan {
+function parsePlan(text: string, opts: ParseOptions, segmentMinLines: number | null): TaskPlan {
   const unmarked = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const split = splitLines(unmarked);
   const lines = blankFrontMatter(split);
   const source = joinedLines(unmarked, split, lines);
-  const candidates = findCandidates(source, lines, segmented);
+  const candidates = findCandidates(source, lines, segmentMinLines);
   if (candidates.length === 0) {
     return { file: opts.file, feature: opts.feature, tasks: [], dispatch: [], warnings: [], errors: [noTasksProblem(parseMarkdown(source))] };
   }
@@ -95,8 +98,8 @@ interface Candidate {
  * something may run on past its end: a fence or HTML block still open at its last line, or a heading
  * task whose section the next segment's heading does not close.
  */
-function findCandidates(source: string, lines: string[], segmented: boolean): Candidate[] {
-  const starts = segmented ? segmentStarts(source, lines) : [{ line: 0, offset: 0 }];
+function findCandidates(source: string, lines: string[], segmentMinLines: number | null): Candidate[] {
+  const starts = segmentMinLines === null ? [{ line: 0, offset: 0 }] : segmentStarts(source, lines, segmentMinLines);
   const candidates: Candidate[] = [];
   const phase: PhaseState = { phase: null, phaseMode: null };
   for (let s = 0; s < starts.length; ) {
@@ -130,13 +133,13 @@ interface PhaseState {
  * open fence or HTML block, which {@link scanSegment} checks for. Link reference definitions act on
  * inline text anywhere in the file, so a file that may have one is one segment.
  */
-function segmentStarts(source: string, lines: string[]): { line: number; offset: number }[] {
+function segmentStarts(source: string, lines: string[], minLines: number): { line: number; offset: number }[] {
   const starts = [{ line: 0, offset: 0 }];
   let offset = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     // Segments of at least SEGMENT_MIN_LINES: far fewer parser set-ups, and still few tokens alive at once.
-    if (i - starts[starts.length - 1]!.line >= SEGMENT_MIN_LINES && (startsSectionAfterBlank(lines, i) || startsTopLevelItem(line))) starts.push({ line: i, offset });
+    if (i - starts[starts.length - 1]!.line >= minLines && (startsSectionAfterBlank(lines, i) || startsTopLevelItem(line))) starts.push({ line: i, offset });
     if (line.includes('[')) {
       MAY_DEFINE_REFERENCE_AT.lastIndex = offset;
       if (MAY_DEFINE_REFERENCE_AT.test(source)) return [{ line: 0, offset: 0 }];

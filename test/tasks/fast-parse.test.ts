@@ -1,7 +1,7 @@
 import MarkdownIt from 'markdown-it';
 import { fastStateMatchesStock } from '../../src/tasks/fast-state';
 import { flattenInline, isPlainInline, parseMarkdownFully, WHITESPACE_RUN } from '../../src/tasks/markdown';
-import { parseTasksMarkdown, parseTasksMarkdownInOneSegment } from '../../src/tasks/parse';
+import { parseTasksMarkdown, parseTasksMarkdownInSegments } from '../../src/tasks/parse';
 import { allFixtures, fixtureText, reopened } from './fixture-support';
 
 /**
@@ -30,11 +30,13 @@ const EDGE_CASES = [
   '# T001 heading task\n| a | b |\n|---|---|\n| T004 | c |\n\n# x | y\n|---|---|\n\n- [ ] T005 after table\n\n## T006 (ASYNC)\n\n1. item\n\n#\n\n- [ ] T007 after empty heading\n',
   '## P (ASYNC)\n\n- [ ] T001 a\n\n   \n# T002 heading\n\n- [ ] T003\n\n\t\n##T004 no space\n\n- [ ] T005 <%54006@x.com>\n- <%54007@x.com>\n',
   '## P (ASYNC)\n\n- [ ] T001 x\n  ```\n  code\n\n# T002 level one task\n\n- [ ] T003 in it\n  <!-- open comment\n\n## after | pipe\n\n- [ ] T004 y\n\n#hashtag\n\n####### seven\n\n> quote\n\n# after quote\n> - [ ] T005 quoted\n',
+  '## P (ASYNC)\n- [ ] T001 a\nlazy line\n- [ ] T002 b\n<div>\n- [ ] T003 in html\n\n- [ ] T004 c\n| a |\n|---|\n- [ ] T005 after table\n    code\n- [ ] T006 d\n> q\n- [ ] T007 e\n-\n- - -\n* [ ] T008 star\n+ T009 plus\n-\tT010 tab\n1. T011 num\n- [ ] T012 f\n```\n- [ ] T013 fenced\n',
+  '## T001 heading task (ASYNC)\n- [ ] T002 a\n- [ ] T003 b\n  - [ ] T004 nested\n- [ ] T005 c\n<!--\n- [ ] T006 comment\n-->\n- [ ] T007 d depends on T005\n',
 ];
 
 /** Deterministic edits of a real file: lines that open or close blocks dropped in at random places. */
 function mutated(text: string, seed: number): string {
-  const snippets = ['```', '~~~', '<!--', '-->', '<pre>', '</pre>', '# T777 [ASYNC] heading', '## T778 (ASYNC)', '### Sub', '', '   ', '> quote', '- [ ] T780 [ASYNC] x', '    code', '| a | b |', '|---|---|', '[x]: http://e.com', '---', '==='];
+  const snippets = ['```', '~~~', '<!--', '-->', '<pre>', '</pre>', '<div>', '<custom-tag>', '# T777 [ASYNC] heading', '## T778 (ASYNC)', '### Sub', '', '   ', '> quote', '- [ ] T780 [ASYNC] x', '* [ ] T781 y', '-', '- - -', '  - [ ] T782 nested', 'lazy text', '    code', '| a | b |', '|---|---|', '[x]: http://e.com', '---', '==='];
   let state = seed;
   const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
   const lines = text.split('\n');
@@ -90,7 +92,10 @@ describe('the parser speed-ups change nothing', () => {
     });
     for (const text of [...texts, ...EDGE_CASES]) {
       const opts = { file: 'specs/001-x/tasks.md', feature: '001-x' };
-      expect(parseTasksMarkdown(text, opts)).toEqual(parseTasksMarkdownInOneSegment(text, opts));
+      const whole = parseTasksMarkdownInSegments(text, opts, null);
+      expect(parseTasksMarkdown(text, opts)).toEqual(whole);
+      // Cut wherever it may be cut: every heading after a blank line, every bullet item at column 0.
+      expect(parseTasksMarkdownInSegments(text, opts, 1)).toEqual(whole);
     }
   });
 });
