@@ -237,7 +237,7 @@ function scanSegment(
         else if (last) endLine = lines.length;
         else if (closesHeadingSection(lines, toLine, level)) endLine = toLine;
         else return null;
-        add({ head, source: 'heading', startLine: fromLine + token.map![0], endLine, ...phase, content: [] }, endToken);
+        add({ head, source: 'heading', startLine: fromLine + token.map![0], endLine, phase: phase.phase, phaseMode: phase.phaseMode, content: [] }, endToken);
       } else if (level === 2) {
         phase = {
           phase: headingText(inline),
@@ -253,7 +253,7 @@ function scanSegment(
       const head = parseTaskHead(document.inline(i + 2), 'item');
       if (!head) continue;
       const endToken = matchingClose(tokens, i);
-      add({ head, source: 'item', startLine: fromLine + token.map![0], endLine: fromLine + token.map![1], ...phase, content: [] }, endToken);
+      add({ head, source: 'item', startLine: fromLine + token.map![0], endLine: fromLine + token.map![1], phase: phase.phase, phaseMode: phase.phaseMode, content: [] }, endToken);
     }
   }
   return { candidates, phase };

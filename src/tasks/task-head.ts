@@ -166,10 +166,12 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
   // Known markers may also sit inside the title (`T014 Implement [P] …`); other bracketed text there
   // is prose (`Initialize [language] project`) and stays.
   const inner: string[] = [];
-  rest = rest.replace(KNOWN_MARKER, (_, name: string) => {
-    inner.push(name);
-    return ' ';
-  });
+  if (rest.includes('[')) {
+    rest = rest.replace(KNOWN_MARKER, (_, name: string) => {
+      inner.push(name);
+      return ' ';
+    });
+  }
 
   const head: TaskHead = {
     id,
