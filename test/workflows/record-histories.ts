@@ -2,7 +2,7 @@
  * Records workflow histories for the replay test (test/workflows/replay.test.ts): each scenario runs
  * through a real Temporal server and Worker and its parent and child histories are saved as JSON under
  * test/workflows/histories/<label>/. Run it against the code whose histories must keep replaying:
- *   HISTORY_LABEL=v1 npx jest --testMatch '**/record-histories.ts' test/workflows/record-histories.ts
+ *   HISTORY_LABEL=v1 npx jest --testMatch '<rootDir>/test/workflows/record-histories.ts' test/workflows/record-histories.ts
  * Not part of the suite (the file is not a *.test.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
