@@ -3,7 +3,10 @@
  * sdlc-runner: run the [ASYNC] tasks of a spec-kit tasks.md as a durable Temporal run of agent pods.
  */
 import './compile-cache';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { repoRoot } from '../tools';
 import { formatPlanTable } from '../tasks/format';
 import { DEFAULT_RUN_OPTIONS } from '../../workflows/types';
 import { labelValue } from '../k8s/names';
@@ -95,10 +98,16 @@ function agentLogs(o: { logs?: boolean; k8sNamespace: string; kubeconfig?: strin
   return logsModule().openRunLogs({ namespace: o.k8sNamespace, kubeconfig: o.kubeconfig, color: !!process.stdout.isTTY && !process.env.NO_COLOR, err: io.err });
 }
 
+/** This package's version (its package.json, found from dist/ or the sources alike). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 let exitCode = 0;
 const program = new Command()
   .name('sdlc-runner')
   .description('Run the [ASYNC] tasks of a spec-kit tasks.md as durable Temporal workflows, one OpenCode agent pod per task.')
+  .version(packageVersion(), '-V, --version', 'print the version of sdlc-runner')
   // One line for a usage error, as for every other bad input (the help is one --help away, not printed after it).
   .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'sdlc-runner: ').replace(/\n(?=\(Did you mean)/, ' ')) })
   // Usage errors (bad option values, missing arguments) are bad input: exit 2 as documented, not commander's 1.

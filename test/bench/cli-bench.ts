@@ -3,8 +3,7 @@
  * takes from spawn to exit, per command, next to a bare `node -e ''` measured in the same run.
  *
  *   - `node -e ''`: Node's own start, the floor;
- *   - `sdlc-runner --version`: start and argument parsing only (there is no --version flag: it is
- *     refused with exit 2 after commander has read the arguments, which is what this measures);
+ *   - `sdlc-runner --version`: start and argument parsing only (commander prints the version, exit 0);
  *   - `sdlc-runner --help`: the same, and the help printed (exit 0);
  *   - `sdlc-runner plan <fixture> --json`: a real spec-kit tasks.md (the agentic-sdlc template) read,
  *     planned and printed; no Temporal;

@@ -3,7 +3,7 @@
  * spec-kit feature, against the real Temporal dev server and a real Worker (in-memory cluster).
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -86,6 +86,9 @@ describe('sdlc-runner CLI (built binary)', () => {
     const missing = await cli(['plan', 'specs/nope/tasks.md'], dir, env);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('specs/nope/tasks.md: does not exist');
+    // What a bug report starts with: the version, exit 0.
+    const version = await cli(['--version'], dir, env);
+    expect(version).toMatchObject({ code: 0, stdout: `${(JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version}\n` });
   });
 
   test('a tasks.md that cannot run (no task, a duplicate [ASYNC] ID) is refused with file:line and the fix, exit 2, and implement starts nothing', async () => {
