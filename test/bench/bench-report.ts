@@ -37,8 +37,13 @@ interface DocsInput {
   args: { sizes: number[]; logHeavySeconds: number; logHeavyAgents: number; fanout: [number, number][] };
   results: {
     fanout: { tasks: number; maxParallel: number; maxPodsAlive: number; maxPodsExisting: number; maxChildrenOpen: number; podAliveMsP50: number; podExistsMsP50: number; childOpenMsP50: number; podsCreatedPerSecond: number }[];
-    sizes: { n: number; worker?: { breakdown: Breakdown } }[];
-    logHeavy?: { breakdown: Breakdown };
+    sizes: {
+      n: number;
+      seed?: { seconds: number; extrapolated: boolean; measuredPods: number };
+      floor?: { seconds: number };
+      worker?: { breakdown: Breakdown; allPodsExistSeconds: number; podsPerSecond: number; completionSeconds: number; workerPeakRssMb: number; runs: number; maxParallelPerRun: number; cpu: { wallSeconds: number; cpuSeconds: Record<string, number> } };
+    }[];
+    logHeavy?: { n: number; breakdown: Breakdown; workerPeakRssMb: number; lines?: { printed: number; recorded: number; lost: number; repeated: number } };
     notes: string[];
   };
 }
@@ -54,6 +59,35 @@ export function fanoutFinding(f: DocsInput['results']['fanout'][number]): string
     `≈ ${((f.podsCreatedPerSecond * f.podAliveMsP50) / 1000).toFixed(1)} pods alive on average; the maximum is a burst of creates within one ~100 ms window. ` +
     `So nothing caps pods below maxParallel: the metric counted pods whose agent had already exited as not alive, and the agents of this bench exit after 0.1 s.`
   );
+}
+
+/** The steps from the agent's result line to the child's close, as "a → b p50 (p95)". */
+export function afterResultLine(b: Breakdown): string {
+  const from = b.steps.findIndex((x) => x.step.startsWith('agent result line →'));
+  if (from < 0) return '';
+  const to = b.steps.findIndex((x, i) => i >= from && x.step.endsWith('→ child closed'));
+  return b.steps
+    .slice(from, to < 0 ? undefined : to + 1)
+    .map((x) => `${x.step.split(' → ')[1]} +${x.p50.toFixed(2)} s (p95 ${x.p95.toFixed(2)})`)
+    .join(', ');
+}
+
+function summary(json: DocsInput): string {
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
+  const lines: string[] = [];
+  for (const s of json.results.sizes) {
+    const w = s.worker;
+    if (!w) continue;
+    const parts = [`**N = ${s.n}**${w.runs > 1 ? ` (${w.runs} runs × ${w.maxParallelPerRun})` : ''}: all pods exist after ${f(w.allPodsExistSeconds)} s through the worker (${w.podsPerSecond} pods/s)`];
+    if (s.seed) parts.push(`${(s.seed.seconds / w.allPodsExistSeconds).toFixed(1)}× faster than the seed's way (${f(s.seed.seconds)} s${s.seed.extrapolated ? `, scaled from ${s.seed.measuredPods} pods` : ''})`);
+    if (s.floor) parts.push(`${(w.allPodsExistSeconds / s.floor.seconds).toFixed(1)}× the raw floor (${s.floor.seconds.toFixed(3)} s)`);
+    const b = w.breakdown;
+    parts.push(`run done in ${f(w.completionSeconds)} s; result line → child closed p50 ${f(b.resultToClose.p50)} s / p95 ${f(b.resultToClose.p95)} s; ${b.eventsPerChild.p50} events per child; worker peak RSS ${w.workerPeakRssMb} MB, ${w.cpu.cpuSeconds.worker ?? '?'} CPU-s in ${w.cpu.wallSeconds} s`);
+    lines.push(`- ${parts.join(', ')}. After the result line (medians): ${afterResultLine(b)}.`);
+  }
+  const lh = json.results.logHeavy;
+  if (lh) lines.push(`- **Log-heavy** (${lh.n} agents × 20 lines/s): worker peak RSS ${lh.workerPeakRssMb} MB; ${lh.lines ? `${lh.lines.printed} lines printed, ${lh.lines.recorded} recorded (${lh.lines.lost} lost, ${lh.lines.repeated} repeated)` : ''}; result line → child closed p50 ${f(lh.breakdown.resultToClose.p50)} s / p95 ${f(lh.breakdown.resultToClose.p95)} s.`);
+  return lines.join('\n');
 }
 
 export function renderDocs(json: DocsInput, rows: Row[]): string {
@@ -83,6 +117,18 @@ one run, ${json.startedAt} → ${json.finishedAt}, at commit ${m.commit ?? '?'} 
 ${Object.entries(m.versions).map(([k, v]) => `| ${k} | ${v ?? '—'} |`).join('\n')}
 
 The machine is shared (2 cores; other jobs may run): the load average before each phase is in the table.
+
+## Summary
+
+${summary(json)}
+
+How to read the breakdown: "pod Succeeded/Failed (apiserver watch)" is when the bench's own watch saw the
+pod end. The test kubelet runs inside the bench process, so that step is the test infrastructure's
+(the kubelet noticing the exit and writing the status, the apiserver, the watch — all on the same 2
+cores), not the runner's; on a loaded machine the bench's event loop delays both the kubelet and the
+watch. The runner's share after the result line is "→ followAgentPod completed" (the follow activity
+noticing the end) plus "→ verifyBranch … → child closed" (the workflow task(s) that check the branch,
+delete the pod and close the child).
 
 ## What is measured
 
@@ -141,6 +187,7 @@ npm run build                # the bench measures what dist/ holds
 npm run bench                # N = 50, 150, 300, log-heavy 150 × 60 s, fan-out 100/20 and 400/50 (~10 min on 2 cores)
 npm run bench -- --quick     # development: N = 20, log-heavy 20 agents × 5 s, fan-out 100/20; docs untouched
 npm run bench -- --sizes 50,150 --log-heavy-seconds 20 --fanout 400x50 --no-docs --skip seed
+npm run bench -- --docs-from test-output/bench/<timestamp>.json   # re-render this page from a run's JSON
 \`\`\`
 
 Every run writes all figures with the machine to \`test-output/bench/<timestamp>.json\`. Not part of

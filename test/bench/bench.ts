@@ -15,7 +15,7 @@
  *   npm run bench [-- --sizes 50,150,300] [--quick] [--log-heavy-seconds 60] [--log-heavy-agents 150]
  *                    [--fanout 100x20,400x50] [--no-docs] [--skip seed,floor,worker,log-heavy,fanout,parser,cli]
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -121,7 +121,18 @@ function numericFields(prefix: string, v: unknown, out: [string, number][] = [])
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  // Re-renders docs/benchmarks.md from a run's JSON (no measuring): `npm run bench -- --docs-from test-output/bench/<file>.json`.
+  if (argv[0] === '--docs-from') {
+    const file = path.resolve(argv[1] ?? '');
+    const json = JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof renderDocs>[0] & { table: Row[] };
+    printTable(json.table);
+    const docs = path.join(repoRoot, 'docs', 'benchmarks.md');
+    writeFileSync(docs, renderDocs(json, json.table));
+    console.log(`docs: ${path.relative(repoRoot, docs)} (from ${path.relative(repoRoot, file)})`);
+    return;
+  }
+  const args = parseArgs(argv);
   const startedAt = new Date();
   const mach = machine();
   log(`machine: ${mach.cpus} × ${mach.cpuModel}, ${mach.memoryGiB} GiB, ${mach.kernel}, node ${mach.node}; load ${loadAvg().join(' ')}`);
@@ -350,7 +361,10 @@ function printTable(rows: Row[]): void {
   for (const c of cells) console.log(line(c));
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
