@@ -24,7 +24,10 @@ export interface PodLogFollowHooks {
   onPending?(pod: PodStatus): number | 'stop';
   /** The API is down or overloaded (a retryable KubernetesError); the follower waits and tries again. */
   onOutage?(err: KubernetesError, tries: number): void;
-  /** After an ended container's final read: true to read once more (e.g. its result line is still missing). */
+  /**
+   * Whether an ended container's log is worth reading (again): false skips the final read too (e.g. the
+   * result line, the agent's last, is already in). Left out: the final read always happens, once.
+   */
   wantsMore?(): boolean;
 }
 
@@ -97,9 +100,11 @@ export async function followPodLog(
       disruption = pod.disruption ?? disruption;
       if (isTerminalPod(pod)) {
         // A cut stream and a clean end look the same: what was written between a cut and the exit (often
-        // the result line) is read now (the log of an ended container stays readable). A read cut after the
-        // apiserver had begun to answer also ends like a clean end: read again while wanted and fruitful.
-        await stream();
+        // the result line) is read now (the log of an ended container stays readable) — unless the caller
+        // already has what it wants (the agent's result line is its last: nothing after it matters, and the
+        // read would cost every finished task a round trip to the kubelet). A read cut after the apiserver
+        // had begun to answer also ends like a clean end: read again while wanted and fruitful.
+        if (hooks.wantsMore?.() !== false) await stream();
         for (let extra = 0; extra < MAX_EXTRA_FINAL_READS && hooks.wantsMore?.() && !signal?.aborted; extra++) {
           if ((await stream()) === 0) break;
         }
