@@ -3,13 +3,12 @@
  * integration) in a scratch clone on the worker. A token, when given, is read from a file by a credential
  * helper at call time: never in the URL, argv, or the environment of other processes.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { credentialOrigin } from '../../docker/agent/git';
 import { addKnownSecretFile, redactText } from '../security/redact';
+import { execFileOffThread } from '../util/exec-off-thread';
 import {
   describeConflict,
   GitRemoteError,
@@ -22,7 +21,8 @@ import {
   type PrepareBranchResult,
 } from './gateway';
 
-const run = promisify(execFile);
+// Off the main thread: the worker runs its follows, heartbeats and local activities there (exec-off-thread.ts).
+const run = execFileOffThread;
 
 /** What git prints when the remote refuses us for good (HTTP 401/403/404, SSH key refused, no such repo). */
 const PERMANENT_GIT_FAILURE = /Authentication failed|could not read (Username|Password)|terminal prompts disabled|Permission denied|Repository not found|repository '[^']*' not found|does not appear to be a git repository|returned error: 40[134]|Invalid username or password|Host key verification failed/i;

@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { errorForStatus, toKubernetesError, type ApiCallContext } from './errors';
+import { applyPooledHTTPSOptions } from './shared-agents';
 
 export interface ApiStream {
   response: IncomingMessage;
@@ -33,7 +34,7 @@ export async function openApiStream(
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
 
   const opts: https.RequestOptions = {};
-  await kc.applyToHTTPSOptions(opts);
+  await applyPooledHTTPSOptions(kc, opts);
   const transport = url.protocol === 'http:' ? http : https;
   const controller = new AbortController();
   const onAbort = () => controller.abort();

@@ -24,6 +24,7 @@ import { PodInformer, silentLogger, type GatewayLogger, type PodInformerStats } 
 import { logContainerOf, toPodStatus } from './pod-status';
 import { followPodLogs } from './log-stream';
 import { GrantMemory } from './grant-memory';
+import { makePooledApiClient } from './shared-agents';
 
 /** Label that, besides run/task/attempt, must match for a 409 to be an adoption (when the request carries it). */
 export const RUN_UID_LABEL = LABELS.runUid;
@@ -85,7 +86,7 @@ class ClientGatewayImpl implements ClientGateway {
     private readonly template: PodTemplate | undefined,
     options: ClientGatewayOptions,
   ) {
-    this.core = kc.makeApiClient(CoreV1Api);
+    this.core = makePooledApiClient(kc, CoreV1Api);
     this.log = options.log ?? silentLogger;
     this.syncWaitMs = options.syncWaitMs ?? 5_000;
     this.uncachedPollMs = options.uncachedPollMs ?? 5_000;

@@ -12,6 +12,7 @@ import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { KubernetesError } from './gateway';
 import { openApiStream, readLines, type ApiStream } from './api-stream';
 import { toKubernetesError, parseStatusBody } from './errors';
+import { makePooledApiClient } from './shared-agents';
 
 export interface GatewayLogger {
   info(message: string, meta?: Record<string, unknown>): void;
@@ -63,7 +64,7 @@ export class PodInformer {
   readonly stats: PodInformerStats = { lists: 0, watches: 0, openWatches: 0, relistsAfterGone: 0, errors: 0 };
 
   constructor(private readonly opts: PodInformerOptions) {
-    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.core = makePooledApiClient(opts.kubeConfig, CoreV1Api);
     this.log = opts.log ?? silentLogger;
   }
 

@@ -29,6 +29,8 @@ export interface Ctx {
   runnerCore: CoreV1Api;
   /** Seed way: how long a full serial run may take before it is measured on a subset and scaled. */
   seedBudgetSeconds: number;
+  /** --profile-worker: each worker writes a V8 CPU profile per thread here when it stops. */
+  profileDir?: string;
 }
 
 /** `n` open [ASYNC] tasks numbered from `first` (task IDs unique over the runs of one phase). */
@@ -229,6 +231,7 @@ async function startWorker(ctx: Ctx, name: string, templateFile: string, n: numb
     env: { ...ctx.stack.workerEnv(queue, templateFile), SDLC_MAX_CONCURRENT_ACTIVITIES: String(Math.max(300, 3 * n + 50)) },
     logFile: path.join(ctx.stack.scratch, `worker-${name}.log`),
     name: `worker (${name})`,
+    nodeArgs: ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] : [],
   });
   return { worker, queue };
 }

@@ -14,6 +14,7 @@
  *
  *   npm run bench [-- --sizes 50,150,300] [--quick] [--log-heavy-seconds 60] [--log-heavy-agents 150]
  *                    [--fanout 100x20,400x50] [--no-docs] [--skip seed,floor,worker,log-heavy,fanout,parser,cli]
+ *                    [--profile-worker DIR]   (V8 CPU profiles of every worker thread, for `node --cpu-prof` viewers)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,6 +42,7 @@ interface Args {
   docs: boolean;
   quick: boolean;
   skip: Set<string>;
+  profileDir?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -84,12 +86,15 @@ function parseArgs(argv: string[]): Args {
       case '--no-docs':
         a.docs = false;
         break;
+      case '--profile-worker':
+        a.profileDir = path.resolve(value());
+        break;
       case '--skip':
         for (const s of value().split(',')) a.skip.add(s);
         break;
       case '-h':
       case '--help':
-        console.log('npm run bench [-- --sizes 50,150,300] [--quick] [--log-heavy-seconds 60] [--log-heavy-agents 150] [--fanout 100x20,400x50] [--no-docs] [--skip seed,floor,worker,log-heavy,fanout,parser,cli]');
+        console.log('npm run bench [-- --sizes 50,150,300] [--quick] [--log-heavy-seconds 60] [--log-heavy-agents 150] [--fanout 100x20,400x50] [--no-docs] [--skip seed,floor,worker,log-heavy,fanout,parser,cli] [--profile-worker DIR]');
         process.exit(0);
         break;
       default:
@@ -184,6 +189,7 @@ async function main(): Promise<void> {
       adminKc,
       runnerCore: runnerKc.makeApiClient(CoreV1Api),
       seedBudgetSeconds: 180,
+      profileDir: args.profileDir,
     };
     // The template the worker reads for the creation runs (its record dir is per phase; the rest is the same).
     const seedTemplate = podTemplate({ E2E_RECORD_DIR: makeRecordDir(stack.scratch, 'records-seed'), E2E_PRESET_SHA: stack.repo.baseSha });

@@ -18,6 +18,8 @@ export interface WorkerProcessOptions {
   /** Where stdout+stderr go. */
   logFile: string;
   name?: string;
+  /** Node options before the entry point (e.g. --cpu-prof for `npm run bench -- --profile-worker DIR`). */
+  nodeArgs?: string[];
 }
 
 export interface WorkerProcess {
@@ -69,7 +71,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     SDLC_HEALTH_PORT: String(healthPort),
     SDLC_METRICS_PORT: String(metricsPort),
   };
-  const child: ChildProcess = spawn(process.execPath, [WORKER_MAIN], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), WORKER_MAIN], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   let tail = '';
   const onData = (d: Buffer) => {
