@@ -183,6 +183,9 @@ async function startPolling(
       egress: config.SDLC_EGRESS_PROXY && config.SDLC_EGRESS_TICKET_KEY_FILE ? { proxy: config.SDLC_EGRESS_PROXY, keyFiles: [config.SDLC_EGRESS_TICKET_KEY_FILE] } : undefined,
     }),
     maxConcurrentActivityTaskExecutions: config.SDLC_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentWorkflowTaskExecutions: config.SDLC_MAX_CONCURRENT_WORKFLOW_TASKS,
+    // A new run's children all arrive on the normal (not sticky) queue at once: fixed pollers served them ~2 at a time.
+    workflowTaskPollerBehavior: { type: 'autoscaling', maximum: Math.min(config.SDLC_WORKFLOW_TASK_POLLERS, config.SDLC_MAX_CONCURRENT_WORKFLOW_TASKS) },
     shutdownGraceTime: `${config.SDLC_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
   // Ready = the Temporal worker is polling.

@@ -48,6 +48,14 @@ export const WorkerConfigSchema = z.object({
   SDLC_METRICS_PORT: port.default(9464),
   SDLC_SHUTDOWN_GRACE_SECONDS: wholeNumber(1, DAY_MINUTES * 60, 'at most a day').default(30),
   SDLC_MAX_CONCURRENT_ACTIVITIES: wholeNumber(1, 100_000).default(200),
+  /**
+   * Workflow tasks one worker runs at once. A task's pod create, branch check and pod delete are local
+   * activities that run inside its workflow task, holding the slot while they wait on the API: 200 let a
+   * 150-task run have every pod in 6 s instead of 11 s (the SDK's default 40; docs/benchmarks.md).
+   */
+  SDLC_MAX_CONCURRENT_WORKFLOW_TASKS: wholeNumber(2, 10_000).default(200),
+  /** At most this many workflow-task polls open at once; the worker scales between 1 and it with the backlog (Temporal's autoscaling pollers). */
+  SDLC_WORKFLOW_TASK_POLLERS: wholeNumber(2, 1_000).default(100),
   /** How often the worker deletes agent pods whose task workflow closed without cleanup (terminated); 0 turns it off. */
   SDLC_ORPHAN_SWEEP_SECONDS: wholeNumber(0, 7 * DAY_MINUTES * 60, '0 turns the sweep off; at most a week').default(300),
   /** Read token for `git ls-remote` when verifying pushed branches (optional for public repos). */
