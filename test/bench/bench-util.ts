@@ -2,7 +2,7 @@
  * npm run bench: small helpers — percentiles, process CPU/RSS from /proc, load average, the machine.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, toolPath } from '../../src/tools';
@@ -62,21 +62,7 @@ export function memoryMb(pid: number): { peakRssMb: number; rssMb: number } {
   }
 }
 
-/** The first process whose argv[0] has this basename and whose argv contains `arg` (e.g. the apiserver's --secure-port=…). */
-export function findPid(basename: string, arg: string | ((a: string) => boolean)): number | undefined {
-  const match = typeof arg === 'string' ? (a: string) => a === arg : arg;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (path.basename(args[0] ?? '') === basename && args.some(match)) return Number(entry);
-  }
-  return undefined;
-}
+export { findPid } from '../e2e/support/stack';
 
 /** CPU seconds of several processes over a window: start() … stop(). */
 export class CpuWindow {

@@ -204,9 +204,9 @@ export async function startE2eStack(name: string, kubeletOpts: Partial<StartKube
   }
 }
 
-/** The pid of the kube-apiserver serving `server` (https://127.0.0.1:<port>), found by its --secure-port flag in /proc. */
-function apiserverPid(server: string): number {
-  const flag = `--secure-port=${new URL(server).port}`;
+/** The first process whose argv[0] has this basename and whose argv contains `arg` (e.g. the apiserver's --secure-port=…). */
+export function findPid(basename: string, arg: string | ((a: string) => boolean)): number | undefined {
+  const match = typeof arg === 'string' ? (a: string) => a === arg : arg;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let args: string[];
@@ -215,9 +215,17 @@ function apiserverPid(server: string): number {
     } catch {
       continue; // exited meanwhile, or not ours to read
     }
-    if (path.basename(args[0] ?? '') === 'kube-apiserver' && args.includes(flag)) return Number(entry);
+    if (path.basename(args[0] ?? '') === basename && args.some(match)) return Number(entry);
   }
-  throw new Error(`no kube-apiserver process with ${flag} found`);
+  return undefined;
+}
+
+/** The pid of the kube-apiserver serving `server` (https://127.0.0.1:<port>), found by its --secure-port flag in /proc. */
+function apiserverPid(server: string): number {
+  const flag = `--secure-port=${new URL(server).port}`;
+  const pid = findPid('kube-apiserver', flag);
+  if (pid === undefined) throw new Error(`no kube-apiserver process with ${flag} found`);
+  return pid;
 }
 
 /** Lines of E2E_RECORD_DIR/runs.log: one "<task> <pod>" per agent start. */

@@ -671,12 +671,7 @@ export class PodWorker {
     const name = `${this.podmanPod}-${c.spec.name}-${c.snapshot.restartCount ?? 0}`;
     c.containerName = name;
     c.snapshot.containerId = `podman://${name}`;
-    const logDir = path.join(this.logDir(), c.spec.name);
-    mkdirSync(logDir, { recursive: true });
-    if (c.writer) c.previousWriter = c.writer;
-    const writer = new CriLogWriter(path.join(logDir, `${c.snapshot.restartCount ?? 0}.log`));
-    c.writer = writer;
-    c.spawned = false;
+    const writer = this.openContainerLog(c);
     const startedAt = new Date();
     const env = { KUBERNETES_SERVICE_HOST: this.deps.baseEnv.KUBERNETES_SERVICE_HOST!, KUBERNETES_SERVICE_PORT: this.deps.baseEnv.KUBERNETES_SERVICE_PORT!, HOSTNAME: this.name, ...podEnv };
     let argv: string[];
@@ -749,17 +744,21 @@ export class PodWorker {
     })();
   }
 
+  /** A new instance's log, named as the kubelet names them: <restartCount>.log, one file per instance (the last one kept as previous). */
+  private openContainerLog(c: ContainerRun): CriLogWriter {
+    const logDir = path.join(this.logDir(), c.spec.name);
+    mkdirSync(logDir, { recursive: true });
+    if (c.writer) c.previousWriter = c.writer;
+    c.writer = new CriLogWriter(path.join(logDir, `${c.snapshot.restartCount ?? 0}.log`));
+    c.spawned = false;
+    return c.writer;
+  }
+
   private startContainer(c: ContainerRun, podEnv: Record<string, string>): void {
     if (this.podmanRuntime) return this.startPodmanContainer(c, podEnv);
     const id = `${this.uid.slice(0, 8)}-${c.spec.name}-${++containerSeq}`;
     c.snapshot.containerId = id;
-    const logDir = path.join(this.logDir(), c.spec.name);
-    mkdirSync(logDir, { recursive: true });
-    // As the kubelet names them: <restartCount>.log, one file per instance.
-    if (c.writer) c.previousWriter = c.writer;
-    const writer = new CriLogWriter(path.join(logDir, `${c.snapshot.restartCount ?? 0}.log`));
-    c.writer = writer;
-    c.spawned = false;
+    const writer = this.openContainerLog(c);
     const env = { ...this.deps.baseEnv, HOSTNAME: this.name, HOME: this.homeOf(c), ...podEnv, [CONTAINER_ID_ENV]: id };
     const cmd = this.argv(c.spec, podEnv);
     const argv = cmd.length === 0 ? `no command for image ${c.spec.image} (set command, or map the image in imageCommands)` : this.wrap(c, cmd, env);
