@@ -75,7 +75,7 @@ const localCalls: ShortCalls = {
   git: proxyLocalActivities<Activities>(GIT_API_OPTIONS),
 };
 
-/** Seconds of slack between the pod's own activeDeadlineSeconds and the workflow's deadline timer. */
+/** Seconds of slack between the pod's own activeDeadlineSeconds and the workflow's deadline (a timer, or the follow's schedule-to-close timeout). */
 const DEADLINE_SLACK_SECONDS = 30;
 
 /** The workflow's own deadline for one pod: backs up the pod's activeDeadlineSeconds (which a broken kubelet might not enforce). */
@@ -88,7 +88,7 @@ function followActivity(input: AgentTaskInput, lean: boolean) {
   const o = input.options;
   return proxyActivities<Activities>({
     // Long-running: bounded by the task deadline plus the pending allowance; liveness by heartbeat.
-    startToCloseTimeout: `${o.taskTimeoutSeconds + o.pendingTimeoutSeconds + DEADLINE_SLACK_SECONDS * 2} seconds`,
+    startToCloseTimeout: `${deadlineSeconds(o) + DEADLINE_SLACK_SECONDS} seconds`,
     ...(lean ? { scheduleToCloseTimeout: `${deadlineSeconds(o)} seconds` } : {}),
     heartbeatTimeout: `${o.heartbeatTimeoutSeconds} seconds`,
     // No attempt cap below the deadline: the activity waits out API outages itself (heartbeating); a retry

@@ -42,15 +42,11 @@ export function intArg(flag: string, min: number, max: number, note?: string): (
 
 /** A number of minutes whose bound is a run option in seconds (task and pending timeouts). */
 export function minutesArg(flag: string, option: NumericRunOption): (value: string) => number {
-  let parse: ((value: string) => number) | undefined;
   return (value) => {
-    if (!parse) {
-      const { max } = runOptionBounds(option);
-      const minutes = Math.floor(max / 60);
-      const days = max / 86_400;
-      parse = intArg(flag, 1, minutes, Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}, a run's limit` : undefined);
-    }
-    return parse(value);
+    const { max } = runOptionBounds(option);
+    const minutes = Math.floor(max / 60);
+    const days = max / 86_400;
+    return intArg(flag, 1, minutes, Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}, a run's limit` : undefined)(value);
   };
 }
 

@@ -31,8 +31,7 @@ const workerModule = (): typeof import('../../worker/run-worker') => require('..
 /* eslint-enable @typescript-eslint/no-require-imports */
 // The bounds of maxParallel are the run schema's, and the schema loads zod (about 0.1 s): they are read
 // when the value is given or the help shown, not whenever the CLI starts.
-let maxParallelBounds: { min: number; max: number } | undefined;
-const maxParallel = () => (maxParallelBounds ??= runOptionBounds('maxParallel'));
+const maxParallel = () => runOptionBounds('maxParallel');
 const maxParallelHelp = () => `agent pods at once (${maxParallel().min}–${maxParallel().max})`;
 const maxParallelArg = (flag: string) => (value: string) => intArg(flag, maxParallel().min, maxParallel().max, "a run's limit")(value);
 /** An option's or argument's help text, computed when the help is shown. */

@@ -58,6 +58,8 @@ function spawner(): Worker {
     call.reject(Object.assign(new Error(reply.error.message), { ...reply.error, stdout: reply.stdout, stderr: reply.stderr }) as ExecError);
   });
   const fail = (err: Error) => {
+    // 'exit' follows 'error': by then a later call may have started a new thread, whose calls are not ours to fail.
+    if (thread !== t) return;
     thread = undefined;
     for (const call of pending.values()) call.reject(Object.assign(err, { stdout: '', stderr: '' }) as ExecError);
     pending.clear();

@@ -28,7 +28,7 @@ export function dist(xs: number[]): Dist {
 }
 
 export const round = (x: number, digits = 2): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '../../src/util/sleep';
 
 const CLK_TCK = (() => {
   try {

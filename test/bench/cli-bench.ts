@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../../src/tools';
 import { fixtureDir } from './parser-bench';
+import { percentile } from './bench-util';
 
 export interface CliTiming {
   command: string;
@@ -34,12 +35,6 @@ export const CLI = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 /** A normal-size real tasks.md: the agentic-sdlc fork's template (28 tasks, 19 dispatched). */
 export function planFixture(): string {
   return path.join(fixtureDir(), '02_tikalk_agentic-sdlc-spec-kit.md');
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
 }
 
 /** Wall time of one spawn → exit, with its exit code; output is read (so a full pipe never stalls it) and dropped. */
