@@ -9,6 +9,8 @@ module.exports = {
     // @kubernetes/client-node 1.x is ESM-only; jest's CommonJS runtime needs it transformed.
     '^.+\\.m?js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', isolatedModules: true } }],
   },
+  // The worker loads client-node from its built bundle (src/k8s/client-node.ts); tests from the package.
+  moduleNameMapper: { '^\\.\\./\\.\\./vendor/client-node$': '@kubernetes/client-node' },
   transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',

@@ -13,7 +13,8 @@
  * Errors are classified by src/k8s/errors.ts, as every other API call of the worker.
  */
 import { randomBytes } from 'node:crypto';
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, Observable, type KubeConfig, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import type { RequestContext, ResponseContext } from '@kubernetes/client-node';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, Observable, type KubeConfig } from '../src/k8s/client-node';
 import { ANNOTATIONS, KubernetesError, LABELS } from '../src/k8s/gateway';
 import { httpStatusOf, parseStatusBody, podSecurityViolation, toKubernetesError, type ApiCallContext } from '../src/k8s/errors';
 import { buildPodManifest, type PodTemplate } from '../src/k8s/pod-manifest';

@@ -5,7 +5,7 @@
  * creates later — and exits once every followed pod has ended. A pod that is gone is read from its log
  * archive in the run's repository (log-archive.ts).
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '../k8s/client-node';
 import { createClientGateway, RUN_UID_LABEL, type ClientGateway } from '../k8s/client-gateway';
 import { KubernetesError, LABELS, type LogLine, type PodStatus } from '../k8s/gateway';
 import { LogResume } from '../k8s/log-resume';

@@ -6,7 +6,8 @@
  * - followLogs streams the agent container's timestamped log (log-stream.ts);
  * - every API error becomes a KubernetesError that says whether to retry and what to fix (errors.ts).
  */
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from './client-node';
 import {
   KubernetesError,
   LABELS,

@@ -8,7 +8,8 @@
  * and diff the cache (deletions missed while away are reported); on any other error, back off and retry.
  * client-node's ListWatch stops for good on the first error and cannot ask for bookmarks, hence our own.
  */
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from './client-node';
 import { KubernetesError } from './gateway';
 import { openApiStream, readLines, type ApiStream } from './api-stream';
 import { toKubernetesError, parseStatusBody } from './errors';

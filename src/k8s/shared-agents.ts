@@ -9,7 +9,8 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { createConfiguration, ServerConfiguration, type KubeConfig, type RequestContext, type SecurityAuthentication } from '@kubernetes/client-node';
+import type { RequestContext, SecurityAuthentication } from '@kubernetes/client-node';
+import { createConfiguration, ServerConfiguration, type KubeConfig } from './client-node';
 
 const pools = new Map<string, http.Agent>();
 

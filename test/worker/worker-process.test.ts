@@ -276,7 +276,7 @@ describe('the worker image layout', () => {
       // Really without the devDependencies (jest, ts-jest, typescript, the test server SDK).
       for (const dev of ['jest', 'typescript', '@temporalio/testing']) expect({ dev, installed: existsSync(path.join(app, 'node_modules', dev)) }).toEqual({ dev, installed: false });
       // What `npm run build` makes (the demo's and the tests' own builds are not in the image).
-      for (const d of ['src', 'workflows', 'activities', 'worker', 'docker']) cpSync(path.join(repoRoot, 'dist', d), path.join(app, 'dist', d), { recursive: true });
+      for (const d of ['src', 'workflows', 'activities', 'worker', 'docker', 'vendor']) cpSync(path.join(repoRoot, 'dist', d), path.join(app, 'dist', d), { recursive: true });
       copyFileSync(path.join(repoRoot, 'dist', 'workflow-bundle.js'), path.join(app, 'dist', 'workflow-bundle.js'));
 
       const { template, kubeconfig } = workerFiles(app);
