@@ -10,6 +10,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { repoRoot } from '../../src/tools';
 import { AGENT_ENV } from '../../src/contract/agent-env';
+import { WORKER_NODE_ARGS } from '../e2e/support/worker-process';
 import { LABELS, MANAGED_BY } from '../../src/k8s/gateway';
 import { buildPodManifest, parsePodTemplate } from '../../src/k8s/pod-manifest';
 import { podName } from '../../src/k8s/names';
@@ -535,7 +536,7 @@ describe('worker Deployment and its config', () => {
     const podTemplateCm = find(objs, 'ConfigMap', '-pod-template') as AnyObj;
     const spec = d.spec.template.spec;
     const [c] = spec.containers;
-    expect(c.command).toEqual(['node', 'dist/worker/main.js']);
+    expect(c.command).toEqual(['node', ...WORKER_NODE_ARGS, 'dist/worker/main.js']);
     expect(c.workingDir).toBe('/app');
     expect(c.envFrom).toEqual([{ configMapRef: { name: cm.metadata.name } }]);
     for (const k of CONTRACT_ENV) expect(Object.keys(cm.data)).toContain(k);
@@ -580,6 +581,12 @@ describe('worker Deployment and its config', () => {
     expect(d.spec.template.spec.containers[0].image).toBe(
       'ghcr.io/agentic-sdlc-runner/worker@sha256:0000000000000000000000000000000000000000000000000000000000000001',
     );
+  });
+
+  it("worker.nodeArgs: [] runs the worker with Node's defaults; a flag that is not one is refused by the schema", async () => {
+    const d = find(await render({ setJson: ['worker.nodeArgs=[]'] }), 'Deployment', '-worker') as AnyObj;
+    expect(d.spec.template.spec.containers[0].command).toEqual(['node', 'dist/worker/main.js']);
+    await expect(render({ set: ['worker.nodeArgs[0]=dist/other.js'] })).rejects.toThrow(/nodeArgs/);
   });
 
   it('agents.git.username reaches the worker too (a deploy token with its own user verifies branches)', async () => {

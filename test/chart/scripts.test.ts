@@ -10,6 +10,7 @@ import YAML from 'yaml';
 import { repoRoot, toolPath } from '../../src/tools';
 import { parsePodTemplate } from '../../src/k8s/pod-manifest';
 import { render, run } from './helm';
+import { WORKER_NODE_ARGS, WORKER_RUNTIME_ENV } from '../e2e/support/worker-process';
 
 const SCRIPTS = ['scripts/spawn-pod.sh', 'scripts/tail-logs.sh'];
 const DOCKERFILE = 'docker/Dockerfile.worker';
@@ -67,6 +68,13 @@ describe('linters', () => {
     const spec = deployment.spec.template.spec;
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(text)![1]!);
     expect(cmd).toEqual(spec.containers[0].command);
+    // …and what the tests' worker processes run (test/e2e/support/worker-process.ts), environment included.
+    expect(cmd).toEqual(['node', ...WORKER_NODE_ARGS, 'dist/worker/main.js']);
+    const runtime = text.split(/^FROM .* AS runtime$/m)[1]!;
+    for (const [k, v] of Object.entries(WORKER_RUNTIME_ENV)) {
+      expect(runtime).toMatch(new RegExp(`^\\s*(ENV )?${k}=${v}\\b`, 'm'));
+      expect(spec.containers[0].env).toContainEqual({ name: k, value: v });
+    }
     expect(/^WORKDIR (\S+)$/m.exec(text.split(/^FROM .* AS runtime$/m)[1]!)![1]).toBe(spec.containers[0].workingDir);
     const user = /^USER (\d+):(\d+)$/m.exec(text)!;
     expect(Number(user[1])).toBe(spec.securityContext.runAsUser);

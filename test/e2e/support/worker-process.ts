@@ -11,6 +11,9 @@ import { repoRoot } from '../../../src/tools';
 import { freePort } from '../../../src/util/free-port';
 
 export const WORKER_MAIN = path.join(repoRoot, 'dist', 'worker', 'main.js');
+/** How the image and the chart start the worker (docker/Dockerfile.worker CMD/ENV, chart worker.nodeArgs; test/chart checks they agree). */
+export const WORKER_NODE_ARGS = ['--optimize-for-size', '--max-semi-space-size=4'];
+export const WORKER_RUNTIME_ENV = { MALLOC_ARENA_MAX: '2' };
 
 export interface WorkerProcessOptions {
   /** Everything the worker reads (TEMPORAL_*, SDLC_*, KUBECONFIG). Health/metrics ports are added when absent. */
@@ -18,7 +21,7 @@ export interface WorkerProcessOptions {
   /** Where stdout+stderr go. */
   logFile: string;
   name?: string;
-  /** Node options before the entry point (e.g. --cpu-prof for `npm run bench -- --profile-worker DIR`). */
+  /** Node options before the entry point, after WORKER_NODE_ARGS (e.g. --cpu-prof for `npm run bench -- --profile-worker DIR`). */
   nodeArgs?: string[];
 }
 
@@ -67,11 +70,12 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    ...WORKER_RUNTIME_ENV,
     ...opts.env,
     SDLC_HEALTH_PORT: String(healthPort),
     SDLC_METRICS_PORT: String(metricsPort),
   };
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), WORKER_MAIN], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...WORKER_NODE_ARGS, ...(opts.nodeArgs ?? []), WORKER_MAIN], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   let tail = '';
   const onData = (d: Buffer) => {
