@@ -21,8 +21,10 @@ async function run(): Promise<void> {
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'none',
-    // Optional native speed-ups of ws and node-fetch, required inside try/catch by their packages.
-    external: ['bufferutil', 'utf-8-validate', 'encoding'],
+    // Optional native speed-ups of ws and node-fetch, required inside try/catch by their packages; and
+    // node-fetch itself: its URL library requires Node's deprecated `punycode`, which Node 22 warns about
+    // on stderr unless the caller is inside node_modules (it stays there, a production dependency).
+    external: ['bufferutil', 'utf-8-validate', 'encoding', 'node-fetch'],
     metafile: true,
     logLevel: 'warning',
   });
