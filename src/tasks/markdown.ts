@@ -1,5 +1,6 @@
 import MarkdownIt from 'markdown-it';
 import { installFastState } from './fast-state';
+import { inlineReader } from './inline-reader';
 
 export type Token = MarkdownIt.Token;
 
@@ -28,6 +29,7 @@ const inlineMd = new MarkdownIt('default', OPTIONS);
   installFastState(blockMd);
   installFastState(inlineMd);
 }
+const readInline = inlineReader(inlineMd);
 
 /** Splits like markdown-it does, so token `map` line numbers index into this array. */
 export function splitLines(text: string): string[] {
@@ -80,9 +82,14 @@ export function parseMarkdown(text: string, opts: { keepChildren?: boolean } = {
       const token = tokens[index];
       if (token === undefined || token.type !== 'inline') return NO_INLINE;
       let text = flattened[index];
-      if (text === undefined && !opts.keepChildren && isPlainInline(token.content)) {
-        text = { marked: token.content, codes: [] };
-        flattened[index] = text;
+      if (text === undefined && !opts.keepChildren) {
+        if (isPlainInline(token.content)) text = { marked: token.content, codes: [] };
+        else {
+          // Most of the rest is read without markdown-it's inline rule loop (see inline-reader.ts).
+          const children = readInline(token.content, env);
+          if (children) text = flattenInline(children);
+        }
+        if (text !== undefined) flattened[index] = text;
       }
       if (text === undefined) {
         state.tokens = [token];
