@@ -21,12 +21,13 @@ type ScanDelims = (this: { src: string; posMax: number }, start: number, canSpli
  * match. The tokens are exactly those markdown-it's inline parse leaves (test/tasks/inline-reader.test.ts
  * compares them on every fixture and on a random corpus); anything else is left to markdown-it.
  *
- * It reads content without `\`, `<`, `](` or `&` followed by `#` or a letter, in a document without
- * link reference definitions. There escapes, autolinks and inline HTML cannot start; an entity needs
- * `&#` or `&name;`; a link or image needs its label's `]` followed by `(` or a reference to look up,
- * so every `[`, `![`, `&` and other punctuation is plain text. What is left: text, line breaks, code
- * spans and the `*`, `_`, `~~` delimiter runs, each read as markdown-it's rule for it does; the runs are
- * then paired and turned into emphasis and strikethrough by markdown-it's own post-processing rules.
+ * It reads content without `](` in a document without link reference definitions: there a link or
+ * image cannot match (it needs its label's `]` followed by `(`, or a reference to look up), so every
+ * `[`, `!` and `]` is text. It declines the content where, outside code spans, it meets a `\`, a `<`
+ * or an `&` followed by `#` or a letter (an escape, autolink, inline HTML or entity may start
+ * there); any other `&` is text. What is left: text, line breaks, code spans and the `*`, `_`, `~~`
+ * delimiter runs, each read as markdown-it's rule for it does; the runs are then paired and turned
+ * into emphasis and strikethrough by markdown-it's own post-processing rules.
  */
 export function inlineReader(md: MarkdownIt.MarkdownIt): (content: string, env: { references?: unknown }) => Token[] | null {
   const StateInline = (md.inline as unknown as { State: new (src: string, md: MarkdownIt.MarkdownIt, env: unknown, tokens: Token[]) => { Token: TokenConstructor } }).State;
@@ -36,7 +37,8 @@ export function inlineReader(md: MarkdownIt.MarkdownIt): (content: string, env: 
   const postRules = md.inline.ruler2.getRules('') as unknown as ((state: { tokens: Token[]; delimiters: Delimiter[]; tokens_meta: unknown[] }) => void)[];
 
   return function readInline(src: string, env: { references?: unknown }): Token[] | null {
-    if (env.references !== undefined || !withinReach(src)) return null;
+    // A link or image needs its label's `]` followed by `(`, or a reference to look up.
+    if (env.references !== undefined || src.includes('](')) return null;
     const tokens: Token[] = [];
     const delimiters: Delimiter[] = [];
     const max = src.length;
@@ -64,6 +66,12 @@ export function inlineReader(md: MarkdownIt.MarkdownIt): (content: string, env: 
       if (!READ_SYNTAX.test(src)) break;
       pos = READ_SYNTAX.lastIndex - 1;
       const ch = src.charCodeAt(pos);
+      if (ch === 0x5c /* \ */ || ch === 0x3c /* < */) return null;
+      if (ch === 0x26 /* & */) {
+        if (mayStartEntity(src.charCodeAt(pos + 1))) return null;
+        pos++;
+        continue;
+      }
       const runEnd = endOfRun(src, pos, ch);
       // A single `~` is text (strikethrough needs two).
       if (ch === 0x7e && runEnd - pos < 2) {
@@ -135,17 +143,16 @@ export function inlineReader(md: MarkdownIt.MarkdownIt): (content: string, env: 
   };
 }
 
-/** What the reader acts on: line breaks, code spans, emphasis and strikethrough; all else is text. */
-const READ_SYNTAX = /[\n`*_~]/g;
+/**
+ * What the reader acts on: line breaks, code spans, emphasis and strikethrough, and the characters
+ * where an escape, autolink, inline HTML or entity may start (it declines the content there); all
+ * else is text.
+ */
+const READ_SYNTAX = /[\n`*_~\\<&]/g;
 
-/** Content where no escape, autolink, inline HTML, entity or link can start (see {@link inlineReader}). */
-function withinReach(src: string): boolean {
-  if (src.includes('\\') || src.includes('<') || src.includes('](')) return false;
-  for (let at = src.indexOf('&'); at >= 0; at = src.indexOf('&', at + 1)) {
-    const next = src.charCodeAt(at + 1);
-    if (next === 0x23 /* # */ || ((next | 0x20) >= 0x61 && (next | 0x20) <= 0x7a)) return false;
-  }
-  return true;
+/** `&` followed by this may start an entity (`&#…;`, `&name;`); followed by anything else it is text. */
+function mayStartEntity(next: number): boolean {
+  return next === 0x23 /* # */ || ((next | 0x20) >= 0x61 && (next | 0x20) <= 0x7a);
 }
 
 /**

@@ -24,11 +24,12 @@ function stockChildren(content: string, env: Record<string, unknown> = {}): Mark
 const PIECES = [
   'a', 'b', 'T001', ' ', ' ', '  ', '   ', '\t', '\n', '\n  ', '  \n', '.', ',', ':', '-', '(', ')', '!', '#', '|', '=', '+', '@', '%', '$', '^', '{', '}', '"', "'",
   '*', '**', '***', '_', '__', '___', '~', '~~', '~~~', '~~~~', '`', '``', '```', '[', ']', '[P]', '[ ]', '[x]', '[US1]', '![', '&', '& ', '&&',
+  '`<b>`', '`\\`', '`&amp;`', '&;',
   'é', '中', '😀', '\u00a0', '\u3000', '\u2028', '\uE000', '—', '…', '¡', '§',
 ];
 /** Outside the reader's reach (it must decline them), sprinkled in rarely. */
 const DECLINED = [
-  '\\', '\\*', '\\\n', '<', '<b>', '<http://x.y>', '](', '](u)', '&amp;', '&#84;', '&x', '&#', '&;',
+  '\\', '\\*', '\\\n', '<', '<b>', '<http://x.y>', '](', '](u)', '&amp;', '&#84;', '&x', '&#', '`](x)`',
 ];
 
 function piece(random: () => number): string {
@@ -103,11 +104,11 @@ describe('the inline reader reads as markdown-it does', () => {
   });
 
   it('declines what it does not read: escapes, HTML, autolinks, entities, links, and any document with references', () => {
-    for (const content of ['a \\* b', 'x <b>y</b>', '<http://a.b>', 'a &amp; b', '&#84;001', 'see [x](y)', '![i](u)']) {
+    for (const content of ['a \\* b', 'x <b>y</b>', '<http://a.b>', 'a &amp; b', '&#84;001', 'see [x](y)', '![i](u)', '`a` <b>', '`x`](y)']) {
       expect(readInline(content, {})).toBeNull();
     }
     expect(readInline('- [x] T001 `a` **b**', { references: {} })).toBeNull();
-    for (const content of ['T001 & T002', 'a&', '[P] [x]', '![alt] x', 'a ] ( b', '~x~ ~~y~~', '`a` ``b`` `c']) {
+    for (const content of ['T001 & T002', 'a&', '[P] [x]', '![alt] x', 'a ] ( b', '~x~ ~~y~~', '`a` ``b`` `c', 'run `<cmd> \\n` &;']) {
       expect(readInline(content, {})).not.toBeNull();
     }
   });
