@@ -10,9 +10,9 @@ import {
   type InlineText,
   type MarkdownDocument,
   type Token,
-  WHITESPACE_RUN,
 } from './markdown';
 import { isDone, parseTaskHead, phaseHeadingMode, type TaskHead, type TaskSource } from './task-head';
+import { WHITESPACE_RUN } from './white-space';
 import type { ParseOptions, PlanError, PlanWarning, Task, TaskMode, TaskPlan, TaskStatus } from './types';
 
 /**

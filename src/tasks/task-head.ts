@@ -1,5 +1,6 @@
-import { displayText, SENTINEL, stripStyleSentinels, WHITESPACE_RUN, type InlineText } from './markdown';
+import { displayText, SENTINEL, stripStyleSentinels, type InlineText } from './markdown';
 import type { TaskMode } from './types';
+import { isRegExpSpace, WHITESPACE_RUN } from './white-space';
 
 /**
  * Task ID grammar: `T`, optional `-`, digits, optional lowercase letter, optional `.N` parts
@@ -15,13 +16,16 @@ const STATUS_EMOJI = /^(?:\p{Extended_Pictographic}|[\u2713\u2717])\uFE0F?/u;
 /** Emoji that mean "done" when they precede the ID; others (🔄, ⏳ …) are allowed but say nothing. */
 const DONE_EMOJI = new Set(['✅', '✔', '✓', '☑', '🗹']);
 
-/** Sticky forms of the above (and of `^\s+`, `^_+(?=T)`), for {@link matchAt}. */
-const SPACE_AT = /\s+/y;
+/** Sticky forms of the above (and of `^_+(?=T)`), for {@link matchAt}. */
 const UNDERSCORES_BEFORE_ID_AT = /_+(?=T)/y;
 const CHECKBOX_AT = new RegExp(CHECKBOX.source.slice(1), 'y');
 const STATUS_EMOJI_AT = new RegExp(STATUS_EMOJI.source.slice(1), 'uy');
 const TASK_ID_AT = new RegExp(TASK_ID_SOURCE, 'uy');
 const ID_RANGE_AFTER_AT = new RegExp(ID_RANGE_AFTER.source.slice(1), 'uy');
+
+const STRIKE_OPEN = SENTINEL.STRIKE_OPEN.charCodeAt(0);
+const EMPHASIS_OPEN = SENTINEL.EMPHASIS_OPEN.charCodeAt(0);
+const STRIKE_CLOSE = SENTINEL.STRIKE_CLOSE.charCodeAt(0);
 
 /** `sticky` matched at exactly `pos` of `text` (its lastIndex is then the end of the match). */
 function matchAt(sticky: RegExp, text: string, pos: number): RegExpExecArray | null {
@@ -31,9 +35,7 @@ function matchAt(sticky: RegExp, text: string, pos: number): RegExpExecArray | n
 
 const EMPHASIS_SENTINELS = /[\uE004\uE005]/g;
 const LEADING_UNDERSCORES = /^_+/;
-const LEADING_SPACE_OR_STRIKE_CLOSE = /^[\s\uE003]*/;
 const LEADING_MARKER = /^\s*\[([^[\]\n]+)\]/;
-const TRAILING_MARKER = /\s*\[([^[\]\n]+)\]\s*$/;
 /** What people put between the ID (and markers) and the title: `T001: …`, `T001 — …`, `T001. …`, `T001) …`. */
 const TITLE_SEPARATOR = /^\s*(?:[:：|—–.)-]+\s*)?/;
 const KNOWN_MARKER = /\[\s*(P|ASYNC|SYNC|US\d+|USX)\s*\]/gi;
@@ -80,31 +82,32 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
   let emoji: string | null = null;
   let struckBeforeId = false;
   let decorated = false;
-  // Sticky regexes read at `pos` without slicing the text at every step.
+  // Read at `pos` by character, and by sticky regexes only where one may match (without slicing).
   for (;;) {
-    if (matchAt(SPACE_AT, text, pos)) {
-      pos = SPACE_AT.lastIndex;
+    const code = text.charCodeAt(pos);
+    if (isRegExpSpace(code)) {
+      pos++;
       continue;
     }
-    const ch = text[pos];
-    if (ch === '_' && matchAt(UNDERSCORES_BEFORE_ID_AT, text, pos)) {
+    if (code === 0x5f /* _ */ && matchAt(UNDERSCORES_BEFORE_ID_AT, text, pos)) {
       decorated = true;
       pos = UNDERSCORES_BEFORE_ID_AT.lastIndex;
       continue;
     }
-    if (ch === SENTINEL.STRIKE_OPEN || ch === SENTINEL.EMPHASIS_OPEN) {
-      if (ch === SENTINEL.STRIKE_OPEN) struckBeforeId = true;
+    if (code === STRIKE_OPEN || code === EMPHASIS_OPEN) {
+      if (code === STRIKE_OPEN) struckBeforeId = true;
       decorated = true;
       pos += 1;
       continue;
     }
-    const box: RegExpExecArray | null = checkbox === null ? matchAt(CHECKBOX_AT, text, pos) : null;
+    const box: RegExpExecArray | null = checkbox === null && code === 0x5b /* [ */ ? matchAt(CHECKBOX_AT, text, pos) : null;
     if (box) {
       checkbox = box[1] === ' ' ? 'open' : 'done';
       pos += box[0].length;
       continue;
     }
-    const pictograph: RegExpExecArray | null = emoji === null ? matchAt(STATUS_EMOJI_AT, text, pos) : null;
+    // No ASCII character is a status emoji.
+    const pictograph: RegExpExecArray | null = emoji === null && code >= 0x80 ? matchAt(STATUS_EMOJI_AT, text, pos) : null;
     if (pictograph) {
       emoji = pictograph[0].replace('\uFE0F', '');
       pos += pictograph[0].length;
@@ -124,13 +127,13 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
   if (text[pos - 1] === '_') rest = rest.replace(LEADING_UNDERSCORES, '');
   const leading: string[] = [];
   for (;;) {
-    const stripped = rest.replace(LEADING_SPACE_OR_STRIKE_CLOSE, '');
+    const stripped = withoutLeadingSpaceOrStrikeClose(rest);
     const marker = LEADING_MARKER.exec(stripped);
     if (!marker || isInsideCode(marker[1]!)) break;
     leading.push(marker[1]!);
     rest = stripped.slice(marker[0].length);
   }
-  rest = rest.replace(LEADING_SPACE_OR_STRIKE_CLOSE, '').replace(TITLE_SEPARATOR, '');
+  rest = withoutLeadingSpaceOrStrikeClose(rest).replace(TITLE_SEPARATOR, '');
   // `**T-001**: [ASYNC] …`: a marker right after the ID's separator is as good as one right after it.
   const markedAfterId = leading.some((marker) => KNOWN_MARKER_NAME.test(marker.trim())) || KNOWN_MARKER_AT_START.test(rest);
   const titleStruck = rest.startsWith(SENTINEL.STRIKE_OPEN);
@@ -156,10 +159,9 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
       }
     }
   }
-  // A trailing marker ends in `]` (then only white space, which trimEnd drops exactly as `\s*$` does).
-  for (let marker = rest.trimEnd().endsWith(']') ? TRAILING_MARKER.exec(rest) : null; marker; marker = TRAILING_MARKER.exec(rest)) {
-    if (isInsideCode(marker[1]!)) break;
-    trailing.unshift(marker[1]!);
+  for (let marker = trailingMarker(rest); marker; marker = trailingMarker(rest)) {
+    if (isInsideCode(marker.name)) break;
+    trailing.unshift(marker.name);
     rest = rest.slice(0, marker.index);
   }
 
@@ -187,9 +189,34 @@ export function parseTaskHead(inline: InlineText, source: TaskSource): TaskHead 
     labels: [],
     title: displayText(rest, inline.codes).replace(WHITESPACE_RUN, ' ').trim(),
   };
-  for (const marker of [...leading, ...inner, ...trailing]) applyMarker(head, marker.trim());
-  head.modes.push(...trailingModes);
+  for (const markers of [leading, inner, trailing]) for (const marker of markers) applyMarker(head, marker.trim());
+  for (const mode of trailingModes) head.modes.push(mode);
   return head;
+}
+
+/**
+ * The match of `/\s*\[([^[\]\n]+)\]\s*$/` in `text` (its index and group), found from the end: the
+ * `]` must be the last character but white space, the `[` the last one before it (no bracket may
+ * come between), and the match starts where the white space before that `[` does.
+ */
+export function trailingMarker(text: string): { index: number; name: string } | null {
+  let end = text.length;
+  while (end > 0 && isRegExpSpace(text.charCodeAt(end - 1))) end--;
+  if (text.charCodeAt(end - 1) !== 0x5d /* ] */) return null;
+  const open = text.lastIndexOf('[', end - 2);
+  if (open < 0 || open === end - 2) return null;
+  const name = text.slice(open + 1, end - 1);
+  if (name.includes(']') || name.includes('\n')) return null;
+  let index = open;
+  while (index > 0 && isRegExpSpace(text.charCodeAt(index - 1))) index--;
+  return { index, name };
+}
+
+/** The text without the white space and strikethrough ends it starts with (what `^[\s\uE003]*` matches). */
+function withoutLeadingSpaceOrStrikeClose(text: string): string {
+  let start = 0;
+  while (start < text.length && (isRegExpSpace(text.charCodeAt(start)) || text.charCodeAt(start) === STRIKE_CLOSE)) start++;
+  return start === 0 ? text : text.slice(start);
 }
 
 export function isDone(head: TaskHead): boolean {

@@ -1,6 +1,7 @@
 import MarkdownIt from 'markdown-it';
 import { fastStateMatchesStock } from '../../src/tasks/fast-state';
-import { flattenInline, isPlainInline, parseMarkdownFully, WHITESPACE_RUN } from '../../src/tasks/markdown';
+import { flattenInline, isPlainInline, parseMarkdownFully } from '../../src/tasks/markdown';
+import { WHITESPACE_RUN } from '../../src/tasks/white-space';
 import { parseTasksMarkdown, parseTasksMarkdownInSegments } from '../../src/tasks/parse';
 import { allFixtures, fixtureText, reopened } from './fixture-support';
 
