@@ -28,6 +28,13 @@ const inlineMd = new MarkdownIt('default', OPTIONS);
   inlineMd.core.ruler.disable(names.slice(0, inlineAt));
   installFastState(blockMd);
   installFastState(inlineMd);
+  // markdown-it's normalize rewrites the whole text (two replacements) even when it has no '\r' and no
+  // NUL to replace, as the text the parser hands it almost never has.
+  const rules = (blockMd.core.ruler as unknown as { __rules__: { name: string; fn: (state: MarkdownIt.StateCore) => void }[] }).__rules__;
+  const normalize = rules.find((rule) => rule.name === 'normalize')!.fn;
+  blockMd.core.ruler.at('normalize', (state) => {
+    if (state.src.includes('\r') || state.src.includes('\0')) normalize(state);
+  });
 }
 const readInline = inlineReader(inlineMd);
 

@@ -406,14 +406,17 @@ const PATH_LIKE = /^(?![a-z][a-z0-9+.-]*:\/\/)[\p{L}\p{N}_.@~/+-]*(?:\/[\p{L}\p{
 /** Files that are named without an extension, as a spec-kit task mentions them (`Dockerfile`). */
 const EXTENSIONLESS_FILE = /^(?:Dockerfile|Containerfile|Makefile|GNUmakefile|Justfile|Procfile|Gemfile|Rakefile|Jenkinsfile|Vagrantfile|Brewfile|Podfile|Cartfile|Pipfile|Tiltfile|Caddyfile|CODEOWNERS|LICENSE|NOTICE)$/;
 
+const LINE_RANGE = /:\d+(?:-\d+)?$/;
+const ONLY_DOTS = /^\.+$/;
+
 function filesIn(inlines: InlineText[]): string[] {
   const files: string[] = [];
   for (const inline of inlines) {
     for (const code of inline.codes) {
       // `shared_infra.py:297-298` names the file; the line range is not part of the path.
-      const candidate = code.trim().replace(/:\d+(?:-\d+)?$/, '');
+      const candidate = code.trim().replace(LINE_RANGE, '');
       const path = PATH_LIKE.test(candidate) || EXTENSIONLESS_FILE.test(candidate);
-      if (path && !/^\.+$/.test(candidate) && !files.includes(candidate)) files.push(candidate);
+      if (path && !ONLY_DOTS.test(candidate) && !files.includes(candidate)) files.push(candidate);
     }
   }
   return files;

@@ -223,13 +223,15 @@ export function isDone(head: TaskHead): boolean {
   return head.checkbox === 'done' || head.headingDone || (head.emoji !== null && DONE_EMOJI.has(head.emoji));
 }
 
+const STORY_MARKER = /^US(\d+|X)$/i;
+
 function applyMarker(head: TaskHead, marker: string): void {
   const upper = marker.toUpperCase();
   if (marker === 'P' || marker === 'p') head.parallel = true;
   else if (upper === 'ASYNC' || upper === 'SYNC') head.modes.push(upper === 'ASYNC' ? 'async' : 'sync');
   // One story per task; a second story marker (`[US3] [USX]`) is kept as a label rather than dropped.
-  else if (/^US(\d+|X)$/i.test(marker) && head.story === null) head.story = upper;
-  else if (/^US(\d+|X)$/i.test(marker)) head.labels.push(upper);
+  else if (STORY_MARKER.test(marker) && head.story === null) head.story = upper;
+  else if (STORY_MARKER.test(marker)) head.labels.push(upper);
   else if (marker.length > 0) head.labels.push(marker);
 }
 

@@ -22,6 +22,7 @@ const EDGE_CASES = [
   'a\n\t\n  \t',
   ' \ta\n\t\tb\n  \n c  ',
   'x\u0000y\n- [ ] T001 [ASYNC] nul',
+  '## P (ASYNC)\r\n\r\n- [ ] T001 crlf\r\n- [ ] T002 cr\r# T003 heading\r\n',
   '## P (ASYNC)\n\n```\n- [ ] T900 in an unclosed fence\n\n## Not a heading\n\n- [ ] T901 still fence\n',
   '## P (ASYNC)\n\n- [ ] T001 a\n\n<!--\n\n## T002 commented\n\n- [ ] T003 commented\n-->\n\n- [ ] T004 b\n',
   '## T001 [ASYNC] heading task\n\n### sub\n\n- [ ] T002 nested\n\n#### T003 deeper\n\ntext `src/x.ts`\n\n### T004 level 3\n\n## T005 next\n',
