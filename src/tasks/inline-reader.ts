@@ -106,8 +106,8 @@ export function inlineReader(md: MarkdownIt.MarkdownIt): (content: string, env: 
         if (close >= 0) {
           const token = push('code_inline', 'code');
           token.markup = src.slice(pos, runEnd);
-          let content = src.slice(runEnd, close).replace(/\n/g, ' ');
-          if (content.startsWith(' ') && content.endsWith(' ') && /[^ ]/.test(content)) content = content.slice(1, -1);
+          let content = src.slice(runEnd, close).replace(NEWLINES, ' ');
+          if (content.startsWith(' ') && content.endsWith(' ') && NOT_A_SPACE.test(content)) content = content.slice(1, -1);
           token.content = content;
           pos = close + length;
         } else {
@@ -149,6 +149,9 @@ export function inlineReader(md: MarkdownIt.MarkdownIt): (content: string, env: 
  * else is text.
  */
 const READ_SYNTAX = /[\n`*_~\\<&]/g;
+
+const NEWLINES = /\n/g;
+const NOT_A_SPACE = /[^ ]/;
 
 /** `&` followed by this may start an entity (`&#…;`, `&name;`); followed by anything else it is text. */
 function mayStartEntity(next: number): boolean {
