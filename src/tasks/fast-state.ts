@@ -111,6 +111,28 @@ FastBlockStateFn.prototype = Object.create(StockBlockState.prototype) as object;
   this.tokens.push(token);
   return token;
 };
+type GetLines = (this: MarkdownIt.StateBlock, begin: number, end: number, indent: number, keepLastLF: boolean) => string;
+const stockGetLines = (StockBlockState.prototype as unknown as { getLines: GetLines }).getLines;
+/**
+ * markdown-it's getLines, for one line (nearly every paragraph and heading) without its array and
+ * join: the line from `indent` columns in, tabs counted to 4 (over-read columns as spaces).
+ */
+(FastBlockStateFn.prototype as AnyObject).getLines = function getLines(this: MarkdownIt.StateBlock, begin: number, end: number, indent: number, keepLastLF: boolean): string {
+  if (end - begin !== 1) return stockGetLines.call(this, begin, end, indent, keepLastLF);
+  const lineStart = this.bMarks[begin]!;
+  const last = keepLastLF ? this.eMarks[begin]! + 1 : this.eMarks[begin]!;
+  let first = lineStart;
+  let lineIndent = 0;
+  while (first < last && lineIndent < indent) {
+    const ch = this.src.charCodeAt(first);
+    if (ch === 0x09) lineIndent += 4 - ((lineIndent + this.bsCount[begin]!) % 4);
+    else if (ch === 0x20 || first - lineStart < this.tShift[begin]!) lineIndent++;
+    else break;
+    first++;
+  }
+  const text = this.src.slice(first, last);
+  return lineIndent > indent ? ' '.repeat(lineIndent - indent) + text : text;
+};
 const FastBlockState = FastBlockStateFn as unknown as BlockStateConstructor;
 
 function FastInlineStateFn(this: AnyObject, src: string, md: MarkdownIt.MarkdownIt, env: unknown, outTokens: MarkdownIt.Token[]): void {
@@ -179,7 +201,7 @@ function snapshot(value: object): string {
   return JSON.stringify(Object.entries(value).filter(([key]) => key !== 'md' && key !== 'env' && key !== 'Token'));
 }
 
-const PROBES = ['', 'a', ' ', '  \t', 'a\n', '\n\n', ' a\n\tb\n  \n c  ', '# h\n\n- [ ] T001 `x` *y*\n  > q\n\t\tz\n   ', 'x\n  \t '];
+const PROBES = ['', 'a', ' ', '  \t', 'a\n', '\n\n', ' a\n\tb\n  \n c  ', '# h\n\n- [ ] T001 `x` *y*\n  > q\n\t\tz\n   ', 'x\n  \t ', ' \t  \t\ta\n\t \t b\n   \t\tc'];
 
 /** True when the fast objects are the stock ones field for field on the probes (and push as they do). */
 export function fastStateMatchesStock(md: MarkdownIt.MarkdownIt): boolean {
@@ -211,11 +233,24 @@ export function fastStateMatchesStock(md: MarkdownIt.MarkdownIt): boolean {
         state.push('paragraph_close', 'p', -1);
       }
       if (snapshot(stockBlock) !== snapshot(fastBlock)) return false;
+      if (!getLinesMatchesStock(fastBlock)) return false;
     }
     return true;
   } catch {
     return false;
   }
+}
+
+/** The fast getLines reads every line of `state` as markdown-it's does, at indents 0 to 8, with and without the newline. */
+export function getLinesMatchesStock(state: MarkdownIt.StateBlock): boolean {
+  for (let line = 0; line < state.lineMax; line++) {
+    for (let indent = 0; indent <= 8; indent++) {
+      for (const keepLastLF of [false, true]) {
+        if (state.getLines(line, line + 1, indent, keepLastLF) !== stockGetLines.call(state, line, line + 1, indent, keepLastLF)) return false;
+      }
+    }
+  }
+  return true;
 }
 
 /** Makes `md` build its block and inline states (and so its tokens) with the fast constructors, when they match. */

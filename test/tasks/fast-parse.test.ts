@@ -1,5 +1,5 @@
 import MarkdownIt from 'markdown-it';
-import { fastStateMatchesStock } from '../../src/tasks/fast-state';
+import { fastStateMatchesStock, getLinesMatchesStock, installFastState } from '../../src/tasks/fast-state';
 import { flattenInline, isPlainInline, parseMarkdownFully } from '../../src/tasks/markdown';
 import { WHITESPACE_RUN } from '../../src/tasks/white-space';
 import { parseTasksMarkdown, parseTasksMarkdownInSegments } from '../../src/tasks/parse';
@@ -55,6 +55,28 @@ describe('the parser speed-ups change nothing', () => {
   it('builds markdown-it objects the fast way with this markdown-it version', () => {
     // False would only mean slower parsing (the stock classes are kept), but it should be noticed.
     expect(fastStateMatchesStock(new MarkdownIt('default', OPTIONS))).toBe(true);
+  });
+
+  it('reads lines (getLines) as markdown-it does, also with the indents and tab offsets lists and quotes set', () => {
+    const md = new MarkdownIt('default', OPTIONS);
+    expect(installFastState(md)).toBe(true);
+    const State = (md.block as unknown as { State: new (src: string, md: MarkdownIt.MarkdownIt, env: object, tokens: MarkdownIt.Token[]) => MarkdownIt.StateBlock }).State;
+    let state = 1;
+    const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const texts = [...allFixtures().map((name) => fixtureText(name)), ...EDGE_CASES, '\t\ta\n \t b\n  \t\t  c\n\t'];
+    for (const text of texts) {
+      const block = new State(text, md, {}, []);
+      expect(getLinesMatchesStock(block)).toBe(true);
+      // What the list and blockquote rules do to a line while they parse inside it.
+      for (let line = 0; line < block.lineMax; line++) {
+        block.bsCount[line] = Math.floor(random() * 4);
+        const length = block.eMarks[line]! - block.bMarks[line]!;
+        const skip = Math.floor(random() * (Math.min(length, 6) + 1));
+        block.bMarks[line] = block.bMarks[line]! + skip;
+        block.tShift[line] = Math.max(0, block.tShift[line]! - skip + Math.floor(random() * 3) - 1);
+      }
+      expect(getLinesMatchesStock(block)).toBe(true);
+    }
   });
 
   it('gives exactly the tokens of markdown-it md.parse, every inline token parsed on demand', () => {
