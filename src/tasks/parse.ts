@@ -305,10 +305,12 @@ function buildTask(candidate: Candidate, kept: Set<Candidate>, lines: string[], 
   const { head } = candidate;
   const line = candidate.startLine + 1;
   const ownInline = ownInlineOf(candidate, kept, []);
-  const text = ownInline.map((inline) => searchText(inline.marked, inline.codes)).join('\n');
+  // Most tasks are one inline token: its text without an array and a join.
+  const text = ownInline.length === 1 ? searchText(ownInline[0]!.marked, ownInline[0]!.codes) : ownInline.map((inline) => searchText(inline.marked, inline.codes)).join('\n');
 
-  const [firstMode, ...otherModes] = head.modes;
-  if (otherModes.some((mode) => mode !== firstMode)) {
+  // (The first mode is never a different one: no rest destructuring, which iterates.)
+  const firstMode = head.modes[0];
+  if (head.modes.some((mode) => mode !== firstMode)) {
     warnings.push({ line, message: `${head.id} is marked both [ASYNC] and [SYNC]; using the first, [${firstMode!.toUpperCase()}]` });
   }
   return {
