@@ -9,6 +9,7 @@ import path from 'node:path';
 import { credentialOrigin } from '../../docker/agent/git';
 import { addKnownSecretFile, redactText } from '../security/redact';
 import { execFileOffThread } from '../util/exec-off-thread';
+import { coalesceBranchHeads } from './coalesced-heads';
 import {
   describeConflict,
   GitRemoteError,
@@ -295,14 +296,14 @@ export function createCliGitGateway(opts: { tokenFile?: string; username?: strin
   }
 
   return {
-    async branchHead(repoUrl: string, branch: string): Promise<string | undefined> {
+    branchHead: coalesceBranchHeads(async (repoUrl, branches) => {
       try {
-        const { stdout } = await run('git', ['ls-remote', '--heads', '--', repoUrl, `refs/heads/${branch}`], { env: credentialEnv(repoUrl), timeout: remoteReadTimeoutMs });
-        return parseHeads(stdout, [branch]).get(branch);
+        const { stdout } = await run('git', ['ls-remote', '--heads', '--', repoUrl, ...branches.map((b) => `refs/heads/${b}`)], { env: credentialEnv(repoUrl), timeout: remoteReadTimeoutMs });
+        return parseHeads(stdout, branches);
       } catch (err) {
         throw remoteFailure('ls-remote', repoUrl, err, remoteReadTimeoutMs);
       }
-    },
+    }),
 
     async prepareTaskBranch(req: PrepareBranchRequest): Promise<PrepareBranchResult> {
       if (req.sources.length === 0) throw new GitRemoteError(`prepareTaskBranch for ${req.taskId}: no sources (a task without dependencies starts from the base)`, false);
@@ -386,10 +387,11 @@ export function createCliGitGateway(opts: { tokenFile?: string; username?: strin
 /** `git ls-remote` output as branch → sha, for exactly the branches asked (its patterns also match longer names). */
 function parseHeads(stdout: string, branches: string[]): Map<string, string> {
   const heads = new Map<string, string>();
+  const asked = new Set(branches);
   for (const line of stdout.split('\n')) {
     const [sha, ref] = line.split('\t');
     const branch = ref?.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
-    if (sha && branch !== undefined && branches.includes(branch)) heads.set(branch, sha);
+    if (sha && branch !== undefined && asked.has(branch)) heads.set(branch, sha);
   }
   return heads;
 }

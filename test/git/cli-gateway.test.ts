@@ -50,6 +50,19 @@ test('with the right token: the branch head, or undefined for a branch that does
   expect(await git.branchHead(server.url('app'), 'specs/001/T001-async')).toBeUndefined();
 });
 
+test('many tasks checking their branches at once: one ls-remote for the repository, each answer its own branch', async () => {
+  const branches = Array.from({ length: 30 }, (_, i) => `specs/009/T${String(i + 1).padStart(3, '0')}-async`);
+  const pushed = branches.filter((_, i) => i % 3 === 0);
+  for (const b of pushed) server.commitToBranch('app', b, { [`${b}.txt`]: 'done\n' }, `work on ${b}`, 'main');
+  const git = createCliGitGateway({ tokenFile: goodToken });
+  const before = server.requests.length;
+  const heads = await Promise.all(branches.map((b) => git.branchHead(server.url('app'), b)));
+  expect(heads).toEqual(branches.map((b) => (pushed.includes(b) ? server.branchHead('app', b) : undefined)));
+  // One listing: git's ref advertisement was asked for once (with the token), not 30 times.
+  const adverts = server.requests.slice(before).filter((r) => r.url.includes('/info/refs') && r.authorized);
+  expect(adverts).toHaveLength(1);
+});
+
 test('a refused token is a permanent failure that says what to fix, and never shows the token', async () => {
   const error = await failure(createCliGitGateway({ tokenFile: badToken }).branchHead(server.url('app'), 'main'));
   expect(error).toBeInstanceOf(GitRemoteError);
