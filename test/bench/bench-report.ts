@@ -135,8 +135,8 @@ delete the pod and close the child).
 One process brings up the whole stack — the Temporal dev server, a real kube-apiserver + etcd
 (test/support/cluster), the test kubelet that runs pods as local processes (test/support/kubelet, in
 the bench process), the runner's least-privilege ServiceAccount, a bare git remote — and the
-production worker process, started as the chart and the image start it (\`node --max-semi-space-size=4
-dist/worker/main.js\` with \`MALLOC_ARENA_MAX=2\`: chart value \`worker.nodeArgs\`),
+production worker process, started as the chart and the image start it (\`node --optimize-for-size
+--max-semi-space-size=4 dist/worker/main.js\` with \`MALLOC_ARENA_MAX=2\`: chart value \`worker.nodeArgs\`),
 a fresh one per phase so its peak RSS is that phase's. Agents are test/e2e/support/fake-agent.sh with \`E2E_PRESET_SHA\` (branches exist before the
 run, so agents do no git work and branch verification still checks every result line), as in
 \`test/e2e/scale.test.ts\`.

@@ -12,7 +12,7 @@ import { freePort } from '../../../src/util/free-port';
 
 export const WORKER_MAIN = path.join(repoRoot, 'dist', 'worker', 'main.js');
 /** How the image and the chart start the worker (docker/Dockerfile.worker CMD/ENV, chart worker.nodeArgs; test/chart checks they agree). */
-export const WORKER_NODE_ARGS = ['--max-semi-space-size=4'];
+export const WORKER_NODE_ARGS = ['--optimize-for-size', '--max-semi-space-size=4'];
 export const WORKER_RUNTIME_ENV = { MALLOC_ARENA_MAX: '2' };
 
 export interface WorkerProcessOptions {
